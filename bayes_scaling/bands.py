@@ -1,0 +1,184 @@
+"""Posterior loss bands at given sizes or compute budgets.
+
+Two bands, always named:
+
+- ``law``: the posterior of the mean curve L(x; θ), i.e. parameter uncertainty only;
+- ``predictive``: a new run's loss, log L(x; θ) + ε with ε the fitted run-to-run noise
+  (Student-t(ν, 0, σ) or Normal(0, σ) on log loss). Compare measured runs with this one.
+
+Intervals are central (equal-tailed): at probability p, the quantiles (1 − p)/2 and (1 + p)/2 of the
+draws. Where the sizes come from:
+
+- ``params`` and ``tokens``: the points (N_i, D_i), with C = k·N·D;
+- ``compute`` alone, for a law in N and D: each draw's own compute-optimal split N*(C; θ), D*(C; θ)
+  (the columns then show the posterior median of N* and D*); with ``tokens_per_param`` r the fixed
+  split N = sqrt(C / (k·r)), D = r·N;
+- ``compute`` with ``params`` (or ``tokens``): the other follows from C = k·N·D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.likelihoods import draw_noise
+
+BAND_COLUMNS = [
+    "params",
+    "tokens",
+    "compute",
+    "band",
+    "prob",
+    "lower",
+    "median",
+    "upper",
+    "converged",
+]
+
+
+def _points(values) -> xr.DataArray | None:
+    if values is None:
+        return None
+    arr = np.atleast_1d(np.asarray(values, float)).ravel()
+    if not np.all(np.isfinite(arr) & (arr > 0)):
+        raise BayesScalingError(f"sizes and budgets must be finite and > 0, got {arr.tolist()}")
+    return xr.DataArray(arr, dims="point")
+
+
+def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=None) -> dict:
+    """N, D and C at every point, per draw where the split depends on θ.
+
+    Returns a dict with ``n_params``, ``n_tokens`` and ``compute`` as DataArrays with dim ``point``
+    (and ``chain``, ``draw`` for a per-draw compute-optimal split).
+    """
+    k = fit.settings.get("flops_per_param_token", 6.0)
+    n, d, c = _points(params), _points(tokens), _points(compute)
+    given = [v is not None for v in (n, d, c)]
+    if sum(given) == 0:
+        raise BayesScalingError(
+            "give params and tokens, or compute (optionally with params, "
+            "tokens or tokens_per_param)"
+        )
+    if sum(given) == 3:
+        raise BayesScalingError("give at most two of params, tokens and compute")
+    try:
+        n, d, c = xr.broadcast(*[v if v is not None else xr.DataArray(np.nan) for v in (n, d, c)])
+    except ValueError as exc:
+        raise BayesScalingError(
+            f"params, tokens and compute must have equal lengths ({exc})"
+        ) from None
+    n, d, c = (None if not g else v for g, v in zip(given, (n, d, c), strict=True))
+    needs_split = {"n_params", "n_tokens"} <= set(fit.law.inputs)
+    if c is not None and n is None and d is None:
+        if tokens_per_param is not None:
+            n = np.sqrt(c / (k * float(tokens_per_param)))
+            d = float(tokens_per_param) * n
+        elif needs_split or "compute" not in fit.law.inputs:
+            if fit.law.optimum is None:
+                raise BayesScalingError(
+                    f"law {fit.law.name!r} has no compute-optimal split; give "
+                    "params or tokens_per_param with compute"
+                )
+            opt = fit.law.optimum(fit.posterior, c, k)
+            n, d = opt["n_params"], opt["n_tokens"]
+    if c is None:
+        if n is None or d is None:
+            missing = "tokens" if d is None else "params"
+            if {"n_params", "n_tokens"} & set(fit.law.inputs) == {"n_params", "n_tokens"}:
+                raise BayesScalingError(
+                    f"law {fit.law.name!r} needs params and tokens; {missing} is missing"
+                )
+        c = k * n * d if (n is not None and d is not None) else None
+    if n is None and d is not None and c is not None:
+        n = c / (k * d)
+    if d is None and n is not None and c is not None:
+        d = c / (k * n)
+    sizes = {"n_params": n, "n_tokens": d, "compute": c}
+    missing = [col for col in fit.law.inputs if sizes.get(col) is None]
+    if missing:
+        raise BayesScalingError(f"law {fit.law.name!r} needs {missing}")
+    return sizes
+
+
+def loss_bands(
+    fit,
+    *,
+    params=None,
+    tokens=None,
+    compute=None,
+    probs=(0.5, 0.8, 0.9, 0.95),
+    tokens_per_param=None,
+    seed=None,
+) -> xr.Dataset:
+    """Law-only and predictive loss bands.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+    params, tokens, compute : array-like, optional
+        Sizes (parameters N, tokens D, FLOPs C); see the module docstring for the combinations.
+    probs : sequence of float
+        Central interval probabilities.
+    tokens_per_param : float, optional
+        A fixed D/N ratio for compute-only bands, instead of each draw's optimal split.
+    seed : int, optional
+        Seed of the noise draws of the predictive band (the fit's own seed by default, so that a
+        saved and re-loaded fit gives identical bands).
+
+    Returns
+    -------
+    Dataset
+        ``lower``, ``median`` and ``upper`` with dims ``(band, prob, point)``; ``params``,
+        ``tokens`` and ``compute`` as coordinates on ``point`` (posterior medians when the split
+        varies by draw); ``attrs["converged"]``.
+    """
+    probs = np.atleast_1d(np.asarray(probs, float))
+    if np.any((probs <= 0) | (probs >= 1)):
+        raise BayesScalingError(f"probabilities must lie strictly between 0 and 1, got {probs}")
+    sizes = resolve_sizes(fit, params, tokens, compute, tokens_per_param)
+    post = fit.posterior
+    mean = fit.law.fn(
+        {c: sizes[c] for c in fit.law.inputs}, {p: post[p] for p in fit.law.params}, np
+    )
+    mean = mean.broadcast_like(post["sigma"]).transpose("chain", "draw", "point")
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    noise = draw_noise(post, fit.settings.get("likelihood", "student_t"), mean.shape, seed)
+    predictive = np.exp(np.log(mean) + noise)
+    draws = xr.concat([mean, predictive], dim=xr.DataArray(["law", "predictive"], dims="band"))
+    lo = draws.quantile((1 - probs) / 2, dim=("chain", "draw")).rename(quantile="prob")
+    hi = draws.quantile((1 + probs) / 2, dim=("chain", "draw")).rename(quantile="prob")
+    med = draws.median(dim=("chain", "draw"))
+    ds = xr.Dataset(
+        {
+            "lower": lo.assign_coords(prob=probs),
+            "upper": hi.assign_coords(prob=probs),
+            "median": med.expand_dims(prob=probs),
+        }
+    ).transpose("band", "prob", "point")
+    coords = {}
+    for col, name in (("n_params", "params"), ("n_tokens", "tokens"), ("compute", "compute")):
+        v = sizes[col]
+        if v is None:
+            coords[name] = ("point", np.full(ds.sizes["point"], np.nan))
+        else:
+            v = v.median(dim=[d for d in ("chain", "draw") if d in v.dims]) if v.ndim > 1 else v
+            coords[name] = ("point", np.asarray(v, float))
+    ds = ds.assign_coords(coords)
+    ds.attrs.update(
+        converged=int(fit.converged),
+        law=fit.law.name,
+        split="per-draw optimum"
+        if sizes["n_params"] is not None and sizes["n_params"].ndim > 1
+        else "given",
+    )
+    return ds
+
+
+def bands_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """Tidy table: ``params, tokens, compute, band, prob, lower, median, upper, converged``."""
+    df = ds[["lower", "median", "upper"]].to_dataframe().reset_index()
+    df["converged"] = bool(ds.attrs.get("converged", 1))
+    df = df[BAND_COLUMNS].sort_values(["band", "prob", "compute", "params"], kind="stable")
+    return df.reset_index(drop=True)

@@ -1,0 +1,226 @@
+"""Command line: a thin layer over the public API. Scripts depend on this contract.
+
+Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no traceback);
+3 a fit written, or read, that did not converge (one-line reason on stderr).
+
+    bayes-scaling fit RUNS --law chinchilla --out FIT.nc [--seed S] [--draws N] [--chains K]
+                          [--n-col/--d-col/--c-col/--loss-col NAME]
+    bayes-scaling summary FIT.nc [--prob 0.95] [--format table|csv|json]
+    bayes-scaling bands FIT.nc (--params N... --tokens D... | --compute C...) [--prob P...]
+                          [--tokens-per-param R] [--format table|csv|json]
+    bayes-scaling demo [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED = 0, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps({**meta, "rows": json.loads(df.to_json(orient="records"))}, indent=1)
+    head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        return f"# {head}\n{df.to_string(index=False)}\n"
+
+
+def _status(result) -> int:
+    if result.converged:
+        return EXIT_OK
+    print(f"bayes-scaling: fit did not converge: {result.diagnostics.reason()}", file=sys.stderr)
+    return EXIT_NOT_CONVERGED
+
+
+def _meta(result) -> dict:
+    return {
+        "converged": result.converged,
+        "reason": result.diagnostics.reason(),
+        "law": result.law.name,
+    }
+
+
+def cmd_fit(args) -> int:
+    from bayes_scaling import fit, load_runs
+
+    cols = {
+        "n_params": args.n_col,
+        "n_tokens": args.d_col,
+        "compute": args.c_col,
+        "loss": args.loss_col,
+        "run_id": args.run_col,
+        "group": args.group_col,
+    }
+    scale = {
+        k: v
+        for k, v in (
+            ("n_params", args.n_scale),
+            ("n_tokens", args.d_scale),
+            ("compute", args.c_scale),
+        )
+        if v
+    }
+    runs = load_runs(args.runs, scale=scale, **{k: v for k, v in cols.items() if v})
+    result = fit(
+        runs,
+        law=args.law,
+        draws=args.draws,
+        chains=args.chains,
+        tune=args.tune,
+        seed=args.seed,
+        likelihood=args.likelihood,
+        target_accept=args.target_accept,
+    )
+    result.save(args.out)
+    print(f"wrote {args.out}: {result!r}")
+    return _status(result)
+
+
+def cmd_summary(args) -> int:
+    from bayes_scaling import load
+
+    result = load(args.fit)
+    print(_formatted(result.summary(prob=args.prob), args.format, _meta(result)), end="")
+    return _status(result)
+
+
+def cmd_bands(args) -> int:
+    from bayes_scaling import load
+    from bayes_scaling.errors import BayesScalingError
+
+    if args.compute is None and (args.params is None or args.tokens is None):
+        raise BayesScalingError("give --compute C..., or both --params N... and --tokens D...")
+    result = load(args.fit)
+    table = result.bands(
+        params=args.params,
+        tokens=args.tokens,
+        compute=args.compute,
+        probs=args.prob,
+        tokens_per_param=args.tokens_per_param,
+    )
+    print(_formatted(table, args.format, _meta(result)), end="")
+    return _status(result)
+
+
+def cmd_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bayes_scaling import datasets, fit
+    from bayes_scaling.plots import compute_grid, fan_chart, posterior_pairs, prior_posterior
+    from bayes_scaling.priors import draw_priors
+    from bayes_scaling.simulate import DEMO_TRUTH
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = datasets.demo()
+    print(f"demo: {len(runs)} simulated runs (true law in data/README.md); fitting chinchilla law")
+    result = fit(runs, law="chinchilla", seed=args.seed, draws=args.draws)
+    result.save(out / "demo_fit.nc")
+    print(_formatted(result.summary(), "table", _meta(result)))
+    largest = float(runs["compute"].max())
+    table = result.bands(compute=[largest, 10 * largest, 100 * largest], probs=(0.5, 0.9))
+    print("# loss bands at 1x, 10x and 100x the largest run's compute (optimal split per draw)")
+    print(_formatted(table, "table", _meta(result)))
+    grid = compute_grid(runs, 100 * largest)
+    figures = {
+        "fan_chart.png": fan_chart(
+            runs, result.bands(compute=grid, as_xarray=True), target_compute=100 * largest
+        ),
+        "posterior_pairs.png": posterior_pairs(result.posterior, reference={"truth": DEMO_TRUTH}),
+        "prior_posterior.png": prior_posterior(
+            draw_priors(result.priors, 4000, seed=0), result.posterior
+        ),
+    }
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+    print(f"wrote {out / 'demo_fit.nc'} and {', '.join(str(out / n) for n in figures)}")
+    return _status(result)
+
+
+def _numbers(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bayes-scaling", description="Bayesian neural scaling laws.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    formats = {"choices": ("table", "csv", "json"), "default": "table"}
+
+    f = sub.add_parser("fit", help="fit a law to a runs table and save the posterior")
+    f.add_argument("runs", help="runs table: .csv, .parquet or .jsonl")
+    f.add_argument("--law", default="chinchilla")
+    f.add_argument("--out", required=True, help="output fit file (.nc or .zarr)")
+    f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--draws", type=int, default=1000)
+    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--tune", type=int, default=1000)
+    f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
+    f.add_argument("--target-accept", type=float, default=0.95)
+    for flag in ("n", "d", "c", "loss", "run", "group"):
+        f.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
+    f.add_argument("--n-scale", type=_numbers, default=None, help="multiply N (e.g. 1e6)")
+    f.add_argument("--d-scale", type=_numbers, default=None, help="multiply D (e.g. 1e9)")
+    f.add_argument("--c-scale", type=_numbers, default=None, help="multiply C (e.g. 1e18)")
+    f.set_defaults(func=cmd_fit)
+
+    s = sub.add_parser("summary", help="posterior table of a saved fit")
+    s.add_argument("fit")
+    s.add_argument("--prob", type=float, default=0.95)
+    s.add_argument("--format", **formats)
+    s.set_defaults(func=cmd_summary)
+
+    b = sub.add_parser("bands", help="loss bands of a saved fit")
+    b.add_argument("fit")
+    b.add_argument("--params", type=_numbers, nargs="+")
+    b.add_argument("--tokens", type=_numbers, nargs="+")
+    b.add_argument("--compute", type=_numbers, nargs="+")
+    b.add_argument("--tokens-per-param", type=_numbers, default=None)
+    b.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
+    b.add_argument("--format", **formats)
+    b.set_defaults(func=cmd_bands)
+
+    d = sub.add_parser("demo", help="fit the bundled demo table, print results, write plots")
+    d.add_argument("--out", default="bayes_scaling_demo")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--draws", type=int, default=1000)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    from bayes_scaling.errors import BayesScalingError, RunsWarning
+
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = args.func(args)
+        except BayesScalingError as exc:
+            print(f"bayes-scaling: error: {exc}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+    for w in caught:  # runs warnings as one line each; convergence is reported by _status
+        if issubclass(w.category, RunsWarning):
+            print(f"bayes-scaling: warning: {w.message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The project's own exception and warning types.
+
+Every problem with user input is raised as a subclass of :class:`BayesScalingError`, so that a
+script can catch one type, and the CLI can turn it into a one-line message with exit code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BayesScalingError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a runs table: where it is and how to fix it."""
+
+    row: object | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class RunsError(BayesScalingError, ValueError):
+    """A runs table that cannot be used.
+
+    ``problems`` lists every problem found, not only the first.
+    """
+
+    def __init__(self, problems: list[Problem] | Problem | str):
+        if isinstance(problems, str):
+            problems = [Problem(None, None, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class LawError(BayesScalingError, ValueError):
+    """An unknown law, or a law definition that cannot work."""
+
+
+class PriorError(BayesScalingError, ValueError):
+    """A prior that names an unknown parameter or distribution."""
+
+
+class FitFileError(BayesScalingError, ValueError):
+    """A file that is not a saved bayes_scaling fit, or that cannot be read back."""
+
+
+class RunsWarning(UserWarning):
+    """A runs table that can be used but looks suspicious (e.g. C far from 6ND, replicates)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit whose sampler diagnostics failed the gate; its results carry ``converged=False``."""

@@ -1,0 +1,15 @@
+"""Figures. Each function takes computed objects (runs, bands, draws) and returns a Figure.
+
+- :func:`fan_chart`: loss bands against compute, with the runs and the extrapolated region;
+  :func:`compute_grid` gives the budgets to compute them at.
+- :func:`posterior_pairs`: corner plot of the posterior, with published fits as references.
+- :func:`prior_posterior`: prior and posterior densities, one panel per parameter.
+
+Nothing here samples; compute first (``fit.bands``, ``draw_priors``), then plot.
+"""
+
+from bayes_scaling.plots.fan import compute_grid, fan_chart
+from bayes_scaling.plots.pairs import posterior_pairs
+from bayes_scaling.plots.priors import prior_posterior
+
+__all__ = ["compute_grid", "fan_chart", "posterior_pairs", "prior_posterior"]

@@ -1,0 +1,253 @@
+"""Priors: a small serialisable prior type, data-scaled defaults, user overrides, prior predictive.
+
+Priors merge as *user > law default*, where a law's defaults are scaled to the runs table (see each
+law's ``default_priors`` and :func:`runs_stats`). Every prior is stored with the fit as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_scaling.errors import PriorError
+
+#: Noise priors shared by every law. sigma: run-to-run noise of log loss; nu: Student-t dof.
+NOISE_PARAMS = ("sigma", "nu")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior: a PyMC distribution name and its parameters, plus why it was chosen.
+
+    Parameters
+    ----------
+    dist : str
+        Name of a PyMC distribution, e.g. ``"Normal"``, ``"LogNormal"``, ``"Uniform"``.
+    params : dict
+        Its keyword arguments, numbers only (so that the prior can be saved as JSON).
+    why : str
+        One sentence that explains the choice; shown in summaries and reports.
+
+    Examples
+    --------
+    >>> Prior("Normal", {"mu": 0.34, "sigma": 0.05}, why="Hoffmann et al.'s alpha")
+    Prior(Normal(mu=0.34, sigma=0.05))
+    """
+
+    dist: str
+    params: dict = field(default_factory=dict)
+    why: str = ""
+
+    def __post_init__(self):
+        if not hasattr(pm, self.dist) or not hasattr(getattr(pm, self.dist), "dist"):
+            raise PriorError(f"unknown distribution {self.dist!r}; use a PyMC name like 'Normal'")
+        for k, v in self.params.items():
+            if not isinstance(v, int | float) or not np.isfinite(v):
+                raise PriorError(f"{self.dist} parameter {k}={v!r} must be a finite number")
+
+    def __repr__(self) -> str:
+        return f"Prior({self})"
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+    def to_pymc(self, name: str, **kwargs):
+        """Create the random variable ``name`` inside the current PyMC model."""
+        return getattr(pm, self.dist)(name, **{**self.params, **kwargs})
+
+    def to_dist(self, **params):
+        """An unnamed PyMC distribution (for ``pm.logp`` or ``pm.draw``)."""
+        return getattr(pm, self.dist).dist(**{**self.params, **params})
+
+    def to_dict(self) -> dict:
+        return {"dist": self.dist, "params": dict(self.params), "why": self.why}
+
+    @classmethod
+    def from_any(cls, value: Prior | Mapping) -> Prior:
+        """Accept a :class:`Prior` or a dict ``{"dist": "Normal", "mu": 0, "sigma": 1}``."""
+        if isinstance(value, Prior):
+            return value
+        if isinstance(value, Mapping) and "dist" in value:
+            params = dict(value.get("params", {}))
+            params.update({k: v for k, v in value.items() if k not in ("dist", "params", "why")})
+            return cls(
+                value["dist"],
+                {k: float(v) for k, v in params.items()},
+                value.get("why", "set by the user"),
+            )
+        raise PriorError(f"cannot read a prior from {value!r}; use Prior('Normal', {{...}})")
+
+
+def runs_stats(runs: pd.DataFrame) -> dict[str, float]:
+    """Summaries of a runs table that default priors are scaled to.
+
+    ``min_loss``, ``median_loss``, ``sd_log_loss`` and, for each input column present, the mean of
+    its logarithm (``ref_log_<column>``): the centre about which coefficients are sampled.
+    """
+    log_loss = np.log(runs["loss"].to_numpy(float))
+    stats = {
+        "min_loss": float(np.exp(log_loss.min())),
+        "median_loss": float(np.exp(np.median(log_loss))),
+        "sd_log_loss": float(log_loss.std()) if len(log_loss) > 1 else 0.1,
+    }
+    for col in ("n_params", "n_tokens", "compute", "unique_tokens"):
+        if col in runs.columns:
+            stats[f"ref_log_{col}"] = float(np.log(runs[col].to_numpy(float)).mean())
+    return stats
+
+
+def exponent_prior() -> Prior:
+    """Default exponent prior: LogNormal(log 0.3, 0.7).
+
+    Positive; median 0.3, 95% of its mass in [0.076, 1.18] and 96% below 1. Scaling exponents of
+    language models reported so far lie in 0.05–0.7, so the data, not the prior, decide.
+    """
+    return Prior(
+        "LogNormal",
+        {"mu": float(np.log(0.3)), "sigma": 0.7},
+        why="positive, median 0.3, 96% of mass below 1",
+    )
+
+
+def irreducible_prior(stats: Mapping[str, float]) -> Prior:
+    """Default irreducible-loss prior: E ~ Uniform(0, min observed loss).
+
+    E is the loss at infinite N and D, so it lies below every expected loss; the lowest observed
+    loss is the tightest bound the data give without assuming anything more. Flat inside, so it cuts
+    off no
+    value the data allow.
+    """
+    return Prior(
+        "Uniform",
+        {"lower": 0.0, "upper": stats["min_loss"]},
+        why="positive and below the lowest observed loss, flat in between",
+    )
+
+
+def log_coefficient_prior(stats: Mapping[str, float], column: str, n_terms: int = 1) -> Prior:
+    """Default prior for a log coefficient ``log_A`` of a term ``A·x^(-e)``.
+
+    Normal(mu, 3) with mu = log(median_loss / (n_terms + 1)) + 0.3·mean(log x): the term is a share
+    of
+    the typical loss at the typical size x of the runs, for an exponent at its prior median 0.3. The
+    sd of 3 (a factor of 20 either way) keeps it weak. Coefficients are *sampled* centred at the
+    data
+    (``log_A - e·mean(log x)``), which removes most of their correlation with the exponent.
+    """
+    mu = np.log(stats["median_loss"] / (n_terms + 1)) + 0.3 * stats[f"ref_log_{column}"]
+    return Prior(
+        "Normal",
+        {"mu": float(mu), "sigma": 3.0},
+        why=f"log scale, centred on a share of the median loss at the runs' typical {column}",
+    )
+
+
+def noise_priors(stats: Mapping[str, float]) -> dict[str, Prior]:
+    """Default noise priors on log loss.
+
+    - ``sigma ~ HalfNormal(max(sd(log loss), 0.01))``: run-to-run noise can be at most about the
+      total spread of the observed log losses.
+    - ``nu ~ Gamma(2, 0.1)`` (Juárez & Steel 2010): Student-t degrees of freedom, mean 20, which
+      lets
+      the data choose between heavy tails (odd runs) and a near-Normal likelihood.
+    """
+    return {
+        "sigma": Prior(
+            "HalfNormal",
+            {"sigma": max(stats["sd_log_loss"], 0.01)},
+            why="run-to-run noise of log loss, at most about the spread of the data",
+        ),
+        "nu": Prior(
+            "Gamma",
+            {"alpha": 2.0, "beta": 0.1},
+            why="Student-t degrees of freedom, mean 20 (Juarez & Steel 2010)",
+        ),
+    }
+
+
+def resolve_priors(law, runs: pd.DataFrame, overrides: Mapping | None, likelihood: str) -> dict:
+    """Merge priors: user overrides > the law's data-scaled defaults; noise priors added.
+
+    Raises :class:`PriorError` when an override names a parameter the law does not have.
+    """
+    stats = runs_stats(runs)
+    priors = {**law.default_priors(stats), **noise_priors(stats)}
+    if likelihood != "student_t":
+        priors.pop("nu")
+    for name, value in (overrides or {}).items():
+        if name not in priors:
+            raise PriorError(
+                f"no parameter {name!r} in law {law.name!r} with {likelihood} noise; "
+                f"its parameters are {list(priors)}"
+            )
+        priors[name] = Prior.from_any(value)
+    return priors
+
+
+def priors_to_json(priors: Mapping[str, Prior]) -> str:
+    return json.dumps({k: p.to_dict() for k, p in priors.items()})
+
+
+def priors_from_json(text: str) -> dict[str, Prior]:
+    return {k: Prior(v["dist"], v["params"], v.get("why", "")) for k, v in json.loads(text).items()}
+
+
+def draw_priors(priors: Mapping[str, Prior], draws: int, seed: int | None = None) -> xr.Dataset:
+    """Independent draws from each prior, as a Dataset with dims ``(chain, draw)`` and one chain."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, prior in priors.items():
+        values = pm.draw(prior.to_dist(), draws=draws, random_seed=rng)
+        out[name] = (("chain", "draw"), np.asarray(values, float).reshape(1, draws))
+    return xr.Dataset(out, coords={"chain": [0], "draw": np.arange(draws)})
+
+
+def prior_predictive(
+    runs,
+    law="chinchilla",
+    priors=None,
+    *,
+    draws: int = 500,
+    seed=None,
+    likelihood: str = "student_t",
+    **points,
+) -> xr.Dataset:
+    """Loss curves drawn from the priors alone, to check the priors before fitting.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        The runs table the defaults are scaled to.
+    law, priors, likelihood
+        As in :func:`bayes_scaling.fit`.
+    draws : int
+        Number of prior draws.
+    **points
+        Where to evaluate, by input column (``n_params=..., n_tokens=...``); the runs themselves
+        when none are given.
+
+    Returns
+    -------
+    Dataset
+        ``loss`` with dims ``(chain, draw, point)`` (the mean curve), ``predictive_loss`` (with
+        noise), the parameters, and the inputs as coordinates on ``point``.
+    """
+    from bayes_scaling.laws import get_law
+    from bayes_scaling.likelihoods import draw_noise
+
+    law = get_law(law)
+    priors = resolve_priors(law, runs, priors, likelihood)
+    params = draw_priors(priors, draws, seed)
+    inputs = {c: np.atleast_1d(np.asarray(points.get(c, runs[c]), float)) for c in law.inputs}
+    with np.errstate(over="ignore"):  # heavy-tailed prior draws may overflow to inf: kept as is
+        mean = law.evaluate(params, inputs)
+        noisy = np.exp(np.log(mean) + draw_noise(params, likelihood, mean.shape, seed))
+    out = params.assign(loss=mean, predictive_loss=(mean.dims, noisy.data))
+    return out.assign_coords({c: ("point", v) for c, v in inputs.items()})

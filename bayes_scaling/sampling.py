@@ -1,0 +1,152 @@
+"""Sampling: ``fit(runs, law, ...) -> ScalingFit``, with NUTS through nutpie and compile-once reuse.
+
+A compiled nutpie model is kept per *structure* (law, likelihood, prior families; see
+:func:`bayes_scaling.model.structure_key`). Later fits with the same structure only swap data with
+``compiled.with_data(...)``: no recompilation, whatever the number of runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import nutpie
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling import diagnostics
+from bayes_scaling.laws import Law, get_law
+from bayes_scaling.likelihoods import check_likelihood, log_density
+from bayes_scaling.model import build_model, centred_name, model_data, structure_key
+from bayes_scaling.posterior import ScalingFit, make_datatree
+from bayes_scaling.priors import resolve_priors
+from bayes_scaling.runs import check_runs_for_law, load_runs
+
+_COMPILED: dict[tuple, object] = {}
+#: Number of nutpie compilations in this process (tests count these instead of timing them).
+COMPILE_COUNT = 0
+
+
+def compiled_model(runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str):
+    """The compiled nutpie model for this structure, with this table's data swapped in."""
+    global COMPILE_COUNT
+    key = structure_key(law, priors, likelihood)
+    if key not in _COMPILED:
+        _COMPILED[key] = nutpie.compile_pymc_model(build_model(runs, law, priors, likelihood))
+        COMPILE_COUNT += 1
+    return _COMPILED[key].with_data(**model_data(runs, law, priors))
+
+
+def sampled_names(law: Law, priors: Mapping) -> list[str]:
+    """Parameters the gate checks: the law's parameters and the noise parameters."""
+    return [*law.params, *(n for n in ("sigma", "nu") if n in priors)]
+
+
+def fit(
+    runs,
+    law: str | Law = "chinchilla",
+    priors: Mapping | None = None,
+    *,
+    draws: int = 1000,
+    chains: int = 4,
+    tune: int = 1000,
+    seed: int | None = None,
+    likelihood: str = "student_t",
+    target_accept: float = 0.95,
+    progress: bool | None = None,
+    flops_per_param_token: float | None = None,
+) -> ScalingFit:
+    """Fit a scaling law to a runs table with NUTS and check the posterior's health.
+
+    Parameters
+    ----------
+    runs : DataFrame or path
+        A runs table (anything :func:`bayes_scaling.load_runs` reads).
+    law : str or Law
+        ``"chinchilla"`` (default), ``"power"`` / ``"power:n_params"``, or a registered law.
+    priors : dict, optional
+        Overrides by parameter name, e.g.
+        ``{"beta": Prior("Normal", {"mu": 0.28, "sigma": 0.05})}``.
+    draws, chains, tune : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int, optional
+        Random seed. The same seed gives the same posterior. When None a seed is drawn and stored.
+    likelihood : {"student_t", "normal"}
+        Noise model on log loss.
+    target_accept : float
+        NUTS step-size adaptation target.
+    progress : bool, optional
+        Progress bar; by default shown only when stderr is a terminal.
+    flops_per_param_token : float, optional
+        k in C = k·N·D for compute-optimal splits; taken from the runs table (6) when None.
+
+    Returns
+    -------
+    ScalingFit
+        Posterior DataTree, law, priors and diagnostics. ``fit.converged`` is False (with a
+        :class:`ConvergenceWarning`) when R-hat > 1.01, ESS < 400 or any divergence.
+
+    Examples
+    --------
+    >>> from bayes_scaling import datasets, fit
+    >>> result = fit(datasets.demo(), seed=1)        # doctest: +SKIP
+    >>> result.bands(compute=[1e21, 1e22])          # doctest: +SKIP
+    """
+    if not isinstance(runs, pd.DataFrame) or "loss" not in runs or "n_params" not in runs:
+        runs = load_runs(runs)
+    law = get_law(law)
+    check_likelihood(likelihood)
+    check_runs_for_law(runs, len(law.params), law.exponents)
+    priors = resolve_priors(law, runs, priors, likelihood)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    start = time.perf_counter()
+    compiled = compiled_model(runs, law, priors, likelihood)
+    trace = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress_bar=progress,
+        adaptation="low_rank",
+        target_accept=target_accept,
+        save_warmup=False,
+    )
+    seconds = time.perf_counter() - start
+
+    names = sampled_names(law, priors)
+    posterior = trace["posterior"].to_dataset()
+    posterior = posterior.drop_vars(
+        [centred_name(n) for n in law.centred if centred_name(n) in posterior]
+    )
+    posterior = posterior.assign({k: f(posterior, np) for k, f in law.derived.items()})
+    sample_stats = trace["sample_stats"].to_dataset()
+    diag = diagnostics.check(posterior, sample_stats, names)
+    diagnostics.warn_if_failed(diag)
+
+    y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
+    mu = np.log(law.evaluate(posterior, {c: runs[c].to_numpy(float) for c in law.inputs}))
+    loglik = log_density(likelihood, posterior, mu.rename(point="run"), y)
+    loglik = loglik.transpose("chain", "draw", "run")
+    settings = {
+        "sampler": "nutpie",
+        "draws": draws,
+        "chains": chains,
+        "tune": tune,
+        "seed": seed,
+        "target_accept": target_accept,
+        "likelihood": likelihood,
+        "adaptation": "low_rank",
+        "sampling_seconds": round(seconds, 3),
+        "flops_per_param_token": float(
+            flops_per_param_token or runs.attrs.get("flops_per_param_token", 6.0)
+        ),
+    }
+    tree = make_datatree(posterior, sample_stats, loglik, runs, law, priors, diag, settings)
+    return ScalingFit(tree, law, priors, diag, runs, settings)

@@ -1,0 +1,138 @@
+"""The CLI contract: exit codes, formats and columns.
+
+Real fits, run in-process so that they share one compiled model."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bayes_scaling import datasets
+from bayes_scaling.cli import main
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    runs = path / "runs.csv"
+    datasets.demo().rename(columns={"n_params": "params", "n_tokens": "tokens"}).to_csv(
+        runs, index=False
+    )
+    out = path / "fit.nc"
+    assert main(["fit", str(runs), "--law", "chinchilla", "--out", str(out), "--seed", "4"]) == 0
+    return out
+
+
+def test_summary_formats(fit_file, capsys):
+    assert main(["summary", str(fit_file), "--format", "csv", "--prob", "0.9"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns) == [
+        "parameter",
+        "mean",
+        "sd",
+        "median",
+        "lower",
+        "upper",
+        "r_hat",
+        "ess_bulk",
+        "ess_tail",
+    ]
+    assert "alpha" in set(table["parameter"])
+    assert main(["summary", str(fit_file), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["converged"] is True and doc["rows"][0]["parameter"] == "E"
+    assert main(["summary", str(fit_file)]) == 0
+    assert capsys.readouterr().out.startswith("# converged")
+
+
+def test_bands_csv_columns_and_modes(fit_file, capsys):
+    assert (
+        main(
+            [
+                "bands",
+                str(fit_file),
+                "--compute",
+                "1e21",
+                "1e22",
+                "--prob",
+                "0.5",
+                "0.9",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns) == [
+        "params",
+        "tokens",
+        "compute",
+        "band",
+        "prob",
+        "lower",
+        "median",
+        "upper",
+        "converged",
+    ]
+    assert len(table) == 2 * 2 * 2
+    assert (
+        main(["bands", str(fit_file), "--params", "1e9", "--tokens", "2e10", "--format", "json"])
+        == 0
+    )
+    assert len(json.loads(capsys.readouterr().out)["rows"]) == 8
+
+
+def test_bands_without_sizes_is_bad_input(fit_file, capsys):
+    assert main(["bands", str(fit_file), "--params", "1e9"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_non_converged_fit_exits_3_with_one_line_reason(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    datasets.demo().to_csv(runs, index=False)
+    out = tmp_path / "short.nc"
+    code = main(
+        ["fit", str(runs), "--out", str(out), "--draws", "30", "--tune", "60", "--seed", "1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 3 and out.exists()
+    assert err.count("\n") == 1 and "did not converge" in err
+    assert main(["summary", str(out)]) == 3  # the flag travels with the saved fit
+    assert "NOT CONVERGED" in capsys.readouterr().out
+
+
+def test_console_script_bad_input_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("params,tokens,loss\n1e8,2e9,3.1\n2e8,4e9,oops\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bayes_scaling.cli",
+            "fit",
+            str(bad),
+            "--out",
+            str(tmp_path / "x.nc"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "bayes-scaling: error: row 1, column 'loss': not a number: 'oops'"
+    )
+
+
+def test_demo_writes_fit_and_plots(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--draws", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "loss bands at 1x, 10x and 100x" in out and "alpha" in out
+    for name in ("demo_fit.nc", "fan_chart.png", "posterior_pairs.png", "prior_posterior.png"):
+        assert (tmp_path / name).stat().st_size > 1000
