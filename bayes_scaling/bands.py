@@ -38,67 +38,62 @@ BAND_COLUMNS = [
 ]
 
 
-def _points(values) -> xr.DataArray | None:
+def _points(values) -> np.ndarray | None:
     if values is None:
         return None
     arr = np.atleast_1d(np.asarray(values, float)).ravel()
     if not np.all(np.isfinite(arr) & (arr > 0)):
         raise BayesScalingError(f"sizes and budgets must be finite and > 0, got {arr.tolist()}")
-    return xr.DataArray(arr, dims="point")
+    return arr
 
 
 def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=None) -> dict:
     """N, D and C at every point, per draw where the split depends on θ.
 
     Returns a dict with ``n_params``, ``n_tokens`` and ``compute`` as DataArrays with dim ``point``
-    (and ``chain``, ``draw`` for a per-draw compute-optimal split).
+    (and ``chain``, ``draw`` for a per-draw compute-optimal split), or None where not defined.
     """
     k = fit.settings.get("flops_per_param_token", 6.0)
-    n, d, c = _points(params), _points(tokens), _points(compute)
-    given = [v is not None for v in (n, d, c)]
-    if sum(given) == 0:
+    given = {"n_params": _points(params), "n_tokens": _points(tokens), "compute": _points(compute)}
+    present = {name: v for name, v in given.items() if v is not None}
+    if not present:
         raise BayesScalingError(
             "give params and tokens, or compute (optionally with params, "
             "tokens or tokens_per_param)"
         )
-    if sum(given) == 3:
+    if len(present) == 3:
         raise BayesScalingError("give at most two of params, tokens and compute")
     try:
-        n, d, c = xr.broadcast(*[v if v is not None else xr.DataArray(np.nan) for v in (n, d, c)])
-    except ValueError as exc:
-        raise BayesScalingError(
-            f"params, tokens and compute must have equal lengths ({exc})"
-        ) from None
-    n, d, c = (None if not g else v for g, v in zip(given, (n, d, c), strict=True))
-    needs_split = {"n_params", "n_tokens"} <= set(fit.law.inputs)
-    if c is not None and n is None and d is None:
-        if tokens_per_param is not None:
-            n = np.sqrt(c / (k * float(tokens_per_param)))
-            d = float(tokens_per_param) * n
-        elif needs_split or "compute" not in fit.law.inputs:
-            if fit.law.optimum is None:
-                raise BayesScalingError(
-                    f"law {fit.law.name!r} has no compute-optimal split; give "
-                    "params or tokens_per_param with compute"
-                )
-            opt = fit.law.optimum(fit.posterior, c, k)
-            n, d = opt["n_params"], opt["n_tokens"]
-    if c is None:
-        if n is None or d is None:
-            missing = "tokens" if d is None else "params"
-            if {"n_params", "n_tokens"} & set(fit.law.inputs) == {"n_params", "n_tokens"}:
-                raise BayesScalingError(
-                    f"law {fit.law.name!r} needs params and tokens; {missing} is missing"
-                )
-        c = k * n * d if (n is not None and d is not None) else None
-    if n is None and d is not None and c is not None:
-        n = c / (k * d)
-    if d is None and n is not None and c is not None:
-        d = c / (k * n)
-    sizes = {"n_params": n, "n_tokens": d, "compute": c}
+        arrays = np.broadcast_arrays(*present.values())
+    except ValueError:
+        lengths = {name: v.size for name, v in present.items()}
+        raise BayesScalingError(f"sizes must have equal lengths, got {lengths}") from None
+    sizes = {name: None for name in given}
+    sizes.update(
+        {name: xr.DataArray(a, dims="point") for name, a in zip(present, arrays, strict=True)}
+    )
+    n, d, c = sizes["n_params"], sizes["n_tokens"], sizes["compute"]
+    if n is not None and d is not None:
+        sizes["compute"] = k * n * d
+    elif c is not None and n is not None:
+        sizes["n_tokens"] = c / (k * n)
+    elif c is not None and d is not None:
+        sizes["n_params"] = c / (k * d)
+    elif c is not None and tokens_per_param is not None:
+        sizes["n_params"] = np.sqrt(c / (k * float(tokens_per_param)))
+        sizes["n_tokens"] = float(tokens_per_param) * sizes["n_params"]
+    elif c is not None and "compute" not in fit.law.inputs:
+        if fit.law.optimum is None:
+            raise BayesScalingError(
+                f"law {fit.law.name!r} has no compute-optimal split; give "
+                "params, tokens or tokens_per_param with compute"
+            )
+        sizes.update(fit.law.optimum(fit.posterior, c, k))
     missing = [col for col in fit.law.inputs if sizes.get(col) is None]
     if missing:
-        raise BayesScalingError(f"law {fit.law.name!r} needs {missing}")
+        raise BayesScalingError(
+            f"law {fit.law.name!r} needs {missing}; give them, or compute with a split"
+        )
     return sizes
 
 

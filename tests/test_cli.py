@@ -136,3 +136,16 @@ def test_demo_writes_fit_and_plots(tmp_path, capsys):
     assert "loss bands at 1x, 10x and 100x" in out and "alpha" in out
     for name in ("demo_fit.nc", "fan_chart.png", "posterior_pairs.png", "prior_posterior.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_runs_warnings_are_one_line_each_and_not_fatal(tmp_path, capsys):
+    runs = datasets.demo()
+    runs.loc[0, "compute"] *= 10  # C disagrees with 6ND by 10x
+    runs = pd.concat([runs, runs.iloc[[5]].assign(run_id="again")], ignore_index=True)
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    code = main(["fit", str(path), "--out", str(tmp_path / "f.nc"), "--seed", "2"])
+    err = capsys.readouterr().err.splitlines()
+    assert code in (0, 3)
+    assert any("warning: row 0 (run_id 'sim000'), column 'compute'" in line for line in err)
+    assert any("kept as replicates" in line for line in err)

@@ -73,6 +73,22 @@ def test_power_law_recovery():
         assert result.converged, result.diagnostics.reason()
         misses += [(seed, k) for k, ok in covered(result, truth).items() if not ok]
     assert len(misses) <= 1, misses
+    bands = result.bands(compute=[1e22, 1e24], probs=[0.9])  # power:compute needs no split
+    law = bands[bands["band"] == "law"]
+    assert law["median"].iloc[1] < law["median"].iloc[0] and law["params"].isna().all()
+
+
+def test_band_requests_that_cannot_be_answered(demo_fit):
+    from bayes_scaling import BayesScalingError
+
+    with pytest.raises(BayesScalingError, match="needs \\['n_tokens'\\]"):
+        demo_fit.bands(params=[1e9])
+    with pytest.raises(BayesScalingError, match="equal lengths"):
+        demo_fit.bands(params=[1e9, 2e9], tokens=[1e10, 2e10, 3e10])
+    with pytest.raises(BayesScalingError, match="finite and > 0"):
+        demo_fit.bands(compute=[-1])
+    with pytest.raises(BayesScalingError, match="strictly between 0 and 1"):
+        demo_fit.bands(compute=[1e21], probs=[1.0])
 
 
 def test_same_seed_same_posterior_and_refit_does_not_recompile(demo_fit):
