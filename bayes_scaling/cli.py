@@ -8,6 +8,9 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
     bayes-scaling summary FIT.nc [--prob 0.95] [--format table|csv|json]
     bayes-scaling bands FIT.nc (--params N... --tokens D... | --compute C...) [--prob P...]
                           [--tokens-per-param R] [--format table|csv|json]
+    bayes-scaling allocate FIT.nc --compute C... [--params N | --tokens-per-param R] [--target L]
+                          [--format table|csv|json]
+    bayes-scaling report FIT.nc --compute C [--target L] [--out report.html] [--markdown report.md]
     bayes-scaling demo [--out DIR]
 """
 
@@ -116,6 +119,38 @@ def cmd_bands(args) -> int:
     return _status(result)
 
 
+def cmd_allocate(args) -> int:
+    from bayes_scaling import load
+
+    result = load(args.fit)
+    table = result.allocate(
+        args.compute,
+        params=args.params,
+        tokens_per_param=args.tokens_per_param,
+        target=args.target,
+        prob=args.prob,
+    )
+    print(_formatted(table, args.format, _meta(result)), end="")
+    return _status(result)
+
+
+def cmd_report(args) -> int:
+    from bayes_scaling import load
+
+    result = load(args.fit)
+    report = result.report(
+        args.compute,
+        target=args.target,
+        params=args.params,
+        tokens_per_param=args.tokens_per_param,
+        title=args.title,
+    )
+    report.save(html_path=args.out, markdown_path=args.markdown)
+    written = [str(p) for p in (args.out, args.markdown) if p]
+    print(f"wrote {' and '.join(written)}")
+    return _status(result)
+
+
 def cmd_demo(args) -> int:
     import matplotlib
 
@@ -196,6 +231,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
     b.add_argument("--format", **formats)
     b.set_defaults(func=cmd_bands)
+
+    a = sub.add_parser("allocate", help="compute-optimal split, its risk, and a target loss")
+    a.add_argument("fit")
+    a.add_argument("--compute", type=_numbers, nargs="+", required=True)
+    choice = a.add_mutually_exclusive_group()
+    choice.add_argument("--params", type=_numbers, default=None, help="a proposed N to assess")
+    choice.add_argument(
+        "--tokens-per-param", type=_numbers, default=None, help="a proposed D/N ratio to assess"
+    )
+    a.add_argument("--target", type=_numbers, default=None, help="target loss (nats)")
+    a.add_argument("--prob", type=float, default=0.9)
+    a.add_argument("--format", **formats)
+    a.set_defaults(func=cmd_allocate)
+
+    r = sub.add_parser("report", help="self-contained HTML (and Markdown) decision report")
+    r.add_argument("fit")
+    r.add_argument("--compute", type=_numbers, required=True)
+    r.add_argument("--target", type=_numbers, default=None)
+    choice = r.add_mutually_exclusive_group()
+    choice.add_argument("--params", type=_numbers, default=None)
+    choice.add_argument("--tokens-per-param", type=_numbers, default=None)
+    r.add_argument("--title", default=None)
+    r.add_argument("--out", default="report.html")
+    r.add_argument("--markdown", default=None)
+    r.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="fit the bundled demo table, print results, write plots")
     d.add_argument("--out", default="bayes_scaling_demo")

@@ -193,6 +193,18 @@ class ScalingFit:
         )
         return ds if as_xarray else bands_to_frame(ds)
 
+    def allocate(self, compute, **kwargs) -> pd.DataFrame:
+        """Optimal split, risk and target answers; see :func:`bayes_scaling.decision.allocate`."""
+        from bayes_scaling.decision import allocate
+
+        return allocate(self, compute, **kwargs)
+
+    def report(self, compute, **kwargs):
+        """The decision report; see :func:`bayes_scaling.report.build_report`."""
+        from bayes_scaling.report import build_report
+
+        return build_report(self, compute, **kwargs)
+
     def save(self, path: str | Path) -> Path:
         """Write the fit to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``). Never pickle."""
         path = Path(path)

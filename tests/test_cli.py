@@ -149,3 +149,22 @@ def test_runs_warnings_are_one_line_each_and_not_fatal(tmp_path, capsys):
     assert code in (0, 3)
     assert any("warning: row 0 (run_id 'sim000'), column 'compute'" in line for line in err)
     assert any("kept as replicates" in line for line in err)
+
+
+def test_allocate_formats_and_target(fit_file, capsys):
+    args = ["allocate", str(fit_file), "--compute", "1e21", "1e22", "--tokens-per-param", "20",
+            "--target", "2.5"]
+    assert main([*args, "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns) == ["compute", "quantity", "estimate", "lower", "upper", "note"]
+    quantities = set(table["quantity"])
+    assert {"n_params_opt", "tokens_per_param_opt", "regret_mean", "prob_reach_opt",
+            "compute_needed_p90", "extrapolation"} <= quantities
+    assert main([*args[:4], "--target", "1.0", "--format", "json"]) == 0
+    rows = {r["quantity"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["compute_needed_p90"]["estimate"] is None  # E ~ 1.9: not reachable
+    assert "not reachable" in rows["compute_needed_p90"]["note"]
+    with pytest.raises(SystemExit) as exit_info:  # argparse: one line on stderr, exit 2
+        main(["allocate", str(fit_file), "--compute", "1e21", "--params", "1e9",
+              "--tokens-per-param", "20"])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1

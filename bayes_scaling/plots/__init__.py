@@ -8,8 +8,16 @@
 Nothing here samples; compute first (``fit.bands``, ``draw_priors``), then plot.
 """
 
+from bayes_scaling.plots.allocation import allocation_frontier, optimum_posterior
 from bayes_scaling.plots.fan import compute_grid, fan_chart
 from bayes_scaling.plots.pairs import posterior_pairs
 from bayes_scaling.plots.priors import prior_posterior
 
-__all__ = ["compute_grid", "fan_chart", "posterior_pairs", "prior_posterior"]
+__all__ = [
+    "allocation_frontier",
+    "compute_grid",
+    "fan_chart",
+    "optimum_posterior",
+    "posterior_pairs",
+    "prior_posterior",
+]

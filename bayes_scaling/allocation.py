@@ -1,0 +1,216 @@
+"""Compute allocation as a posterior: the optimal split, the risk of a chosen split, the frontier.
+
+For the Chinchilla law L(N, D) = E + A·N^(−α) + B·D^(−β) and a budget C = k·N·D (k = 6 by default),
+each posterior draw θ has its own optimum (Hoffmann et al. 2022, eq. 4):
+
+    G = (αA / (βB))^(1/(α+β)),  a = β/(α+β),  b = α/(α+β)
+    N*(C) = G·(C/k)^a,  D*(C) = G^(−1)·(C/k)^b,  tokens per parameter D*/N*,  L*(C) = L(N*, D*)
+
+``a`` is the allocation exponent: Kaplan et al. (2020) had a ≈ 0.73 (parameters grow faster than
+data), Hoffmann et al. a ≈ 0.5. ``P(a > 0.5)`` is the posterior answer to that dispute.
+
+The regret of a chosen N at budget C (with D = C/(kN)) is, per draw,
+
+    regret(θ) = L(N, D; θ) − L(N*(θ), D*(θ); θ) ≥ 0.
+
+Risk measures are small factories over draws (see :func:`expected`, :func:`quantile`,
+:func:`cvar`, :func:`prob_above`); pass your own ``f(draws) -> float`` anywhere one is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import optimize
+
+from bayes_scaling.errors import BayesScalingError
+
+SAMPLE_DIMS = ("chain", "draw")
+RiskMeasure = Callable[[np.ndarray], float]
+
+
+# --- risk measures: factories returning closures over a 1-d array of draws ----------------------
+
+
+def expected() -> RiskMeasure:
+    """Posterior mean: E[x]."""
+    return lambda x: float(np.mean(x))
+
+
+def quantile(q: float) -> RiskMeasure:
+    """Posterior q-quantile of x (e.g. 0.9, 0.95): the value exceeded with probability 1 − q."""
+    return lambda x: float(np.quantile(x, q))
+
+
+def cvar(q: float) -> RiskMeasure:
+    """Conditional value at risk: CVaR_q(x) = E[x | x ≥ VaR_q(x)], the mean of the worst 1 − q."""
+
+    def measure(x):
+        x = np.asarray(x).ravel()
+        return float(x[x >= np.quantile(x, q)].mean())
+
+    return measure
+
+
+def prob_above(threshold: float) -> RiskMeasure:
+    """P(x > threshold), e.g. the probability of missing a target loss."""
+    return lambda x: float(np.mean(np.asarray(x) > threshold))
+
+
+# --- the optimal split ------------------------------------------------------------------------
+
+
+def _k(fit, k):
+    return float(k if k is not None else fit.settings.get("flops_per_param_token", 6.0))
+
+
+def _budgets(compute) -> xr.DataArray:
+    c = np.atleast_1d(np.asarray(compute, float)).ravel()
+    if not np.all(np.isfinite(c) & (c > 0)):
+        raise BayesScalingError(f"compute budgets must be finite and > 0 FLOPs, got {c.tolist()}")
+    return xr.DataArray(c, dims="budget", coords={"budget": c})
+
+
+def _require_optimum(fit):
+    if fit.law.optimum is None:
+        raise BayesScalingError(
+            f"law {fit.law.name!r} has no compute-optimal split; allocation "
+            "needs a law in N and D such as 'chinchilla'"
+        )
+
+
+def law_loss(fit, n_params, n_tokens, params=None) -> xr.DataArray:
+    """L(N, D; θ) for every draw (or for the given parameter set ``params``)."""
+    p = params if params is not None else {k: fit.posterior[k] for k in fit.law.params}
+    return fit.law.fn({"n_params": n_params, "n_tokens": n_tokens}, p, np)
+
+
+def optimal_allocation(fit, compute, k: float | None = None) -> xr.Dataset:
+    """Per-draw compute-optimal split at each budget.
+
+    Returns
+    -------
+    Dataset
+        ``n_params``, ``n_tokens``, ``tokens_per_param`` and ``loss`` (L*, nats) with dims
+        ``(chain, draw, budget)``, and ``allocation_exponent`` a = β/(α+β) with dims
+        ``(chain, draw)``.
+    """
+    _require_optimum(fit)
+    k, c = _k(fit, k), _budgets(compute)
+    post = fit.posterior
+    opt = fit.law.optimum(post, c, k)
+    n, d = opt["n_params"], opt["n_tokens"]
+    return xr.Dataset(
+        {
+            "n_params": n,
+            "n_tokens": d,
+            "tokens_per_param": d / n,
+            "loss": law_loss(fit, n, d),
+            "allocation_exponent": post["beta"] / (post["alpha"] + post["beta"]),
+        }
+    ).transpose("chain", "draw", ...)
+
+
+def mean_parameter_optimum(fit, compute, k: float | None = None) -> dict[str, np.ndarray]:
+    """N* and D* of the posterior *mean* parameters: the point-fit answer, for comparison."""
+    _require_optimum(fit)
+    mean = {name: float(fit.posterior[name].mean()) for name in fit.law.params}
+    return fit.law.optimum(mean, np.asarray(compute, float), _k(fit, k))
+
+
+def split(fit, compute, params=None, tokens_per_param=None, k=None):
+    """N and D of a proposed choice at budget(s) C: a given N, or a tokens-per-parameter ratio."""
+    k = _k(fit, k)
+    if (params is None) == (tokens_per_param is None):
+        raise BayesScalingError("propose either params (N) or tokens_per_param (D/N), not both")
+    if params is not None:
+        n = np.asarray(params, float)
+    else:
+        n = np.sqrt(np.asarray(compute, float) / (k * float(tokens_per_param)))
+    if not np.all(np.isfinite(n) & (n > 0)):
+        raise BayesScalingError(f"params and tokens_per_param must be > 0, got {n}")
+    return n, np.asarray(compute, float) / (k * n)
+
+
+def regret(fit, compute: float, params=None, tokens_per_param=None, k=None) -> xr.DataArray:
+    """Posterior draws of regret(θ) = L(N, D; θ) − L*(θ) of a proposed choice at budget C (nats)."""
+    n, d = split(fit, compute, params, tokens_per_param, k)
+    best = optimal_allocation(fit, [compute], k)["loss"].isel(budget=0, drop=True)
+    return (law_loss(fit, n, d) - best).rename("regret")
+
+
+def risk_table(draws: xr.DataArray, measures: dict[str, RiskMeasure] | None = None) -> pd.Series:
+    """Apply risk measures to draws; default: mean, 90th and 95th percentiles, CVaR at 95%."""
+    measures = measures or {
+        "mean": expected(),
+        "q90": quantile(0.90),
+        "q95": quantile(0.95),
+        "cvar95": cvar(0.95),
+    }
+    flat = np.asarray(draws).ravel()
+    return pd.Series({name: f(flat) for name, f in measures.items()})
+
+
+# --- choosing N under uncertainty ---------------------------------------------------------------
+
+
+def choose_params(fit, compute: float, measure: RiskMeasure | None = None, k=None) -> float:
+    """The N that minimises a risk measure of the posterior loss at budget C (D = C/(kN)).
+
+    ``measure = expected()`` gives the Bayes-optimal N (minimum posterior expected loss);
+    ``measure = quantile(0.95)`` a tail-safe N (minimum 95th percentile of the loss).
+    """
+    k, measure = _k(fit, k), measure or expected()
+    n_star = optimal_allocation(fit, [compute], k)["n_params"]
+    lo, hi = np.log(float(n_star.min()) / 10), np.log(float(n_star.max()) * 10)
+
+    def objective(log_n):
+        n = np.exp(log_n)
+        return measure(np.asarray(law_loss(fit, n, compute / (k * n))).ravel())
+
+    best = optimize.minimize_scalar(
+        objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
+    )
+    return float(np.exp(best.x))
+
+
+def frontier(fit, compute: float, n_params=None, probs=(0.5, 0.9), k=None) -> xr.Dataset:
+    """Expected loss against N at a fixed budget C, with its bands (the allocation frontier).
+
+    Returns
+    -------
+    Dataset
+        Over dim ``n_params``: ``expected_loss``, ``median`` and ``lower``/``upper`` (dims
+        ``prob, n_params``) of the law-only loss L(N, C/(kN); θ); ``n_tokens`` as a coordinate;
+        attrs ``compute``, ``bayes_n`` and ``n_star_median``.
+    """
+    k = _k(fit, k)
+    if n_params is None:
+        n_star = optimal_allocation(fit, [compute], k)["n_params"]
+        n_params = np.geomspace(
+            float(n_star.quantile(0.01)) / 4, float(n_star.quantile(0.99)) * 4, 60
+        )
+    n = xr.DataArray(np.asarray(n_params, float), dims="n_params")
+    loss = law_loss(fit, n, compute / (k * n)).transpose("chain", "draw", "n_params")
+    probs = np.atleast_1d(np.asarray(probs, float))
+    lo = loss.quantile((1 - probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
+    hi = loss.quantile((1 + probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
+    ds = xr.Dataset(
+        {
+            "expected_loss": loss.mean(SAMPLE_DIMS),
+            "median": loss.median(SAMPLE_DIMS),
+            "lower": lo.assign_coords(prob=probs),
+            "upper": hi.assign_coords(prob=probs),
+        }
+    ).assign_coords(n_params=n.values, n_tokens=("n_params", compute / (k * n.values)))
+    n_star = optimal_allocation(fit, [compute], k)["n_params"]
+    ds.attrs.update(
+        compute=float(compute),
+        bayes_n=choose_params(fit, compute, expected(), k),
+        n_star_median=float(n_star.median()),
+        converged=int(fit.converged),
+    )
+    return ds

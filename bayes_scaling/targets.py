@@ -1,0 +1,161 @@
+"""Target questions: will a run reach a target loss, and how much compute does it need?
+
+Everything here is about a *run's* final loss, as it will be measured: the predictive loss
+L(N, D; θ)·exp(ε), with ε the fitted run-to-run noise on log loss (one ε per posterior draw).
+
+For every draw we solve for the compute at which that draw reaches the target,
+
+    C_reach(θ, ε) = min { C : L(N(C), D(C); θ)·exp(ε) ≤ target },
+
+along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio). L falls with C
+towards E, so C_reach = ∞ when E·exp(ε) ≥ target: that draw never reaches it. Then
+
+- P(loss ≤ target at C) = P(C_reach ≤ C);
+- the compute needed with probability p is the p-quantile of C_reach;
+- q = P(C_reach = ∞) is the probability that the target is *not reachable* at any compute; when
+  p > 1 − q no compute gives probability p, and we say so instead of extrapolating a number.
+
+Each answer also says how far it reaches: its compute as a multiple of the largest run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import xarray as xr
+
+from bayes_scaling.allocation import _k, _require_optimum, law_loss
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.likelihoods import draw_noise
+
+#: Compute searched for C_reach, as multiples of the largest run's compute.
+SEARCH_MULTIPLES = (1e-6, 1e12)
+#: Below this probability of "not reachable" the report does not raise it.
+UNREACHABLE_NOTICE = 0.05
+
+
+def _sizes_at(fit, compute: np.ndarray, tokens_per_param, k):
+    """N and D for budgets with dims (chain, draw) or scalar, on the optimal or a fixed split."""
+    if tokens_per_param is not None:
+        n = np.sqrt(compute / (k * float(tokens_per_param)))
+        return n, compute / (k * n)
+    opt = fit.law.optimum(fit.posterior, compute, k)
+    return opt["n_params"], opt["n_tokens"]
+
+
+def run_loss_at(
+    fit, compute, tokens_per_param=None, params=None, k=None, seed=None
+) -> xr.DataArray:
+    """Predictive draws of a run's final loss at budget C (optimal split, a ratio, or a given N)."""
+    k = _k(fit, k)
+    compute = float(compute)
+    if params is not None:
+        n = float(params)
+        d = compute / (k * n)
+    else:
+        n, d = _sizes_at(fit, compute, tokens_per_param, k)
+    loss = law_loss(fit, n, d).broadcast_like(fit.posterior["sigma"])
+    return loss * np.exp(_noise(fit, seed))
+
+
+def _noise(fit, seed) -> xr.DataArray:
+    post = fit.posterior
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    shape = (post.sizes["chain"], post.sizes["draw"], 1)
+    eps = draw_noise(post, fit.settings.get("likelihood", "student_t"), shape, seed)[..., 0]
+    return xr.DataArray(eps, dims=("chain", "draw"))
+
+
+def compute_to_reach(fit, target: float, tokens_per_param=None, k=None, seed=None) -> xr.DataArray:
+    """Per-draw C_reach (FLOPs; ∞ where a draw never reaches ``target``), bisecting in log C."""
+    _require_optimum(fit)
+    if not target > 0:
+        raise BayesScalingError(f"target loss must be > 0 nats, got {target}")
+    k = _k(fit, k)
+    largest = float(fit.runs["compute"].max())
+    factor = np.exp(_noise(fit, seed))
+
+    def misses(log_c):
+        n, d = _sizes_at(fit, np.exp(log_c), tokens_per_param, k)
+        return law_loss(fit, n, d) * factor > target
+
+    lo = xr.full_like(factor, np.log(largest * SEARCH_MULTIPLES[0]))
+    hi = xr.full_like(factor, np.log(largest * SEARCH_MULTIPLES[1]))
+    never = misses(hi)
+    already = ~misses(lo)
+    for _ in range(60):  # interval of 40 nats of log C halves to < 1e-16
+        mid = (lo + hi) / 2
+        miss = misses(mid)
+        lo, hi = xr.where(miss, mid, lo), xr.where(miss, hi, mid)
+    c = np.exp(hi)
+    c = xr.where(already, largest * SEARCH_MULTIPLES[0], c)
+    return xr.where(never, np.inf, c).rename("compute_to_reach")
+
+
+@dataclass(frozen=True)
+class TargetAnswer:
+    """Answers about one target loss."""
+
+    target: float
+    prob_unreachable: float  # q = P(never reached at any compute)
+    prob_irreducible_above: float  # P(E ≥ target), law only
+    compute_needed: dict  # {p: FLOPs or None when not reachable with probability p}
+    multiple_of_largest: dict  # {p: compute_needed / largest run's compute}
+    largest_run_compute: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def sentences(self) -> list[str]:
+        """Plain-language statements, never hiding an unreachable target behind a number."""
+        out = []
+        if self.prob_unreachable >= UNREACHABLE_NOTICE:
+            out.append(
+                f"The target {self.target:.4g} nats is not reachable at any compute with "
+                f"probability {self.prob_unreachable:.0%} (the irreducible loss E, plus "
+                "run noise, lies above it)."
+            )
+        for p, c in self.compute_needed.items():
+            if c is None:
+                out.append(
+                    f"No compute reaches {self.target:.4g} nats with probability {p:.0%}: "
+                    f"it is not reachable with probability {self.prob_unreachable:.0%}."
+                )
+            else:
+                out.append(
+                    f"Reaching {self.target:.4g} nats with probability {p:.0%} needs about "
+                    f"{c:.2g} FLOPs, {self.multiple_of_largest[p]:.3g}x the largest run."
+                )
+        return out
+
+
+def target_answer(
+    fit, target: float, probs=(0.5, 0.9), tokens_per_param=None, k=None, seed=None
+) -> TargetAnswer:
+    """Compute needed for a target loss at each probability, and how likely it is unreachable."""
+    c_reach = np.asarray(compute_to_reach(fit, target, tokens_per_param, k, seed)).ravel()
+    largest = float(fit.runs["compute"].max())
+    q = float(np.mean(~np.isfinite(c_reach)))
+    needed, multiple = {}, {}
+    for p in probs:
+        # the smallest C with P(C_reach <= C) >= p (no interpolation towards infinity)
+        value = float(np.quantile(c_reach, p, method="inverted_cdf")) if p <= 1 - q else np.inf
+        needed[float(p)] = None if not np.isfinite(value) else value
+        multiple[float(p)] = None if not np.isfinite(value) else value / largest
+    return TargetAnswer(
+        target=float(target),
+        prob_unreachable=q,
+        prob_irreducible_above=float((fit.posterior["E"] >= target).mean()),
+        compute_needed=needed,
+        multiple_of_largest=multiple,
+        largest_run_compute=largest,
+    )
+
+
+def prob_reach(
+    fit, compute: float, target: float, tokens_per_param=None, params=None, k=None, seed=None
+) -> float:
+    """P(a run's final loss ≤ target) at budget C: optimal split, a ratio, or a given N."""
+    loss = run_loss_at(fit, compute, tokens_per_param, params, k, seed)
+    return float((loss <= target).mean())
