@@ -183,7 +183,10 @@ def cmd_demo(args) -> int:
     }
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
-    print(f"wrote {out / 'demo_fit.nc'} and {', '.join(str(out / n) for n in figures)}")
+    report = result.report(100 * largest, target=float(result.runs["loss"].min()) - 0.2)
+    report.save(html_path=out / "report.html", markdown_path=out / "report.md")
+    written = ["demo_fit.nc", *figures, "report.html", "report.md"]
+    print(f"wrote {', '.join(str(out / n) for n in written)}")
     return _status(result)
 
 

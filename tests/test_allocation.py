@@ -21,8 +21,10 @@ def hand_fit(**params) -> ScalingFit:
     n = max(a.size for a in arrays.values())
     arrays = {k: np.broadcast_to(a, n) for k, a in arrays.items()}
     arrays.setdefault("sigma", np.full(n, 1e-12))
-    post = xr.Dataset({k: (("chain", "draw"), a[None, :]) for k, a in arrays.items()},
-                      coords={"chain": [0], "draw": np.arange(n)})
+    post = xr.Dataset(
+        {k: (("chain", "draw"), a[None, :]) for k, a in arrays.items()},
+        coords={"chain": [0], "draw": np.arange(n)},
+    )
     tree = xr.DataTree.from_dict({"posterior": post})
     diag = Diagnostics(1.0, 1000.0, 1000.0, 0, n)
     settings = {"seed": 0, "likelihood": "normal", "flops_per_param_token": K}
@@ -67,8 +69,9 @@ def test_optimal_allocation_and_exact_regret():
     assert np.all(reg >= 0)
     by_ratio = al.regret(fit, c, tokens_per_param=20)
     n20 = np.sqrt(c / (K * 20))
-    np.testing.assert_allclose(by_ratio.values.ravel(), [law(p, n20, 20 * n20) -
-                                                         law(p, *sym_optimum(p, c)) for p in draws])
+    np.testing.assert_allclose(
+        by_ratio.values.ravel(), [law(p, n20, 20 * n20) - law(p, *sym_optimum(p, c)) for p in draws]
+    )
 
 
 def test_bayes_optimal_n_minimises_expected_loss_and_differs_from_mean_fit():
@@ -79,13 +82,15 @@ def test_bayes_optimal_n_minimises_expected_loss_and_differs_from_mean_fit():
     mean_loss = np.mean([law(p, grid, c / (K * grid)) for p in draws], axis=0)
     assert al.choose_params(fit, c) == pytest.approx(grid[np.argmin(mean_loss)], rel=1e-3)
     q95 = np.quantile([law(p, grid, c / (K * grid)) for p in draws], 0.95, axis=0)
-    assert al.choose_params(fit, c, al.quantile(0.95)) == pytest.approx(grid[np.argmin(q95)],
-                                                                         rel=1e-3)
+    assert al.choose_params(fit, c, al.quantile(0.95)) == pytest.approx(
+        grid[np.argmin(q95)], rel=1e-3
+    )
     single = hand_fit(**{k: [v] for k, v in draws[0].items()})
     n_star = al.optimal_allocation(single, [c])["n_params"]
     assert al.choose_params(single, c) == pytest.approx(n_star.values.item(), rel=1e-5)
     assert al.choose_params(fit, c) != pytest.approx(
-        float(al.mean_parameter_optimum(fit, c)["n_params"]), rel=1e-2)
+        float(al.mean_parameter_optimum(fit, c)["n_params"]), rel=1e-2
+    )
 
 
 def test_probability_of_reaching_target_and_compute_needed_are_exact():

@@ -49,8 +49,10 @@ def test_hoffmann_beta_is_rejected(chinchilla_fit):
 def test_tokens_per_parameter_at_1e24(chinchilla_fit):
     table = chinchilla_fit.allocate(1e24, prob=0.9).set_index("quantity")
     row = table.loc["tokens_per_param_opt"]
-    print(f"tokens per parameter at 1e24 FLOPs: median {row['estimate']:.2f}, 90% interval "
-          f"[{row['lower']:.2f}, {row['upper']:.2f}] (Hoffmann et al.: ~20)")
+    print(
+        f"tokens per parameter at 1e24 FLOPs: median {row['estimate']:.2f}, 90% interval "
+        f"[{row['lower']:.2f}, {row['upper']:.2f}] (Hoffmann et al.: ~20)"
+    )
     assert row["lower"] < row["estimate"] < row["upper"]
     assert row["lower"] < 20 < row["upper"]  # Hoffmann's rule is inside the posterior interval
     assert 0 < table.loc["prob_a_gt_half", "estimate"] < 1

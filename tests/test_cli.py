@@ -134,7 +134,14 @@ def test_demo_writes_fit_and_plots(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--draws", "1000"]) == 0
     out = capsys.readouterr().out
     assert "loss bands at 1x, 10x and 100x" in out and "alpha" in out
-    for name in ("demo_fit.nc", "fan_chart.png", "posterior_pairs.png", "prior_posterior.png"):
+    for name in (
+        "demo_fit.nc",
+        "fan_chart.png",
+        "posterior_pairs.png",
+        "prior_posterior.png",
+        "report.html",
+        "report.md",
+    ):
         assert (tmp_path / name).stat().st_size > 1000
 
 
@@ -152,19 +159,66 @@ def test_runs_warnings_are_one_line_each_and_not_fatal(tmp_path, capsys):
 
 
 def test_allocate_formats_and_target(fit_file, capsys):
-    args = ["allocate", str(fit_file), "--compute", "1e21", "1e22", "--tokens-per-param", "20",
-            "--target", "2.5"]
+    args = [
+        "allocate",
+        str(fit_file),
+        "--compute",
+        "1e21",
+        "1e22",
+        "--tokens-per-param",
+        "20",
+        "--target",
+        "2.5",
+    ]
     assert main([*args, "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table.columns) == ["compute", "quantity", "estimate", "lower", "upper", "note"]
     quantities = set(table["quantity"])
-    assert {"n_params_opt", "tokens_per_param_opt", "regret_mean", "prob_reach_opt",
-            "compute_needed_p90", "extrapolation"} <= quantities
+    assert {
+        "n_params_opt",
+        "tokens_per_param_opt",
+        "regret_mean",
+        "prob_reach_opt",
+        "compute_needed_p90",
+        "extrapolation",
+    } <= quantities
     assert main([*args[:4], "--target", "1.0", "--format", "json"]) == 0
     rows = {r["quantity"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert rows["compute_needed_p90"]["estimate"] is None  # E ~ 1.9: not reachable
     assert "not reachable" in rows["compute_needed_p90"]["note"]
     with pytest.raises(SystemExit) as exit_info:  # argparse: one line on stderr, exit 2
-        main(["allocate", str(fit_file), "--compute", "1e21", "--params", "1e9",
-              "--tokens-per-param", "20"])
+        main(
+            [
+                "allocate",
+                str(fit_file),
+                "--compute",
+                "1e21",
+                "--params",
+                "1e9",
+                "--tokens-per-param",
+                "20",
+            ]
+        )
     assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_report_writes_html_and_markdown(fit_file, tmp_path, capsys):
+    html_path, md_path = tmp_path / "r.html", tmp_path / "r.md"
+    code = main(
+        [
+            "report",
+            str(fit_file),
+            "--compute",
+            "1e22",
+            "--target",
+            "2.6",
+            "--out",
+            str(html_path),
+            "--markdown",
+            str(md_path),
+        ]
+    )
+    assert code == 0 and "wrote" in capsys.readouterr().out
+    page = html_path.read_text()
+    assert 'id="question"' in page and "data:image/png;base64," in page
+    assert "prob-reach-opt" in page and md_path.read_text().startswith("#")

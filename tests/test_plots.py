@@ -153,7 +153,7 @@ def test_fan_chart_returns_figure_that_names_its_band(runs, band, words):
     texts = all_texts(fig)
     assert any(words in t for t in texts)
     assert any("largest run" in t for t in texts)
-    assert any("target" in t for t in texts)
+    assert any("budget (1.0e+22 FLOPs)" in t for t in texts)
     assert not any("NOT CONVERGED" in t for t in texts)
     assert len(ax.collections) >= len(PROBS) + 1  # one fill per interval + the runs
 

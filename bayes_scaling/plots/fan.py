@@ -226,7 +226,7 @@ def fan_chart(
             color="tab:red",
             lw=1.6,
             zorder=5,
-            label=f"target ({target_compute:.1e} FLOPs)",
+            label=f"budget ({target_compute:.1e} FLOPs)",
         )
         _annotate_target(ax, sel, x, order, probs_desc[0], float(target_compute))
 

@@ -1,0 +1,14 @@
+"""The decision report: one self-contained HTML page (and its Markdown twin) for one budget.
+
+>>> from bayes_scaling.report import build_report
+>>> report = build_report(fit, 1e24, target=2.3)      # doctest: +SKIP
+>>> report.save("report.html", "report.md")           # doctest: +SKIP
+
+Modules: :mod:`.facts` computes the numbers, :mod:`.content` and :mod:`.background` word them
+into sections (plain data, :mod:`.blocks`), :mod:`.figures` draws the figures, :mod:`.html` and
+:mod:`.markdown` render, :mod:`.fmt` formats numbers, :mod:`.build` ties them together.
+"""
+
+from bayes_scaling.report.build import Report, build_report
+
+__all__ = ["Report", "build_report"]

@@ -1,0 +1,119 @@
+"""``build_report(fit, compute, ...) -> Report``: the decision report as HTML, Markdown and PNGs.
+
+The flow is compute → content → render: :func:`~bayes_scaling.report.facts.gather` computes the
+numbers, :func:`~bayes_scaling.report.content.build_content` words them into sections,
+:mod:`~bayes_scaling.report.figures` draws the figures, and the HTML and Markdown renderers write
+the same content two ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bayes_scaling.report.content import build_content
+from bayes_scaling.report.facts import gather
+from bayes_scaling.report.figures import figure_inputs, render
+from bayes_scaling.report.markdown import FIGURE_DIR, render_markdown
+from bayes_scaling.report.render_html import render_html
+
+
+@dataclass(frozen=True)
+class Report:
+    """A built report.
+
+    Attributes
+    ----------
+    html : str
+        One self-contained page (inline CSS, images as data URIs, no scripts, no network).
+    markdown : str
+        The same content as Markdown; figures linked as ``figures/<key>.png``.
+    figures : dict of str to bytes
+        PNG bytes by key: ``fan_chart``, ``optimum_posterior``, ``allocation_frontier``.
+    """
+
+    html: str
+    markdown: str
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    def save(self, html_path=None, markdown_path=None) -> dict[str, Path]:
+        """Write the HTML page and/or the Markdown file (with its figures beside it).
+
+        The Markdown's figures go to ``figures/<key>.png`` next to the Markdown file.
+
+        Returns
+        -------
+        dict
+            The paths written: ``"html"``, ``"markdown"`` and one ``"figure:<key>"`` per PNG.
+        """
+        written = {}
+        if html_path is not None:
+            path = Path(html_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.html, encoding="utf-8")
+            written["html"] = path
+        if markdown_path is not None:
+            path = Path(markdown_path)
+            folder = path.parent / FIGURE_DIR
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.markdown, encoding="utf-8")
+            written["markdown"] = path
+            for key, png in self.figures.items():
+                (folder / f"{key}.png").write_bytes(png)
+                written[f"figure:{key}"] = folder / f"{key}.png"
+        return written
+
+
+def build_report(
+    fit,
+    compute: float,
+    *,
+    target: float | None = None,
+    params=None,
+    tokens_per_param=None,
+    title: str | None = None,
+    prob: float = 0.9,
+) -> Report:
+    """The decision report for one compute budget.
+
+    In reading order: the question; the answer (loss bands at the budget, each named); the
+    recommended split and what a choice risks; the probability of reaching ``target``; how far the
+    budget extrapolates; the fit's health (a red warning block when it did not converge); the
+    law, the priors, the data and the assumptions. Figures: fan chart, posterior of the optimum,
+    allocation frontier.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        A fit of a law with a compute-optimal split (``chinchilla``).
+    compute : float
+        The budget C (FLOPs).
+    target : float, optional
+        A target loss (nats) for a run's final loss.
+    params, tokens_per_param : float, optional
+        A proposed split to assess (N, or D/N). Without one, the risk shown is that of the point
+        fit's N (the N* of the posterior-mean parameters).
+    title : str, optional
+        Page title; by default it names the budget.
+    prob : float
+        Probability of every central interval.
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> report = build_report(fit, 1e24, target=2.3, tokens_per_param=20)   # doctest: +SKIP
+    >>> report.save("report.html", "report.md")                            # doctest: +SKIP
+    """
+    facts = gather(
+        fit, compute, target=target, params=params, tokens_per_param=tokens_per_param, prob=prob
+    )
+    content = build_content(fit, facts, title)
+    figures = render(figure_inputs(fit, facts))
+    return Report(
+        html=render_html(content, figures),
+        markdown=render_markdown(content, tuple(figures)),
+        figures=figures,
+    )

@@ -1,0 +1,90 @@
+"""Number formats of the report, shared by the HTML and Markdown renderers (and by the tests).
+
+One function per kind of quantity, so that a number reads the same wherever it appears:
+
+- :func:`flops` and :func:`count`: compute (FLOPs), parameters N and tokens D, 3 significant digits;
+- :func:`loss`: a loss in nats, 3 decimals; :func:`nats`: a small difference of losses (regret);
+- :func:`ratio`: tokens per parameter; :func:`multiple`: "how many times the largest run";
+- :func:`prob`: a probability as a percentage that never rounds 0.3% to "0%" or 99.7% to "100%".
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def flops(x: float) -> str:
+    """Compute in FLOPs, e.g. ``"1e+24"`` or ``"3.5e+21"``.
+
+    >>> flops(1e24), flops(3.5e21)
+    ('1e+24', '3.5e+21')
+    """
+    return f"{float(x):.3g}"
+
+
+def count(x: float) -> str:
+    """A count of parameters or tokens, 3 significant digits: ``"1.26e+10"``.
+
+    >>> count(12_588_570_000)
+    '1.26e+10'
+    """
+    return f"{float(x):.3g}"
+
+
+def loss(x: float) -> str:
+    """A loss in nats, 3 decimals.
+
+    >>> loss(2.30390)
+    '2.304'
+    """
+    return f"{float(x):.3f}"
+
+
+def nats(x: float) -> str:
+    """A loss difference in nats (regret), 3 significant digits.
+
+    >>> nats(0.0707531)
+    '0.0708'
+    """
+    return f"{float(x):.3g}"
+
+
+def ratio(x: float) -> str:
+    """Tokens per parameter: whole numbers from 100 up, else 3 significant digits.
+
+    >>> ratio(1051.709), ratio(20.04)
+    ('1,052', '20')
+    """
+    x = float(x)
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def multiple(x: float) -> str:
+    """A multiple of the largest run's compute: ``"10,000x"``, ``"77x"``, ``"0.5x"``.
+
+    >>> multiple(1e4), multiple(76.6), multiple(0.5)
+    ('10,000x', '77x', '0.5x')
+    """
+    x = float(x)
+    return f"{x:,.0f}x" if abs(x) >= 10 else f"{x:.2g}x"
+
+
+def prob(p: float) -> str:
+    """A probability as a whole percentage; "<1%" and ">99%" instead of a misleading 0 or 100.
+
+    >>> prob(0.485), prob(0.004), prob(0.0), prob(0.997), prob(1.0)
+    ('48%', '<1%', '0%', '>99%', '100%')
+    """
+    p = float(p)
+    if math.isnan(p):
+        return "n/a"
+    if 0 < p < 0.01:
+        return "<1%"
+    if 0.99 < p < 1:
+        return ">99%"
+    return f"{p:.0%}"
+
+
+def interval(lower: str, upper: str) -> str:
+    """An interval from two formatted ends: ``"2.154 – 2.434"``."""
+    return f"{lower} – {upper}"
