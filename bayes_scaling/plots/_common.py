@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from matplotlib.colors import to_rgba
 
 #: Display names of the parameters that have a usual symbol.
 LABELS = {
@@ -42,3 +43,27 @@ def check_vars(ds: xr.Dataset, names, what: str) -> list[str]:
     if not names:
         raise ValueError(f"no variables to plot from the {what}")
     return names
+
+
+def band_colours(base: str, k: int) -> list[tuple]:
+    """``k`` opaque shades of ``base``, lightest first (for the widest interval)."""
+    r, g, b, _ = to_rgba(base)
+    mix = np.linspace(0.22, 0.8, k) if k > 1 else np.array([0.45])
+    return [(1 - m + m * r, 1 - m + m * g, 1 - m + m * b, 1.0) for m in mix]
+
+
+def shade_intervals(ax, x, ds: xr.Dataset, order, probs_desc, base: str, label: str):
+    """Fill ``lower``–``upper`` of ``ds`` for every prob (widest, lightest first) against ``x``.
+
+    ``order`` sorts the points of ``ds`` like ``x``; ``label`` is a format with ``{p}``. Returns the
+    (lowest lower, highest upper) drawn, for axis limits.
+    """
+    y_lo, y_hi = np.inf, -np.inf
+    for p, colour in zip(probs_desc, band_colours(base, len(probs_desc)), strict=True):
+        one = ds.sel(prob=p) if "prob" in ds["lower"].dims else ds
+        lo = np.asarray(one["lower"].values, float)[order]
+        hi = np.asarray(one["upper"].values, float)[order]
+        text = label.format(p=f"{p:.0%}") if np.isfinite(p) else "interval"
+        ax.fill_between(x, lo, hi, color=colour, lw=0, zorder=1, label=text)
+        y_lo, y_hi = min(y_lo, np.nanmin(lo)), max(y_hi, np.nanmax(hi))
+    return y_lo, y_hi

@@ -14,7 +14,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from bayes_scaling.plots.fan import _band_colours
+from bayes_scaling.plots._common import shade_intervals
 
 #: Central interval shown on every histogram.
 INTERVAL = 0.9
@@ -285,20 +285,10 @@ def allocation_frontier(
     fig = Figure(figsize=(8.5, 5.4), layout="constrained")
     ax = fig.add_subplot()
     y_lo, y_hi = np.nanmin(expected), np.nanmax(expected)
-    for p, colour in zip(probs_desc, _band_colours("tab:blue", len(probs_desc)), strict=True):
-        one = frontier.sel(prob=p) if has_prob else frontier
-        lo = np.asarray(one["lower"].values, float)[order]
-        hi = np.asarray(one["upper"].values, float)[order]
-        ax.fill_between(
-            n,
-            lo,
-            hi,
-            color=colour,
-            lw=0,
-            zorder=1,
-            label=f"{p:.0%} interval of the loss" if np.isfinite(p) else "interval",
-        )
-        y_lo, y_hi = min(y_lo, np.nanmin(lo)), max(y_hi, np.nanmax(hi))
+    lo, hi = shade_intervals(
+        ax, n, frontier, order, probs_desc, "tab:blue", "{p} interval of the loss"
+    )
+    y_lo, y_hi = min(y_lo, lo), max(y_hi, hi)
     ax.plot(n, expected, color="black", lw=2.2, zorder=3, label="expected loss E[L]")
     if "median" in frontier.data_vars:
         med = np.asarray(frontier["median"].values, float)[order]

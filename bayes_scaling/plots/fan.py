@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+
+from bayes_scaling.plots._common import shade_intervals
 
 #: Legend titles of the two bands (see :mod:`bayes_scaling.bands`).
 BAND_NAMES = {
@@ -61,13 +62,6 @@ def compute_grid(
             raise ValueError(f"target_compute must be finite and > 0, got {target_compute}")
         top = max(top, float(target_compute))
     return np.geomspace(compute.min(), top, n)
-
-
-def _band_colours(base: str, k: int) -> list[tuple]:
-    """``k`` opaque shades of ``base``, lightest first (for the widest interval)."""
-    r, g, b, _ = to_rgba(base)
-    mix = np.linspace(0.22, 0.8, k) if k > 1 else np.array([0.45])
-    return [(1 - m + m * r, 1 - m + m * g, 1 - m + m * b, 1.0) for m in mix]
 
 
 def _annotate_target(
@@ -165,20 +159,7 @@ def fan_chart(
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    colours = _band_colours(BAND_COLOURS[band], len(probs_desc))
-    for p, colour in zip(probs_desc, colours, strict=True):
-        one = sel.sel(prob=p) if "prob" in sel.dims else sel
-        lo = np.asarray(one["lower"].values, float)[order]
-        hi = np.asarray(one["upper"].values, float)[order]
-        ax.fill_between(
-            x,
-            lo,
-            hi,
-            color=colour,
-            lw=0,
-            zorder=1,
-            label=f"{p:.0%} interval" if np.isfinite(p) else "interval",
-        )
+    shade_intervals(ax, x, sel, order, probs_desc, BAND_COLOURS[band], "{p} interval")
     med = sel["median"]
     if "prob" in med.dims:
         med = med.isel(prob=0)
