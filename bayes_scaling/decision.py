@@ -71,7 +71,8 @@ def allocate(
     Returns
     -------
     DataFrame
-        Columns ``compute, quantity, estimate, lower, upper, note``; ``attrs`` has ``converged``.
+        Columns ``compute, quantity, estimate, lower, upper, note``; ``attrs`` has ``converged``
+        and, with a target, the full :class:`~bayes_scaling.targets.TargetAnswer`.
 
     Examples
     --------
@@ -182,5 +183,6 @@ def allocate(
                 )
             )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table.attrs.update(converged=fit.converged, reason=fit.diagnostics.reason(), prob=prob)
+    table.attrs.update(converged=fit.converged, reason=fit.diagnostics.reason(), prob=prob,
+                       target_answer=answer)
     return table

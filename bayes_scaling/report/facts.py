@@ -19,7 +19,7 @@ from bayes_scaling import allocation as al
 from bayes_scaling.decision import allocate
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.plots import compute_grid
-from bayes_scaling.targets import TargetAnswer, target_answer
+from bayes_scaling.targets import TargetAnswer
 
 #: Probabilities at which the compute needed for the target is reported.
 TARGET_PROBS = (0.5, 0.9)
@@ -128,7 +128,7 @@ def gather(
     al._require_optimum(fit)
     choice = assessed_choice(fit, compute, params, tokens_per_param)
     table = allocate(fit, compute, **choice, target=target, prob=prob, target_probs=TARGET_PROBS)
-    answer = target_answer(fit, target, TARGET_PROBS) if target is not None else None
+    answer = table.attrs["target_answer"]
     probs = tuple(sorted({0.5, float(prob)}))
     bands = fit.bands(compute=budget_grid(fit.runs, compute), probs=probs, as_xarray=True)
     proposed = {
