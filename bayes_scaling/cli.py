@@ -11,6 +11,8 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
     bayes-scaling allocate FIT.nc --compute C... [--params N | --tokens-per-param R] [--target L]
                           [--format table|csv|json]
     bayes-scaling report FIT.nc --compute C [--target L] [--out report.html] [--markdown report.md]
+    bayes-scaling backtest RUNS --law chinchilla --cut-compute C [C2 ...] [--prob P...]
+                          [--method bayes|huber] [--format table|csv|json]
     bayes-scaling demo [--out DIR]
 """
 
@@ -151,6 +153,61 @@ def cmd_report(args) -> int:
     return _status(result)
 
 
+BACKTEST_CSV = [
+    "cut",
+    "params",
+    "tokens",
+    "compute",
+    "loss",
+    "prob",
+    "lower",
+    "upper",
+    "covered",
+    "pit",
+]
+
+
+def cmd_backtest(args) -> int:
+    from bayes_scaling import load_runs
+    from bayes_scaling.trust import backtest, coverage
+
+    runs = load_runs(args.runs, **{k: v for k, v in _column_map(args).items() if v})
+    table = backtest(
+        runs,
+        law=args.law,
+        cut=args.cut_compute,
+        probs=args.prob,
+        method=args.method,
+        seed=args.seed,
+    )
+    converged = all(table.attrs["converged"].values())
+    meta = {
+        "converged": converged,
+        "law": args.law,
+        "method": args.method,
+        "reason": "" if converged else "a fit below a cut did not converge",
+    }
+    shown = table[BACKTEST_CSV] if args.format == "csv" else table
+    print(_formatted(shown, args.format, meta), end="")
+    if args.format == "table":
+        print(_formatted(coverage(table), "table", meta), end="")
+    if not converged:
+        print("bayes-scaling: a backtest fit did not converge", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def _column_map(args) -> dict:
+    return {
+        "n_params": args.n_col,
+        "n_tokens": args.d_col,
+        "compute": args.c_col,
+        "loss": args.loss_col,
+        "run_id": args.run_col,
+        "group": args.group_col,
+    }
+
+
 def cmd_demo(args) -> int:
     import matplotlib
 
@@ -259,6 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="report.html")
     r.add_argument("--markdown", default=None)
     r.set_defaults(func=cmd_report)
+
+    t = sub.add_parser("backtest", help="fit below compute cuts, score the held-out runs")
+    t.add_argument("runs")
+    t.add_argument("--law", default="chinchilla")
+    t.add_argument("--cut-compute", type=_numbers, nargs="+", required=True)
+    t.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
+    t.add_argument("--method", choices=("bayes", "huber"), default="bayes")
+    t.add_argument("--seed", type=int, default=0)
+    for flag in ("n", "d", "c", "loss", "run", "group"):
+        t.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
+    t.add_argument("--format", **formats)
+    t.set_defaults(func=cmd_backtest)
 
     d = sub.add_parser("demo", help="fit the bundled demo table, print results, write plots")
     d.add_argument("--out", default="bayes_scaling_demo")

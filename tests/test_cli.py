@@ -222,3 +222,36 @@ def test_report_writes_html_and_markdown(fit_file, tmp_path, capsys):
     page = html_path.read_text()
     assert 'id="question"' in page and "data:image/png;base64," in page
     assert "prob-reach-opt" in page and md_path.read_text().startswith("#")
+
+
+def test_backtest_csv_contract(tmp_path, capsys):
+    from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
+
+    runs = simulate_runs(
+        DEMO_TRUTH,
+        budgets=[1e17, 1e18, 1e19, 1e20, 1e21],
+        sizes_per_budget=8,
+        seed=5,
+        sigma=0.01,
+        nu=None,
+    )
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    code = main(
+        ["backtest", str(path), "--cut-compute", "3e20", "--prob", "0.5", "0.9", "--format", "csv"]
+    )
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert code == 0
+    assert list(table.columns) == [
+        "cut",
+        "params",
+        "tokens",
+        "compute",
+        "loss",
+        "prob",
+        "lower",
+        "upper",
+        "covered",
+        "pit",
+    ]
+    assert len(table) == 2 * 8
