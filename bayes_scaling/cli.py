@@ -153,23 +153,9 @@ def cmd_report(args) -> int:
     return _status(result)
 
 
-BACKTEST_CSV = [
-    "cut",
-    "params",
-    "tokens",
-    "compute",
-    "loss",
-    "prob",
-    "lower",
-    "upper",
-    "covered",
-    "pit",
-]
-
-
 def cmd_backtest(args) -> int:
     from bayes_scaling import load_runs
-    from bayes_scaling.trust import backtest, coverage
+    from bayes_scaling.trust import CSV_COLUMNS, backtest, coverage
 
     runs = load_runs(args.runs, **{k: v for k, v in _column_map(args).items() if v})
     table = backtest(
@@ -187,7 +173,7 @@ def cmd_backtest(args) -> int:
         "method": args.method,
         "reason": "" if converged else "a fit below a cut did not converge",
     }
-    shown = table[BACKTEST_CSV] if args.format == "csv" else table
+    shown = table[CSV_COLUMNS] if args.format == "csv" else table
     print(_formatted(shown, args.format, meta), end="")
     if args.format == "table":
         print(_formatted(coverage(table), "table", meta), end="")
@@ -254,6 +240,11 @@ def _numbers(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _add_column_flags(parser) -> None:
+    for flag in ("n", "d", "c", "loss", "run", "group"):
+        parser.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bayes-scaling", description="Bayesian neural scaling laws.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -269,8 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
     f.add_argument("--target-accept", type=float, default=0.95)
-    for flag in ("n", "d", "c", "loss", "run", "group"):
-        f.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
+    _add_column_flags(f)
     f.add_argument("--n-scale", type=_numbers, default=None, help="multiply N (e.g. 1e6)")
     f.add_argument("--d-scale", type=_numbers, default=None, help="multiply D (e.g. 1e9)")
     f.add_argument("--c-scale", type=_numbers, default=None, help="multiply C (e.g. 1e18)")
@@ -324,8 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
     t.add_argument("--method", choices=("bayes", "huber"), default="bayes")
     t.add_argument("--seed", type=int, default=0)
-    for flag in ("n", "d", "c", "loss", "run", "group"):
-        t.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
+    _add_column_flags(t)
     t.add_argument("--format", **formats)
     t.set_defaults(func=cmd_backtest)
 

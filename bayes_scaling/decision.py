@@ -183,6 +183,7 @@ def allocate(
                 )
             )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table.attrs.update(converged=fit.converged, reason=fit.diagnostics.reason(), prob=prob,
-                       target_answer=answer)
+    table.attrs.update(
+        converged=fit.converged, reason=fit.diagnostics.reason(), prob=prob, target_answer=answer
+    )
     return table

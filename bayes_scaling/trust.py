@@ -31,7 +31,8 @@ from bayes_scaling.laws import get_law
 from bayes_scaling.likelihoods import draw_noise, log_density
 
 CUT_COLUMNS = {"compute": "compute", "n_params": "n_params", "n_tokens": "n_tokens"}
-RUN_COLUMNS = [
+#: The CLI's CSV contract (one row per held-out run and probability), a prefix of RUN_COLUMNS.
+CSV_COLUMNS = [
     "cut",
     "params",
     "tokens",
@@ -42,6 +43,9 @@ RUN_COLUMNS = [
     "upper",
     "covered",
     "pit",
+]
+RUN_COLUMNS = [
+    *CSV_COLUMNS,
     "interval_score",
     "multiple",
     "log_error",
