@@ -27,6 +27,7 @@ import xarray as xr
 from scipy import optimize
 
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.laws import ratio_split
 
 SAMPLE_DIMS = ("chain", "draw")
 RiskMeasure = Callable[[np.ndarray], float]
@@ -129,7 +130,7 @@ def split(fit, compute, params=None, tokens_per_param=None, k=None):
     if params is not None:
         n = np.asarray(params, float)
     else:
-        n = np.sqrt(np.asarray(compute, float) / (k * float(tokens_per_param)))
+        n = ratio_split(np.asarray(compute, float), tokens_per_param, k)["n_params"]
     if not np.all(np.isfinite(n) & (n > 0)):
         raise BayesScalingError(f"params and tokens_per_param must be > 0, got {n}")
     return n, np.asarray(compute, float) / (k * n)

@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.laws import ratio_split
 from bayes_scaling.likelihoods import draw_noise
 
 BAND_COLUMNS = [
@@ -80,8 +81,7 @@ def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=
     elif c is not None and d is not None:
         sizes["n_params"] = c / (k * d)
     elif c is not None and tokens_per_param is not None:
-        sizes["n_params"] = np.sqrt(c / (k * float(tokens_per_param)))
-        sizes["n_tokens"] = float(tokens_per_param) * sizes["n_params"]
+        sizes.update(ratio_split(c, tokens_per_param, k))
     elif c is not None and "compute" not in fit.law.inputs:
         if fit.law.optimum is None:
             raise BayesScalingError(

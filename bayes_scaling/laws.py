@@ -195,6 +195,15 @@ def chinchilla_optimum(p, compute, k: float = 6.0):
     return {"n_params": n_opt, "n_tokens": compute / (k * n_opt)}
 
 
+def ratio_split(compute, tokens_per_param: float, k: float = 6.0):
+    """The split with a fixed ratio r = D/N along C = k·N·D: N = sqrt(C / (k·r)), D = r·N.
+
+    Works on numpy arrays or xarray objects.
+    """
+    n = np.sqrt(compute / (k * float(tokens_per_param)))
+    return {"n_params": n, "n_tokens": float(tokens_per_param) * n}
+
+
 CHINCHILLA = Law(
     name="chinchilla",
     inputs=("n_params", "n_tokens"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.laws import get_law
+from bayes_scaling.laws import get_law, ratio_split
 
 #: The demo table's true law (Chinchilla form), documented in data/README.md.
 DEMO_TRUTH = {
@@ -69,7 +69,9 @@ def simulate_runs(
     rows = []
     for c in budgets:
         n_opt = (
-            float(law.optimum(truth, c, k)["n_params"]) if law.optimum else np.sqrt(c / (k * 20))
+            float(law.optimum(truth, c, k)["n_params"])
+            if law.optimum
+            else ratio_split(c, 20, k)["n_params"]
         )
         offsets = np.linspace(-spread, spread, sizes_per_budget)
         offsets = offsets + rng.uniform(-0.1, 0.1, sizes_per_budget)

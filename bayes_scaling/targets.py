@@ -27,6 +27,7 @@ import xarray as xr
 
 from bayes_scaling.allocation import _k, _require_optimum, law_loss
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.laws import ratio_split
 from bayes_scaling.likelihoods import draw_noise
 
 #: Compute searched for C_reach, as multiples of the largest run's compute.
@@ -38,9 +39,9 @@ UNREACHABLE_NOTICE = 0.05
 def _sizes_at(fit, compute: np.ndarray, tokens_per_param, k):
     """N and D for budgets with dims (chain, draw) or scalar, on the optimal or a fixed split."""
     if tokens_per_param is not None:
-        n = np.sqrt(compute / (k * float(tokens_per_param)))
-        return n, compute / (k * n)
-    opt = fit.law.optimum(fit.posterior, compute, k)
+        opt = ratio_split(compute, tokens_per_param, k)
+    else:
+        opt = fit.law.optimum(fit.posterior, compute, k)
     return opt["n_params"], opt["n_tokens"]
 
 

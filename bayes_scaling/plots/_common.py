@@ -67,3 +67,26 @@ def shade_intervals(ax, x, ds: xr.Dataset, order, probs_desc, base: str, label: 
         ax.fill_between(x, lo, hi, color=colour, lw=0, zorder=1, label=text)
         y_lo, y_hi = min(y_lo, np.nanmin(lo)), max(y_hi, np.nanmax(hi))
     return y_lo, y_hi
+
+
+def stamp_not_converged(target, axes, y: float = 0.5) -> None:
+    """Red "NOT CONVERGED" across ``target`` (a Figure, or an Axes for a single panel that may sit
+    in a caller's figure), and red frames on every axes in ``axes``."""
+    style = dict(
+        ha="center",
+        va="center",
+        color="red",
+        fontsize=30,
+        fontweight="bold",
+        alpha=0.75,
+        rotation=12,
+        zorder=10,
+    )
+    if hasattr(target, "transAxes"):
+        target.text(0.5, y, "NOT CONVERGED", transform=target.transAxes, **style)
+    else:
+        target.text(0.5, y, "NOT CONVERGED", **style)
+    for ax in axes:
+        for side in ax.spines.values():
+            side.set_edgecolor("red")
+            side.set_linewidth(2)

@@ -14,7 +14,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from bayes_scaling.plots._common import shade_intervals
+from bayes_scaling.plots._common import shade_intervals, stamp_not_converged
 
 #: Central interval shown on every histogram.
 INTERVAL = 0.9
@@ -54,27 +54,6 @@ def _count_axis(axis, lo: float, hi: float) -> None:
     axis.set_major_locator(FixedLocator(_log_ticks(lo, hi)))
     axis.set_minor_locator(NullLocator())
     axis.set_major_formatter(FuncFormatter(lambda x, _pos: _count(x)))
-
-
-def _stamp(fig: Figure, axes, y: float = 0.5) -> None:
-    """Red "NOT CONVERGED" across the figure, and red frames on ``axes``."""
-    fig.text(
-        0.5,
-        y,
-        "NOT CONVERGED",
-        ha="center",
-        va="center",
-        color="red",
-        fontsize=30,
-        fontweight="bold",
-        alpha=0.75,
-        rotation=12,
-        zorder=10,
-    )
-    for ax in axes:
-        for side in ax.spines.values():
-            side.set_edgecolor("red")
-            side.set_linewidth(2)
 
 
 def _select_budget(opt: xr.Dataset, budget: float | None) -> tuple[xr.Dataset, float | None]:
@@ -215,7 +194,7 @@ def optimum_posterior(
             )
     fig.suptitle(title, fontsize=11)
     if not converged:
-        _stamp(fig, axes)
+        stamp_not_converged(fig, axes)
     return fig
 
 
@@ -358,5 +337,5 @@ def allocation_frontier(
     h, lab = zip(*pairs, strict=True)
     ax.legend(h, lab, loc="upper center", fontsize=8, framealpha=0.95, ncols=2)
     if not int(attrs.get("converged", 1)):
-        _stamp(fig, [ax], y=0.45)
+        stamp_not_converged(fig, [ax], y=0.45)
     return fig

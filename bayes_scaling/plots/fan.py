@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling.plots._common import shade_intervals
+from bayes_scaling.plots._common import shade_intervals, stamp_not_converged
 
 #: Legend titles of the two bands (see :mod:`bayes_scaling.bands`).
 BAND_NAMES = {
@@ -242,21 +242,5 @@ def fan_chart(
         framealpha=0.95,
     )
     if not int(bands.attrs.get("converged", 1)):
-        ax.text(
-            0.5,
-            0.55,
-            "NOT CONVERGED",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="red",
-            fontsize=30,
-            fontweight="bold",
-            alpha=0.75,
-            rotation=12,
-            zorder=10,
-        )
-        for side in ax.spines.values():
-            side.set_edgecolor("red")
-            side.set_linewidth(2)
+        stamp_not_converged(ax, [ax], y=0.55)
     return fig
