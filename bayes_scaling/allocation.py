@@ -13,6 +13,12 @@ The regret of a chosen N at budget C (with D = C/(kN)) is, per draw,
 
     regret(θ) = L(N, D; θ) − L(N*(θ), D*(θ); θ) ≥ 0.
 
+The regret is parameter-only: it compares each draw's law with itself. Losses — the risk-based
+choice of N, the frontier and the target questions (:mod:`bayes_scaling.targets`) — carry the
+fit's extrapolation discrepancy δ(N, D) (see :mod:`bayes_scaling.discrepancy`) unless
+``discrepancy=False``: it is zero inside the data and grows with the distance beyond it, so a
+risk-averse choice leans towards sizes closer to the runs.
+
 Risk measures are small factories over draws (see :func:`expected`, :func:`quantile`,
 :func:`cvar`, :func:`prob_above`); pass your own ``f(draws) -> float`` anywhere one is accepted.
 """
@@ -89,6 +95,26 @@ def law_loss(fit, n_params, n_tokens, params=None) -> xr.DataArray:
     return fit.law.fn({"n_params": n_params, "n_tokens": n_tokens}, p, np)
 
 
+def loss_draws(fit, n_params, n_tokens, k=None, seed=None, discrepancy: bool = True):
+    """L(N, D; θ)·exp(δ(N, D)) per draw: the mean curve with the extrapolation discrepancy.
+
+    δ is shared by all sizes within a draw (one "law error curve" per draw; see
+    :meth:`bayes_scaling.discrepancy.Discrepancy.error`); without a discrepancy this is
+    :func:`law_loss`.
+    """
+    loss = law_loss(fit, n_params, n_tokens)
+    disc = fit.discrepancy if discrepancy else None
+    if disc is None:
+        return loss
+    sizes = {
+        "n_params": n_params,
+        "n_tokens": n_tokens,
+        "compute": _k(fit, k) * n_params * n_tokens,
+    }
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    return loss * np.exp(disc.error(fit.posterior, sizes, seed))
+
+
 def optimal_allocation(fit, compute, k: float | None = None) -> xr.Dataset:
     """Per-draw compute-optimal split at each budget.
 
@@ -158,8 +184,12 @@ def risk_table(draws: xr.DataArray, measures: dict[str, RiskMeasure] | None = No
 # --- choosing N under uncertainty ---------------------------------------------------------------
 
 
-def choose_params(fit, compute: float, measure: RiskMeasure | None = None, k=None) -> float:
+def choose_params(
+    fit, compute: float, measure: RiskMeasure | None = None, k=None, discrepancy: bool = True
+) -> float:
     """The N that minimises a risk measure of the posterior loss at budget C (D = C/(kN)).
+
+    The loss carries the extrapolation discrepancy unless ``discrepancy=False``.
 
     ``measure = expected()`` gives the Bayes-optimal N (minimum posterior expected loss);
     ``measure = quantile(0.95)`` a tail-safe N (minimum 95th percentile of the loss).
@@ -170,7 +200,8 @@ def choose_params(fit, compute: float, measure: RiskMeasure | None = None, k=Non
 
     def objective(log_n):
         n = np.exp(log_n)
-        return measure(np.asarray(law_loss(fit, n, compute / (k * n))).ravel())
+        loss = loss_draws(fit, n, compute / (k * n), k, discrepancy=discrepancy)
+        return measure(np.asarray(loss).ravel())
 
     best = optimize.minimize_scalar(
         objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
@@ -178,14 +209,17 @@ def choose_params(fit, compute: float, measure: RiskMeasure | None = None, k=Non
     return float(np.exp(best.x))
 
 
-def frontier(fit, compute: float, n_params=None, probs=(0.5, 0.9), k=None) -> xr.Dataset:
+def frontier(
+    fit, compute: float, n_params=None, probs=(0.5, 0.9), k=None, discrepancy: bool = True
+) -> xr.Dataset:
     """Expected loss against N at a fixed budget C, with its bands (the allocation frontier).
 
     Returns
     -------
     Dataset
         Over dim ``n_params``: ``expected_loss``, ``median`` and ``lower``/``upper`` (dims
-        ``prob, n_params``) of the law-only loss L(N, C/(kN); θ); ``n_tokens`` as a coordinate;
+        ``prob, n_params``) of the loss L(N, C/(kN); θ)·exp(δ) (δ = 0 with ``discrepancy=False``
+        or a fit without one); ``n_tokens`` as a coordinate;
         attrs ``compute``, ``bayes_n`` and ``n_star_median``.
     """
     k = _k(fit, k)
@@ -195,7 +229,8 @@ def frontier(fit, compute: float, n_params=None, probs=(0.5, 0.9), k=None) -> xr
             float(n_star.quantile(0.01)) / 4, float(n_star.quantile(0.99)) * 4, 60
         )
     n = xr.DataArray(np.asarray(n_params, float), dims="n_params")
-    loss = law_loss(fit, n, compute / (k * n)).transpose("chain", "draw", "n_params")
+    loss = loss_draws(fit, n, compute / (k * n), k, discrepancy=discrepancy)
+    loss = loss.transpose("chain", "draw", "n_params")
     probs = np.atleast_1d(np.asarray(probs, float))
     lo = loss.quantile((1 - probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
     hi = loss.quantile((1 + probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
@@ -210,7 +245,7 @@ def frontier(fit, compute: float, n_params=None, probs=(0.5, 0.9), k=None) -> xr
     n_star = optimal_allocation(fit, [compute], k)["n_params"]
     ds.attrs.update(
         compute=float(compute),
-        bayes_n=choose_params(fit, compute, expected(), k),
+        bayes_n=choose_params(fit, compute, expected(), k, discrepancy),
         n_star_median=float(n_star.median()),
         converged=int(fit.converged),
     )

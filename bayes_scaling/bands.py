@@ -6,6 +6,10 @@ Two bands, always named:
 - ``predictive``: a new run's loss, log L(x; θ) + ε with ε the fitted run-to-run noise
   (Student-t(ν, 0, σ) or Normal(0, σ) on log loss). Compare measured runs with this one.
 
+Both carry the extrapolation discrepancy δ(x) = τ·d(x)·η when the fit learned one (the default;
+see :mod:`bayes_scaling.discrepancy`): zero inside the data, growing with the decades d(x) beyond
+it. ``discrepancy=False`` gives the parameter-only bands.
+
 Intervals are central (equal-tailed): at probability p, the quantiles (1 − p)/2 and (1 + p)/2 of the
 draws. Where the sizes come from:
 
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.discrepancy import distance_beyond, reference_sizes
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.laws import ratio_split
 from bayes_scaling.likelihoods import draw_noise
@@ -30,12 +35,14 @@ BAND_COLUMNS = [
     "params",
     "tokens",
     "compute",
+    "distance",
     "band",
     "prob",
     "lower",
     "median",
     "upper",
     "converged",
+    "discrepancy",
 ]
 
 
@@ -106,6 +113,7 @@ def loss_bands(
     probs=(0.5, 0.8, 0.9, 0.95),
     tokens_per_param=None,
     seed=None,
+    discrepancy: bool = True,
 ) -> xr.Dataset:
     """Law-only and predictive loss bands.
 
@@ -121,47 +129,27 @@ def loss_bands(
     seed : int, optional
         Seed of the noise draws of the predictive band (the fit's own seed by default, so that a
         saved and re-loaded fit gives identical bands).
+    discrepancy : bool
+        Include the fit's extrapolation discrepancy (when it has one); False: parameter-only.
 
     Returns
     -------
     Dataset
         ``lower``, ``median`` and ``upper`` with dims ``(band, prob, point)``; ``params``,
         ``tokens`` and ``compute`` as coordinates on ``point`` (posterior medians when the split
-        varies by draw); ``attrs["converged"]``.
+        varies by draw); ``distance`` (decades beyond the data); ``attrs["converged"]`` and
+        ``attrs["discrepancy"]`` (its description, or "off").
     """
     probs = np.atleast_1d(np.asarray(probs, float))
     if np.any((probs <= 0) | (probs >= 1)):
         raise BayesScalingError(f"probabilities must lie strictly between 0 and 1, got {probs}")
     sizes = resolve_sizes(fit, params, tokens, compute, tokens_per_param)
-    post = fit.posterior
-    mean = fit.law.fn(
-        {c: sizes[c] for c in fit.law.inputs}, {p: post[p] for p in fit.law.params}, np
-    )
-    mean = mean.broadcast_like(post["sigma"]).transpose("chain", "draw", "point")
-    seed = fit.settings.get("seed", 0) if seed is None else seed
-    noise = draw_noise(post, fit.settings.get("likelihood", "student_t"), mean.shape, seed)
-    predictive = np.exp(np.log(mean) + noise)
-    draws = xr.concat([mean, predictive], dim=xr.DataArray(["law", "predictive"], dims="band"))
-    lo = draws.quantile((1 - probs) / 2, dim=("chain", "draw")).rename(quantile="prob")
-    hi = draws.quantile((1 + probs) / 2, dim=("chain", "draw")).rename(quantile="prob")
-    med = draws.median(dim=("chain", "draw"))
-    ds = xr.Dataset(
-        {
-            "lower": lo.assign_coords(prob=probs),
-            "upper": hi.assign_coords(prob=probs),
-            "median": med.expand_dims(prob=probs),
-        }
-    ).transpose("band", "prob", "point")
-    coords = {}
-    for col, name in (("n_params", "params"), ("n_tokens", "tokens"), ("compute", "compute")):
-        v = sizes[col]
-        if v is None:
-            coords[name] = ("point", np.full(ds.sizes["point"], np.nan))
-        else:
-            v = v.median(dim=[d for d in ("chain", "draw") if d in v.dims]) if v.ndim > 1 else v
-            coords[name] = ("point", np.asarray(v, float))
-    ds = ds.assign_coords(coords)
+    draws = band_draws(fit, sizes, seed=seed, discrepancy=discrepancy)
+    ds = summarise_draws(draws, probs, ("chain", "draw"))
+    ds = ds.assign_coords(size_coords(fit, sizes, ds.sizes["point"]))
+    disc = fit.discrepancy if discrepancy else None
     ds.attrs.update(
+        discrepancy=disc.describe() if disc is not None else "off",
         converged=int(fit.converged),
         law=fit.law.name,
         split="per-draw optimum"
@@ -171,9 +159,79 @@ def loss_bands(
     return ds
 
 
+def band_draws(fit, sizes: dict, seed=None, discrepancy: bool = True) -> xr.DataArray:
+    """Loss draws with dims ``(band, chain, draw, point)``, bands ``law`` and ``predictive``.
+
+    ``sizes`` comes from :func:`resolve_sizes`. With ``discrepancy`` and a fit that learned one,
+    both bands carry δ(x); the predictive band adds the run noise ε.
+    """
+    post = fit.posterior
+    mean = fit.law.fn(
+        {c: sizes[c] for c in fit.law.inputs}, {p: post[p] for p in fit.law.params}, np
+    )
+    mean = mean.broadcast_like(post["sigma"]).transpose("chain", "draw", "point")
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    noise = draw_noise(post, fit.settings.get("likelihood", "student_t"), mean.shape, seed)
+    disc = fit.discrepancy if discrepancy else None
+    if disc is not None:
+        mean = mean * np.exp(disc.error(post, sizes, seed).broadcast_like(mean))
+    predictive = np.exp(np.log(mean) + noise)
+    return xr.concat([mean, predictive], dim=xr.DataArray(["law", "predictive"], dims="band"))
+
+
+def summarise_draws(draws: xr.DataArray, probs, sample_dims) -> xr.Dataset:
+    """Central intervals and medians of loss draws over ``sample_dims``.
+
+    Returns ``lower``, ``median``, ``upper`` with dims (band, prob, point).
+    """
+    probs = np.atleast_1d(np.asarray(probs, float))
+    lo = draws.quantile((1 - probs) / 2, dim=sample_dims).rename(quantile="prob")
+    hi = draws.quantile((1 + probs) / 2, dim=sample_dims).rename(quantile="prob")
+    med = draws.median(dim=sample_dims)
+    return xr.Dataset(
+        {
+            "lower": lo.assign_coords(prob=probs),
+            "upper": hi.assign_coords(prob=probs),
+            "median": med.expand_dims(prob=probs),
+        }
+    ).transpose("band", "prob", "point")
+
+
+def size_coords(fit, sizes: dict, n_points: int) -> dict:
+    """``params``, ``tokens``, ``compute`` (medians over draws) and ``distance`` per point."""
+    coords = {}
+    for col, name in (("n_params", "params"), ("n_tokens", "tokens"), ("compute", "compute")):
+        v = sizes[col]
+        if v is None:
+            coords[name] = ("point", np.full(n_points, np.nan))
+        else:
+            v = v.median(dim=[d for d in ("chain", "draw") if d in v.dims]) if v.ndim > 1 else v
+            coords[name] = ("point", np.asarray(v, float))
+    dist = distance_beyond(reference_sizes(fit.runs, fit.law), sizes)
+    dist = dist.median(dim=[d for d in ("chain", "draw") if d in dist.dims])
+    coords["distance"] = ("point", np.broadcast_to(np.asarray(dist, float), n_points))
+    return coords
+
+
+def mark_tolerance(ds: xr.Dataset, tolerance: float, relative: bool = False) -> xr.Dataset:
+    """Add ``within_tolerance``: half-width (u − l)/2 ≤ tolerance (relative: ≤ tolerance·median)."""
+    half = (ds["upper"] - ds["lower"]) / 2
+    limit = tolerance * ds["median"] if relative else tolerance
+    out = ds.assign(within_tolerance=half <= limit)
+    out.attrs.update(tolerance=float(tolerance), relative=int(relative))
+    return out
+
+
 def bands_to_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """Tidy table: ``params, tokens, compute, band, prob, lower, median, upper, converged``."""
-    df = ds[["lower", "median", "upper"]].to_dataframe().reset_index()
+    """Tidy table: ``params, tokens, compute, distance, band, prob, lower, median, upper,
+    converged, discrepancy`` (and ``within_tolerance`` when marked); attrs copied over."""
+    extra = ["within_tolerance"] if "within_tolerance" in ds else []
+    df = ds[["lower", "median", "upper", *extra]].to_dataframe().reset_index()
     df["converged"] = bool(ds.attrs.get("converged", 1))
-    df = df[BAND_COLUMNS].sort_values(["band", "prob", "compute", "params"], kind="stable")
-    return df.reset_index(drop=True)
+    df["discrepancy"] = ds.attrs.get("discrepancy", "off") != "off"
+    df = df[[*BAND_COLUMNS, *extra]].sort_values(
+        ["band", "prob", "compute", "params"], kind="stable"
+    )
+    df = df.reset_index(drop=True)
+    df.attrs.update(ds.attrs)
+    return df

@@ -268,6 +268,8 @@ class BaselineFit:
             law=get_law("chinchilla"),
             settings={"likelihood": "normal", "flops_per_param_token": 6.0, "seed": 0},
             converged=True,
+            discrepancy=None,
+            runs=self.runs,
         )
         ds = loss_bands(light, params=params, tokens=tokens, compute=compute, probs=probs)
         frame = bands_to_frame(ds.sel(band=["law"]))

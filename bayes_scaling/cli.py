@@ -12,7 +12,8 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
                           [--format table|csv|json]
     bayes-scaling report FIT.nc --compute C [--target L] [--out report.html] [--markdown report.md]
     bayes-scaling backtest RUNS --law chinchilla --cut-compute C [C2 ...] [--prob P...]
-                          [--method bayes|huber] [--format table|csv|json]
+                          [--cut-tokens D ... | --cut-params N ...]
+                          [--method bayes bayes_params huber] [--format table|csv|json]
     bayes-scaling demo [--out DIR]
 """
 
@@ -89,6 +90,7 @@ def cmd_fit(args) -> int:
         seed=args.seed,
         likelihood=args.likelihood,
         target_accept=args.target_accept,
+        discrepancy=not args.no_discrepancy,
     )
     result.save(args.out)
     print(f"wrote {args.out}: {result!r}")
@@ -116,8 +118,27 @@ def cmd_bands(args) -> int:
         compute=args.compute,
         probs=args.prob,
         tokens_per_param=args.tokens_per_param,
+        discrepancy=not args.no_discrepancy,
+        tolerance=args.tolerance,
+        relative=args.relative,
     )
-    print(_formatted(table, args.format, _meta(result)), end="")
+    meta = {**_meta(result), "discrepancy": table.attrs.get("discrepancy", "off")}
+    if "trust_horizon" in table.attrs:
+        meta["trust_horizon"] = table.attrs["trust_horizon"]
+    print(_formatted(table, args.format, meta), end="")
+    if args.format == "table":
+        print(f"# {meta['discrepancy']}")
+        if "trust_horizon" in meta:
+            from bayes_scaling.horizon import trust_horizon
+
+            horizon = trust_horizon(
+                result,
+                args.tolerance,
+                relative=args.relative,
+                tokens_per_param=args.tokens_per_param,
+                discrepancy=not args.no_discrepancy,
+            )
+            print(f"# trust horizon: {horizon.sentence()}")
     return _status(result)
 
 
@@ -131,6 +152,7 @@ def cmd_allocate(args) -> int:
         tokens_per_param=args.tokens_per_param,
         target=args.target,
         prob=args.prob,
+        discrepancy=not args.no_discrepancy,
     )
     print(_formatted(table, args.format, _meta(result)), end="")
     return _status(result)
@@ -146,6 +168,10 @@ def cmd_report(args) -> int:
         params=args.params,
         tokens_per_param=args.tokens_per_param,
         title=args.title,
+        tolerance=args.tolerance,
+        relative=not args.absolute,
+        laws={(other := load(path)).law.name: other for path in args.compare or []},
+        sensitivity=args.prior_sensitivity or None,
     )
     report.save(html_path=args.out, markdown_path=args.markdown)
     written = [str(p) for p in (args.out, args.markdown) if p]
@@ -155,13 +181,23 @@ def cmd_report(args) -> int:
 
 def cmd_backtest(args) -> int:
     from bayes_scaling import load_runs
-    from bayes_scaling.trust import CSV_COLUMNS, backtest, coverage
+    from bayes_scaling.trust import CSV_COLUMNS, backtest, by_distance, coverage
 
     runs = load_runs(args.runs, **{k: v for k, v in _column_map(args).items() if v})
+    cut_on, cuts = next(
+        (col, v)
+        for col, v in (
+            ("compute", args.cut_compute),
+            ("n_tokens", args.cut_tokens),
+            ("n_params", args.cut_params),
+        )
+        if v
+    )
     table = backtest(
         runs,
         law=args.law,
-        cut=args.cut_compute,
+        cut=cuts,
+        cut_on=cut_on,
         probs=args.prob,
         method=args.method,
         seed=args.seed,
@@ -171,12 +207,18 @@ def cmd_backtest(args) -> int:
         "converged": converged,
         "law": args.law,
         "method": args.method,
+        "cut_on": cut_on,
+        "discrepancy": {f"{k:g}": v for k, v in table.attrs["discrepancy"].items()},
         "reason": "" if converged else "a fit below a cut did not converge",
     }
-    shown = table[CSV_COLUMNS] if args.format == "csv" else table
+    several = ["method"] if len(args.method) > 1 else []
+    shown = table[CSV_COLUMNS + several] if args.format == "csv" else table
     print(_formatted(shown, args.format, meta), end="")
     if args.format == "table":
         print(_formatted(coverage(table), "table", meta), end="")
+        print(_formatted(by_distance(table), "table", meta), end="")
+        for cut, text in meta["discrepancy"].items():
+            print(f"# cut {cut}: {text}")
     if not converged:
         print("bayes-scaling: a backtest fit did not converge", file=sys.stderr)
         return EXIT_NOT_CONVERGED
@@ -260,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
     f.add_argument("--target-accept", type=float, default=0.95)
+    f.add_argument(
+        "--no-discrepancy",
+        action="store_true",
+        help="do not learn the extrapolation discrepancy (parameter-only bands)",
+    )
     _add_column_flags(f)
     f.add_argument("--n-scale", type=_numbers, default=None, help="multiply N (e.g. 1e6)")
     f.add_argument("--d-scale", type=_numbers, default=None, help="multiply D (e.g. 1e9)")
@@ -279,6 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compute", type=_numbers, nargs="+")
     b.add_argument("--tokens-per-param", type=_numbers, default=None)
     b.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
+    b.add_argument(
+        "--tolerance",
+        type=_numbers,
+        default=None,
+        help="half-width (nats, or a fraction with --relative): adds within_tolerance and the "
+        "trust horizon",
+    )
+    b.add_argument("--relative", action="store_true", help="read --tolerance as a fraction")
+    b.add_argument(
+        "--no-discrepancy", action="store_true", help="parameter-only bands (optimistic)"
+    )
     b.add_argument("--format", **formats)
     b.set_defaults(func=cmd_bands)
 
@@ -292,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--target", type=_numbers, default=None, help="target loss (nats)")
     a.add_argument("--prob", type=float, default=0.9)
+    a.add_argument(
+        "--no-discrepancy", action="store_true", help="parameter-only losses and targets"
+    )
     a.add_argument("--format", **formats)
     a.set_defaults(func=cmd_allocate)
 
@@ -303,6 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--params", type=_numbers, default=None)
     choice.add_argument("--tokens-per-param", type=_numbers, default=None)
     r.add_argument("--title", default=None)
+    r.add_argument(
+        "--tolerance",
+        type=_numbers,
+        default=0.02,
+        help="trust horizon tolerance: fraction of the loss (default 0.02), or nats with "
+        "--absolute",
+    )
+    r.add_argument("--absolute", action="store_true", help="read --tolerance in nats")
+    r.add_argument(
+        "--compare", nargs="+", default=None, help="saved fits of other laws on the same runs"
+    )
+    r.add_argument(
+        "--prior-sensitivity",
+        action="store_true",
+        help="refit under wide and informed priors and report what moves",
+    )
     r.add_argument("--out", default="report.html")
     r.add_argument("--markdown", default=None)
     r.set_defaults(func=cmd_report)
@@ -310,9 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("backtest", help="fit below compute cuts, score the held-out runs")
     t.add_argument("runs")
     t.add_argument("--law", default="chinchilla")
-    t.add_argument("--cut-compute", type=_numbers, nargs="+", required=True)
+    cut = t.add_mutually_exclusive_group(required=True)
+    cut.add_argument("--cut-compute", type=_numbers, nargs="+", help="fit runs below C FLOPs")
+    cut.add_argument("--cut-tokens", type=_numbers, nargs="+", help="fit runs below D tokens")
+    cut.add_argument("--cut-params", type=_numbers, nargs="+", help="fit runs below N params")
     t.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
-    t.add_argument("--method", choices=("bayes", "huber"), default="bayes")
+    t.add_argument(
+        "--method",
+        choices=("bayes", "bayes_params", "huber"),
+        nargs="+",
+        default=["bayes"],
+        help="bayes: with the extrapolation discrepancy; bayes_params: parameter-only; "
+        "huber: the classical bootstrap baseline",
+    )
     t.add_argument("--seed", type=int, default=0)
     _add_column_flags(t)
     t.add_argument("--format", **formats)

@@ -5,7 +5,8 @@
 central ``prob`` interval where the quantity is a distribution. Quantities, per budget:
 
 - ``n_params_opt``, ``n_tokens_opt``, ``tokens_per_param_opt``, ``loss_opt`` (law-only, nats):
-  the per-draw optimal split and its loss;
+  the per-draw optimal split and its loss; ``loss_opt_discrepancy``: that loss with the
+  extrapolation discrepancy (when the fit has one and ``discrepancy`` is on);
 - ``allocation_exponent`` a = β/(α+β) and ``prob_a_gt_half`` = P(a > 0.5);
 - ``n_params_mean_fit`` (N* of the posterior-mean parameters: the point-fit answer),
   ``n_params_bayes`` (minimises expected loss), ``n_params_tail_safe`` (minimises the 95th
@@ -50,6 +51,7 @@ def allocate(
     prob=0.9,
     target_probs=(0.5, 0.9),
     k=None,
+    discrepancy: bool = True,
 ) -> pd.DataFrame:
     """Optimal split, risk of a proposed split and target answers at one or more budgets.
 
@@ -67,6 +69,9 @@ def allocate(
         Central interval probability for distributions.
     target_probs : sequence of float
         Probabilities for ``compute_needed_p*``.
+    discrepancy : bool
+        Carry the fit's extrapolation discrepancy into losses, risk-based choices and target
+        answers (False: parameter-only; regret is always parameter-only).
 
     Returns
     -------
@@ -81,7 +86,12 @@ def allocate(
     budgets = np.atleast_1d(np.asarray(compute, float))
     opt = al.optimal_allocation(fit, budgets, k)
     largest = float(fit.runs["compute"].max())
-    answer = target_answer(fit, target, target_probs, k=k) if target is not None else None
+    answer = (
+        target_answer(fit, target, target_probs, k=k, discrepancy=discrepancy)
+        if target is not None
+        else None
+    )
+    with_disc = discrepancy and fit.discrepancy is not None
     rows = []
     for i, c in enumerate(budgets):
         o = opt.isel(budget=i)
@@ -90,6 +100,19 @@ def allocate(
             _row(c, "n_tokens_opt", o["n_tokens"], prob),
             _row(c, "tokens_per_param_opt", o["tokens_per_param"], prob),
             _row(c, "loss_opt", o["loss"], prob, note="law-only (mean curve), nats"),
+            *(
+                [
+                    _row(
+                        c,
+                        "loss_opt_discrepancy",
+                        al.loss_draws(fit, o["n_params"], o["n_tokens"], k),
+                        prob,
+                        note="mean curve + extrapolation discrepancy, nats",
+                    )
+                ]
+                if with_disc
+                else []
+            ),
             _row(
                 c,
                 "allocation_exponent",
@@ -112,13 +135,13 @@ def allocate(
             _row(
                 c,
                 "n_params_bayes",
-                value=al.choose_params(fit, c, al.expected(), k),
+                value=al.choose_params(fit, c, al.expected(), k, discrepancy),
                 note="minimises posterior expected loss",
             ),
             _row(
                 c,
                 "n_params_tail_safe",
-                value=al.choose_params(fit, c, al.quantile(0.95), k),
+                value=al.choose_params(fit, c, al.quantile(0.95), k, discrepancy),
                 note="minimises the 95th percentile of the loss",
             ),
         ]
@@ -139,13 +162,19 @@ def allocate(
                 _row(
                     c,
                     "prob_reach_opt",
-                    value=prob_reach(fit, c, target, k=k),
+                    value=prob_reach(fit, c, target, k=k, discrepancy=discrepancy),
                     note=f"P(run loss <= {target:g}) on the optimal split",
                 )
             )
             if params is not None or tokens_per_param is not None:
                 p = prob_reach(
-                    fit, c, target, tokens_per_param=tokens_per_param, params=params, k=k
+                    fit,
+                    c,
+                    target,
+                    tokens_per_param=tokens_per_param,
+                    params=params,
+                    k=k,
+                    discrepancy=discrepancy,
                 )
                 rows.append(
                     _row(
@@ -184,6 +213,10 @@ def allocate(
             )
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.attrs.update(
-        converged=fit.converged, reason=fit.diagnostics.reason(), prob=prob, target_answer=answer
+        converged=fit.converged,
+        reason=fit.diagnostics.reason(),
+        prob=prob,
+        target_answer=answer,
+        discrepancy=fit.discrepancy.describe() if with_disc else "off",
     )
     return table

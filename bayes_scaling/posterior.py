@@ -47,7 +47,7 @@ def _version() -> str:
 
 
 def make_datatree(
-    posterior, sample_stats, loglik, runs, law, priors, diag, settings
+    posterior, sample_stats, loglik, runs, law, priors, diag, settings, discrepancy=None
 ) -> xr.DataTree:
     """Assemble the fit's DataTree, with provenance attributes on the root."""
     run = runs["run_id"].astype(str).to_numpy()
@@ -74,6 +74,7 @@ def make_datatree(
         "runs_sha256": runs_hash(runs),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    extra = {} if discrepancy is None else {"discrepancy": discrepancy.to_dataset()}
     return xr.DataTree.from_dict(
         {
             "/": xr.Dataset(attrs=attrs),
@@ -83,6 +84,7 @@ def make_datatree(
             "observed_data": observed,
             "constant_data": constant,
             "runs": runs_ds,
+            **extra,
         }
     )
 
@@ -125,6 +127,16 @@ class ScalingFit:
     @property
     def posterior(self) -> xr.Dataset:
         return self.idata["posterior"].to_dataset()
+
+    @property
+    def discrepancy(self):
+        """The learned extrapolation discrepancy (:class:`~bayes_scaling.discrepancy.Discrepancy`),
+        or None when the fit was made with ``discrepancy=False``."""
+        from bayes_scaling.discrepancy import Discrepancy
+
+        if "discrepancy" not in self.idata.children:
+            return None
+        return Discrepancy.from_dataset(self.idata["discrepancy"].to_dataset())
 
     @property
     def parameters(self) -> list[str]:
@@ -178,9 +190,18 @@ class ScalingFit:
         tokens_per_param=None,
         as_xarray: bool = False,
         seed: int | None = None,
+        discrepancy: bool = True,
+        tolerance: float | None = None,
+        relative: bool = False,
     ):
-        """Posterior loss bands; see :func:`bayes_scaling.bands.loss_bands`."""
-        from bayes_scaling.bands import bands_to_frame, loss_bands
+        """Posterior loss bands; see :func:`bayes_scaling.bands.loss_bands`.
+
+        With a ``tolerance`` (nats, or a fraction when ``relative``) the bands also say where they
+        stay within it (``within_tolerance``) and carry the trust horizon
+        (:func:`bayes_scaling.horizon.trust_horizon`, at the 90% predictive band) in
+        ``attrs["trust_horizon"]``.
+        """
+        from bayes_scaling.bands import bands_to_frame, loss_bands, mark_tolerance
 
         ds = loss_bands(
             self,
@@ -190,7 +211,20 @@ class ScalingFit:
             probs=probs,
             tokens_per_param=tokens_per_param,
             seed=seed,
+            discrepancy=discrepancy,
         )
+        if tolerance is not None:
+            from bayes_scaling.horizon import trust_horizon
+
+            ds = mark_tolerance(ds, tolerance, relative)
+            horizon = trust_horizon(
+                self,
+                tolerance,
+                relative=relative,
+                tokens_per_param=tokens_per_param,
+                discrepancy=discrepancy,
+            )
+            ds.attrs["trust_horizon"] = horizon.to_dict()
         return ds if as_xarray else bands_to_frame(ds)
 
     def allocate(self, compute, **kwargs) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling import diagnostics
+from bayes_scaling.discrepancy import estimate as estimate_discrepancy
+from bayes_scaling.errors import ConvergenceWarning
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.likelihoods import check_likelihood, log_density
 from bayes_scaling.model import build_model, centred_name, model_data, structure_key
@@ -57,6 +60,7 @@ def fit(
     target_accept: float = 0.95,
     progress: bool | None = None,
     flops_per_param_token: float | None = None,
+    discrepancy: bool | str = True,
 ) -> ScalingFit:
     """Fit a scaling law to a runs table with NUTS and check the posterior's health.
 
@@ -81,6 +85,11 @@ def fit(
         Progress bar; by default shown only when stderr is a terminal.
     flops_per_param_token : float, optional
         k in C = k·N·D for compute-optimal splits; taken from the runs table (6) when None.
+    discrepancy : bool or str
+        Learn the extrapolation discrepancy τ by rolling backtests inside the runs (a few extra
+        fits of the already compiled model; see :mod:`bayes_scaling.discrepancy`). A string names
+        the axis of the internal cuts (``"compute"``, the default for True, ``"n_params"`` or
+        ``"n_tokens"``). False: parameter-only bands everywhere.
 
     Returns
     -------
@@ -98,7 +107,8 @@ def fit(
         runs = load_runs(runs)
     law = get_law(law)
     check_likelihood(likelihood)
-    check_runs_for_law(runs, len(law.params), law.exponents)
+    check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
+    user_priors = priors
     priors = resolve_priors(law, runs, priors, likelihood)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -148,5 +158,41 @@ def fit(
             flops_per_param_token or runs.attrs.get("flops_per_param_token", 6.0)
         ),
     }
-    tree = make_datatree(posterior, sample_stats, loglik, runs, law, priors, diag, settings)
+    if discrepancy:
+        cut_on = "compute" if discrepancy is True else str(discrepancy)
+        settings["discrepancy_cut_on"] = cut_on
+        inner = dict(
+            law=law,
+            priors=user_priors,
+            draws=min(draws, 500),
+            chains=chains,
+            tune=tune,
+            seed=seed,
+            likelihood=likelihood,
+            target_accept=target_accept,
+            progress=False,
+            flops_per_param_token=flops_per_param_token,
+            discrepancy=False,
+        )
+        disc = estimate_discrepancy(lambda t: _quiet_fit(t, **inner), runs, law, likelihood, cut_on)
+        settings["discrepancy_seconds"] = round(time.perf_counter() - start - seconds, 3)
+    else:
+        disc = None
+    tree = make_datatree(posterior, sample_stats, loglik, runs, law, priors, diag, settings, disc)
     return ScalingFit(tree, law, priors, diag, runs, settings)
+
+
+#: Internal refits for the discrepancy are used unless clearly broken (the strict gate still
+#: applies to the fit the user gets).
+INTERNAL_MAX_RHAT = 1.05
+
+
+def _quiet_fit(table, **kwargs) -> ScalingFit | None:
+    """An internal refit for the discrepancy's backtests; None when it is clearly broken
+    (R-hat > :data:`INTERNAL_MAX_RHAT` or any divergence)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = fit(table, **kwargs)
+    diag = result.diagnostics
+    usable = diag.max_rhat <= INTERNAL_MAX_RHAT and diag.n_divergent == 0
+    return result if usable else None

@@ -36,6 +36,7 @@ def simulate_runs(
     nu: float | None = 5.0,
     seed: int = 0,
     k: float = 6.0,
+    tokens_per_param: float | None = None,
 ) -> pd.DataFrame:
     """Simulate an isoFLOP ladder of runs from a law with known parameters.
 
@@ -53,6 +54,10 @@ def simulate_runs(
         Run-to-run noise on log loss: σ·StudentT(ν), or σ·Normal when ``nu`` is None.
     seed : int
         Seed of every random choice.
+    tokens_per_param : float, optional
+        Centre each budget's sizes on the fixed ratio D/N = ``tokens_per_param`` instead of the true
+        optimum. Simulation-based calibration needs this: a design that depends on the truth
+        carries information about it that a fit ignores (:mod:`bayes_scaling.calibration`).
 
     Returns
     -------
@@ -68,11 +73,14 @@ def simulate_runs(
     rng = np.random.default_rng(seed)
     rows = []
     for c in budgets:
-        n_opt = (
-            float(law.optimum(truth, c, k)["n_params"])
-            if law.optimum
-            else ratio_split(c, 20, k)["n_params"]
-        )
+        if tokens_per_param is not None:
+            n_opt = ratio_split(c, tokens_per_param, k)["n_params"]
+        else:
+            n_opt = (
+                float(law.optimum(truth, c, k)["n_params"])
+                if law.optimum
+                else ratio_split(c, 20, k)["n_params"]
+            )
         offsets = np.linspace(-spread, spread, sizes_per_budget)
         offsets = offsets + rng.uniform(-0.1, 0.1, sizes_per_budget)
         for n in n_opt * 10.0**offsets:

@@ -1,14 +1,17 @@
 """Target questions: will a run reach a target loss, and how much compute does it need?
 
 Everything here is about a *run's* final loss, as it will be measured: the predictive loss
-L(N, D; θ)·exp(ε), with ε the fitted run-to-run noise on log loss (one ε per posterior draw).
+L(N, D; θ)·exp(δ + ε), with ε the fitted run-to-run noise on log loss (one ε per posterior draw)
+and δ(N, D) the extrapolation discrepancy of the fit (zero inside the data, growing beyond it; one
+error curve per draw, see :mod:`bayes_scaling.discrepancy`; left out with ``discrepancy=False``).
 
 For every draw we solve for the compute at which that draw reaches the target,
 
-    C_reach(θ, ε) = min { C : L(N(C), D(C); θ)·exp(ε) ≤ target },
+    C_reach(θ, δ, ε) = min { C : L(N(C), D(C); θ)·exp(δ(C) + ε) ≤ target },
 
 along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio). L falls with C
-towards E, so C_reach = ∞ when E·exp(ε) ≥ target: that draw never reaches it. Then
+towards E, so C_reach = ∞ when E·exp(ε) ≥ target: that draw never reaches it (within the
+search range; the discrepancy can also keep a draw above the target). Then
 
 - P(loss ≤ target at C) = P(C_reach ≤ C);
 - the compute needed with probability p is the p-quantile of C_reach;
@@ -25,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
-from bayes_scaling.allocation import _k, _require_optimum, law_loss
+from bayes_scaling.allocation import _k, _require_optimum, loss_draws
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.laws import ratio_split
 from bayes_scaling.likelihoods import draw_noise
@@ -46,7 +49,7 @@ def _sizes_at(fit, compute: np.ndarray, tokens_per_param, k):
 
 
 def run_loss_at(
-    fit, compute, tokens_per_param=None, params=None, k=None, seed=None
+    fit, compute, tokens_per_param=None, params=None, k=None, seed=None, discrepancy=True
 ) -> xr.DataArray:
     """Predictive draws of a run's final loss at budget C (optimal split, a ratio, or a given N)."""
     k = _k(fit, k)
@@ -56,7 +59,7 @@ def run_loss_at(
         d = compute / (k * n)
     else:
         n, d = _sizes_at(fit, compute, tokens_per_param, k)
-    loss = law_loss(fit, n, d).broadcast_like(fit.posterior["sigma"])
+    loss = loss_draws(fit, n, d, k, seed, discrepancy).broadcast_like(fit.posterior["sigma"])
     return loss * np.exp(_noise(fit, seed))
 
 
@@ -68,7 +71,9 @@ def _noise(fit, seed) -> xr.DataArray:
     return xr.DataArray(eps, dims=("chain", "draw"))
 
 
-def compute_to_reach(fit, target: float, tokens_per_param=None, k=None, seed=None) -> xr.DataArray:
+def compute_to_reach(
+    fit, target: float, tokens_per_param=None, k=None, seed=None, discrepancy=True
+) -> xr.DataArray:
     """Per-draw C_reach (FLOPs; ∞ where a draw never reaches ``target``), bisecting in log C."""
     _require_optimum(fit)
     if not target > 0:
@@ -79,7 +84,7 @@ def compute_to_reach(fit, target: float, tokens_per_param=None, k=None, seed=Non
 
     def misses(log_c):
         n, d = _sizes_at(fit, np.exp(log_c), tokens_per_param, k)
-        return law_loss(fit, n, d) * factor > target
+        return loss_draws(fit, n, d, k, seed, discrepancy) * factor > target
 
     lo = xr.full_like(factor, np.log(largest * SEARCH_MULTIPLES[0]))
     hi = xr.full_like(factor, np.log(largest * SEARCH_MULTIPLES[1]))
@@ -132,10 +137,11 @@ class TargetAnswer:
 
 
 def target_answer(
-    fit, target: float, probs=(0.5, 0.9), tokens_per_param=None, k=None, seed=None
+    fit, target: float, probs=(0.5, 0.9), tokens_per_param=None, k=None, seed=None, discrepancy=True
 ) -> TargetAnswer:
     """Compute needed for a target loss at each probability, and how likely it is unreachable."""
-    c_reach = np.asarray(compute_to_reach(fit, target, tokens_per_param, k, seed)).ravel()
+    c_reach = compute_to_reach(fit, target, tokens_per_param, k, seed, discrepancy)
+    c_reach = np.asarray(c_reach).ravel()
     largest = float(fit.runs["compute"].max())
     q = float(np.mean(~np.isfinite(c_reach)))
     needed, multiple = {}, {}
@@ -155,8 +161,15 @@ def target_answer(
 
 
 def prob_reach(
-    fit, compute: float, target: float, tokens_per_param=None, params=None, k=None, seed=None
+    fit,
+    compute: float,
+    target: float,
+    tokens_per_param=None,
+    params=None,
+    k=None,
+    seed=None,
+    discrepancy=True,
 ) -> float:
     """P(a run's final loss ≤ target) at budget C: optimal split, a ratio, or a given N."""
-    loss = run_loss_at(fit, compute, tokens_per_param, params, k, seed)
+    loss = run_loss_at(fit, compute, tokens_per_param, params, k, seed, discrepancy)
     return float((loss <= target).mean())

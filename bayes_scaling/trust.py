@@ -23,12 +23,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy.special import logsumexp
 
+from bayes_scaling.discrepancy import (
+    AXES,
+    distance_beyond,
+    log_density_with_error,
+    reference_sizes,
+)
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.laws import get_law
-from bayes_scaling.likelihoods import draw_noise, log_density
+from bayes_scaling.likelihoods import draw_noise
 
 CUT_COLUMNS = {"compute": "compute", "n_params": "n_params", "n_tokens": "n_tokens"}
 #: The CLI's CSV contract (one row per held-out run and probability), a prefix of RUN_COLUMNS.
@@ -46,7 +51,9 @@ CSV_COLUMNS = [
 ]
 RUN_COLUMNS = [
     *CSV_COLUMNS,
+    "method",
     "interval_score",
+    "distance",
     "multiple",
     "log_error",
     "log_pred_density",
@@ -65,27 +72,77 @@ def interval_score(lower, upper, y, prob):
     )
 
 
-def _predict(method, train, test, law, seed, fit_kwargs):
-    """Predictive loss draws (sample, run) at the test runs, log density draws, convergence."""
+METHODS = ("bayes", "bayes_params", "huber")
+
+
+def _scores(draws, logp, test, train, probs, cut, method, dist):
+    """The per-run rows of one method at one cut."""
+    y = test["loss"].to_numpy(float)
+    pit = (draws <= y).mean(axis=0)
+    lpd = (
+        logsumexp(logp, axis=0) - np.log(logp.shape[0])
+        if logp is not None
+        else np.full(len(y), np.nan)
+    )
+    median = np.median(draws, axis=0)
+    frames = []
+    for p in probs:
+        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cut": cut,
+                    "params": test["n_params"],
+                    "tokens": test["n_tokens"],
+                    "compute": test["compute"],
+                    "loss": y,
+                    "prob": p,
+                    "lower": lo,
+                    "upper": hi,
+                    "covered": (lo <= y) & (y <= hi),
+                    "pit": pit,
+                    "method": method,
+                    "interval_score": interval_score(lo, hi, y, p),
+                    "multiple": test["compute"] / train["compute"].max(),
+                    "distance": dist,
+                    "log_error": np.log(y) - np.log(median),
+                    "log_pred_density": lpd,
+                    "run_id": test["run_id"],
+                }
+            )
+        )
+    return frames
+
+
+def _bayes_draws(result, test, law, seed, with_discrepancy):
+    """(sample, run) predictive loss draws and log densities of the test runs from one fit."""
+    post = result.posterior
+    likelihood = result.settings["likelihood"]
     inputs = {c: test[c].to_numpy(float) for c in law.inputs}
-    if method == "bayes":
-        from bayes_scaling.sampling import fit
-
-        result = fit(train, law=law, seed=seed, **fit_kwargs)
-        post = result.posterior
-        mean = law.evaluate(post, inputs)
-        noise = draw_noise(post, result.settings["likelihood"], mean.shape, seed)
-        draws = np.exp(np.log(mean) + noise)
-        y = xr.DataArray(np.log(test["loss"].to_numpy(float)), dims="point")
-        logp = log_density(result.settings["likelihood"], post, np.log(mean), y)
-        return draws.stack(sample=("chain", "draw")).T.values, logp, result.converged
-    if method == "huber":
-        from bayes_scaling.baseline import bootstrap_fit
-
-        boot = bootstrap_fit(train, seed=seed, **fit_kwargs)
-        mean = law.evaluate(boot.draws, inputs)
-        return mean.stack(sample=("chain", "draw")).T.values, None, True
-    raise BayesScalingError(f"unknown backtest method {method!r}; use 'bayes' or 'huber'")
+    mean = law.evaluate(post, inputs)
+    noise = draw_noise(post, likelihood, mean.shape, seed)
+    disc = result.discrepancy if with_discrepancy else None
+    if disc is not None:
+        sizes = {a: test[a].to_numpy(float) for a in AXES if a in test}
+        delta = disc.error(post, sizes, seed).rename(dim_0="point")
+        scale = np.asarray(disc.sd(post, sizes, seed))
+    else:
+        delta, scale = 0.0, np.zeros(1)
+    draws = np.exp(np.log(mean) + delta + noise)
+    nu = np.asarray(post["nu"])[..., None] if "nu" in post else None
+    logp = log_density_with_error(
+        likelihood,
+        np.log(test["loss"].to_numpy(float)),
+        np.log(np.asarray(mean)),
+        np.asarray(post["sigma"])[..., None],
+        nu,
+        scale,
+    )
+    n_runs = len(test)
+    return (
+        draws.stack(sample=("chain", "draw")).T.values,
+        logp.reshape(-1, n_runs),
+    )
 
 
 def backtest(
@@ -95,8 +152,9 @@ def backtest(
     *,
     cut_on: str = "compute",
     probs=(0.5, 0.8, 0.9, 0.95),
-    method: str = "bayes",
+    method="bayes",
     seed: int = 0,
+    baseline: dict | None = None,
     **fit_kwargs,
 ) -> pd.DataFrame:
     """Fit below each cut and score the predictions of the held-out runs above it.
@@ -109,35 +167,46 @@ def backtest(
         The law to fit (``"chinchilla"`` for ``method="huber"``).
     cut : float or sequence of float
         Threshold(s) on ``cut_on``: runs with a value below the cut are fitted, the others held out.
+        Several cuts are rolling cuts; they reuse the compiled model.
     cut_on : {"compute", "n_params", "n_tokens"}
-        Which column the cut applies to.
+        Which column the cut applies to (also the axis of the discrepancy's internal cuts).
     probs : sequence of float
         Nominal central interval probabilities.
-    method : {"bayes", "huber"}
-        Our posterior predictive, or the Huber + bootstrap baseline (law-only intervals).
+    method : str or sequence of str
+        ``"bayes"``: our posterior predictive with the extrapolation discrepancy;
+        ``"bayes_params"``: the same fit, parameter-only (no discrepancy);
+        ``"huber"``: the Huber + bootstrap baseline (law-only intervals). Several methods share
+        one table (column ``method``); the two Bayesian ones share one fit per cut.
     seed : int
-        Seed of the fits and of the predictive noise draws.
+        Seed of the fits and of the predictive draws.
+    baseline : dict, optional
+        Options of :func:`bayes_scaling.baseline.bootstrap_fit` (e.g. ``n_boot``, ``grid``).
     **fit_kwargs
-        Passed to :func:`bayes_scaling.fit` (e.g. ``draws``, ``priors``) or to
-        :func:`bayes_scaling.baseline.bootstrap_fit` (e.g. ``n_boot``).
+        Passed to :func:`bayes_scaling.fit` (e.g. ``draws``, ``priors``).
 
     Returns
     -------
     DataFrame
-        One row per held-out run and probability, columns :data:`RUN_COLUMNS`;
-        ``attrs["converged"]`` maps each cut to its fit's convergence flag.
+        One row per method, held-out run and probability, columns :data:`RUN_COLUMNS`;
+        ``attrs["converged"]`` maps each cut to its Bayesian fit's convergence flag, and
+        ``attrs["discrepancy"]`` to the description of the discrepancy learned below it.
 
     Examples
     --------
-    >>> table = backtest(runs, cut=[3e20, 1e21])          # doctest: +SKIP
+    >>> methods = ["bayes", "bayes_params", "huber"]
+    >>> table = backtest(runs, cut=[3e20, 1e21], method=methods)  # doctest: +SKIP
     >>> coverage(table)                                   # doctest: +SKIP
     """
     if cut_on not in CUT_COLUMNS:
         raise BayesScalingError(f"cut_on must be one of {list(CUT_COLUMNS)}, not {cut_on!r}")
+    methods = [method] if isinstance(method, str) else list(method)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise BayesScalingError(f"unknown backtest method(s) {unknown}; use {list(METHODS)}")
     law = get_law(law)
     cuts = np.atleast_1d(np.asarray(cut, float))
     probs = np.atleast_1d(np.asarray(probs, float))
-    frames, converged = [], {}
+    frames, converged, described = [], {}, {}
     for c in cuts:
         below = runs[runs[cut_on] < c].reset_index(drop=True)
         above = runs[runs[cut_on] >= c].reset_index(drop=True)
@@ -146,47 +215,61 @@ def backtest(
                 f"cut {c:g} on {cut_on} leaves {len(below)} runs to fit and "
                 f"{len(above)} to predict; choose a cut inside the data"
             )
-        draws, logp, converged[float(c)] = _predict(method, below, above, law, seed, fit_kwargs)
-        y = above["loss"].to_numpy(float)
-        pit = (draws <= y).mean(axis=0)
-        lpd = (
-            logsumexp(logp.values.reshape(-1, len(y)), axis=0) - np.log(logp[..., 0].size)
-            if logp is not None
-            else np.full(len(y), np.nan)
-        )
-        median = np.median(draws, axis=0)
-        for p in probs:
-            lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "cut": c,
-                        "params": above["n_params"],
-                        "tokens": above["n_tokens"],
-                        "compute": above["compute"],
-                        "loss": y,
-                        "prob": p,
-                        "lower": lo,
-                        "upper": hi,
-                        "covered": (lo <= y) & (y <= hi),
-                        "pit": pit,
-                        "interval_score": interval_score(lo, hi, y, p),
-                        "multiple": above["compute"] / below["compute"].max(),
-                        "log_error": np.log(y) - np.log(median),
-                        "log_pred_density": lpd,
-                        "run_id": above["run_id"],
-                    }
-                )
-            )
+        sizes = {a: above[a].to_numpy(float) for a in AXES if a in above}
+        dist = np.asarray(distance_beyond(reference_sizes(below, law), sizes))
+        if {"bayes", "bayes_params"} & set(methods):
+            from bayes_scaling.sampling import fit
+
+            kwargs = {"discrepancy": cut_on if "bayes" in methods else False, **fit_kwargs}
+            result = fit(below, law=law, seed=seed, **kwargs)
+            converged[float(c)] = result.converged
+            if result.discrepancy is not None:
+                described[float(c)] = result.discrepancy.describe()
+            for m in ("bayes", "bayes_params"):
+                if m in methods:
+                    draws, logp = _bayes_draws(result, above, law, seed, m == "bayes")
+                    frames += _scores(draws, logp, above, below, probs, c, m, dist)
+        if "huber" in methods:
+            from bayes_scaling.baseline import bootstrap_fit
+
+            boot = bootstrap_fit(below, seed=seed, **(baseline or {}))
+            mean = law.evaluate(boot.draws, {k: above[k].to_numpy(float) for k in law.inputs})
+            draws = mean.stack(sample=("chain", "draw")).T.values
+            frames += _scores(draws, None, above, below, probs, c, "huber", dist)
     table = pd.concat(frames, ignore_index=True)[RUN_COLUMNS]
-    table.attrs.update(converged=converged, method=method, cut_on=cut_on)
+    table.attrs.update(converged=converged, discrepancy=described, methods=methods, cut_on=cut_on)
     return table
 
 
-def coverage(table: pd.DataFrame) -> pd.DataFrame:
-    """Empirical coverage and mean interval score per cut and nominal probability."""
+def by_distance(table: pd.DataFrame, edges=(0, 0.1, 0.3, 0.5, 1.0, np.inf)) -> pd.DataFrame:
+    """Error against the distance beyond the cut's data (decades, worst axis), per method.
+
+    Columns ``method, prob, distance`` (bin), ``n``, ``coverage``, ``mean_abs_log_error``,
+    ``interval_score`` and ``multiple`` (median compute multiple in the bin).
+    """
+    binned = table.assign(
+        distance=pd.cut(table["distance"], list(edges), include_lowest=True).astype(str)
+    )
     out = (
-        table.groupby(["cut", "prob"])
+        binned.groupby(["method", "prob", "distance"], sort=False)
+        .agg(
+            n=("covered", "size"),
+            coverage=("covered", "mean"),
+            mean_abs_log_error=("log_error", lambda e: float(np.abs(e).mean())),
+            interval_score=("interval_score", "mean"),
+            multiple=("multiple", "median"),
+        )
+        .reset_index()
+    )
+    out.attrs.update(table.attrs)
+    return out
+
+
+def coverage(table: pd.DataFrame) -> pd.DataFrame:
+    """Empirical coverage, mean interval score and log predictive density per method, cut and
+    nominal probability."""
+    out = (
+        table.groupby(["method", "cut", "prob"], sort=False)
         .agg(
             n=("covered", "size"),
             coverage=("covered", "mean"),

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,12 +74,14 @@ def test_bands_csv_columns_and_modes(fit_file, capsys):
         "params",
         "tokens",
         "compute",
+        "distance",
         "band",
         "prob",
         "lower",
         "median",
         "upper",
         "converged",
+        "discrepancy",
     ]
     assert len(table) == 2 * 2 * 2
     assert (
@@ -255,3 +258,54 @@ def test_backtest_csv_contract(tmp_path, capsys):
         "pit",
     ]
     assert len(table) == 2 * 8
+
+
+def test_backtest_methods_side_by_side_and_json(tmp_path, capsys):
+    from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
+
+    runs = simulate_runs(
+        DEMO_TRUTH,
+        budgets=[1e17, 1e18, 1e19, 1e20, 1e21],
+        sizes_per_budget=8,
+        seed=5,
+        sigma=0.01,
+        nu=None,
+    )
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    args = ["backtest", str(path), "--cut-compute", "3e20", "--prob", "0.9"]
+    code = main([*args, "--method", "bayes", "bayes_params", "--format", "csv"])
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert code == 0 and list(table.columns)[-1] == "method"
+    assert set(table["method"]) == {"bayes", "bayes_params"}
+    assert len(table) == 2 * 8
+    cut = float(np.quantile(runs["n_tokens"], 0.8))
+    args = ["backtest", str(path), "--cut-tokens", str(cut), "--prob", "0.9", "--format", "json"]
+    assert main(args) in (0, 3)  # 3: a fit below the cut did not converge (said in the JSON)
+    out = json.loads(capsys.readouterr().out)
+    assert out["cut_on"] == "n_tokens" and len(out["rows"]) == (runs["n_tokens"] >= cut).sum()
+    assert "converged" in out
+    assert "extrapolation discrepancy" in next(iter(out["discrepancy"].values()))
+
+
+def test_bands_tolerance_gives_the_trust_horizon(fit_file, capsys):
+    code = main(
+        [
+            "bands",
+            str(fit_file),
+            "--compute",
+            "1e21",
+            "1e23",
+            "--tolerance",
+            "0.02",
+            "--relative",
+            "--format",
+            "json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert "within_tolerance" in out["rows"][0]
+    assert out["trust_horizon"]["tolerance"] == 0.02 and out["trust_horizon"]["relative"]
+    assert main(["bands", str(fit_file), "--compute", "1e23", "--no-discrepancy"]) == 0
+    assert "# off" in capsys.readouterr().out

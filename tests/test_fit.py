@@ -50,7 +50,7 @@ def test_recovery_on_simulated_40_run_tables(truth_name):
             )
         )
         assert len(runs) == 40
-        result = fit(runs, seed=100 + seed)
+        result = fit(runs, seed=100 + seed, discrepancy=False)
         assert result.converged, result.diagnostics.reason()
         misses += [(seed, k) for k, ok in covered(result, truth).items() if not ok]
     print(f"{truth_name}: misses {misses} of {5 * len(truth)}")
@@ -69,7 +69,7 @@ def test_power_law_recovery():
         runs = load_runs(
             pd.DataFrame({"compute": compute, "n_params": np.sqrt(compute / 120), "loss": loss})
         )
-        result = fit(runs, law="power", seed=seed, likelihood="normal")
+        result = fit(runs, law="power", seed=seed, likelihood="normal", discrepancy=False)
         assert result.converged, result.diagnostics.reason()
         misses += [(seed, k) for k, ok in covered(result, truth).items() if not ok]
     assert len(misses) <= 1, misses
@@ -126,7 +126,7 @@ def test_gate_flags_a_fit_that_failed_and_the_flag_travels():
     from bayes_scaling import datasets
 
     with pytest.warns(ConvergenceWarning, match=r"did not converge: .*(R-hat|ESS).*Try: "):
-        short = fit(datasets.demo(), seed=3, draws=40, tune=100)
+        short = fit(datasets.demo(), seed=3, draws=40, tune=100, discrepancy=False)
     assert not short.converged
     assert short.summary().attrs["converged"] is False
     assert not short.bands(compute=[1e21])["converged"].any()
@@ -234,5 +234,5 @@ def test_normal_likelihood_option():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        result = fit(datasets.demo(), likelihood="normal", seed=5)
+        result = fit(datasets.demo(), likelihood="normal", seed=5, discrepancy=False)
     assert "nu" not in result.posterior and result.settings["likelihood"] == "normal"

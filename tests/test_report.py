@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.sensitivity import prior_sensitivity
 from bayes_scaling import allocation as al
 from bayes_scaling.decision import allocate
 from bayes_scaling.report import Report, build_report, fmt
@@ -37,6 +38,7 @@ ORDER = [
     "risk",
     "target",
     "extrapolation",
+    "trust",
     "health",
     "law",
     "priors",
@@ -219,7 +221,7 @@ def test_unreachable_target_says_so_and_prints_no_compute(unreachable):
     assert "compute-needed-p90" not in unreachable.html
     assert "needs about" not in target
     assert set(re.findall(r"([0-9.e+]+) FLOPs", target)) == {"1e+24"}
-    assert numbers(unreachable.html)["prob-unreachable"] == "100%"
+    assert numbers(unreachable.html)["prob-unreachable"] in {"100%", ">99%"}
 
 
 def test_page_is_self_contained(report):
@@ -246,3 +248,25 @@ def test_save_writes_the_page_the_markdown_and_its_figures(report, tmp_path):
 def test_a_double_proposal_is_refused(fit):
     with pytest.raises(bs.BayesScalingError, match="not both"):
         build_report(fit, BUDGET, params=1e10, tokens_per_param=20)
+
+
+def test_trust_section_names_the_discrepancy_and_the_horizon(fit, report):
+    trust = section_html(report.html, "trust")
+    assert "extrapolation discrepancy" in trust
+    found = numbers(report.html)
+    assert {"param-only-width", "discrepancy-width", "trust-horizon"} <= set(found)
+    assert float(found["discrepancy-width"]) > float(found["param-only-width"])
+    assert "Trust horizon" in trust and "largest run" in trust
+    assert "extrapolation discrepancy" in section_html(report.html, "answer")
+    assert "trust horizon" in report.markdown.lower()
+
+
+def test_report_compares_laws_and_flags_prior_driven_conclusions(fit):
+    power = bs.fit(fit.runs, law="power:compute", seed=3, progress=False, discrepancy=False)
+    sens = prior_sensitivity(fit, compute=[BUDGET])
+    page = build_report(fit, BUDGET, laws={"power:compute": power}, sensitivity=sens).html
+    trust = section_html(page, "trust")
+    assert 'id="law-table"' in trust and "stacking weight" in trust
+    assert "power:compute" in trust and "chinchilla" in trust
+    assert 'id="prior-sensitivity-table"' in trust
+    assert ("prior-driven" in trust) == bool(sens.flags["prior_driven"].any())

@@ -95,6 +95,7 @@ def fan_chart(
     *,
     band: str = "predictive",
     target_compute: float | None = None,
+    horizon=None,
     title: str | None = None,
     ax=None,
 ) -> Figure:
@@ -118,6 +119,9 @@ def fan_chart(
         (the mean curve, parameter uncertainty only).
     target_compute : float, optional
         A budget (FLOPs) marked with a vertical line.
+    horizon : TrustHorizon, optional
+        From :func:`bayes_scaling.horizon.trust_horizon`: the compute beyond which the band is
+        wider than the tolerance is shaded red ("beyond the trust horizon").
     title : str, optional
         Axes title; by default the law's name and the band's meaning.
     ax : matplotlib Axes, optional
@@ -201,6 +205,17 @@ def fan_chart(
     ax.axvline(
         largest, color="0.25", ls="--", lw=1.2, zorder=5, label=f"largest run ({largest:.1e} FLOPs)"
     )
+    if horizon is not None and not horizon.beyond_grid:
+        start = horizon.compute if horizon.compute is not None else largest
+        ax.axvspan(
+            start,
+            max(right, start) * 2,
+            color="tab:red",
+            alpha=0.12,
+            lw=0,
+            zorder=0,
+            label=f"band wider than {horizon.tolerance_text()} (beyond the trust horizon)",
+        )
     if target_compute is not None:
         ax.axvline(
             target_compute,

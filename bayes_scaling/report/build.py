@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from bayes_scaling.report.confidence import LawEvidence
 from bayes_scaling.report.content import build_content
 from bayes_scaling.report.facts import gather
 from bayes_scaling.report.figures import figure_inputs, render
@@ -64,6 +67,19 @@ class Report:
         return written
 
 
+def law_evidence(fit, laws, facts) -> LawEvidence | None:
+    """LOO comparison and disagreement of ``laws`` (with ``fit`` added under its law's name)."""
+    if not laws:
+        return None
+    from bayes_scaling.law_choice import compare_laws, disagreement, disagreement_sentence
+
+    fits = {fit.law.name: fit, **{k: v for k, v in laws.items() if v is not fit}}
+    largest = float(fit.runs["compute"].max())
+    grid = np.unique(np.r_[largest * np.geomspace(1, 1e3, 7), facts.compute])
+    parted = disagreement(fits, compute=grid, prob=facts.prob)
+    return LawEvidence(compare_laws(fits), parted, disagreement_sentence(parted, list(fits)))
+
+
 def build_report(
     fit,
     compute: float,
@@ -73,6 +89,10 @@ def build_report(
     tokens_per_param=None,
     title: str | None = None,
     prob: float = 0.9,
+    tolerance: float | None = 0.02,
+    relative: bool = True,
+    laws=None,
+    sensitivity=None,
 ) -> Report:
     """The decision report for one compute budget.
 
@@ -97,6 +117,15 @@ def build_report(
         Page title; by default it names the budget.
     prob : float
         Probability of every central interval.
+    tolerance, relative : float, bool
+        The trust horizon's tolerance on the predictive band's half-width (default ±2% of the
+        predicted loss); None leaves the horizon out.
+    laws : mapping of str to ScalingFit, optional
+        Fits of other laws to the same runs (this fit included or not): the page then compares
+        them by PSIS-LOO, gives stacking weights and says where they disagree beyond the data.
+    sensitivity : Sensitivity or True, optional
+        A :func:`bayes_scaling.sensitivity.prior_sensitivity` result to report (True computes
+        one: two extra fits).
 
     Returns
     -------
@@ -108,9 +137,20 @@ def build_report(
     >>> report.save("report.html", "report.md")                            # doctest: +SKIP
     """
     facts = gather(
-        fit, compute, target=target, params=params, tokens_per_param=tokens_per_param, prob=prob
+        fit,
+        compute,
+        target=target,
+        params=params,
+        tokens_per_param=tokens_per_param,
+        prob=prob,
+        tolerance=tolerance,
+        relative=relative,
     )
-    content = build_content(fit, facts, title)
+    if sensitivity is True:
+        from bayes_scaling.sensitivity import prior_sensitivity
+
+        sensitivity = prior_sensitivity(fit, compute=[compute], prob=prob)
+    content = build_content(fit, facts, title, law_evidence(fit, laws, facts), sensitivity or None)
     figures = render(figure_inputs(fit, facts))
     return Report(
         html=render_html(content, figures),

@@ -10,7 +10,7 @@ half from :mod:`bayes_scaling.report.background`.
 from __future__ import annotations
 
 from bayes_scaling.posterior import _version
-from bayes_scaling.report import background, fmt, outlook
+from bayes_scaling.report import background, confidence, fmt, outlook
 from bayes_scaling.report.blocks import Content, Num, Section, Table, sentence
 from bayes_scaling.report.facts import Facts
 from bayes_scaling.report.figures import CAPTIONS
@@ -77,13 +77,20 @@ def answer(facts: Facts) -> Section:
             Num("loss-lower", fmt.loss(lo), lo),
             " and ",
             Num("loss-upper", fmt.loss(hi), hi),
-            " nats (predictive band: parameter uncertainty and run-to-run noise), median ",
+            " nats (predictive band: parameter uncertainty, run-to-run noise"
+            + (" and the extrapolation discrepancy" if facts.discrepancy != "off" else "")
+            + "), median ",
             Num("loss-median", fmt.loss(med), med),
             " nats.",
         ),
         sentence(
-            "The law itself (law-only band: the mean curve, parameter uncertainty only) "
-            "lies between ",
+            "The law itself (law-only band: the mean curve"
+            + (
+                ", parameter uncertainty and the extrapolation discrepancy"
+                if facts.discrepancy != "off"
+                else ", parameter uncertainty only"
+            )
+            + ") lies between ",
             Num("law-lower", fmt.loss(law_lo), law_lo),
             " and ",
             Num("law-upper", fmt.loss(law_hi), law_hi),
@@ -258,7 +265,9 @@ def risk(facts: Facts) -> Section:
     return Section("risk", "What the split risks", text, (table,), figures=("allocation_frontier",))
 
 
-def build_content(fit, facts: Facts, title: str | None = None) -> Content:
+def build_content(
+    fit, facts: Facts, title: str | None = None, laws=None, sensitivity=None
+) -> Content:
     """The whole page, in reading order: the decision first, then the fit behind it.
 
     Examples
@@ -272,6 +281,7 @@ def build_content(fit, facts: Facts, title: str | None = None) -> Content:
     if facts.target is not None:
         decision.append(outlook.reach(facts, choice_label(facts)))
     decision.append(outlook.extrapolation(facts, fit.runs))
+    decision.append(confidence.section(facts, laws, sensitivity))
     status = "converged" if fit.converged else "NOT converged"
     subtitle = (
         f"{fit.law.name} law · {len(fit.runs)} runs · fit {status} · bayes_scaling {_version()}"

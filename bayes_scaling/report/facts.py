@@ -18,6 +18,7 @@ import xarray as xr
 from bayes_scaling import allocation as al
 from bayes_scaling.decision import allocate
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.horizon import TrustHorizon, trust_horizon
 from bayes_scaling.plots import compute_grid
 from bayes_scaling.targets import TargetAnswer
 
@@ -51,6 +52,13 @@ class Facts:
     answer : TargetAnswer or None
     k : float
         FLOPs per parameter per token (C = k·N·D).
+    param_only : tuple of float or None
+        The predictive band at the budget without the extrapolation discrepancy (None when the
+        fit has none).
+    horizon : TrustHorizon or None
+        How far beyond the largest run the band stays within the report's tolerance.
+    discrepancy : str
+        The discrepancy's description, or "off".
     """
 
     compute: float
@@ -62,6 +70,9 @@ class Facts:
     bands: xr.Dataset
     answer: TargetAnswer | None
     k: float = 6.0
+    param_only: tuple[float, float, float] | None = None
+    horizon: TrustHorizon | None = None
+    discrepancy: str = "off"
 
     def value(self, quantity: str) -> float:
         """The ``estimate`` of one ``allocate`` row (NaN when absent)."""
@@ -110,7 +121,15 @@ def band_at(bands: xr.Dataset, compute: float, prob: float, band: str) -> tuple[
 
 
 def gather(
-    fit, compute: float, *, target=None, params=None, tokens_per_param=None, prob: float = 0.9
+    fit,
+    compute: float,
+    *,
+    target=None,
+    params=None,
+    tokens_per_param=None,
+    prob: float = 0.9,
+    tolerance: float | None = 0.02,
+    relative: bool = True,
 ) -> Facts:
     """Compute every number of the report.
 
@@ -136,7 +155,18 @@ def gather(
         for k, v in (("params", params), ("tokens_per_param", tokens_per_param))
         if v is not None
     }
+    disc = fit.discrepancy
+    param_only = None
+    if disc is not None:
+        plain = fit.bands(compute=[compute], probs=[prob], as_xarray=True, discrepancy=False)
+        param_only = band_at(plain, compute, prob, "predictive")
+    horizon = None
+    if tolerance is not None:
+        horizon = trust_horizon(fit, tolerance, relative=relative, prob=prob)
     return Facts(
+        param_only=param_only,
+        horizon=horizon,
+        discrepancy=disc.describe() if disc is not None else "off",
         compute=compute,
         prob=prob,
         target=None if target is None else float(target),

@@ -25,7 +25,8 @@ from bayes_scaling.plots import allocation_frontier, fan_chart, optimum_posterio
 #: Figure captions, by figure key.
 CAPTIONS = {
     "fan_chart": "Predictive band of a run's final loss against compute, out to the budget, on "
-    "each draw's compute-optimal split. Circles are the runs; the shaded region is extrapolation.",
+    "each draw's compute-optimal split. Circles are the runs; the grey region is extrapolation; "
+    "red shading marks where the band is wider than the trust horizon's tolerance.",
     "optimum_posterior": "Posterior of the compute-optimal split at the budget: N*, D* and tokens "
     "per parameter (one value per posterior draw).",
     "allocation_frontier": "Expected loss (law-only) of each model size N at the budget, with its "
@@ -72,6 +73,7 @@ def figure_inputs(fit, facts) -> dict:
         "budget": facts.compute,
         "converged": bool(fit.converged),
         "runs": fit.runs,
+        "horizon": facts.horizon,
     }
 
 
@@ -86,7 +88,11 @@ def render(inputs: dict) -> dict[str, bytes]:
     """Draw the three figures from :func:`figure_inputs` and return them as PNG bytes, by key."""
     figures = {
         "fan_chart": fan_chart(
-            inputs["runs"], inputs["bands"], band="predictive", target_compute=inputs["budget"]
+            inputs["runs"],
+            inputs["bands"],
+            band="predictive",
+            target_compute=inputs["budget"],
+            horizon=inputs.get("horizon"),
         ),
         "optimum_posterior": optimum_posterior(
             inputs["opt"], inputs["budget"], converged=inputs["converged"]

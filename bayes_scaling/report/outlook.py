@@ -98,8 +98,12 @@ def extrapolation(facts: Facts, runs) -> Section:
         text.append(
             sentence(
                 "This is far beyond the data: every interval here assumes the law "
-                "keeps its form all the way out, and none includes the error of a "
-                "wrong law."
+                "keeps its form all the way out"
+                + (
+                    "; only the extrapolation discrepancy (below) allows for a wrong law."
+                    if facts.discrepancy != "off"
+                    else ", and none includes the error of a wrong law."
+                )
             )
         )
     rows = (

@@ -1,0 +1,103 @@
+"""Backtest figures: coverage against nominal probability, PIT histograms, error against distance.
+
+Each takes a table from :func:`bayes_scaling.trust.backtest` (one row per method, held-out run and
+probability) and returns a Figure; nothing here fits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+#: Method colours and names, shared by the three figures.
+METHOD_STYLE = {
+    "bayes": ("tab:blue", "ours, with discrepancy"),
+    "bayes_params": ("tab:orange", "ours, parameter-only"),
+    "huber": ("tab:gray", "Huber + bootstrap baseline"),
+}
+
+
+def _style(method):
+    return METHOD_STYLE.get(method, ("black", method))
+
+
+def coverage_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Empirical coverage of the held-out runs against the nominal probability, per method.
+
+    The diagonal is perfect calibration; the grey band is where a calibrated method's coverage
+    would fall 95% of the time with this many held-out runs (binomial).
+    """
+    fig = Figure(figsize=(5.6, 5), layout="constrained")
+    ax = fig.add_subplot()
+    grid = np.linspace(0.01, 0.99, 99)
+    n = table.groupby(["method", "prob"]).size().min()
+    lo, hi = stats.binom.interval(0.95, n, grid)
+    ax.fill_between(grid, lo / n, hi / n, color="0.88", lw=0, label=f"calibrated, n={n} (95%)")
+    ax.plot([0, 1], [0, 1], color="0.3", lw=1, ls="--")
+    for method, rows in table.groupby("method", sort=False):
+        cov = rows.groupby("prob")["covered"].mean()
+        colour, name = _style(method)
+        ax.plot(cov.index, cov.values, "o-", color=colour, label=name)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="nominal probability of the central interval",
+        ylabel="share of held-out runs inside it",
+        title=title or "Coverage of held-out runs beyond the cut",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def pit_histogram(table: pd.DataFrame, *, bins: int = 10) -> Figure:
+    """PIT = P(predicted loss ≤ observed) of each held-out run, one panel per method.
+
+    Calibrated predictions give a flat histogram; a U shape means intervals too narrow, mass at
+    one end a biased prediction.
+    """
+    runs = table.drop_duplicates(["method", "cut", "run_id", "compute"])
+    methods = list(dict.fromkeys(runs["method"]))
+    fig = Figure(figsize=(3.4 * len(methods), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(methods), squeeze=False)[0]
+    for ax, method in zip(axes, methods, strict=True):
+        pit = runs.loc[runs["method"] == method, "pit"].to_numpy(float)
+        colour, name = _style(method)
+        ax.hist(pit, bins=np.linspace(0, 1, bins + 1), color=colour, alpha=0.8)
+        ax.axhline(len(pit) / bins, color="0.3", ls="--", lw=1)
+        ax.set(title=name, xlabel="PIT", xlim=(0, 1))
+    axes[0].set_ylabel("held-out runs")
+    return fig
+
+
+def error_by_distance(table: pd.DataFrame, prob: float = 0.9) -> Figure:
+    """Log error of each held-out run against its distance beyond the data, with the ``prob``
+    predictive half-width of each method (log scale) as bars."""
+    rows = table[np.isclose(table["prob"], prob)]
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    first = rows[rows["method"] == rows["method"].iloc[0]]
+    ax.scatter(
+        first["distance"], first["log_error"], color="black", s=18, zorder=3, label="log error"
+    )
+    for method, r in rows.groupby("method", sort=False):
+        colour, name = _style(method)
+        half = (np.log(r["upper"]) - np.log(r["lower"])) / 2
+        order = np.argsort(r["distance"].to_numpy())
+        ax.plot(
+            r["distance"].to_numpy()[order],
+            half.to_numpy()[order],
+            color=colour,
+            lw=1.2,
+            label=f"{name}: ±{prob:.0%} half-width",
+        )
+        ax.plot(r["distance"].to_numpy()[order], -half.to_numpy()[order], color=colour, lw=1.2)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set(
+        xlabel="decades beyond the fitted runs (worst axis)",
+        ylabel="log(observed) − log(predicted median)",
+        title="Extrapolation error against distance",
+    )
+    ax.legend(fontsize=8)
+    return fig
