@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.sensitivity import prior_sensitivity
 from bayes_scaling import allocation as al
 from bayes_scaling.decision import allocate
 from bayes_scaling.report import Report, build_report, fmt
@@ -23,6 +22,7 @@ from bayes_scaling.report.facts import budget_grid
 from bayes_scaling.report.markdown import esc as md_escape
 from bayes_scaling.report.markdown import render_markdown
 from bayes_scaling.report.render_html import render_html
+from bayes_scaling.sensitivity import prior_sensitivity
 
 pytestmark = pytest.mark.slow
 

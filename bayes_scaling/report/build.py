@@ -68,7 +68,11 @@ class Report:
 
 
 def law_evidence(fit, laws, facts) -> LawEvidence | None:
-    """LOO comparison and disagreement of ``laws`` (with ``fit`` added under its law's name)."""
+    """LOO comparison and disagreement of ``laws`` (with ``fit`` added under its law's name).
+
+    The laws are compared on each draw's optimal split, or at 20 tokens per parameter (or the
+    proposed ratio) when one of them has no closed-form optimum.
+    """
     if not laws:
         return None
     from bayes_scaling.law_choice import compare_laws, disagreement, disagreement_sentence
@@ -76,7 +80,11 @@ def law_evidence(fit, laws, facts) -> LawEvidence | None:
     fits = {fit.law.name: fit, **{k: v for k, v in laws.items() if v is not fit}}
     largest = float(fit.runs["compute"].max())
     grid = np.unique(np.r_[largest * np.geomspace(1, 1e3, 7), facts.compute])
-    parted = disagreement(fits, compute=grid, prob=facts.prob)
+    # laws without a closed-form optimum are compared on a fixed split
+    ratio = facts.proposed.get("tokens_per_param")
+    if ratio is None and any(f.law.optimum is None for f in fits.values()):
+        ratio = 20.0
+    parted = disagreement(fits, compute=grid, tokens_per_param=ratio, prob=facts.prob)
     return LawEvidence(compare_laws(fits), parted, disagreement_sentence(parted, list(fits)))
 
 
