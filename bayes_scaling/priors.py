@@ -89,7 +89,8 @@ def runs_stats(runs: pd.DataFrame) -> dict[str, float]:
     """Summaries of a runs table that default priors are scaled to.
 
     ``min_loss``, ``median_loss``, ``sd_log_loss`` and, for each input column present, the mean of
-    its logarithm (``ref_log_<column>``): the centre about which coefficients are sampled.
+    its logarithm (``ref_log_<column>``): the centre about which coefficients are sampled; and the
+    range of its logarithm (``min_log_<column>``, ``max_log_<column>``), where a break can be seen.
     """
     log_loss = np.log(runs["loss"].to_numpy(float))
     stats = {
@@ -99,7 +100,10 @@ def runs_stats(runs: pd.DataFrame) -> dict[str, float]:
     }
     for col in ("n_params", "n_tokens", "compute", "unique_tokens"):
         if col in runs.columns:
-            stats[f"ref_log_{col}"] = float(np.log(runs[col].to_numpy(float)).mean())
+            log_x = np.log(runs[col].to_numpy(float))
+            stats[f"ref_log_{col}"] = float(log_x.mean())
+            stats[f"min_log_{col}"] = float(log_x.min())
+            stats[f"max_log_{col}"] = float(log_x.max())
     return stats
 
 
@@ -146,6 +150,86 @@ def log_coefficient_prior(stats: Mapping[str, float], column: str, n_terms: int 
         "Normal",
         {"mu": float(mu), "sigma": 3.0},
         why=f"log scale, centred on a share of the median loss at the runs' typical {column}",
+    )
+
+
+def no_floor_exponent_prior() -> Prior:
+    """Exponent prior for a law without an irreducible term (Kaplan): LogNormal(log 0.1, 0.7).
+
+    Without E, the whole loss follows the power law, so exponents come out smaller than with one
+    (Kaplan: α_N = 0.076, α_D = 0.095). Median 0.1, 95% of the mass in [0.025, 0.39].
+    """
+    return Prior(
+        "LogNormal",
+        {"mu": float(np.log(0.1)), "sigma": 0.7},
+        why="positive, median 0.1 (no irreducible term), 95% of mass in [0.025, 0.39]",
+    )
+
+
+def log_scale_prior(stats: Mapping[str, float], column: str) -> Prior:
+    """Default prior for the log scale ``log x_c`` of a Kaplan term (x_c/x)^α, no irreducible loss.
+
+    Normal(mu, 8) with mu = mean(log x) + log(median_loss)/0.1: the term alone gives the typical
+    loss at the runs' typical size x for an exponent at its prior median 0.1 (see
+    :func:`no_floor_exponent_prior`). The sd of 8 (a factor of ~3000 either way) keeps it weak;
+    Kaplan et al.'s N_c = 8.8e13 and D_c = 5.4e13 sit well inside it for tables of their sizes.
+    """
+    mu = stats[f"ref_log_{column}"] + np.log(stats["median_loss"]) / 0.1
+    return Prior(
+        "Normal",
+        {"mu": float(mu), "sigma": 8.0},
+        why=f"log scale, the term alone gives the median loss at the runs' typical {column}",
+    )
+
+
+def log_reducible_loss_prior(stats: Mapping[str, float]) -> Prior:
+    """Default prior for the log reducible loss L − E at a point inside the runs (e.g. a break).
+
+    Normal(log(median_loss / 2), 2): a share of the typical loss, within a factor of ~50 either way.
+    """
+    return Prior(
+        "Normal",
+        {"mu": float(np.log(stats["median_loss"] / 2)), "sigma": 2.0},
+        why="log scale, centred on half the median loss, a factor of ~50 either way",
+    )
+
+
+def break_location_prior(stats: Mapping[str, float], column: str) -> Prior:
+    """Default prior for the log location of a break: Uniform over the runs' range of log x.
+
+    A break is only seen where there are runs on both sides of it; outside that range its location
+    is not identified, so the prior does not let it wander there.
+    """
+    return Prior(
+        "Uniform",
+        {"lower": stats[f"min_log_{column}"], "upper": stats[f"max_log_{column}"]},
+        why=f"flat over the runs' range of log {column}, where a break can be seen",
+    )
+
+
+def smoothness_prior() -> Prior:
+    """Default prior for the smoothness of a break: f ~ LogNormal(log 0.5, 0.7).
+
+    f is the width of the transition in units of log x: median 0.5, 95% in [0.13, 2], from a kink
+    to a bend spread over about an order of magnitude of x either side.
+    """
+    return Prior(
+        "LogNormal",
+        {"mu": float(np.log(0.5)), "sigma": 0.7},
+        why="transition width in log x: median 0.5, 95% of mass in [0.13, 2]",
+    )
+
+
+def repetition_prior() -> Prior:
+    """Default prior for log R*, the decay constant of repeated data (Muennighoff et al. 2023).
+
+    log R* ~ Normal(log 10, 1.5): R* (in epochs of repetition, or in multiples of the optimal
+    parameter count) has median 10 and 95% of its mass in [0.5, 190].
+    """
+    return Prior(
+        "Normal",
+        {"mu": float(np.log(10.0)), "sigma": 1.5},
+        why="log scale; R* median 10, 95% of mass in [0.5, 190]",
     )
 
 

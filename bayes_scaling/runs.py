@@ -285,10 +285,24 @@ def _replicates(runs: pd.DataFrame) -> list[list[int]]:
     return reps
 
 
+#: What each column a law may read means, for messages about a missing one.
+COLUMN_MEANINGS = {
+    "n_params": "model parameters N",
+    "n_tokens": "training tokens D",
+    "compute": "training compute C in FLOPs",
+    "unique_tokens": "unique training tokens U",
+    "epochs": "passes over the unique tokens, D / U",
+}
+
+
 def check_runs_for_law(
-    runs: pd.DataFrame, n_law_params: int, spread_needed: dict[str, str]
+    runs: pd.DataFrame,
+    n_law_params: int,
+    spread_needed: dict[str, str],
+    *,
+    inputs: tuple[str, ...] = (),
 ) -> None:
-    """Check that a law's parameters can be identified from the runs.
+    """Check that a law can be fitted to the runs: its columns are there, its parameters identified.
 
     Parameters
     ----------
@@ -298,8 +312,37 @@ def check_runs_for_law(
         Number of parameters of the law (noise parameters excluded).
     spread_needed : dict
         Exponent name to the input column that must vary for it, e.g. ``{"alpha": "n_params"}``.
+    inputs : tuple of str
+        Columns the law reads (``law.inputs``); each must be in the table.
+
+    Raises
+    ------
+    RunsError
+        Listing every problem, e.g. a missing ``unique_tokens`` column for a data-constrained law,
+        with the fix.
+
+    Examples
+    --------
+    >>> runs = load_runs(pd.DataFrame({"n_params": [1e8, 4e8], "n_tokens": [2e9, 8e9],
+    ...                                "loss": [3.1, 2.8]}))
+    >>> try:
+    ...     check_runs_for_law(runs, 2, {}, inputs=("n_params", "unique_tokens"))
+    ... except RunsError as err:
+    ...     print(err.problems[0].column)
+    unique_tokens
     """
     problems: list[Problem] = []
+    for col in dict.fromkeys(inputs):
+        if col not in runs.columns:
+            problems.append(
+                Problem(
+                    None,
+                    col,
+                    f"the law reads column {col!r} ({COLUMN_MEANINGS.get(col, col)}), which the "
+                    f"runs table does not have; add it to the table, or map it when loading: "
+                    f"load_runs(..., {col}='<your column>')",
+                )
+            )
     if len(runs) < n_law_params:
         problems.append(
             Problem(
@@ -311,7 +354,10 @@ def check_runs_for_law(
         )
     for exponent, col in spread_needed.items():
         if col not in runs.columns:
-            problems.append(Problem(None, col, f"the law needs column {col!r} for {exponent!r}"))
+            if col not in inputs:  # else reported above
+                problems.append(
+                    Problem(None, col, f"the law needs column {col!r} for {exponent!r}")
+                )
             continue
         logs = np.log(runs[col].to_numpy(float))
         if np.ptp(logs) < 1e-9:

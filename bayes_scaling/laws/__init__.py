@@ -8,15 +8,28 @@ A law is a :class:`Law` record, not a class hierarchy. Its function ``fn(x, p, x
 
 and returns the expected loss in nats. The same function builds the PyMC model and evaluates bands.
 
-Built-in laws
--------------
-``chinchilla`` (Hoffmann et al. 2022)::
+Built-in laws (one module each)
+-------------------------------
+``chinchilla`` (Hoffmann et al. 2022, :mod:`.chinchilla`)::
 
-    L(N, D) = E + A·N^(−α) + B·D^(−β),   parameters E, log_A, alpha, log_B, beta
+    L(N, D) = E + A·N^(−α) + B·D^(−β)
 
-``power`` (Kaplan et al. 2020, one variable x ∈ {N, D, C})::
+``power`` / ``power:<x>`` (one variable x ∈ {N, D, C}, :mod:`.power`)::
 
-    L(x) = E + A·x^(−α),                  parameters E, log_A, alpha
+    L(x) = E + A·x^(−α)
+
+``kaplan`` (Kaplan et al. 2020, :mod:`.kaplan`)::
+
+    L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D
+
+``broken`` / ``broken:<x>`` (Caballero et al. 2022, one break, :mod:`.broken`)::
+
+    L(x) = E + A·x^(−α)·(1 + (x/x_b)^(1/f))^(−Δα·f)
+
+``data_constrained`` / ``data_constrained:muennighoff2023`` (Muennighoff et al. 2023,
+:mod:`.data_constrained`)::
+
+    L(N, D, U) = E + A·N'^(−α) + B·D'^(−β), with effective N', D' that discount repeated data
 
 Coefficients are on the log scale. Register your own law with :func:`register_law`.
 """
@@ -30,12 +43,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_scaling.errors import LawError
-from bayes_scaling.priors import (
-    Prior,
-    exponent_prior,
-    irreducible_prior,
-    log_coefficient_prior,
-)
+from bayes_scaling.priors import Prior
 
 INPUT_COLUMNS = ("n_params", "n_tokens", "compute", "unique_tokens", "epochs")
 
@@ -105,6 +113,16 @@ class Law:
 
 _REGISTRY: dict[str, Law] = {}
 
+#: Stand-in data summaries, used to check that a law has a default prior for every parameter.
+_PROBE_STATS = {
+    "min_loss": 2.0,
+    "median_loss": 3.0,
+    "sd_log_loss": 0.1,
+    **{f"ref_log_{c}": 20.0 for c in INPUT_COLUMNS},
+    **{f"min_log_{c}": 18.0 for c in INPUT_COLUMNS},
+    **{f"max_log_{c}": 22.0 for c in INPUT_COLUMNS},
+}
+
 
 def register_law(law: Law, *, overwrite: bool = False) -> Law:
     """Add a law to the registry, so that ``fit(runs, law="name")`` and saved fits find it.
@@ -133,135 +151,77 @@ def register_law(law: Law, *, overwrite: bool = False) -> Law:
     return law
 
 
+#: Families of laws made on demand from their name: ``"<family>:<argument>"``.
+_FAMILIES: dict[str, Callable[[str], Law]] = {}
+
+
 def get_law(law: str | Law) -> Law:
-    """Look up a law by name (``"chinchilla"``, ``"power"``, ``"power:n_params"``, ...)."""
+    """Look up a law by name.
+
+    Names: ``"chinchilla"``, ``"kaplan"``, ``"power"`` / ``"power:n_params"``, ``"broken"`` /
+    ``"broken:n_tokens"``, ``"data_constrained"``, ``"data_constrained:muennighoff2023"`` or
+    ``"data_constrained:alpha=0.35,beta=0.35"`` (a fixed base), or any registered law.
+
+    Examples
+    --------
+    >>> get_law("broken").name
+    'broken:compute'
+    """
     if isinstance(law, Law):
         return law
     if law in _REGISTRY:
         return _REGISTRY[law]
-    if law.startswith("power:"):
-        return register_law(power(law.split(":", 1)[1]))
+    family, sep, arg = law.partition(":")
+    if sep and family in _FAMILIES:
+        made = _FAMILIES[family](arg)  # "power:n" and "power:n_params" are one law
+        return _REGISTRY.get(made.name) or register_law(made)
     raise LawError(
-        f"unknown law {law!r}; known laws: {sorted(_REGISTRY)} "
-        "(or power:n_params / power:n_tokens / power:compute)"
+        f"unknown law {law!r}; known laws: {sorted(_REGISTRY)} (or power:<x> / broken:<x> with x "
+        "one of n_params, n_tokens, compute; data_constrained:<name>=<value>,... for a fixed base)"
     )
 
 
 def known_laws() -> list[str]:
+    """Names of the registered laws."""
     return sorted(_REGISTRY)
 
 
-_PROBE_STATS = {
-    "min_loss": 2.0,
-    "median_loss": 3.0,
-    "sd_log_loss": 0.1,
-    **{f"ref_log_{c}": 20.0 for c in INPUT_COLUMNS},
-}
-
-
-# --- chinchilla -----------------------------------------------------------------------------------
-
-
-def _chinchilla_fn(x, p, xp):
-    return (
-        p["E"]
-        + xp.exp(p["log_A"] - p["alpha"] * xp.log(x["n_params"]))
-        + xp.exp(p["log_B"] - p["beta"] * xp.log(x["n_tokens"]))
-    )
-
-
-def _chinchilla_priors(stats):
-    return {
-        "E": irreducible_prior(stats),
-        "log_A": log_coefficient_prior(stats, "n_params", n_terms=2),
-        "alpha": exponent_prior(),
-        "log_B": log_coefficient_prior(stats, "n_tokens", n_terms=2),
-        "beta": exponent_prior(),
-    }
-
-
-def chinchilla_optimum(p, compute, k: float = 6.0):
-    """Closed-form compute-optimal split of the Chinchilla law along C = k·N·D.
-
-    With G = (αA / (βB))^(1/(α+β)), a = β/(α+β) and b = α/(α+β):
-    N*(C) = G·(C/k)^a and D*(C) = G^(−1)·(C/k)^b.
-
-    Works on numpy arrays or xarray objects (broadcasting draws against budgets).
-    """
-    alpha, beta = p["alpha"], p["beta"]
-    log_g = (np.log(alpha) + p["log_A"] - np.log(beta) - p["log_B"]) / (alpha + beta)
-    log_ck = np.log(compute / k)
-    n_opt = np.exp(log_g + beta / (alpha + beta) * log_ck)
-    return {"n_params": n_opt, "n_tokens": compute / (k * n_opt)}
-
-
-def ratio_split(compute, tokens_per_param: float, k: float = 6.0):
-    """The split with a fixed ratio r = D/N along C = k·N·D: N = sqrt(C / (k·r)), D = r·N.
-
-    Works on numpy arrays or xarray objects.
-    """
-    n = np.sqrt(compute / (k * float(tokens_per_param)))
-    return {"n_params": n, "n_tokens": float(tokens_per_param) * n}
-
-
-CHINCHILLA = Law(
-    name="chinchilla",
-    inputs=("n_params", "n_tokens"),
-    params=("E", "log_A", "alpha", "log_B", "beta"),
-    fn=_chinchilla_fn,
-    default_priors=_chinchilla_priors,
-    exponents={"alpha": "n_params", "beta": "n_tokens"},
-    centred={"log_A": ("n_params", "alpha"), "log_B": ("n_tokens", "beta")},
-    derived={"A": lambda p, xp: xp.exp(p["log_A"]), "B": lambda p, xp: xp.exp(p["log_B"])},
-    optimum=chinchilla_optimum,
-    description="L(N, D) = E + A·N^(−α) + B·D^(−β)",
+# The law modules import Law from this (partly initialised) package, so they come last.
+from bayes_scaling.laws.broken import broken  # noqa: E402
+from bayes_scaling.laws.chinchilla import CHINCHILLA, chinchilla_optimum, ratio_split  # noqa: E402
+from bayes_scaling.laws.data_constrained import (  # noqa: E402
+    MUENNIGHOFF2023_BASE,
+    data_constrained,
+    data_constrained_from_name,
 )
+from bayes_scaling.laws.kaplan import KAPLAN  # noqa: E402
+from bayes_scaling.laws.power import power  # noqa: E402
 
-
-# --- power (one variable) -------------------------------------------------------------------------
-
-
-def power(x: str = "compute") -> Law:
-    """Single-variable law L(x) = E + A·x^(−α), with x one of n_params, n_tokens or compute.
-
-    Kaplan et al. (2020) fitted this form to each of N, D and C separately. Registered as
-    ``"power:<x>"``; ``"power"`` alone means ``"power:compute"``.
-    """
-    aliases = {
-        "n": "n_params",
-        "d": "n_tokens",
-        "c": "compute",
-        "params": "n_params",
-        "tokens": "n_tokens",
-    }
-    x = aliases.get(x, x)
-    if x not in ("n_params", "n_tokens", "compute"):
-        raise LawError(f"power law variable must be n_params, n_tokens or compute, not {x!r}")
-
-    def fn(xs, p, xp):
-        return p["E"] + xp.exp(p["log_A"] - p["alpha"] * xp.log(xs[x]))
-
-    def priors(stats):
-        return {
-            "E": irreducible_prior(stats),
-            "log_A": log_coefficient_prior(stats, x),
-            "alpha": exponent_prior(),
-        }
-
-    return Law(
-        name=f"power:{x}",
-        inputs=(x,),
-        params=("E", "log_A", "alpha"),
-        fn=fn,
-        default_priors=priors,
-        exponents={"alpha": x},
-        centred={"log_A": (x, "alpha")},
-        derived={"A": lambda p, xp: xp.exp(p["log_A"])},
-        description=f"L({x}) = E + A·{x}^(−α)",
-    )
-
+_FAMILIES.update(power=power, broken=broken, data_constrained=data_constrained_from_name)
 
 register_law(CHINCHILLA)
-register_law(power("n_params"))
-register_law(power("n_tokens"))
+register_law(KAPLAN)
+for _x in ("n_params", "n_tokens"):
+    register_law(power(_x))
+    register_law(broken(_x))
 _REGISTRY["power"] = register_law(power("compute"))
+_REGISTRY["broken"] = register_law(broken("compute"))
+register_law(data_constrained())
+register_law(data_constrained(MUENNIGHOFF2023_BASE, name="data_constrained:muennighoff2023"))
+del _x
+
+__all__ = [
+    "CHINCHILLA",
+    "INPUT_COLUMNS",
+    "KAPLAN",
+    "MUENNIGHOFF2023_BASE",
+    "Law",
+    "broken",
+    "chinchilla_optimum",
+    "data_constrained",
+    "get_law",
+    "known_laws",
+    "power",
+    "ratio_split",
+    "register_law",
+]
