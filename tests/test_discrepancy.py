@@ -97,8 +97,8 @@ def test_bands_carry_the_discrepancy_beyond_the_data_only(fits):
     )
     width = (far["upper"] - far["lower"]).sel(band="predictive").values.ravel()
     width0 = (plain["upper"] - plain["lower"]).sel(band="predictive").values.ravel()
-    assert (width > 1.5 * width0).all()
-    assert width[1] > width[0]  # grows with distance
+    assert (width > 1.2 * width0).all()
+    assert width[1] / width0[1] > width[0] / width0[0]  # its share grows with distance
     assert far.attrs["discrepancy"].startswith("extrapolation discrepancy")
     assert plain.attrs["discrepancy"] == "off"
     np.testing.assert_allclose(far["distance"].values, [1.0, 2.0], atol=0.01)

@@ -155,12 +155,14 @@ def test_bands_are_nested_and_predictive_is_wider(demo_fit):
         "params",
         "tokens",
         "compute",
+        "distance",
         "band",
         "prob",
         "lower",
         "median",
         "upper",
         "converged",
+        "discrepancy",
     ]
     width = (df["upper"] - df["lower"]).to_numpy().reshape(2, 4, 3)  # band, prob, point
     assert np.all(np.diff(width, axis=1) > 0)  # wider at higher probability
@@ -189,10 +191,14 @@ def test_bands_match_a_direct_posterior_computation(demo_fit):
         + np.exp(post["log_A"]) * n ** -post["alpha"]
         + np.exp(post["log_B"]) * (d ** -post["beta"])
     )
-    df = demo_fit.bands(params=[n], tokens=[d], probs=[0.9])
+    df = demo_fit.bands(params=[n], tokens=[d], probs=[0.9], discrepancy=False)
     law = df[df["band"] == "law"].iloc[0]
     assert law["lower"] == pytest.approx(float(curve.quantile(0.05)), rel=1e-9)
     assert law["upper"] == pytest.approx(float(curve.quantile(0.95)), rel=1e-9)
+    # this point lies beyond the demo runs (C = 1.2e20 > 1e20): the discrepancy widens it
+    wide = demo_fit.bands(params=[n], tokens=[d], probs=[0.9])
+    wide = wide[wide["band"] == "law"].iloc[0]
+    assert wide["upper"] - wide["lower"] > law["upper"] - law["lower"]
 
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
