@@ -58,7 +58,9 @@ THIN_DRAWS = 100
 LOG_W = np.linspace(np.log(1e-6), np.log(8.0), 96)
 NORMAL_NU = 50.0
 #: Discrepancy sds at which held-out densities are tabulated (dense near 0), then interpolated.
-SCALES = 1.0 * np.linspace(0.0, 1.0, 81) ** 2
+#: Log-spaced from 0 (0.0001 offset): held-out log densities are smooth in log(s + 0.0001).
+SCALE_OFFSET = 1e-4
+SCALES = np.exp(np.linspace(np.log(SCALE_OFFSET), np.log(1.0 + SCALE_OFFSET), 49)) - SCALE_OFFSET
 AXES = ("compute", "n_params", "n_tokens", "unique_tokens")
 
 
@@ -251,12 +253,29 @@ def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
 
 
 def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
-    """log (1/S) Σ_s p(y_i | θ_s, s) on :data:`SCALES`: shape (len(SCALES), runs)."""
-    curves = []
-    for scale in SCALES:
-        lp = log_density_with_error(likelihood, y, mu, sigma, nu, scale)
-        curves.append(logsumexp(lp, axis=0) - np.log(lp.shape[0]))
-    return np.array(curves)
+    """log (1/S) Σ_s p(y_i | θ_s, s) on :data:`SCALES`: shape (len(SCALES), runs).
+
+    The same quantity as :func:`log_density_with_error`, arranged so that the Gamma-mixture
+    terms that do not depend on the run (σ_s²/w_j and the quadrature weights) are computed once.
+    """
+    r2 = (np.asarray(y, float) - np.asarray(mu, float)) ** 2  # (S, m)
+    sigma2 = np.broadcast_to(np.asarray(sigma, float), r2.shape)[:, :1] ** 2  # (S, 1)
+    n_draws = r2.shape[0]
+    if likelihood == "normal" or nu is None:
+        var = sigma2 + SCALES[:, None, None] ** 2  # (K, S, 1)
+        lp = -0.5 * (np.log(2 * np.pi * var) + r2 / var)
+        return logsumexp(lp, axis=1) - np.log(n_draws)
+    a = np.minimum(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1], NORMAL_NU) / 2
+    log_q = a * np.log(a) - gammaln(a) + a * LOG_W - a * np.exp(LOG_W)
+    log_q = log_q + np.log(LOG_W[1] - LOG_W[0])  # (S, J)
+    base = sigma2 / np.exp(LOG_W)  # (S, J)
+    curves = np.empty((len(SCALES), r2.shape[1]))
+    for k, scale in enumerate(SCALES):
+        var = base + scale**2  # (S, J)
+        head = log_q - 0.5 * np.log(2 * np.pi * var)
+        lp = logsumexp(head[:, None, :] - 0.5 * r2[:, :, None] / var[:, None, :], axis=2)
+        curves[k] = logsumexp(lp, axis=0) - np.log(n_draws)
+    return curves
 
 
 def internal_cuts(runs: pd.DataFrame, cut_on: str, n_params: int) -> list[float]:
@@ -326,8 +345,9 @@ def estimate(fit_fn, runs: pd.DataFrame, law, likelihood: str, cut_on: str = "co
         d = np.asarray(dist)[keep]
         curves = _scale_curves(likelihood, y, mu, sigma, nu)
         sds = np.minimum(tau[:, None, None] * d ** gamma[None, :, None], SCALES[-1])
+        grid = np.log(SCALES + SCALE_OFFSET)
         for k in range(len(d)):  # sds: (tau, gamma, run)
-            log_post += np.interp(sds[..., k], SCALES, curves[:, k])
+            log_post += np.interp(np.log(sds[..., k] + SCALE_OFFSET), grid, curves[:, k])
         used.append(cut)
         n_checked += int(keep.sum())
     weights = np.exp(log_post - log_post.max())
