@@ -63,14 +63,7 @@ def _meta(result) -> dict:
 def cmd_fit(args) -> int:
     from bayes_scaling import fit, load_runs
 
-    cols = {
-        "n_params": args.n_col,
-        "n_tokens": args.d_col,
-        "compute": args.c_col,
-        "loss": args.loss_col,
-        "run_id": args.run_col,
-        "group": args.group_col,
-    }
+    cols = _column_map(args)
     scale = {
         k: v
         for k, v in (
@@ -129,16 +122,7 @@ def cmd_bands(args) -> int:
     if args.format == "table":
         print(f"# {meta['discrepancy']}")
         if "trust_horizon" in meta:
-            from bayes_scaling.horizon import trust_horizon
-
-            horizon = trust_horizon(
-                result,
-                args.tolerance,
-                relative=args.relative,
-                tokens_per_param=args.tokens_per_param,
-                discrepancy=not args.no_discrepancy,
-            )
-            print(f"# trust horizon: {horizon.sentence()}")
+            print(f"# trust horizon: {meta['trust_horizon']['sentence']}")
     return _status(result)
 
 

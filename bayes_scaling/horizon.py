@@ -82,6 +82,7 @@ class TrustHorizon:
             "prob": self.prob,
             "band": self.band,
             "discrepancy": self.discrepancy,
+            "sentence": self.sentence(),
         }
 
 
