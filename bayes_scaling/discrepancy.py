@@ -110,14 +110,6 @@ class Discrepancy:
     def gamma_mean(self) -> float:
         return float((self.weights.sum(axis=0) * self.gamma).sum() / self.weights.sum())
 
-    def sd_at(self, distance) -> np.ndarray:
-        """Posterior mean sd of δ at the given distances (decades beyond the data)."""
-        d = np.asarray(distance, float)[..., None, None]
-        var = (self.tau[:, None] ** 2 * d ** (2 * self.gamma[None, :]) * self.weights).sum(
-            axis=(-2, -1)
-        )
-        return np.sqrt(var / self.weights.sum())
-
     def describe(self) -> str:
         lo, med, hi = self.quantiles()
         source = (
