@@ -208,6 +208,15 @@ def reference_sizes(runs: pd.DataFrame, law) -> dict:
     return {a: float(runs[a].max()) for a in axes}
 
 
+def _log_gamma_weights(nu) -> np.ndarray:
+    """log quadrature weights of Gamma(w; ν/2, ν/2) on :data:`LOG_W` (trapezoid in log w).
+
+    ``nu`` has shape (..., 1); the result (..., len(LOG_W)). ν is capped at :data:`NORMAL_NU`.
+    """
+    a = np.minimum(nu, NORMAL_NU) / 2
+    return a * np.log(a) - gammaln(a) + a * LOG_W - a * np.exp(LOG_W) + np.log(LOG_W[1] - LOG_W[0])
+
+
 def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
     """log ∫ p_noise(y − μ − s·z) φ(z) dz elementwise, for broadcastable arrays.
 
@@ -233,10 +242,8 @@ def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
     step = 200_000
     for start in range(0, res.size, step):
         yy, mm, ss, sc, nn = (a[start : start + step, None] for a in flat)
-        a = np.minimum(nn, NORMAL_NU) / 2
-        w = np.exp(LOG_W)
-        log_q = a * np.log(a) - gammaln(a) + a * LOG_W - a * w + np.log(LOG_W[1] - LOG_W[0])
-        var = ss**2 / w + sc**2
+        log_q = _log_gamma_weights(nn)
+        var = ss**2 / np.exp(LOG_W) + sc**2
         mix = logsumexp(log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (yy - mm) ** 2 / var, axis=1)
         var_n = ss[:, 0] ** 2 + sc[:, 0] ** 2
         normal = -0.5 * (np.log(2 * np.pi * var_n) + (yy[:, 0] - mm[:, 0]) ** 2 / var_n)
@@ -257,9 +264,7 @@ def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
         var = sigma2 + SCALES[:, None, None] ** 2  # (K, S, 1)
         lp = -0.5 * (np.log(2 * np.pi * var) + r2 / var)
         return logsumexp(lp, axis=1) - np.log(n_draws)
-    a = np.minimum(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1], NORMAL_NU) / 2
-    log_q = a * np.log(a) - gammaln(a) + a * LOG_W - a * np.exp(LOG_W)
-    log_q = log_q + np.log(LOG_W[1] - LOG_W[0])  # (S, J)
+    log_q = _log_gamma_weights(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1])  # (S, J)
     base = sigma2 / np.exp(LOG_W)  # (S, J)
     curves = np.empty((len(SCALES), r2.shape[1]))
     for k, scale in enumerate(SCALES):
@@ -330,7 +335,7 @@ def estimate(fit_fn, runs: pd.DataFrame, law, likelihood: str, cut_on: str = "co
             continue
         post = _thin(inner.posterior, THIN_DRAWS)
         x = {c: above.loc[keep, c].to_numpy(float) for c in law.inputs}
-        mu = np.log(np.asarray(law.fn(x, {p: post[p].values[:, None] for p in law.params}, np)))
+        mu = np.log(np.asarray(law.evaluate(post, x)))  # (sample, run)
         y = np.log(above.loc[keep, "loss"].to_numpy(float))
         sigma = post["sigma"].values[:, None]
         nu = post["nu"].values[:, None] if "nu" in post else None

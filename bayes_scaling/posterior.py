@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import arviz as az
@@ -128,7 +129,7 @@ class ScalingFit:
     def posterior(self) -> xr.Dataset:
         return self.idata["posterior"].to_dataset()
 
-    @property
+    @cached_property
     def discrepancy(self):
         """The learned extrapolation discrepancy (:class:`~bayes_scaling.discrepancy.Discrepancy`),
         or None when the fit was made with ``discrepancy=False``."""
