@@ -11,6 +11,7 @@ The flow: runs table → law → priors → PyMC model → NUTS (nutpie) + diagn
 """
 
 from bayes_scaling import datasets, laws
+from bayes_scaling.batch import FitTask, fit_many
 from bayes_scaling.errors import (
     BayesScalingError,
     ConvergenceWarning,
@@ -30,6 +31,7 @@ __all__ = [
     "BayesScalingError",
     "ConvergenceWarning",
     "FitFileError",
+    "FitTask",
     "Law",
     "LawError",
     "Prior",
@@ -39,6 +41,7 @@ __all__ = [
     "ScalingFit",
     "datasets",
     "fit",
+    "fit_many",
     "get_law",
     "laws",
     "load",

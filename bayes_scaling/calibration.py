@@ -36,8 +36,6 @@ Two rules make SBC valid here, and both differ from an ordinary fit:
 from __future__ import annotations
 
 import math
-import sys
-import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_scaling import sampling
+from bayes_scaling.batch import FitTask, fit_many
 from bayes_scaling.errors import BayesScalingError, ConvergenceWarning
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.priors import NOISE_PARAMS, Prior, draw_priors
@@ -287,6 +286,7 @@ def sbc(
     likelihood: str = "student_t",
     seed: int = 0,
     progress: bool = False,
+    client="serial",
 ) -> SBCResult:
     """Simulation-based calibration of ``fit`` for one law (see the module docstring).
 
@@ -315,7 +315,10 @@ def sbc(
     seed : int
         Seeds the prior draws, the tables, the fits and the rank ties.
     progress : bool
-        One line per simulation on stderr.
+        A progress bar on stderr.
+    client : "serial", None, dask.distributed.Client or str
+        Where the fits run (see :func:`bayes_scaling.fit_many`); in this process by default,
+        None for local worker processes. The ranks are the same either way.
 
     Returns
     -------
@@ -349,20 +352,24 @@ def sbc(
     sizes = np.random.default_rng(size_seed).integers(n_runs[0], n_runs[1] + 1, n_sims)
     n_draws = chains * len(range(0, draws, thin)) - 1
     compiles_before = sampling.COMPILE_COUNT
-    ranks, sims = [], []
+    tasks, tie_seeds = [], []
     for s, sim_seed in enumerate(sim_seeds):
         truth = {k: float(truths[k].values[0, s]) for k in names}
-        rank, record = _simulate_and_rank(
-            truth, int(sizes[s]), law, budgets, fit_with, fit_options, thin, n_draws, sim_seed
-        )
+        table_seed, fit_seed, tie_seed = (int(v) for v in sim_seed.generate_state(3))
+        runs = sbc_table(truth, int(sizes[s]), law=law, budgets=budgets, seed=table_seed)
+        options = {"priors": fit_with, "seed": fit_seed, **fit_options}
+        tasks.append(FitTask(runs, law, options, name=f"sim {s}"))
+        tie_seeds.append(tie_seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per simulation instead
+        batch = fit_many(tasks, client=client, progress=progress)
+    batch.raise_failed()
+    ranks, sims = [], []
+    for s, (task, done) in enumerate(zip(tasks, batch, strict=True)):
+        truth = {k: float(truths[k].values[0, s]) for k in names}
+        rank, record = _rank(done.fit, truth, thin, n_draws, tie_seeds[s])
         ranks.append(rank)
-        sims.append({"sim": s, **record})
-        if progress:
-            print(
-                f"sbc {s + 1}/{n_sims}: {record['n_runs']} runs, {record['seconds']:.2f} s, "
-                f"{record['gate']}",
-                file=sys.stderr,
-            )
+        sims.append({"sim": s, "n_runs": len(task.runs), **record, "seconds": done.seconds})
     settings = {
         "law": law.name,
         "n_sims": n_sims,
@@ -380,14 +387,8 @@ def sbc(
     return SBCResult(pd.DataFrame(ranks), pd.DataFrame(sims), n_draws, sim_priors, settings)
 
 
-def _simulate_and_rank(truth, n_runs, law, budgets, priors, fit_options, thin, n_draws, seed):
-    """One SBC step: simulate a table from ``truth``, fit it, rank the truth among thinned draws."""
-    start = time.perf_counter()
-    table_seed, fit_seed, tie_seed = (int(v) for v in seed.generate_state(3))
-    runs = sbc_table(truth, n_runs, law=law, budgets=budgets, seed=table_seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per simulation instead
-        result = sampling.fit(runs, law, priors, seed=fit_seed, **fit_options)
+def _rank(result, truth, thin, n_draws, tie_seed):
+    """Rank each true value among the thinned draws of its fit; the fit's health per parameter."""
     names = list(truth)
     post = result.posterior[names]
     rng = np.random.default_rng(tie_seed)
@@ -396,7 +397,6 @@ def _simulate_and_rank(truth, n_runs, law, budgets, priors, fit_options, thin, n
     d = result.diagnostics
     rhat, ess = az.rhat(post), az.ess(post, method="bulk")
     record = {
-        "n_runs": len(runs),
         **{f"true_{k}": v for k, v in truth.items()},
         "converged": d.converged,
         "gate": d.reason() or "converged",
@@ -407,6 +407,5 @@ def _simulate_and_rank(truth, n_runs, law, budgets, priors, fit_options, thin, n
         **{f"rhat_{k}": float(rhat[k]) for k in names},
         **{f"ess_bulk_{k}": float(ess[k]) for k in names},
         "sampling_seconds": result.settings["sampling_seconds"],
-        "seconds": time.perf_counter() - start,
     }
     return ranks, record

@@ -14,6 +14,7 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
     bayes-scaling backtest RUNS --law chinchilla --cut-compute C [C2 ...] [--prob P...]
                           [--cut-tokens D ... | --cut-params N ...]
                           [--method bayes bayes_params huber] [--format table|csv|json]
+                          [--scheduler serial|local|tcp://host:8786]
     bayes-scaling demo [--out DIR]
 """
 
@@ -185,6 +186,7 @@ def cmd_backtest(args) -> int:
         probs=args.prob,
         method=args.method,
         seed=args.seed,
+        client=_client(args.scheduler),
     )
     converged = all(table.attrs["converged"].values())
     meta = {
@@ -207,6 +209,11 @@ def cmd_backtest(args) -> int:
         print("bayes-scaling: a backtest fit did not converge", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
+
+
+def _client(scheduler: str):
+    """The ``client`` of :func:`bayes_scaling.fit_many` for ``--scheduler``."""
+    return None if scheduler == "local" else scheduler
 
 
 def _column_map(args) -> dict:
@@ -385,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
         "huber: the classical bootstrap baseline",
     )
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where the cuts' fits run: serial (this process, default), local (worker "
+        "processes) or a Dask scheduler address such as tcp://host:8786",
+    )
     _add_column_flags(t)
     t.add_argument("--format", **formats)
     t.set_defaults(func=cmd_backtest)

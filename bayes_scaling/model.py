@@ -1,9 +1,9 @@
 """Turn any law plus priors into a PyMC model in which *every* changing input is ``pm.Data``.
 
 The model's data are the law's inputs, the observed log losses, the centring constants and every
-prior hyperparameter. A model compiled once therefore refits any table of any length, with any
-prior numbers of the same families, through ``compiled.with_data(**model_data(...))``: backtests,
-SBC and batches never recompile.
+prior hyperparameter, packed into two arrays (see :data:`RUNS_DATA`). A model compiled once
+therefore refits any table of any length, with any prior numbers of the same families, through
+``compiled.with_data(**model_data(...))``: backtests, SBC and batches never recompile.
 
 The model, for a law f with parameters θ and centred log coefficients (see :class:`Law`)::
 
@@ -31,21 +31,40 @@ def centred_name(param: str) -> str:
     return f"{param}_centred"
 
 
-def _prior_data_name(param: str, key: str) -> str:
-    return f"prior__{param}__{key}"
+#: Names of the model's only two ``pm.Data`` variables. Every extra shared variable costs numba
+#: compile time in nutpie's wrapper (18 scalar ``pm.Data`` took 55 s to compile against 13-16 s
+#: for these two; see benchmarks/speed.py), so everything is packed into them.
+RUNS_DATA, CONSTANTS_DATA = "runs_matrix", "constants"
+
+
+def constant_names(law: Law, priors: Mapping[str, Prior]) -> list[str]:
+    """Order of the entries of the ``constants`` vector: centring constants, then every prior
+    hyperparameter (``<param>.<key>``), sorted so that one structure always has one order."""
+    centres = sorted({f"ref_log_{col}" for col, _ in law.centred.values()})
+    hypers = sorted(f"{param}.{key}" for param, prior in priors.items() for key in prior.params)
+    return [*centres, *hypers]
 
 
 def model_data(runs: pd.DataFrame, law: Law, priors: Mapping[str, Prior]) -> dict[str, np.ndarray]:
-    """Every value the model reads as ``pm.Data``, by name, for this table and these priors."""
-    data = {f"x_{c}": runs[c].to_numpy(float) for c in law.inputs}
-    data["y_log_loss"] = np.log(runs["loss"].to_numpy(float))
+    """Every value the model reads, packed as its two ``pm.Data`` arrays.
+
+    ``runs_matrix`` has one row per law input (in ``law.inputs`` order) and a last row of observed
+    log losses; ``constants`` follows :func:`constant_names`.
+    """
+    rows = [runs[c].to_numpy(float) for c in law.inputs]
+    rows.append(np.log(runs["loss"].to_numpy(float)))
     stats = runs_stats(runs)
-    for col in {col for col, _ in law.centred.values()}:
-        data[f"ref_log_{col}"] = np.asarray(stats[f"ref_log_{col}"])
-    for param, prior in priors.items():
-        for key, value in prior.params.items():
-            data[_prior_data_name(param, key)] = np.asarray(float(value))
-    return data
+    values = {}
+    for name in constant_names(law, priors):
+        if name.startswith("ref_log_"):
+            values[name] = stats[name]
+        else:
+            param, key = name.split(".", 1)
+            values[name] = priors[param].params[key]
+    return {
+        RUNS_DATA: np.vstack(rows),
+        CONSTANTS_DATA: np.array([float(values[n]) for n in constant_names(law, priors)]),
+    }
 
 
 def structure_key(law: Law, priors: Mapping[str, Prior], likelihood: str) -> tuple:
@@ -80,10 +99,12 @@ def build_model(
     """
     data = model_data(runs, law, priors)
     with pm.Model() as model:
-        d = {name: pm.Data(name, value) for name, value in data.items()}
+        table = pm.Data(RUNS_DATA, data[RUNS_DATA])
+        constants = pm.Data(CONSTANTS_DATA, data[CONSTANTS_DATA])
+        const = {name: constants[i] for i, name in enumerate(constant_names(law, priors))}
 
         def hyper(param):
-            return {k: d[_prior_data_name(param, k)] for k in priors[param].params}
+            return {k: const[f"{param}.{k}"] for k in priors[param].params}
 
         params: dict[str, pt.TensorVariable] = {}
         for name in (*law.params, "sigma", "nu"):
@@ -91,12 +112,14 @@ def build_model(
                 params[name] = priors[name].to_pymc(name, **hyper(name))
         for name, (col, exponent) in law.centred.items():
             shifted = pm.Flat(centred_name(name))
-            params[name] = pm.Deterministic(name, shifted + params[exponent] * d[f"ref_log_{col}"])
+            params[name] = pm.Deterministic(
+                name, shifted + params[exponent] * const[f"ref_log_{col}"]
+            )
             pm.Potential(
                 f"prior_{name}", pm.logp(priors[name].to_dist(**hyper(name)), params[name])
             )
-        x = {c: d[f"x_{c}"] for c in law.inputs}
+        x = {c: table[i] for i, c in enumerate(law.inputs)}
         mu = pt.log(law.fn(x, params, pt))
-        y = d["y_log_loss"]
+        y = table[-1]
         observe(likelihood, mu, params["sigma"], params.get("nu"), y, y.shape)
     return model

@@ -343,6 +343,19 @@ def check_runs_for_law(
                     f"load_runs(..., {col}='<your column>')",
                 )
             )
+    for col in dict.fromkeys(("loss", *inputs)):
+        if col not in runs.columns:
+            continue
+        values = pd.to_numeric(runs[col], errors="coerce").to_numpy(float)
+        for row in np.flatnonzero(~(np.isfinite(values) & (values > 0)))[:5]:
+            problems.append(
+                Problem(
+                    runs.index[row],
+                    col,
+                    f"{col} is {runs[col].iloc[row]}; it must be a finite positive number "
+                    "(fix or drop the row; load_runs reports every such problem at once)",
+                )
+            )
     if len(runs) < n_law_params:
         problems.append(
             Problem(

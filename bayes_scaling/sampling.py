@@ -8,8 +8,8 @@ A compiled nutpie model is kept per *structure* (law, likelihood, prior families
 from __future__ import annotations
 
 import sys
+import threading
 import time
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,7 +19,6 @@ import xarray as xr
 
 from bayes_scaling import diagnostics
 from bayes_scaling.discrepancy import estimate as estimate_discrepancy
-from bayes_scaling.errors import ConvergenceWarning
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.likelihoods import check_likelihood, log_density
 from bayes_scaling.model import build_model, centred_name, model_data, structure_key
@@ -27,19 +26,72 @@ from bayes_scaling.posterior import ScalingFit, make_datatree
 from bayes_scaling.priors import resolve_priors
 from bayes_scaling.runs import check_runs_for_law, load_runs
 
-_COMPILED: dict[tuple, object] = {}
+#: Compiled models of this process by structure key: (PyMC model, nutpie compiled model).
+_COMPILED: dict[tuple, tuple] = {}
 #: Number of nutpie compilations in this process (tests count these instead of timing them).
 COMPILE_COUNT = 0
+#: One sampling at a time per process: the cached model's shared data decide the start point.
+_SAMPLING = threading.RLock()
 
 
 def compiled_model(runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str):
-    """The compiled nutpie model for this structure, with this table's data swapped in."""
+    """The compiled nutpie model for this structure, with this table's data swapped in.
+
+    The chains' start point comes from PyMC's initial-point function, which reads the model's
+    shared data. Those are set to this table too, so a fit does not depend on which table was
+    compiled first: the same table and seed give the same draws in any process, after any other
+    fits. Callers hold :data:`_SAMPLING` (threads in one process take turns).
+    """
     global COMPILE_COUNT
     key = structure_key(law, priors, likelihood)
     if key not in _COMPILED:
-        _COMPILED[key] = nutpie.compile_pymc_model(build_model(runs, law, priors, likelihood))
+        model = build_model(runs, law, priors, likelihood)
+        _COMPILED[key] = (model, nutpie.compile_pymc_model(model))
         COMPILE_COUNT += 1
-    return _COMPILED[key].with_data(**model_data(runs, law, priors))
+    model, compiled = _COMPILED[key]
+    data = model_data(runs, law, priors)
+    for name, value in data.items():
+        model[name].set_value(value)
+    return compiled.with_data(**data)
+
+
+def sample_posterior(
+    runs: pd.DataFrame,
+    law: Law,
+    priors: Mapping,
+    likelihood: str,
+    *,
+    draws: int,
+    chains: int,
+    tune: int,
+    seed: int,
+    target_accept: float,
+    progress: bool = False,
+):
+    """NUTS on the (cached) compiled model: posterior and sample stats as Datasets, the health
+    check and the sampling seconds. No log likelihood and no DataTree: that is :func:`fit`'s."""
+    with _SAMPLING:
+        start = time.perf_counter()
+        trace = nutpie.sample(
+            compiled_model(runs, law, priors, likelihood),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress_bar=progress,
+            adaptation="low_rank",
+            target_accept=target_accept,
+            save_warmup=False,
+        )
+        seconds = time.perf_counter() - start
+    posterior = trace["posterior"].to_dataset()
+    posterior = posterior.drop_vars(
+        [centred_name(n) for n in law.centred if centred_name(n) in posterior]
+    )
+    posterior = posterior.assign({k: f(posterior, np) for k, f in law.derived.items()})
+    sample_stats = trace["sample_stats"].to_dataset()
+    diag = diagnostics.check(posterior, sample_stats, sampled_names(law, priors))
+    return posterior, sample_stats, diag, seconds
 
 
 def sampled_names(law: Law, priors: Mapping) -> list[str]:
@@ -115,29 +167,18 @@ def fit(
     if progress is None:
         progress = sys.stderr.isatty()
 
-    start = time.perf_counter()
-    compiled = compiled_model(runs, law, priors, likelihood)
-    trace = nutpie.sample(
-        compiled,
+    posterior, sample_stats, diag, seconds = sample_posterior(
+        runs,
+        law,
+        priors,
+        likelihood,
         draws=draws,
-        tune=tune,
         chains=chains,
+        tune=tune,
         seed=seed,
-        progress_bar=progress,
-        adaptation="low_rank",
         target_accept=target_accept,
-        save_warmup=False,
+        progress=progress,
     )
-    seconds = time.perf_counter() - start
-
-    names = sampled_names(law, priors)
-    posterior = trace["posterior"].to_dataset()
-    posterior = posterior.drop_vars(
-        [centred_name(n) for n in law.centred if centred_name(n) in posterior]
-    )
-    posterior = posterior.assign({k: f(posterior, np) for k, f in law.derived.items()})
-    sample_stats = trace["sample_stats"].to_dataset()
-    diag = diagnostics.check(posterior, sample_stats, names)
     diagnostics.warn_if_failed(diag)
 
     y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
@@ -161,21 +202,21 @@ def fit(
     if discrepancy:
         cut_on = "compute" if discrepancy is True else str(discrepancy)
         settings["discrepancy_cut_on"] = cut_on
+        start = time.perf_counter()
         inner = dict(
-            law=law,
-            priors=user_priors,
-            draws=min(draws, 500),
+            draws=INTERNAL_DRAWS,
             chains=chains,
-            tune=tune,
+            tune=min(tune, INTERNAL_TUNE),
             seed=seed,
-            likelihood=likelihood,
             target_accept=target_accept,
-            progress=False,
-            flops_per_param_token=flops_per_param_token,
-            discrepancy=False,
         )
-        disc = estimate_discrepancy(lambda t: _quiet_fit(t, **inner), runs, law, likelihood, cut_on)
-        settings["discrepancy_seconds"] = round(time.perf_counter() - start - seconds, 3)
+
+        def internal_fit(table):
+            table_priors = resolve_priors(law, table, user_priors, likelihood)
+            return _internal_posterior(table, law, table_priors, likelihood, **inner)
+
+        disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on)
+        settings["discrepancy_seconds"] = round(time.perf_counter() - start, 3)
     else:
         disc = None
     tree = make_datatree(posterior, sample_stats, loglik, runs, law, priors, diag, settings, disc)
@@ -185,14 +226,14 @@ def fit(
 #: Internal refits for the discrepancy are used unless clearly broken (the strict gate still
 #: applies to the fit the user gets).
 INTERNAL_MAX_RHAT = 1.05
+#: Draws and tuning steps per chain of the internal refits. The discrepancy thins each refit to
+#: :data:`bayes_scaling.discrepancy.THIN_DRAWS` draws, so more would only cost time.
+INTERNAL_DRAWS, INTERNAL_TUNE = 250, 500
 
 
-def _quiet_fit(table, **kwargs) -> ScalingFit | None:
-    """An internal refit for the discrepancy's backtests; None when it is clearly broken
-    (R-hat > :data:`INTERNAL_MAX_RHAT` or any divergence)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        result = fit(table, **kwargs)
-    diag = result.diagnostics
+def _internal_posterior(table, law, priors, likelihood, **kwargs) -> xr.Dataset | None:
+    """An internal refit for the discrepancy's backtests: its posterior, or None when it is
+    clearly broken (R-hat > :data:`INTERNAL_MAX_RHAT` or any divergence)."""
+    posterior, _, diag, _ = sample_posterior(table, law, priors, likelihood, **kwargs)
     usable = diag.max_rhat <= INTERNAL_MAX_RHAT and diag.n_divergent == 0
-    return result if usable else None
+    return posterior if usable else None

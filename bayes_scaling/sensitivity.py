@@ -35,6 +35,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayes_scaling.batch import FitTask, fit_many
 from bayes_scaling.priors import Prior
 
 SHIFT_FLAG = 0.25
@@ -191,7 +192,13 @@ def power_scaling(fit) -> pd.DataFrame:
 
 
 def prior_sensitivity(
-    fit, compute=None, *, sets=("wide", "default", "informed"), tokens_per_param=None, prob=0.9
+    fit,
+    compute=None,
+    *,
+    sets=("wide", "default", "informed"),
+    tokens_per_param=None,
+    prob=0.9,
+    client="serial",
 ) -> Sensitivity:
     """Refit under other prior sets and measure how far the conclusions move.
 
@@ -207,33 +214,33 @@ def prior_sensitivity(
         A fixed split for the loss band (then no allocation comparison).
     prob : float
         Central interval probability.
+    client : "serial", None, dask.distributed.Client or str
+        Where the refits run (see :func:`bayes_scaling.fit_many`); in this process by default.
 
     Returns
     -------
     Sensitivity
     """
-    from bayes_scaling.sampling import fit as refit
-
     s = fit.settings
     all_sets = prior_sets(fit)
+    options = dict(
+        draws=s["draws"],
+        chains=s["chains"],
+        tune=s["tune"],
+        seed=s["seed"],
+        likelihood=s["likelihood"],
+        target_accept=s.get("target_accept", 0.95),
+        progress=False,
+        discrepancy=False,
+    )
+    others = [name for name in sets if name != "default"]
+    tasks = [FitTask(fit.runs, fit.law, {**options, "priors": all_sets[n]}, n) for n in others]
+    batch = fit_many(tasks, client=client, progress=False)
+    batch.raise_failed()
+    refits = {"default": fit, **dict(zip(others, batch.fits, strict=True))}
     frames, converged = {}, {}
     for name in sets:
-        if name == "default":
-            other = fit
-        else:
-            other = refit(
-                fit.runs,
-                law=fit.law,
-                priors=all_sets[name],
-                draws=s["draws"],
-                chains=s["chains"],
-                tune=s["tune"],
-                seed=s["seed"],
-                likelihood=s["likelihood"],
-                target_accept=s.get("target_accept", 0.95),
-                progress=False,
-                discrepancy=False,
-            )
+        other = refits[name]
         converged[name] = bool(other.converged)
         frames[name] = _quantities(other, compute, tokens_per_param, prob).assign(prior_set=name)
     base = frames.get("default", _quantities(fit, compute, tokens_per_param, prob))

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from bayes_scaling.batch import FitTask, fit_many
 from bayes_scaling.discrepancy import (
     AXES,
     distance_beyond,
@@ -155,6 +156,7 @@ def backtest(
     method="bayes",
     seed: int = 0,
     baseline: dict | None = None,
+    client="serial",
     **fit_kwargs,
 ) -> pd.DataFrame:
     """Fit below each cut and score the predictions of the held-out runs above it.
@@ -181,6 +183,10 @@ def backtest(
         Seed of the fits and of the predictive draws.
     baseline : dict, optional
         Options of :func:`bayes_scaling.baseline.bootstrap_fit` (e.g. ``n_boot``, ``grid``).
+    client : "serial", None, dask.distributed.Client or str
+        Where the cuts' fits run, as in :func:`bayes_scaling.fit_many`: ``"serial"`` (default)
+        in this process, None on local worker processes, or a Dask client or scheduler address.
+        The table is the same either way.
     **fit_kwargs
         Passed to :func:`bayes_scaling.fit` (e.g. ``draws``, ``priors``).
 
@@ -206,7 +212,7 @@ def backtest(
     law = get_law(law)
     cuts = np.atleast_1d(np.asarray(cut, float))
     probs = np.atleast_1d(np.asarray(probs, float))
-    frames, converged, described = [], {}, {}
+    splits = []
     for c in cuts:
         below = runs[runs[cut_on] < c].reset_index(drop=True)
         above = runs[runs[cut_on] >= c].reset_index(drop=True)
@@ -215,16 +221,25 @@ def backtest(
                 f"cut {c:g} on {cut_on} leaves {len(below)} runs to fit and "
                 f"{len(above)} to predict; choose a cut inside the data"
             )
+        splits.append((float(c), below, above))
+    fits = {}
+    if {"bayes", "bayes_params"} & set(methods):
+        options = {"seed": seed, "discrepancy": cut_on if "bayes" in methods else False}
+        tasks = [
+            FitTask(below, law, {**options, **fit_kwargs}, f"cut {c:g}") for c, below, _ in splits
+        ]
+        batch = fit_many(tasks, client=client, progress=False)
+        batch.raise_failed()
+        fits = {c: r.fit for (c, _, _), r in zip(splits, batch, strict=True)}
+    frames, converged, described = [], {}, {}
+    for c, below, above in splits:
         sizes = {a: above[a].to_numpy(float) for a in AXES if a in above}
         dist = np.asarray(distance_beyond(reference_sizes(below, law), sizes))
-        if {"bayes", "bayes_params"} & set(methods):
-            from bayes_scaling.sampling import fit
-
-            kwargs = {"discrepancy": cut_on if "bayes" in methods else False, **fit_kwargs}
-            result = fit(below, law=law, seed=seed, **kwargs)
-            converged[float(c)] = result.converged
+        if c in fits:
+            result = fits[c]
+            converged[c] = result.converged
             if result.discrepancy is not None:
-                described[float(c)] = result.discrepancy.describe()
+                described[c] = result.discrepancy.describe()
             for m in ("bayes", "bayes_params"):
                 if m in methods:
                     draws, logp = _bayes_draws(result, above, law, seed, m == "bayes")
