@@ -229,26 +229,45 @@ def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
     integrated by the trapezoid rule in log w on :data:`LOG_W` (accurate to ~0.01 in log density
     for 1 ≤ ν ≤ 50, far tails included); ν > 50 is treated as Normal.
     """
-    y, mu, sigma, scale = np.broadcast_arrays(
-        *(np.asarray(v, float) for v in (y, mu, sigma, scale))
-    )
+    y, mu, sigma, scale = (np.asarray(v, float) for v in (y, mu, sigma, scale))
+    shape = np.broadcast_shapes(y.shape, mu.shape, sigma.shape, scale.shape)
+    r2, sigma2, scale2 = (y - mu) ** 2, sigma**2, scale**2
     if likelihood == "normal" or nu is None:
-        var = sigma**2 + scale**2
-        return -0.5 * (np.log(2 * np.pi * var) + (y - mu) ** 2 / var)
-    nu = np.broadcast_to(np.asarray(nu, float), y.shape)
-    out = np.empty(y.shape)
-    flat = [a.reshape(-1) for a in (y, mu, sigma, scale, nu)]
-    res = out.reshape(-1)
-    step = 200_000
-    for start in range(0, res.size, step):
-        yy, mm, ss, sc, nn = (a[start : start + step, None] for a in flat)
-        log_q = _log_gamma_weights(nn)
-        var = ss**2 / np.exp(LOG_W) + sc**2
-        mix = logsumexp(log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (yy - mm) ** 2 / var, axis=1)
-        var_n = ss[:, 0] ** 2 + sc[:, 0] ** 2
-        normal = -0.5 * (np.log(2 * np.pi * var_n) + (yy[:, 0] - mm[:, 0]) ** 2 / var_n)
-        res[start : start + step] = np.where(nn[:, 0] > NORMAL_NU, normal, mix)
+        var = sigma2 + scale2
+        return np.broadcast_to(-0.5 * (np.log(2 * np.pi * var) + r2 / var), shape).copy()
+    nu = np.asarray(nu, float)
+    if not scale.any():  # no discrepancy: the Student-t density itself
+        z2 = r2 / sigma2
+        const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi * sigma2)
+        return np.broadcast_to(const - (nu + 1) / 2 * np.log1p(z2 / nu), shape).copy()
+    # Gamma weights depend on ν only (one per draw), not on the run: computed once, and the
+    # mixture summed in linear space; the rare elements where that underflows are redone in logs.
+    log_q = _log_gamma_weights(nu[..., None])
+    total = np.zeros(shape)
+    for j, log_w in enumerate(LOG_W):
+        var = sigma2 / np.exp(log_w) + scale2
+        total += np.exp(log_q[..., j] - 0.5 * np.log(2 * np.pi * var) - 0.5 * r2 / var)
+    with np.errstate(divide="ignore"):
+        out = np.log(total)
+    var_n = sigma2 + scale2
+    normal = np.broadcast_to(-0.5 * (np.log(2 * np.pi * var_n) + r2 / var_n), shape)
+    out = np.where(np.broadcast_to(nu, shape) > NORMAL_NU, normal, out)
+    redo = ~np.isfinite(out) | (total < 1e-280)
+    if redo.any():
+        args = (np.broadcast_to(a, shape)[redo] for a in (y, mu, sigma, nu, scale))
+        out[redo] = _log_mixture_in_logs(*args)
     return out
+
+
+def _log_mixture_in_logs(y, mu, sigma, nu, scale) -> np.ndarray:
+    """The Gamma-mixture density of 1-D arrays by logsumexp (slow, never underflows)."""
+    log_q = _log_gamma_weights(nu[:, None])
+    var = sigma[:, None] ** 2 / np.exp(LOG_W) + scale[:, None] ** 2
+    terms = log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (y - mu)[:, None] ** 2 / var
+    mix = logsumexp(terms, axis=1)
+    var_n = sigma**2 + scale**2
+    normal = -0.5 * (np.log(2 * np.pi * var_n) + (y - mu) ** 2 / var_n)
+    return np.where(nu > NORMAL_NU, normal, mix)
 
 
 def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:

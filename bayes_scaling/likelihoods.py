@@ -7,8 +7,8 @@ With μ = log L(x; θ) and y = log(observed loss):
 - ``normal``: y ~ Normal(μ, σ).
 
 σ is learned in both. Each likelihood is defined three ways from the same parameters: the PyMC
-observed variable, the pointwise log density (scipy) for the ``log_likelihood`` group and LOO, and
-noise draws for predictive bands.
+observed variable, the pointwise log density (closed form) for the ``log_likelihood`` group and
+LOO, and noise draws for predictive bands.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 import xarray as xr
-from scipy import stats
+from scipy.special import gammaln
 
 from bayes_scaling.errors import BayesScalingError
 
@@ -41,9 +41,13 @@ def log_density(
 ) -> xr.DataArray:
     """Pointwise log density of observed log losses ``y`` for every draw (dims of ``mu``)."""
     sigma = posterior["sigma"]
+    z2 = ((y - mu) / sigma) ** 2
     if name == "student_t":
-        return xr.apply_ufunc(stats.t.logpdf, y, posterior["nu"], mu, sigma)
-    return xr.apply_ufunc(stats.norm.logpdf, y, mu, sigma)
+        # the t density written out: scipy.stats' per-call overhead cost 0.13 s for 240 runs
+        nu = posterior["nu"]
+        const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
+        return const - (nu + 1) / 2 * np.log1p(z2 / nu)
+    return -0.5 * (np.log(2 * np.pi) + z2) - np.log(sigma)
 
 
 def draw_noise(posterior: xr.Dataset, name: str, shape, seed) -> xr.DataArray | np.ndarray:

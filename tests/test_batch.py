@@ -61,15 +61,25 @@ def test_local_worker_processes_give_the_serial_draws(serial, tasks):
     assert local[0].worker != serial[0].worker  # really another process
 
 
-def test_dask_local_cluster_gives_the_serial_draws(serial, tasks):
+def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
+    from bayes_scaling.cli import main
+
+    demo = tmp_path / "demo.csv"
+    datasets.demo().to_csv(demo, index=False)
+    backtest = ["backtest", str(demo), "--cut-compute", "3e19", "--prob", "0.5", "0.9"]
+    backtest += ["--format", "csv"]
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         with distributed.Client(cluster) as client:
             on_client = fit_many(tasks, client=client)
-        # a scheduler address, as `--scheduler tcp://...` passes it; the worker reuses its model
-        by_address = fit_many(tasks[:1], client=cluster.scheduler_address)
+            # a scheduler address, as `--scheduler tcp://...` passes it: the CLI's backtest
+            by_address = fit_many(tasks[:1], client=cluster.scheduler_address)
+            capsys.readouterr()
+            code = main([*backtest, "--scheduler", cluster.scheduler_address])
+            on_cluster = capsys.readouterr().out
+            compiled = client.run(lambda: __import__("bayes_scaling").sampling.COMPILE_COUNT)
     assert [r.ok for r in on_client] == [True, False, True]
     assert "RunsError" in on_client[1].error
     for a, b in zip(serial.fits[::2], on_client.fits[::2], strict=True):
@@ -77,3 +87,9 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks):
     _same_draws(serial[0].fit, by_address[0].fit)
     assert on_client[0].worker == by_address[0].worker
     assert on_client[0].fit.converged == serial[0].fit.converged
+    # the worker compiled the law once for six fits of three tasks, a backtest and its
+    # discrepancy's internal refits
+    assert list(compiled.values()) == [1]
+    assert code in (0, 3)  # 3: a fit below the cut failed the gate, and the CSV says so
+    assert main(backtest) == code  # the same backtest in this process
+    assert capsys.readouterr().out == on_cluster
