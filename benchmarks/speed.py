@@ -202,7 +202,7 @@ def main(argv=None) -> None:
     for key, value in info.items():
         table.loc[len(table), ["step", "measure"]] = ["machine", f"{key}: {value}"]
     with pd.option_context("display.max_rows", None, "display.width", 200):
-        print(table.fillna("").to_string(index=False))
+        print(table.astype(object).where(table.notna(), "").to_string(index=False))
     table.to_csv(args.out, index=False)
     print(f"written {args.out}")
 
