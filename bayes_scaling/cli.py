@@ -20,7 +20,6 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -28,12 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED = 0, 2, 3
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+from bayes_scaling.cli_parser import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, build_parser
 
 
 def _formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
@@ -266,154 +260,21 @@ def cmd_demo(args) -> int:
     return _status(result)
 
 
-def _numbers(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def _add_column_flags(parser) -> None:
-    for flag in ("n", "d", "c", "loss", "run", "group"):
-        parser.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="bayes-scaling", description="Bayesian neural scaling laws.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    formats = {"choices": ("table", "csv", "json"), "default": "table"}
-
-    f = sub.add_parser("fit", help="fit a law to a runs table and save the posterior")
-    f.add_argument("runs", help="runs table: .csv, .parquet or .jsonl")
-    f.add_argument("--law", default="chinchilla")
-    f.add_argument("--out", required=True, help="output fit file (.nc or .zarr)")
-    f.add_argument("--seed", type=int, default=None)
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--chains", type=int, default=4)
-    f.add_argument("--tune", type=int, default=1000)
-    f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
-    f.add_argument("--target-accept", type=float, default=0.95)
-    f.add_argument(
-        "--no-discrepancy",
-        action="store_true",
-        help="do not learn the extrapolation discrepancy (parameter-only bands)",
-    )
-    _add_column_flags(f)
-    f.add_argument("--n-scale", type=_numbers, default=None, help="multiply N (e.g. 1e6)")
-    f.add_argument("--d-scale", type=_numbers, default=None, help="multiply D (e.g. 1e9)")
-    f.add_argument("--c-scale", type=_numbers, default=None, help="multiply C (e.g. 1e18)")
-    f.set_defaults(func=cmd_fit)
-
-    s = sub.add_parser("summary", help="posterior table of a saved fit")
-    s.add_argument("fit")
-    s.add_argument("--prob", type=float, default=0.95)
-    s.add_argument("--format", **formats)
-    s.set_defaults(func=cmd_summary)
-
-    b = sub.add_parser("bands", help="loss bands of a saved fit")
-    b.add_argument("fit")
-    b.add_argument("--params", type=_numbers, nargs="+")
-    b.add_argument("--tokens", type=_numbers, nargs="+")
-    b.add_argument("--compute", type=_numbers, nargs="+")
-    b.add_argument("--tokens-per-param", type=_numbers, default=None)
-    b.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
-    b.add_argument(
-        "--tolerance",
-        type=_numbers,
-        default=None,
-        help="half-width (nats, or a fraction with --relative): adds within_tolerance and the "
-        "trust horizon",
-    )
-    b.add_argument("--relative", action="store_true", help="read --tolerance as a fraction")
-    b.add_argument(
-        "--no-discrepancy", action="store_true", help="parameter-only bands (optimistic)"
-    )
-    b.add_argument("--format", **formats)
-    b.set_defaults(func=cmd_bands)
-
-    a = sub.add_parser("allocate", help="compute-optimal split, its risk, and a target loss")
-    a.add_argument("fit")
-    a.add_argument("--compute", type=_numbers, nargs="+", required=True)
-    choice = a.add_mutually_exclusive_group()
-    choice.add_argument("--params", type=_numbers, default=None, help="a proposed N to assess")
-    choice.add_argument(
-        "--tokens-per-param", type=_numbers, default=None, help="a proposed D/N ratio to assess"
-    )
-    a.add_argument("--target", type=_numbers, default=None, help="target loss (nats)")
-    a.add_argument("--prob", type=float, default=0.9)
-    a.add_argument(
-        "--no-discrepancy", action="store_true", help="parameter-only losses and targets"
-    )
-    a.add_argument("--format", **formats)
-    a.set_defaults(func=cmd_allocate)
-
-    r = sub.add_parser("report", help="self-contained HTML (and Markdown) decision report")
-    r.add_argument("fit")
-    r.add_argument("--compute", type=_numbers, required=True)
-    r.add_argument("--target", type=_numbers, default=None)
-    choice = r.add_mutually_exclusive_group()
-    choice.add_argument("--params", type=_numbers, default=None)
-    choice.add_argument("--tokens-per-param", type=_numbers, default=None)
-    r.add_argument("--title", default=None)
-    r.add_argument(
-        "--tolerance",
-        type=_numbers,
-        default=0.02,
-        help="trust horizon tolerance: fraction of the loss (default 0.02), or nats with "
-        "--absolute",
-    )
-    r.add_argument("--absolute", action="store_true", help="read --tolerance in nats")
-    r.add_argument(
-        "--compare", nargs="+", default=None, help="saved fits of other laws on the same runs"
-    )
-    r.add_argument(
-        "--prior-sensitivity",
-        action="store_true",
-        help="refit under wide and informed priors and report what moves",
-    )
-    r.add_argument("--out", default="report.html")
-    r.add_argument("--markdown", default=None)
-    r.set_defaults(func=cmd_report)
-
-    t = sub.add_parser("backtest", help="fit below compute cuts, score the held-out runs")
-    t.add_argument("runs")
-    t.add_argument("--law", default="chinchilla")
-    cut = t.add_mutually_exclusive_group(required=True)
-    cut.add_argument("--cut-compute", type=_numbers, nargs="+", help="fit runs below C FLOPs")
-    cut.add_argument("--cut-tokens", type=_numbers, nargs="+", help="fit runs below D tokens")
-    cut.add_argument("--cut-params", type=_numbers, nargs="+", help="fit runs below N params")
-    t.add_argument("--prob", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
-    t.add_argument(
-        "--method",
-        choices=("bayes", "bayes_params", "huber"),
-        nargs="+",
-        default=["bayes"],
-        help="bayes: with the extrapolation discrepancy; bayes_params: parameter-only; "
-        "huber: the classical bootstrap baseline",
-    )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument(
-        "--scheduler",
-        default="serial",
-        help="where the cuts' fits run: serial (this process, default), local (worker "
-        "processes) or a Dask scheduler address such as tcp://host:8786",
-    )
-    _add_column_flags(t)
-    t.add_argument("--format", **formats)
-    t.set_defaults(func=cmd_backtest)
-
-    d = sub.add_parser("demo", help="fit the bundled demo table, print results, write plots")
-    d.add_argument("--out", default="bayes_scaling_demo")
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--draws", type=int, default=1000)
-    d.set_defaults(func=cmd_demo)
-    return p
+COMMANDS = {
+    "fit": cmd_fit,
+    "summary": cmd_summary,
+    "bands": cmd_bands,
+    "allocate": cmd_allocate,
+    "report": cmd_report,
+    "backtest": cmd_backtest,
+    "demo": cmd_demo,
+}
 
 
 def main(argv=None) -> int:
     from bayes_scaling.errors import BayesScalingError, RunsWarning
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(COMMANDS).parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
