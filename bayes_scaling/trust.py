@@ -74,6 +74,8 @@ def interval_score(lower, upper, y, prob):
 
 
 METHODS = ("bayes", "bayes_params", "huber")
+#: Posterior draws the log predictive density of held-out runs is averaged over (thinned).
+LPD_DRAWS = 1000
 
 
 def _scores(draws, logp, test, train, probs, cut, method, dist):
@@ -130,12 +132,17 @@ def _bayes_draws(result, test, law, seed, with_discrepancy):
     else:
         delta, scale = 0.0, np.zeros(1)
     draws = np.exp(np.log(mean) + delta + noise)
-    nu = np.asarray(post["nu"])[..., None] if "nu" in post else None
+    # the log predictive density averages over draws: LPD_DRAWS of them are plenty, and the
+    # mixture density is the costliest step of scoring a cut
+    thin = slice(None, None, max(1, post.sizes["chain"] * post.sizes["draw"] // LPD_DRAWS))
+    small = post.isel(draw=thin)
+    nu = np.asarray(small["nu"])[..., None] if "nu" in small else None
+    scale = scale if scale.ndim < 2 else scale[:, thin]
     logp = log_density_with_error(
         likelihood,
         np.log(test["loss"].to_numpy(float)),
-        np.log(np.asarray(mean)),
-        np.asarray(post["sigma"])[..., None],
+        np.log(np.asarray(mean.isel(draw=thin))),
+        np.asarray(small["sigma"])[..., None],
         nu,
         scale,
     )
