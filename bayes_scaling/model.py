@@ -32,8 +32,8 @@ def centred_name(param: str) -> str:
 
 
 #: Names of the model's only two ``pm.Data`` variables. Every extra shared variable costs numba
-#: compile time in nutpie's wrapper (18 scalar ``pm.Data`` took 55 s to compile against 13-16 s
-#: for these two; see benchmarks/speed.py), so everything is packed into them.
+#: compile time in nutpie's wrapper: the first Chinchilla fit in a process took 30-35 s with 18
+#: scalar ``pm.Data`` and 14-16 s with these two (see ARCHITECTURE.md), so everything is in them.
 RUNS_DATA, CONSTANTS_DATA = "runs_matrix", "constants"
 
 
