@@ -100,6 +100,89 @@ def simulate_runs(
     )
 
 
+#: A two-recipe ladder for group comparisons: recipe B has larger exponents and larger coefficients
+#: than A (the demo law), so B is worse on small budgets and better on large ones; same E.
+RECIPE_TRUTHS = {
+    "A": DEMO_TRUTH,
+    "B": {
+        "E": 1.9,
+        "log_A": float(np.log(750.0)),
+        "alpha": 0.36,
+        "log_B": float(np.log(3800.0)),
+        "beta": 0.34,
+    },
+}
+
+
+def optimal_loss(truth: dict, compute, law="chinchilla", k: float = 6.0) -> np.ndarray:
+    """L*(C): the law's loss on its own compute-optimal split N*(C), D*(C) = C/(k·N*)."""
+    law = get_law(law)
+    opt = law.optimum(truth, np.asarray(compute, float), k)
+    return np.asarray(law.fn({"n_params": opt["n_params"], "n_tokens": opt["n_tokens"]}, truth, np))
+
+
+def true_crossover(truth_a: dict, truth_b: dict, lo=1e15, hi=1e27, k: float = 6.0) -> float:
+    """The compute C at which L*_B(C) = L*_A(C) (B better above it); NaN if none in [lo, hi].
+
+    Assumes at most one sign change of L*_A − L*_B in the range, as for two Chinchilla laws
+    with one shared E.
+    """
+    from scipy.optimize import brentq
+
+    def gap(log_c):
+        return float(optimal_loss(truth_a, 10**log_c, k=k) - optimal_loss(truth_b, 10**log_c, k=k))
+
+    a, b = np.log10(lo), np.log10(hi)
+    if np.sign(gap(a)) == np.sign(gap(b)):
+        return float("nan")
+    return float(10 ** brentq(gap, a, b, xtol=1e-10))
+
+
+def true_multiplier(truth_a: dict, truth_b: dict, compute, k: float = 6.0) -> np.ndarray:
+    """k(C): recipe B at C matches recipe A at k(C)·C, i.e. L*_A(k·C) = L*_B(C).
+
+    Greater than 1 where B is better. NaN where A never reaches B's loss (B's loss at or below E).
+    """
+    from scipy.optimize import brentq
+
+    out = []
+    for c in np.atleast_1d(np.asarray(compute, float)):
+        target = float(optimal_loss(truth_b, c, k=k))
+
+        def gap(log_m, c=c, target=target):
+            return float(optimal_loss(truth_a, c * 10**log_m, k=k)) - target
+
+        if np.sign(gap(-12.0)) == np.sign(gap(12.0)):
+            out.append(np.nan)
+        else:
+            out.append(10 ** brentq(gap, -12.0, 12.0, xtol=1e-12))
+    return np.asarray(out)
+
+
+def two_recipe_ladder(
+    truths: dict | None = None, *, budgets=DEMO_BUDGETS, seed: int = 0, **kwargs
+) -> pd.DataFrame:
+    """One isoFLOP ladder per recipe (column ``group``), each from its own true law.
+
+    ``truths`` maps group name to law parameters (default :data:`RECIPE_TRUTHS`, whose true
+    crossover is :func:`true_crossover` ``(RECIPE_TRUTHS["A"], RECIPE_TRUTHS["B"])``, about 1e19
+    FLOPs, inside the default budgets). Other keywords go to :func:`simulate_runs`.
+
+    Examples
+    --------
+    >>> table = two_recipe_ladder(seed=1)
+    >>> table.groupby("group").size().to_dict()
+    {'A': 48, 'B': 48}
+    """
+    truths = RECIPE_TRUTHS if truths is None else truths
+    seeds = np.random.SeedSequence(seed).spawn(len(truths))
+    tables = []
+    for (name, truth), s in zip(truths.items(), seeds, strict=True):
+        t = simulate_runs(truth, budgets=budgets, seed=int(s.generate_state(1)[0]), **kwargs)
+        tables.append(t.assign(group=name, run_id=name + "-" + t["run_id"]))
+    return pd.concat(tables, ignore_index=True)
+
+
 def demo_table() -> pd.DataFrame:
     """The packaged demo table (48 runs): :data:`DEMO_TRUTH` with :data:`DEMO_NOISE`."""
     return simulate_runs(DEMO_TRUTH, seed=DEMO_SEED, **DEMO_NOISE)
