@@ -45,6 +45,7 @@ import xarray as xr
 from scipy.special import gammaln, logsumexp
 
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.likelihoods import normal_logpdf, t_logpdf
 
 #: Prior scale s_τ of τ ~ HalfNormal(s_τ): log-loss error per decade beyond the data.
 PRIOR_SCALE = 0.05
@@ -232,14 +233,12 @@ def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
     y, mu, sigma, scale = (np.asarray(v, float) for v in (y, mu, sigma, scale))
     shape = np.broadcast_shapes(y.shape, mu.shape, sigma.shape, scale.shape)
     r2, sigma2, scale2 = (y - mu) ** 2, sigma**2, scale**2
+    normal = np.broadcast_to(normal_logpdf(y - mu, np.sqrt(sigma2 + scale2)), shape)
     if likelihood == "normal" or nu is None:
-        var = sigma2 + scale2
-        return np.broadcast_to(-0.5 * (np.log(2 * np.pi * var) + r2 / var), shape).copy()
+        return normal.copy()
     nu = np.asarray(nu, float)
     if not scale.any():  # no discrepancy: the Student-t density itself
-        z2 = r2 / sigma2
-        const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi * sigma2)
-        return np.broadcast_to(const - (nu + 1) / 2 * np.log1p(z2 / nu), shape).copy()
+        return np.broadcast_to(t_logpdf(y - mu, sigma, nu), shape).copy()
     # Gamma weights depend on ν only (one per draw), not on the run: computed once, and the
     # mixture summed in linear space; the rare elements where that underflows are redone in logs.
     log_q = _log_gamma_weights(nu[..., None])
@@ -249,8 +248,6 @@ def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
         total += np.exp(log_q[..., j] - 0.5 * np.log(2 * np.pi * var) - 0.5 * r2 / var)
     with np.errstate(divide="ignore"):
         out = np.log(total)
-    var_n = sigma2 + scale2
-    normal = np.broadcast_to(-0.5 * (np.log(2 * np.pi * var_n) + r2 / var_n), shape)
     out = np.where(np.broadcast_to(nu, shape) > NORMAL_NU, normal, out)
     redo = ~np.isfinite(out) | (total < 1e-280)
     if redo.any():
@@ -265,9 +262,7 @@ def _log_mixture_in_logs(y, mu, sigma, nu, scale) -> np.ndarray:
     var = sigma[:, None] ** 2 / np.exp(LOG_W) + scale[:, None] ** 2
     terms = log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (y - mu)[:, None] ** 2 / var
     mix = logsumexp(terms, axis=1)
-    var_n = sigma**2 + scale**2
-    normal = -0.5 * (np.log(2 * np.pi * var_n) + (y - mu) ** 2 / var_n)
-    return np.where(nu > NORMAL_NU, normal, mix)
+    return np.where(nu > NORMAL_NU, normal_logpdf(y - mu, np.hypot(sigma, scale)), mix)
 
 
 def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:

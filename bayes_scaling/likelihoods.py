@@ -36,18 +36,25 @@ def observe(name: str, mu, sigma, nu, observed, shape):
     return pm.Normal("log_loss", mu=mu, sigma=sigma, observed=observed, shape=shape)
 
 
+def t_logpdf(resid, sigma, nu):
+    """log StudentT(resid; ν, 0, σ), written out (numpy or xarray; scipy.stats' per-call overhead
+    cost 0.13 s a fit of 240 runs)."""
+    const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
+    return const - (nu + 1) / 2 * np.log1p((resid / sigma) ** 2 / nu)
+
+
+def normal_logpdf(resid, sd):
+    """log Normal(resid; 0, sd), written out (numpy or xarray)."""
+    return -0.5 * (np.log(2 * np.pi) + (resid / sd) ** 2) - np.log(sd)
+
+
 def log_density(
     name: str, posterior: xr.Dataset, mu: xr.DataArray, y: xr.DataArray
 ) -> xr.DataArray:
     """Pointwise log density of observed log losses ``y`` for every draw (dims of ``mu``)."""
-    sigma = posterior["sigma"]
-    z2 = ((y - mu) / sigma) ** 2
     if name == "student_t":
-        # the t density written out: scipy.stats' per-call overhead cost 0.13 s for 240 runs
-        nu = posterior["nu"]
-        const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(sigma)
-        return const - (nu + 1) / 2 * np.log1p(z2 / nu)
-    return -0.5 * (np.log(2 * np.pi) + z2) - np.log(sigma)
+        return t_logpdf(y - mu, posterior["sigma"], posterior["nu"])
+    return normal_logpdf(y - mu, posterior["sigma"])
 
 
 def draw_noise(posterior: xr.Dataset, name: str, shape, seed) -> xr.DataArray | np.ndarray:
