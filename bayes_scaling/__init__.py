@@ -1,7 +1,8 @@
 """bayes_scaling: Bayesian neural scaling laws with checked posteriors and honest loss bands.
 
 The flow: runs table → law → priors → PyMC model → NUTS (nutpie) + diagnostics gate →
-``ScalingFit`` → bands / plots / report / CLI.
+``ScalingFit`` → bands / plots / report / CLI. Runs in groups (recipes): ``fit_groups`` →
+``GroupedFit`` → ``compare``.
 
 >>> import bayes_scaling as bs
 >>> runs = bs.datasets.demo()                       # doctest: +SKIP
@@ -21,6 +22,7 @@ from bayes_scaling.errors import (
     RunsError,
     RunsWarning,
 )
+from bayes_scaling.grouped import GroupedFit, fit_groups
 from bayes_scaling.laws import Law, get_law, register_law
 from bayes_scaling.posterior import ScalingFit, load
 from bayes_scaling.priors import Prior, prior_predictive
@@ -32,6 +34,7 @@ __all__ = [
     "ConvergenceWarning",
     "FitFileError",
     "FitTask",
+    "GroupedFit",
     "Law",
     "LawError",
     "Prior",
@@ -41,6 +44,7 @@ __all__ = [
     "ScalingFit",
     "datasets",
     "fit",
+    "fit_groups",
     "fit_many",
     "get_law",
     "laws",

@@ -15,6 +15,10 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
                           [--cut-tokens D ... | --cut-params N ...]
                           [--method bayes bayes_params huber] [--format table|csv|json]
                           [--scheduler serial|local|tcp://host:8786]
+    bayes-scaling compare RUNS --group-col G --law chinchilla [--pool exponents|all|none]
+                          [--pool-param NAME=MODE ...] [--groups A B] --compute C...
+                          [--range LOW HIGH] [--out FIT.nc] [--report R.html] [--plot F.png]
+                          [--format table|csv|json]
     bayes-scaling demo [--out DIR]
 """
 
@@ -205,6 +209,74 @@ def cmd_backtest(args) -> int:
     return EXIT_OK
 
 
+def cmd_compare(args) -> int:
+    from bayes_scaling import load_runs
+    from bayes_scaling.errors import BayesScalingError
+    from bayes_scaling.grouped import fit_groups
+
+    columns = {k: v for k, v in _column_map(args).items() if v}
+    runs = load_runs(args.runs, **columns)
+    overrides = {}
+    for item in args.pool_param:
+        name, sep, mode = item.partition("=")
+        if not sep:
+            raise BayesScalingError(f"--pool-param {item!r}: write NAME=MODE, e.g. E=independent")
+        overrides[name] = mode
+    result = fit_groups(
+        runs,
+        law=args.law,
+        pool=args.pool,
+        pooling=overrides,
+        seed=args.seed,
+        draws=args.draws,
+        chains=args.chains,
+        tune=args.tune,
+        target_accept=args.target_accept,
+    )
+    if args.out:
+        result.save(args.out)
+    a, b = args.groups or (None, None)
+    comparison = result.compare(
+        a,
+        b,
+        compute=args.compute,
+        compute_range=tuple(args.range) if args.range else None,
+        prob=args.prob,
+    )
+    table, crossing = comparison.table(), comparison.crossover_summary()
+    meta = {**_meta(result), "a": comparison.a, "b": comparison.b, "pool": args.pool}
+    if args.format == "json":
+        print(comparison.to_json())
+    elif args.format == "csv":  # one table: the crossover summary is repeated on every row
+        print(table.assign(**crossing).to_csv(index=False), end="")
+    else:
+        print(_formatted(table, "table", meta), end="")
+        print(f"# {comparison.headline()}")
+        print(
+            f"# crossover (B overtakes A) in [{crossing['range_lower']:.3g}, "
+            f"{crossing['range_upper']:.3g}] FLOPs: probability "
+            f"{crossing['p_crossover_in_range']:.2f}; median {crossing['crossover']:.3g} "
+            f"({args.prob:.0%} interval "
+            f"{crossing['crossover_lower']:.3g}-{crossing['crossover_upper']:.3g}); B ahead "
+            f"throughout {crossing['p_b_ahead_throughout']:.2f}, A ahead at the top "
+            f"{crossing['p_a_ahead_at_top']:.2f}"
+        )
+        print(_formatted(comparison.parameters, "table", meta).split("\n", 1)[1], end="")
+    if args.plot or args.report:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    if args.plot:
+        from bayes_scaling.plots import comparison_plot
+
+        comparison_plot(comparison).savefig(args.plot, dpi=110, bbox_inches="tight")
+    if args.report:
+        from bayes_scaling.report import comparison_report
+
+        comparison_report(comparison, args.report)
+    return _status(result)
+
+
 def _client(scheduler: str):
     """The ``client`` of :func:`bayes_scaling.fit_many` for ``--scheduler``."""
     return None if scheduler == "local" else scheduler
@@ -267,6 +339,7 @@ COMMANDS = {
     "allocate": cmd_allocate,
     "report": cmd_report,
     "backtest": cmd_backtest,
+    "compare": cmd_compare,
     "demo": cmd_demo,
 }
 

@@ -149,6 +149,49 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     t.add_argument("--format", **formats)
     t.set_defaults(func=commands["backtest"])
 
+    c = sub.add_parser("compare", help="does group B scale better than A? (hierarchical fit)")
+    c.add_argument("runs", help="runs table with a group column")
+    c.add_argument("--law", default="chinchilla")
+    c.add_argument(
+        "--pool",
+        choices=("exponents", "all", "none"),
+        default="exponents",
+        help="exponents: exponents partially pooled, coefficients per group, E shared (default); "
+        "all: every law parameter partially pooled; none: every law parameter per group",
+    )
+    c.add_argument(
+        "--pool-param",
+        nargs="+",
+        default=[],
+        metavar="NAME=MODE",
+        help="override the preset per parameter, e.g. E=independent sigma=partial "
+        "(modes: shared, partial, independent)",
+    )
+    c.add_argument(
+        "--groups", nargs=2, default=None, metavar=("A", "B"), help="baseline, candidate"
+    )
+    c.add_argument("--compute", type=_numbers, nargs="+", default=None, help="budgets (FLOPs)")
+    c.add_argument(
+        "--range",
+        type=_numbers,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="compute range in which to look for a crossover",
+    )
+    c.add_argument("--prob", type=float, default=0.9)
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--draws", type=int, default=2000)
+    c.add_argument("--chains", type=int, default=4)
+    c.add_argument("--tune", type=int, default=1500)
+    c.add_argument("--target-accept", type=float, default=0.98)
+    c.add_argument("--out", default=None, help="save the grouped fit (.nc or .zarr)")
+    c.add_argument("--report", default=None, help="write the comparison report (.html)")
+    c.add_argument("--plot", default=None, help="write the comparison figure (.png, .svg)")
+    _add_column_flags(c)
+    c.add_argument("--format", **formats)
+    c.set_defaults(func=commands["compare"])
+
     d = sub.add_parser("demo", help="fit the bundled demo table, print results, write plots")
     d.add_argument("--out", default="bayes_scaling_demo")
     d.add_argument("--seed", type=int, default=1)

@@ -242,16 +242,22 @@ class ScalingFit:
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``). Never pickle."""
-        path = Path(path)
-        if path.suffix == ".zarr":
-            self.idata.to_zarr(path, mode="w")
-        else:
-            self.idata.to_netcdf(path, engine="h5netcdf")
-        return path
+        return save_tree(self.idata, path)
 
 
-def load(path: str | Path) -> ScalingFit:
-    """Read a fit written by :meth:`ScalingFit.save`; it answers bands without refitting.
+def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write a fit's DataTree to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``)."""
+    path = Path(path)
+    if path.suffix == ".zarr":
+        tree.to_zarr(path, mode="w")
+    else:
+        tree.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def load(path: str | Path):
+    """Read a fit written by :meth:`ScalingFit.save` (or a grouped fit written by
+    :meth:`~bayes_scaling.grouped.GroupedFit.save`); it answers bands without refitting.
 
     Raises
     ------
@@ -269,7 +275,9 @@ def load(path: str | Path) -> ScalingFit:
         tree = tree.load()
     except Exception as exc:  # any reader failure means: not one of ours
         raise FitFileError(f"{path.name!r} is not a readable NetCDF/Zarr fit file ({exc})") from exc
-    if tree.attrs.get("format") != FORMAT:
+    from bayes_scaling.grouped import FORMAT as GROUPED_FORMAT
+
+    if tree.attrs.get("format") not in (FORMAT, GROUPED_FORMAT):
         raise FitFileError(
             f"{path.name!r} is not a bayes_scaling fit (no '{FORMAT}' format "
             "attribute); write fits with ScalingFit.save or 'bayes-scaling fit'"
@@ -281,4 +289,8 @@ def load(path: str | Path) -> ScalingFit:
     runs = tree["runs"].to_dataset().to_dataframe().rename_axis("run_id").reset_index()
     runs["run_id"] = runs["run_id"].astype(str)
     runs.attrs["flops_per_param_token"] = settings.get("flops_per_param_token", 6.0)
+    if tree.attrs["format"] == GROUPED_FORMAT:
+        from bayes_scaling.grouped import GroupedFit
+
+        return GroupedFit.from_tree(tree, runs)
     return ScalingFit(tree, law, priors, diag, runs, settings)

@@ -23,6 +23,7 @@ from bayes_scaling.discrepancy import estimate as estimate_discrepancy
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.likelihoods import check_likelihood, log_density
 from bayes_scaling.model import build_model, centred_name, model_data, structure_key
+from bayes_scaling.pooling import Pooling, z_name
 from bayes_scaling.posterior import ScalingFit, make_datatree
 from bayes_scaling.priors import resolve_priors
 from bayes_scaling.runs import check_runs_for_law, load_runs
@@ -35,7 +36,9 @@ COMPILE_COUNT = 0
 _SAMPLING = threading.RLock()
 
 
-def compiled_model(runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str):
+def compiled_model(
+    runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str, pooling: Pooling | None = None
+):
     """The compiled nutpie model for this structure, with this table's data swapped in.
 
     The chains' start point comes from PyMC's initial-point function, which reads the model's
@@ -44,13 +47,13 @@ def compiled_model(runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: st
     fits. Callers hold :data:`_SAMPLING` (threads in one process take turns).
     """
     global COMPILE_COUNT
-    key = structure_key(law, priors, likelihood)
+    key = structure_key(law, priors, likelihood, pooling)
     if key not in _COMPILED:
-        model = build_model(runs, law, priors, likelihood)
+        model = build_model(runs, law, priors, likelihood, pooling)
         _COMPILED[key] = (model, nutpie.compile_pymc_model(model))
         COMPILE_COUNT += 1
     model, compiled = _COMPILED[key]
-    data = model_data(runs, law, priors)
+    data = model_data(runs, law, priors, pooling)
     for name, value in data.items():
         model[name].set_value(value)
     return compiled.with_data(**data)
@@ -68,13 +71,17 @@ def sample_posterior(
     seed: int,
     target_accept: float,
     progress: bool = False,
+    pooling: Pooling | None = None,
 ):
     """NUTS on the (cached) compiled model: posterior and sample stats as Datasets and the
-    sampling seconds. No health check, log likelihood or DataTree: that is :func:`fit`'s."""
+    sampling seconds. No health check, log likelihood or DataTree: that is :func:`fit`'s.
+
+    With a ``pooling``, the posterior's ``group`` coordinate holds this table's group labels, and
+    the standard-normal offsets ``<param>_z`` of partially pooled parameters are dropped."""
     with _SAMPLING:
         start = time.perf_counter()
         trace = nutpie.sample(
-            compiled_model(runs, law, priors, likelihood),
+            compiled_model(runs, law, priors, likelihood, pooling),
             draws=draws,
             tune=tune,
             chains=chains,
@@ -86,11 +93,67 @@ def sample_posterior(
         )
         seconds = time.perf_counter() - start
     posterior = trace["posterior"].to_dataset()
-    posterior = posterior.drop_vars(
-        [centred_name(n) for n in law.centred if centred_name(n) in posterior]
-    )
+    internal = [centred_name(n) for n in law.centred] + [z_name(n) for n in priors]
+    posterior = posterior.drop_vars([n for n in internal if n in posterior])
+    if pooling is not None and "group" in posterior.dims:
+        posterior = posterior.assign_coords(group=list(pooling.groups))
     posterior = posterior.assign({k: f(posterior, np) for k, f in law.derived.items()})
     return posterior, trace["sample_stats"].to_dataset(), seconds
+
+
+def sample_checked(
+    runs,
+    law: Law,
+    priors: Mapping,
+    likelihood: str,
+    gate: list[str],
+    *,
+    draws: int,
+    chains: int,
+    tune: int,
+    seed: int | None,
+    target_accept: float,
+    progress: bool | None,
+    flops_per_param_token: float | None,
+    pooling: Pooling | None = None,
+):
+    """Sample, run the diagnostics gate over ``gate`` (warning when it fails) and record the
+    sampler settings: ``(posterior, sample_stats, diagnostics, settings)``. A seed of None is
+    drawn and stored; progress None means "when stderr is a terminal"."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if progress is None:
+        progress = sys.stderr.isatty()
+    posterior, sample_stats, seconds = sample_posterior(
+        runs,
+        law,
+        priors,
+        likelihood,
+        draws=draws,
+        chains=chains,
+        tune=tune,
+        seed=seed,
+        target_accept=target_accept,
+        progress=progress,
+        pooling=pooling,
+    )
+    diag = diagnostics.check(posterior, sample_stats, gate)
+    diagnostics.warn_if_failed(diag, stacklevel=4)
+    settings = {
+        "sampler": "nutpie",
+        "draws": draws,
+        "chains": chains,
+        "tune": tune,
+        "seed": seed,
+        "target_accept": target_accept,
+        "likelihood": likelihood,
+        "adaptation": "low_rank",
+        "sampling_seconds": round(seconds, 3),
+        "flops_per_param_token": float(
+            flops_per_param_token or runs.attrs.get("flops_per_param_token", 6.0)
+        ),
+    }
+    return posterior, sample_stats, diag, settings
 
 
 def sampled_names(law: Law, priors: Mapping) -> list[str]:
@@ -161,44 +224,25 @@ def fit(
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     user_priors = priors
     priors = resolve_priors(law, runs, priors, likelihood)
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    if progress is None:
-        progress = sys.stderr.isatty()
-
-    posterior, sample_stats, seconds = sample_posterior(
+    posterior, sample_stats, diag, settings = sample_checked(
         runs,
         law,
         priors,
         likelihood,
+        sampled_names(law, priors),
         draws=draws,
         chains=chains,
         tune=tune,
         seed=seed,
         target_accept=target_accept,
         progress=progress,
+        flops_per_param_token=flops_per_param_token,
     )
-    diag = diagnostics.check(posterior, sample_stats, sampled_names(law, priors))
-    diagnostics.warn_if_failed(diag)
-
+    seed = settings["seed"]
     y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
     mu = np.log(law.evaluate(posterior, {c: runs[c].to_numpy(float) for c in law.inputs}))
     loglik = log_density(likelihood, posterior, mu.rename(point="run"), y)
     loglik = loglik.transpose("chain", "draw", "run")
-    settings = {
-        "sampler": "nutpie",
-        "draws": draws,
-        "chains": chains,
-        "tune": tune,
-        "seed": seed,
-        "target_accept": target_accept,
-        "likelihood": likelihood,
-        "adaptation": "low_rank",
-        "sampling_seconds": round(seconds, 3),
-        "flops_per_param_token": float(
-            flops_per_param_token or runs.attrs.get("flops_per_param_token", 6.0)
-        ),
-    }
     if discrepancy:
         cut_on = "compute" if discrepancy is True else str(discrepancy)
         settings["discrepancy_cut_on"] = cut_on
