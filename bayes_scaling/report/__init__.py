@@ -7,8 +7,10 @@
 Modules: :mod:`.facts` computes the numbers, :mod:`.content` and :mod:`.background` word them
 into sections (plain data, :mod:`.blocks`), :mod:`.figures` draws the figures, :mod:`.html` and
 :mod:`.markdown` render, :mod:`.fmt` formats numbers, :mod:`.build` ties them together.
+:func:`comparison_report` (:mod:`.compare`) writes the recipe comparison page of a grouped fit.
 """
 
 from bayes_scaling.report.build import Report, build_report
+from bayes_scaling.report.compare import comparison_report
 
-__all__ = ["Report", "build_report"]
+__all__ = ["Report", "build_report", "comparison_report"]
