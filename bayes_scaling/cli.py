@@ -15,10 +15,10 @@ Exit codes: 0 success (fit converged); 2 bad input (one line on stderr, no trace
                           [--cut-tokens D ... | --cut-params N ...]
                           [--method bayes bayes_params huber] [--format table|csv|json]
                           [--scheduler serial|local|tcp://host:8786]
-    bayes-scaling compare RUNS --group-col G --law chinchilla [--pool exponents|all|none]
-                          [--pool-param NAME=MODE ...] [--groups A B] --compute C...
-                          [--range LOW HIGH] [--out FIT.nc] [--report R.html] [--plot F.png]
-                          [--format table|csv|json]
+    bayes-scaling compare RUNS|GROUPED.nc --group-col G --law chinchilla
+                          [--pool exponents|all|none] [--pool-param NAME=MODE ...] [--groups A B]
+                          --compute C... [--range LOW HIGH] [--params N... --tokens D...]
+                          [--out FIT.nc] [--report R.html] [--plot F.png] [--format table|csv|json]
     bayes-scaling demo [--out DIR]
 """
 
@@ -32,6 +32,13 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_scaling.cli_parser import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, build_parser
+from bayes_scaling.errors import FitFileError
+
+
+def cmd_compare(args) -> int:
+    from bayes_scaling.cli_compare import cmd_compare
+
+    return cmd_compare(args)
 
 
 def _formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
@@ -98,12 +105,11 @@ def cmd_summary(args) -> int:
 
 
 def cmd_bands(args) -> int:
-    from bayes_scaling import load
     from bayes_scaling.errors import BayesScalingError
 
     if args.compute is None and (args.params is None or args.tokens is None):
         raise BayesScalingError("give --compute C..., or both --params N... and --tokens D...")
-    result = load(args.fit)
+    result = _single_fit(args.fit)
     table = result.bands(
         params=args.params,
         tokens=args.tokens,
@@ -126,9 +132,7 @@ def cmd_bands(args) -> int:
 
 
 def cmd_allocate(args) -> int:
-    from bayes_scaling import load
-
-    result = load(args.fit)
+    result = _single_fit(args.fit)
     table = result.allocate(
         args.compute,
         params=args.params,
@@ -144,7 +148,7 @@ def cmd_allocate(args) -> int:
 def cmd_report(args) -> int:
     from bayes_scaling import load
 
-    result = load(args.fit)
+    result = _single_fit(args.fit)
     report = result.report(
         args.compute,
         target=args.target,
@@ -209,72 +213,18 @@ def cmd_backtest(args) -> int:
     return EXIT_OK
 
 
-def cmd_compare(args) -> int:
-    from bayes_scaling import load_runs
-    from bayes_scaling.errors import BayesScalingError
-    from bayes_scaling.grouped import fit_groups
+def _single_fit(path):
+    """A saved single-law fit; a grouped fit is a one-line error naming what to use instead."""
+    from bayes_scaling import load
+    from bayes_scaling.grouped import GroupedFit
 
-    columns = {k: v for k, v in _column_map(args).items() if v}
-    runs = load_runs(args.runs, **columns)
-    overrides = {}
-    for item in args.pool_param:
-        name, sep, mode = item.partition("=")
-        if not sep:
-            raise BayesScalingError(f"--pool-param {item!r}: write NAME=MODE, e.g. E=independent")
-        overrides[name] = mode
-    result = fit_groups(
-        runs,
-        law=args.law,
-        pool=args.pool,
-        pooling=overrides,
-        seed=args.seed,
-        draws=args.draws,
-        chains=args.chains,
-        tune=args.tune,
-        target_accept=args.target_accept,
-    )
-    if args.out:
-        result.save(args.out)
-    a, b = args.groups or (None, None)
-    comparison = result.compare(
-        a,
-        b,
-        compute=args.compute,
-        compute_range=tuple(args.range) if args.range else None,
-        prob=args.prob,
-    )
-    table, crossing = comparison.table(), comparison.crossover_summary()
-    meta = {**_meta(result), "a": comparison.a, "b": comparison.b, "pool": args.pool}
-    if args.format == "json":
-        print(comparison.to_json())
-    elif args.format == "csv":  # one table: the crossover summary is repeated on every row
-        print(table.assign(**crossing).to_csv(index=False), end="")
-    else:
-        print(_formatted(table, "table", meta), end="")
-        print(f"# {comparison.headline()}")
-        print(
-            f"# crossover (B overtakes A) in [{crossing['range_lower']:.3g}, "
-            f"{crossing['range_upper']:.3g}] FLOPs: probability "
-            f"{crossing['p_crossover_in_range']:.2f}; median {crossing['crossover']:.3g} "
-            f"({args.prob:.0%} interval "
-            f"{crossing['crossover_lower']:.3g}-{crossing['crossover_upper']:.3g}); B ahead "
-            f"throughout {crossing['p_b_ahead_throughout']:.2f}, A ahead at the top "
-            f"{crossing['p_a_ahead_at_top']:.2f}"
+    result = load(path)
+    if isinstance(result, GroupedFit):
+        raise FitFileError(
+            f"{str(path)!r} is a grouped fit; use 'bayes-scaling compare {path}' (or "
+            "GroupedFit.group_fit(name) in Python) for one group's bands"
         )
-        print(_formatted(comparison.parameters, "table", meta).split("\n", 1)[1], end="")
-    if args.plot or args.report:
-        import matplotlib
-
-        matplotlib.use("Agg")
-    if args.plot:
-        from bayes_scaling.plots import comparison_plot
-
-        comparison_plot(comparison).savefig(args.plot, dpi=110, bbox_inches="tight")
-    if args.report:
-        from bayes_scaling.report import comparison_report
-
-        comparison_report(comparison, args.report)
-    return _status(result)
+    return result
 
 
 def _client(scheduler: str):
@@ -339,7 +289,7 @@ COMMANDS = {
     "allocate": cmd_allocate,
     "report": cmd_report,
     "backtest": cmd_backtest,
-    "compare": cmd_compare,
+    "compare": cmd_compare,  # in cli_compare.py
     "demo": cmd_demo,
 }
 

@@ -150,7 +150,7 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     t.set_defaults(func=commands["backtest"])
 
     c = sub.add_parser("compare", help="does group B scale better than A? (hierarchical fit)")
-    c.add_argument("runs", help="runs table with a group column")
+    c.add_argument("runs", help="runs table with a group column, or a grouped fit saved by --out")
     c.add_argument("--law", default="chinchilla")
     c.add_argument(
         "--pool",
@@ -179,7 +179,10 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         metavar=("LOW", "HIGH"),
         help="compute range in which to look for a crossover",
     )
+    c.add_argument("--params", type=_numbers, nargs="+", help="also compare at these N ...")
+    c.add_argument("--tokens", type=_numbers, nargs="+", help="... and D (same length)")
     c.add_argument("--prob", type=float, default=0.9)
+    c.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--draws", type=int, default=2000)
     c.add_argument("--chains", type=int, default=4)

@@ -15,8 +15,9 @@ and from it, per draw:
 ``crossover``
     C× in the range [C_lo, C_hi] asked where B overtakes A: the last sign change of ΔL from
     positive (A better) to negative, found on a log grid and refined with scipy's elementwise root
-    finder. A draw has no crossover in the range when B is ahead throughout it, or when A is still
-    ahead at C_hi; P(no crossover in range) is the share of those draws.
+    finder. A draw without one in the range has one of three outcomes: B ahead throughout it, A
+    ahead throughout it, or A overtakes B (B ahead lower down, A ahead at C_hi). P(no crossover in
+    range) is the share of those draws.
 ``multiplier``
     k(C), solving L*_A(k·C) = L*_B(C): what B at C is worth in A's compute. k > 1 means B saves
     compute. k is reported as +inf when B's loss is below anything A reaches with
@@ -30,19 +31,15 @@ Intervals are central (equal-tailed) posterior intervals. The comparisons are pa
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import warnings
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.optimize import elementwise
 
+from bayes_scaling.comparison import MULTIPLIER_RANGE, OUTCOMES, SAMPLE_DIMS, Comparison, quantiles
 from bayes_scaling.errors import BayesScalingError
-
-MULTIPLIER_RANGE = (1e-4, 1e6)
-SAMPLE_DIMS = ("chain", "draw")
-OUTCOMES = ("crossover", "B ahead throughout", "A ahead at the top")
 
 
 def frontier_loss(law, params, compute, k: float = 6.0):
@@ -63,18 +60,14 @@ def _flat(post: xr.Dataset, names) -> dict[str, np.ndarray]:
     return {n: stacked[n].to_numpy() for n in names}
 
 
-def _quantiles(x: xr.DataArray, prob: float) -> xr.DataArray:
-    tail = (1 - prob) / 2
-    return x.quantile([tail, 0.5, 1 - tail], dim=SAMPLE_DIMS)
-
-
 def crossover(law, pa: dict, pb: dict, lo: float, hi: float, k: float, n_grid: int = 121):
     """Per draw: the crossover compute (nan when none in range) and the outcome (see module)."""
     grid = np.geomspace(lo, hi, n_grid)
-    diff = frontier_loss(law, _col(pb), grid, k) - frontier_loss(law, _col(pa), grid, k)
-    b_better = diff < 0
-    outcome = np.where(
-        b_better.all(axis=1), OUTCOMES[1], np.where(~b_better[:, -1], OUTCOMES[2], OUTCOMES[0])
+    b_better = frontier_loss(law, _col(pb), grid, k) < frontier_loss(law, _col(pa), grid, k)
+    outcome = np.select(
+        [b_better.all(axis=1), ~b_better.any(axis=1), ~b_better[:, -1]],
+        [OUTCOMES[1], OUTCOMES[2], OUTCOMES[3]],
+        default=OUTCOMES[0],
     )
     found = outcome == OUTCOMES[0]
     # last grid point where A is still at least as good: the crossing is just above it
@@ -93,12 +86,25 @@ def crossover(law, pa: dict, pb: dict, lo: float, hi: float, k: float, n_grid: i
             return frontier_loss(law, qb, c, k) - frontier_loss(law, qa, c, k)
 
         res = elementwise.find_root(gap, (np.log(grid[i]), np.log(grid[i + 1])), args=args)
+        _check_roots(res, "crossover")
         where[found] = np.exp(res.x)
     return where, outcome
 
 
 def _col(p: dict) -> dict:
     return {n: v[:, None] for n, v in p.items()}
+
+
+def _check_roots(res, what: str) -> None:
+    """Warn when scipy's root finder did not converge for some draws (their value is nan)."""
+    failed = int(np.size(res.success) - np.count_nonzero(res.success))
+    if failed:
+        warnings.warn(
+            f"the {what} root finder did not converge for {failed} of {np.size(res.success)} "
+            "draws; their values are nan and left out of the intervals",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def multiplier(law, pa: dict, pb: dict, compute: np.ndarray, k: float) -> np.ndarray:
@@ -122,140 +128,10 @@ def multiplier(law, pa: dict, pb: dict, compute: np.ndarray, k: float) -> np.nda
     if inside.any():
         args = [budget[inside], target[inside], *(v[inside] for v in full)]
         bracket = (np.full(inside.sum(), lo), np.full(inside.sum(), hi))
-        out[inside] = np.exp(elementwise.find_root(gap, bracket, args=args).x)
+        res = elementwise.find_root(gap, bracket, args=args)
+        _check_roots(res, "multiplier")
+        out[inside] = np.exp(res.x)
     return out
-
-
-@dataclass
-class Comparison:
-    """Group B against group A: per-draw comparisons and their summaries.
-
-    Attributes
-    ----------
-    a, b : str
-        Baseline and candidate groups.
-    draws : Dataset
-        ``loss_a``, ``loss_b``, ``difference`` (B − A) and ``multiplier`` with dims
-        ``(chain, draw, compute)``, and ``crossover`` (FLOPs, nan when none in range) and
-        ``outcome`` with dims ``(chain, draw)``.
-    curves : Dataset
-        On a log grid over the range: quantiles (``quantile`` dim: the ``prob`` interval's ends,
-        0.25, 0.5, 0.75) of ``loss_a``, ``loss_b`` and ``difference``, and ``p_b_better``.
-    parameters : DataFrame
-        θ_B − θ_A for every parameter that varies by group.
-    compute_range : tuple
-        The range in which a crossover was looked for.
-    prob : float
-        Interval probability.
-    converged, reason
-        The grouped fit's diagnostics gate.
-    runs, law, pool
-        The grouped fit's runs, law name and pooling preset.
-    """
-
-    a: str
-    b: str
-    draws: xr.Dataset
-    curves: xr.Dataset
-    parameters: pd.DataFrame
-    compute_range: tuple[float, float]
-    prob: float
-    converged: bool
-    reason: str = ""
-    runs: pd.DataFrame = field(default=None, repr=False)
-    law: str = ""
-    pool: str = ""
-
-    def table(self) -> pd.DataFrame:
-        """One row per budget: both losses, the difference, P(B better) and k(C), with intervals."""
-        rows = []
-        for c in self.draws["compute"].to_numpy():
-            d = self.draws.sel(compute=c)
-            row = {"compute": float(c)}
-            for name in ("loss_a", "loss_b", "difference", "multiplier"):
-                lo, med, hi = _quantiles(d[name], self.prob).to_numpy()
-                row.update({name: med, f"{name}_lower": lo, f"{name}_upper": hi})
-            row["p_b_better"] = float((d["difference"] < 0).mean())
-            rows.append(row)
-        table = pd.DataFrame(rows)
-        table.attrs.update(self.crossover_summary(), a=self.a, b=self.b, prob=self.prob)
-        return table
-
-    def crossover_summary(self) -> dict:
-        """P(crossover in range), P of each no-crossover outcome, and the crossover's median and
-        interval among the draws that cross (nan when fewer than 1% cross)."""
-        outcome = self.draws["outcome"].to_numpy().ravel()
-        where = self.draws["crossover"].to_numpy().ravel()
-        p = {o: float(np.mean(outcome == o)) for o in OUTCOMES}
-        found = where[np.isfinite(where)]
-        tail = (1 - self.prob) / 2
-        if len(found) >= max(1, 0.01 * len(where)):
-            lo, med, hi = np.quantile(found, [tail, 0.5, 1 - tail])
-        else:
-            lo = med = hi = float("nan")
-        return {
-            "range_lower": float(self.compute_range[0]),
-            "range_upper": float(self.compute_range[1]),
-            "p_crossover_in_range": p[OUTCOMES[0]],
-            "p_no_crossover_in_range": 1 - p[OUTCOMES[0]],
-            "p_b_ahead_throughout": p[OUTCOMES[1]],
-            "p_a_ahead_at_top": p[OUTCOMES[2]],
-            "crossover": float(med),
-            "crossover_lower": float(lo),
-            "crossover_upper": float(hi),
-        }
-
-    def headline(self, compute: float | None = None) -> str:
-        """The decision maker's sentence at one budget (default: the largest asked)."""
-        table = self.table()
-        row = (
-            table.iloc[-1]
-            if compute is None
-            else table.iloc[int(np.argmin(np.abs(np.log(table["compute"]) - np.log(compute))))]
-        )
-        pct = f"{self.prob:.0%}"
-        k_lo, k_hi = _fmt_k(row["multiplier_lower"]), _fmt_k(row["multiplier_upper"])
-        text = (
-            f"{self.b} beats {self.a} at {row['compute']:.3g} FLOPs with probability "
-            f"{prob_text(row['p_b_better'])}; it is worth a {_fmt_k(row['multiplier'])}× compute "
-            f"multiplier ({pct} interval {k_lo}–{k_hi}×)"
-        )
-        return text if self.converged else f"{text}. NOT CONVERGED: {self.reason}"
-
-    def to_json(self) -> str:
-        """Table, crossover, parameter differences and convergence, as JSON."""
-        return json.dumps(
-            {
-                "a": self.a,
-                "b": self.b,
-                "prob": self.prob,
-                "converged": self.converged,
-                "reason": self.reason,
-                "crossover": self.crossover_summary(),
-                "budgets": self.table().to_dict(orient="records"),
-                "parameters": self.parameters.to_dict(orient="records"),
-            },
-            default=float,
-        )
-
-
-def prob_text(p: float) -> str:
-    """A probability with two decimals, but "<0.01" / ">0.99" rather than a certain-looking 0 or 1
-    (4000 draws cannot tell 0.997 from 1)."""
-    p = float(p)
-    if p > 0.99:
-        return ">0.99"
-    if p < 0.01:
-        return "<0.01"
-    return f"{p:.2f}"
-
-
-def _fmt_k(k: float) -> str:
-    if np.isinf(k):
-        return f">{MULTIPLIER_RANGE[1]:.0e}"
-    if k == 0:
-        return f"<{MULTIPLIER_RANGE[0]:.0e}"
-    return f"{k:.3g}"
 
 
 def parameter_differences(gfit, a: str, b: str, prob: float = 0.9) -> pd.DataFrame:
@@ -265,7 +141,7 @@ def parameter_differences(gfit, a: str, b: str, prob: float = 0.9) -> pd.DataFra
     rows = []
     for name in names:
         diff = post[name].sel(group=b) - post[name].sel(group=a)
-        lo, med, hi = _quantiles(diff, prob).to_numpy()
+        lo, med, hi = quantiles(diff, prob).to_numpy()
         rows.append(
             {
                 "parameter": name,
@@ -281,9 +157,22 @@ def parameter_differences(gfit, a: str, b: str, prob: float = 0.9) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def pick_pair(gfit, a: str | None, b: str | None) -> tuple[str, str]:
-    """The baseline A and candidate B: as given, or the two groups in order when there are two."""
-    groups = list(gfit.groups)
+def check_request(law, groups, a: str | None, b: str | None, prob: float = 0.9) -> tuple[str, str]:
+    """Check a comparison before any fitting: the law has a compute frontier, the pair exists,
+    0 < prob < 1. Returns the pair (see :func:`pick_pair`)."""
+    if law.optimum is None and tuple(law.inputs) != ("compute",):
+        frontier_loss(law, {}, 1.0)  # raises the explanation
+    if not 0 < float(prob) < 1:
+        raise BayesScalingError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob}")
+    return pick_pair(groups, a, b)
+
+
+def pick_pair(groups, a: str | None, b: str | None) -> tuple[str, str]:
+    """The baseline A and candidate B among ``groups``: as given, or the two groups in order when
+    there are two."""
+    groups = [str(g) for g in groups]
+    if (a is None) != (b is None):
+        raise BayesScalingError("name both groups to compare (a and b), or neither")
     if a is None and b is None:
         if len(groups) != 2:
             raise BayesScalingError(
@@ -333,16 +222,16 @@ def compare(
     -------
     Comparison
     """
-    a, b = pick_pair(gfit, a, b)
+    a, b = check_request(gfit.law, gfit.groups, a, b, prob)
     k = float(k if k is not None else gfit.settings.get("flops_per_param_token", 6.0))
+    if not (np.isfinite(k) and k > 0) or n_grid < 3:
+        raise BayesScalingError(f"k must be > 0 and n_grid >= 3, got k={k}, n_grid={n_grid}")
     c_max = float(gfit.runs["compute"].max())
-    budgets = np.sort(
-        np.atleast_1d(
-            np.asarray(compute if compute is not None else [10 * c_max, 100 * c_max, 1e24], float)
-        )
-    )
+    default = [10 * c_max, 100 * c_max, 1e24]
+    budgets = np.atleast_1d(np.asarray(compute if compute is not None else default, float))
     if not np.all(np.isfinite(budgets) & (budgets > 0)):
         raise BayesScalingError(f"compute budgets must be finite and > 0 FLOPs, got {budgets}")
+    budgets = np.unique(budgets)  # sorted, each once
     if compute_range is None:
         compute_range = (float(gfit.runs["compute"].min()), max(100 * c_max, budgets.max()))
     lo, hi = map(float, compute_range)
@@ -375,7 +264,7 @@ def compare(
     ga = xr.DataArray(frontier_loss(gfit.law, _col(pa), grid, k), dims=("sample", "compute"))
     gb = xr.DataArray(frontier_loss(gfit.law, _col(pb), grid, k), dims=("sample", "compute"))
     tail = (1 - prob) / 2
-    qs = [tail, 0.25, 0.5, 0.75, 1 - tail]
+    qs = sorted({tail, 0.25, 0.5, 0.75, 1 - tail})
     curves = xr.Dataset(
         {
             "loss_a": ga.quantile(qs, dim="sample"),
@@ -401,11 +290,39 @@ def compare(
     )
 
 
-def loss_difference(gfit, a: str, b: str, n_params, n_tokens) -> xr.DataArray:
-    """ΔL = L_B(N, D) − L_A(N, D) per draw at given sizes (both groups at the same N and D);
-    dims ``(chain, draw, point)``."""
-    a, b = pick_pair(gfit, a, b)
-    inputs = {"n_params": np.atleast_1d(n_params), "n_tokens": np.atleast_1d(n_tokens)}
+def loss_difference(gfit, a: str | None = None, b: str | None = None, **sizes) -> xr.Dataset:
+    """L_A, L_B and ΔL = L_B − L_A per draw at given sizes, both groups at the same inputs.
+
+    ``sizes`` are the law's inputs by column, e.g. ``n_params=[7e10], n_tokens=[1.4e12]``
+    (arrays of equal length). Returns a Dataset with ``loss_a``, ``loss_b`` and ``difference``,
+    dims ``(chain, draw, point)``; :func:`difference_table` summarises it.
+    """
+    a, b = pick_pair(gfit.groups, a, b)
+    missing = [c for c in gfit.law.inputs if c not in sizes]
+    if missing:
+        raise BayesScalingError(f"law {gfit.law.name!r} needs {missing} to compare at sizes")
+    inputs = {c: np.atleast_1d(np.asarray(sizes[c], float)) for c in gfit.law.inputs}
+    bad = [c for c, v in inputs.items() if not np.all(np.isfinite(v) & (v > 0))]
+    if bad or len({len(v) for v in inputs.values()}) != 1:
+        raise BayesScalingError(f"sizes must be > 0 and of equal length; check {bad or inputs}")
     la = gfit.law.evaluate(gfit.group_posterior(a), inputs)
     lb = gfit.law.evaluate(gfit.group_posterior(b), inputs)
-    return (lb - la).rename("difference")
+    out = xr.Dataset({"loss_a": la, "loss_b": lb, "difference": lb - la})
+    return out.assign_coords({c: ("point", v) for c, v in inputs.items()}).assign_attrs(a=a, b=b)
+
+
+def difference_table(draws: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
+    """One row per point of :func:`loss_difference`: both losses and ΔL with their central
+    ``prob`` intervals, and P(B better)."""
+    rows = []
+    for i in range(draws.sizes["point"]):
+        d = draws.isel(point=i)
+        row = {c: float(d[c]) for c in draws.coords if c not in (*SAMPLE_DIMS, "point")}
+        for name in ("loss_a", "loss_b", "difference"):
+            lo, med, hi = quantiles(d[name], prob).to_numpy()
+            row.update({name: med, f"{name}_lower": lo, f"{name}_upper": hi})
+        row["p_b_better"] = float((d["difference"] < 0).mean())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table.attrs.update(draws.attrs, prob=prob)
+    return table

@@ -29,7 +29,7 @@ from bayes_scaling.laws import Law, get_law
 from bayes_scaling.likelihoods import check_likelihood, log_density
 from bayes_scaling.pooling import Pooling, mu_name, pooling_modes, tau_name, tau_prior
 from bayes_scaling.posterior import ScalingFit, make_datatree, save_tree
-from bayes_scaling.priors import Prior, resolve_priors
+from bayes_scaling.priors import Prior, resolve_priors, runs_stats
 from bayes_scaling.runs import check_runs_for_law, load_runs
 from bayes_scaling.sampling import sample_checked, sampled_names
 
@@ -42,7 +42,8 @@ def group_runs(
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The runs with their group labels in a ``group`` column (as text), and the groups in order.
 
-    ``groups`` keeps only those groups, in that order; by default every group, sorted. Each group
+    ``groups`` keeps only those groups, in that order; by default every group, sorted as text
+    (so the first in sorted order is the default baseline A of a comparison). Each group
     must be fittable on its own (:func:`bayes_scaling.runs.check_runs_for_law`): a group whose runs
     do not identify an exponent would get its value from the prior alone.
 
@@ -100,6 +101,13 @@ def resolve_group_priors(law, runs, priors, likelihood, pooling: Pooling) -> dic
     overrides = dict(priors or {})
     taus = {k: overrides.pop(k) for k in list(overrides) if k.endswith("_tau")}
     resolved = resolve_priors(law, runs, overrides, likelihood)
+    # A default bounded by the lowest loss (E < min loss) must hold for every group's own E: when
+    # a parameter varies by group, bound it by the largest of the groups' lowest losses.
+    floors = runs.groupby("group")["loss"].min()
+    loose = law.default_priors({**runs_stats(runs), "min_loss": float(floors.max())})
+    for name in pooling.varying(law.params):
+        if name not in overrides:
+            resolved[name] = loose[name]
     for name in pooling.partial(resolved):
         resolved[tau_name(name)] = tau_prior(law, name, resolved[name])
     for name, value in taus.items():
@@ -291,7 +299,9 @@ class GroupedFit:
                 rows.append(
                     {
                         "parameter": name,
-                        "group": g or ("population" if name.endswith(("_mu", "_tau")) else "all"),
+                        "group": g
+                        if g is not None
+                        else ("population" if name.endswith(("_mu", "_tau")) else "all"),
                         "mean": float(draws.mean()),
                         "sd": float(draws.std()),
                         "median": float(q[name].sel(pick)[1]),

@@ -15,8 +15,10 @@ hierarchical model of any law (see :func:`bayes_scaling.grouped.fit_groups`). Fo
         h(θ_g) = h(μ_θ) + τ_θ·z_g,   z ~ ZeroSumNormal(1) over groups,   τ_θ ~ HalfNormal(s_θ)
 
     with h = log for positive priors (LogNormal, HalfNormal, Gamma, ...: τ is then a relative
-    spread, τ = 0.1 means groups differ by about 10%), h = identity for Normal priors (log
-    coefficients: τ in nats of log A), and h = logit within the bounds for Uniform priors (E).
+    spread), h = identity for Normal priors (log coefficients: τ in nats of log A), and h = logit
+    within the bounds for Uniform priors (E). PyMC's ZeroSumNormal(1) gives each of G offsets a
+    standard deviation √((G−1)/G), so with two groups h(θ_B) − h(θ_A) has standard deviation
+    τ·√2: τ = 0.1 on the log scale lets two groups' exponents differ by about 14% (1 sd).
     The offsets sum to zero, so μ_θ is the groups' centre on the scale h, identified by the data,
     and τ_θ only sets how far apart the groups may be: with few runs per group, θ_g shrinks
     towards μ_θ as far as the data allow. Log coefficients with a centred parameterisation (see
@@ -33,15 +35,20 @@ preset          exponents      coefficients (log A, log B)   others (E, ...)  si
 ``none``        independent    independent                   independent      shared
 =============== ============== ============================= ================ ===========
 
+"Exponents" are the law's ``exponents`` (α, β; Kaplan's α_N, α_D), "coefficients" its centred log
+coefficients (``Law.centred``: log A, log B); everything else, such as E, Kaplan's log scales or
+a break's location, counts as "others".
+
 ``exponents`` is the default: groups trained on the same data distribution share the irreducible
 loss E (the entropy of the text does not depend on the model), their exponents are expected to be
 similar but not equal, and their coefficients are free (they absorb constant-factor differences).
 When groups differ in data (a new mix, another tokenizer), E is not shared: use ``all`` or set
 ``{"E": "independent"}``. Every choice is per parameter through ``overrides``.
 
-s_θ: 0.2 for exponents and other positive parameters (groups' exponents within about ±40%),
-1.0 for log coefficients (a factor of e either way), 0.5 on the logit scale of bounded parameters
-such as E, and 0.5 for sigma and nu.
+s_θ: 0.2 for exponents and other positive parameters on the log scale (at τ = 0.2, two groups'
+exponents differ by about 28%, 1 sd), 0.06 for an exponent given a Normal prior (absolute,
+about 0.2 × a typical exponent of 0.3), 1.0 for log coefficients (a factor of e), 0.5 on the
+logit scale of bounded parameters such as E, and 0.5 for sigma and nu.
 """
 
 from __future__ import annotations
@@ -81,14 +88,16 @@ def pool_scale(prior: Prior) -> str:
 def tau_prior(law, name: str, prior: Prior) -> Prior:
     """Default hyper-prior τ_θ ~ HalfNormal(s_θ) of a partially pooled parameter (see module)."""
     scale = pool_scale(prior)
-    if name in law.centred or scale == "identity":
+    if name in law.exponents and scale == "identity":
+        s, what = 0.06, "absolute spread of the exponent"
+    elif name in law.centred or scale == "identity":
         s, what = 1.0, "nats of the log coefficient"
     elif scale == "logit":
         s, what = 0.5, "logit scale within the prior's bounds"
     elif name in ("sigma", "nu"):
         s, what = 0.5, "relative spread of the noise"
     else:
-        s, what = 0.2, "relative spread: groups within about ±40%"
+        s, what = 0.2, "relative spread on the log scale"
     return Prior("HalfNormal", {"sigma": s}, why=f"spread of {name} across groups, {what}")
 
 

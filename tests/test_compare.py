@@ -10,11 +10,17 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.compare import crossover, loss_difference, multiplier
+from bayes_scaling.compare import (
+    check_request,
+    crossover,
+    difference_table,
+    loss_difference,
+    multiplier,
+)
 from bayes_scaling.errors import BayesScalingError, PriorError, RunsError
-from bayes_scaling.grouped import GroupedFit, fit_groups, gate_names
+from bayes_scaling.grouped import GroupedFit, fit_groups, gate_names, resolve_group_priors
 from bayes_scaling.laws import get_law
-from bayes_scaling.pooling import pooling_modes
+from bayes_scaling.pooling import Pooling, pooling_modes
 from bayes_scaling.simulate import (
     DEMO_TRUTH,
     RECIPE_TRUTHS,
@@ -53,10 +59,15 @@ def test_crossover_and_multiplier_solvers_match_the_known_truth():
     better_floor = {**TRUTH_B, "E": TRUTH_A["E"] - 0.5}
     k = multiplier(law, _one_draw(TRUTH_A), _one_draw(better_floor), np.array([1e26]), 6.0)
     assert np.isinf(k[0, 0])
-    # B worse everywhere: A is ahead at the top, no crossover
+    # B worse everywhere: A ahead throughout, no crossover
     worse = {**TRUTH_A, "E": TRUTH_A["E"] + 0.1}
     where, outcome = crossover(law, _one_draw(TRUTH_A), _one_draw(worse), 1e17, 1e25, 6.0)
-    assert outcome[0] == "A ahead at the top" and np.isnan(where[0])
+    assert outcome[0] == "A ahead throughout" and np.isnan(where[0])
+    # the other way round: B ahead lower down, A overtakes it (not a crossover of B over A)
+    where, outcome = crossover(law, _one_draw(TRUTH_B), _one_draw(TRUTH_A), 1e17, 1e25, 6.0)
+    assert outcome[0] == "A overtakes B" and np.isnan(where[0])
+    where, outcome = crossover(law, _one_draw(TRUTH_A), _one_draw(TRUTH_B), 1e20, 1e25, 6.0)
+    assert outcome[0] == "B ahead throughout"
 
 
 def test_true_crossover_and_multiplier_inside_90_intervals_across_seeds():
@@ -100,6 +111,13 @@ def test_partial_pooling_narrows_exponents_that_are_truly_shared():
             for pool, f in fits.items()
         }
         assert width["exponents"] < 0.9 * width["none"], (name, width)
+    # the same exponents and larger coefficients: B is worse at every budget and almost surely
+    # never overtakes A (evidence for P(no crossover in range))
+    c = fits["exponents"].compare(compute=BUDGETS)
+    x = c.crossover_summary()
+    assert x["p_no_crossover_in_range"] > 0.8, x
+    assert x["p_a_ahead_throughout"] > 0.5, x
+    assert (c.table()["p_b_better"] < 0.2).all()
 
 
 def test_grouped_fit_checks_every_group_and_population_parameter(grouped):
@@ -146,8 +164,35 @@ def test_comparison_outputs(grouped):
     assert c.headline(1e24).startswith("B beats A at 1e+24 FLOPs with probability")
     parsed = json.loads(c.to_json())
     assert parsed["crossover"]["range_upper"] == 1e25
-    diff = loss_difference(grouped, "A", "B", [1e9], [2e10])
-    assert diff.dims == ("chain", "draw", "point")
+    assert parsed["law"] == "chinchilla" and parsed["pool"] == "exponents"
+    assert c.table().attrs["converged"] == grouped.converged
+    # repeated budgets are one row
+    assert len(grouped.compare(compute=[1e22, 1e22, 1e20]).table()) == 2
+    # at given sizes, both recipes at the same N and D
+    at = loss_difference(grouped, "A", "B", n_params=[1e9, 1e10], n_tokens=[2e10, 2e11])
+    assert at["difference"].dims == ("chain", "draw", "point")
+    rows = difference_table(at)
+    assert list(rows["n_params"]) == [1e9, 1e10] and rows["p_b_better"].between(0, 1).all()
+    with pytest.raises(BayesScalingError, match="n_tokens"):
+        loss_difference(grouped, "A", "B", n_params=[1e9])
+
+
+def test_infinite_multipliers_keep_their_quantiles_and_json_stays_strict(grouped):
+    """Draws where B's loss is below A's floor have k = +inf: the intervals must say so (not
+    nan), and the JSON must be strict (null, not Infinity)."""
+    from dataclasses import replace
+
+    c = grouped.compare(compute=[1e24])
+    draws = c.draws.copy()
+    k = draws["multiplier"].to_numpy()
+    k[:, : k.shape[1] // 2] = np.inf  # half the draws beyond the range searched
+    c = replace(c, draws=draws.assign(multiplier=(draws["multiplier"].dims, k)))
+    row = c.table().iloc[0]
+    assert np.isfinite(row["multiplier_lower"]) and np.isinf(row["multiplier_upper"])
+    assert ">1e+06×" in c.headline()
+    text = c.to_json()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text)["budgets"][0]["multiplier_upper"] is None
 
 
 def test_comparison_and_pooling_errors(grouped):
@@ -168,6 +213,26 @@ def test_comparison_and_pooling_errors(grouped):
         pooling_modes(law, "exponents", {"log_A": "shared"})
     with pytest.raises(PriorError, match="unknown pooling preset"):
         pooling_modes(law, "some")
+    with pytest.raises(BayesScalingError, match="prob must be between 0 and 1"):
+        grouped.compare(prob=90)
+    with pytest.raises(BayesScalingError, match="no compute-optimal split"):
+        check_request(get_law("kaplan"), ["A", "B"], None, None)
+
+
+def test_varying_e_gets_a_bound_every_group_satisfies():
+    """E < lowest loss must hold for each group's own E: with E per group, the Uniform bound is
+    the largest of the groups' lowest losses, not the lowest loss overall."""
+    runs = two_recipe_ladder(seed=0).assign(
+        loss=lambda t: t.loss + np.where(t.group == "A", 0.3, 0)
+    )
+    law = get_law("chinchilla")
+    for pool, expected in (
+        ("exponents", runs.loss.min()),
+        ("none", runs.groupby("group").loss.min().max()),
+    ):
+        spec = Pooling(("A", "B"), pooling_modes(law, pool))
+        priors = resolve_group_priors(law, runs, None, "student_t", spec)
+        assert priors["E"].params["upper"] == pytest.approx(expected), pool
 
 
 def test_cli_compare(tmp_path, capsys):
@@ -185,6 +250,18 @@ def test_cli_compare(tmp_path, capsys):
     assert err.count("\n") == 0 and "group" in err
     assert main(["compare", *args, "--pool-param", "E"]) == 2
     assert "NAME=MODE" in capsys.readouterr().err
+    # a saved grouped fit is compared again without refitting; single-fit commands refuse it
+    code = main(["compare", str(tmp_path / "g.nc"), "--compute", "1e22", "--format", "csv"])
+    out = capsys.readouterr().out
+    assert code in (0, 3) and "p_crossover_in_range" in out and "converged" in out
+    assert main(["bands", str(tmp_path / "g.nc"), "--compute", "1e22"]) == 2
+    assert "grouped fit" in capsys.readouterr().err
+    # a request that cannot be answered fails before any sampling
+    three = two_recipe_ladder(seed=2)
+    three.loc[three.index[:10], "group"] = "C"
+    three.to_csv(tmp_path / "three.csv", index=False)
+    assert main(["compare", str(tmp_path / "three.csv"), "--compute", "1e22"]) == 2
+    assert "name the two to compare" in capsys.readouterr().err
 
 
 def test_public_groupings(shared_data):

@@ -116,14 +116,14 @@ def _crossover(ax, summary: dict, prob: float) -> None:
 def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figure:
     """Three panels against training compute C (FLOPs, log scale), one recipe against another.
 
-    (a) Each group's compute-optimal loss L*_g(C) (nats): 90% and 50% central posterior bands and
-    the median, with the group's observed runs as points. (b) The difference
-    ΔL(C) = L*_B(C) − L*_A(C) (negative where B is better), 90% and 50% bands, a zero line, and the
-    crossover's median and interval when draws cross in the range. (c) P(B better) = P(ΔL(C) < 0),
-    with a 0.5 line. Dotted lines mark the budgets of the comparison's table; grey marks the
-    extrapolation beyond the largest run. The runs of a budget lie on or above L*(C): only a run
-    at the optimal split can reach it. A comparison whose
-    fit failed the diagnostics gate gets a red "NOT CONVERGED" title and stamp.
+    (a) Each group's compute-optimal loss L*_g(C) (nats): ``prob`` and 50% central posterior
+    bands and the median, with the group's observed runs as points. (b) The difference
+    ΔL(C) = L*_B(C) − L*_A(C) (negative where B is better), ``prob`` and 50% bands, a zero line,
+    and the crossover's median and interval when draws cross in the range.
+    (c) P(B better) = P(ΔL(C) < 0), with a 0.5 line. Dotted lines mark the budgets of the
+    comparison's table; grey marks the extrapolation beyond the largest run. The runs of a budget
+    lie on or above L*(C): only a run at the optimal split can reach it. A comparison whose fit
+    failed the diagnostics gate gets a red "NOT CONVERGED" title and stamp.
 
     Parameters
     ----------
@@ -202,7 +202,7 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
     _extrapolation(axes, comparison.runs, right)
 
     heading = title if title is not None else f"{b} against {a}"
-    heading += " (90% and 50% posterior intervals, parameter-only)"
+    heading += f" ({prob:.0%} and 50% posterior intervals, parameter-only)"
     if comparison.converged:
         fig.suptitle(heading, fontsize=11)
     else:

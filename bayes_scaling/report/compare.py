@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_scaling.compare import MULTIPLIER_RANGE
+from bayes_scaling.comparison import multiplier_text as multiplier
 from bayes_scaling.plots._common import label
 from bayes_scaling.plots.compare import comparison_plot
 from bayes_scaling.report import fmt, markdown
@@ -27,12 +27,19 @@ from bayes_scaling.report.figures import png
 
 #: Key of the comparison figure (``figures/comparison.png`` beside the Markdown).
 FIGURE = "comparison"
-CAPTION = (
-    "(a) Each recipe's loss on its own compute-optimal split L*(C), 90% and 50% posterior "
-    "intervals and median, with its runs (a budget's runs lie on or above L*: only the optimal "
-    "split reaches it). (b) The difference ΔL = L*(B) − L*(A), negative where B is better, with "
-    "the crossover. (c) The probability that B has the lower loss. Grey: beyond the largest run."
-)
+
+
+def caption(prob: float) -> str:
+    """The figure's caption, with the comparison's interval probability."""
+    return (
+        f"(a) Each recipe's loss on its own compute-optimal split L*(C), {prob:.0%} and 50% "
+        "posterior intervals and median, with its runs (a budget's runs lie on or above L*: only "
+        "the optimal split reaches it). (b) The difference ΔL = L*(B) − L*(A), negative where B is "
+        "better, with the crossover. (c) The probability that B has the lower loss. Grey: beyond "
+        "the largest run."
+    )
+
+
 #: Extra style of the comparison page: the bold headline under the title; wrapping intervals.
 CSS = (
     "\n#headline { margin: 4px 0 16px; font-size: 1.2rem; line-height: 1.45; }"
@@ -45,20 +52,6 @@ PARAMETER_LABELS = {
     "log_A": "log A (params coefficient)",
     "log_B": "log B (tokens coefficient)",
 }
-
-
-def multiplier(k: float) -> str:
-    """A compute multiplier: ``"3.91×"``, or beyond the range searched (``">1e+06×"``).
-
-    >>> multiplier(3.914), multiplier(float("inf")), multiplier(0.0)
-    ('3.91×', '>1e+06×', '<0.0001×')
-    """
-    k = float(k)
-    if np.isinf(k):
-        return f">{MULTIPLIER_RANGE[1]:.0e}×"
-    if k == 0:
-        return f"<{MULTIPLIER_RANGE[0]:g}×"
-    return f"{k:.3g}×"
 
 
 def _cell(row, name: str, form, ident: str) -> Num:
@@ -153,24 +146,26 @@ def crossover_text(comparison) -> tuple:
                 ".",
             )
         )
-    ahead = Num(
-        "p-b-ahead-throughout", fmt.prob(s["p_b_ahead_throughout"]), s["p_b_ahead_throughout"]
-    )
-    behind = Num("p-a-ahead-at-top", fmt.prob(s["p_a_ahead_at_top"]), s["p_a_ahead_at_top"])
+    cases = {
+        f"{b} is ahead throughout the range (already better at {lo} FLOPs)": (
+            "p-b-ahead-throughout",
+            s["p_b_ahead_throughout"],
+        ),
+        f"{a} is ahead throughout the range": ("p-a-ahead-throughout", s["p_a_ahead_throughout"]),
+        f"{b} is ahead lower down but {a} overtakes it and is ahead at {hi} FLOPs": (
+            "p-a-overtakes-b",
+            s["p_a_overtakes_b"],
+        ),
+    }
     if s["p_no_crossover_in_range"] > 0:
-        if s["p_b_ahead_throughout"] >= s["p_a_ahead_at_top"]:
-            main = f"{b} is ahead throughout the range (already better at {lo} FLOPs)"
-        else:
-            main = f"{a} is still ahead at {hi} FLOPs ({b} has not caught up)"
-        text.append(
-            sentence(
-                f"Without a crossover, the more likely case is that {main}: {b} ahead throughout ",
-                ahead,
-                f", {a} still ahead at the top ",
-                behind,
-                ".",
-            )
-        )
+        main = max(cases, key=lambda c: cases[c][1])
+        parts = [f"Without a crossover, the most likely case is that {main}. Probabilities: "]
+        for i, (case, (ident, value)) in enumerate(cases.items()):
+            parts += [
+                f"{'; ' if i else ''}{case.split(' (')[0]} ",
+                Num(ident, fmt.prob(value), value),
+            ]
+        text.append(sentence(*parts, "."))
     return tuple(text)
 
 
@@ -220,7 +215,8 @@ def how_to_read(comparison, largest: float | None) -> Section:
     bullets = (
         sentence(
             "Each recipe is compared on its own compute-optimal split: at a budget C, L*(C) is the "
-            "loss of that recipe's best model size N* with D* = C/(6N*) tokens, per posterior draw."
+            "loss of that recipe's best model size N* with D* = C/(kN*) tokens (k FLOPs per "
+            "parameter per token, 6 by default), per posterior draw."
         ),
         sentence(
             "Parameter-only: the numbers carry the uncertainty of the law's parameters given the "
@@ -289,7 +285,7 @@ def comparison_content(comparison, title: str | None = None) -> Content:
             f"intervals; diagnostics gate {gate}"
         ),
         alert=alert,
-        figure_captions={FIGURE: CAPTION},
+        figure_captions={FIGURE: caption(comparison.prob)},
     )
 
 
