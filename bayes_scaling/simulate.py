@@ -116,9 +116,9 @@ RECIPE_TRUTHS = {
 
 def optimal_loss(truth: dict, compute, law="chinchilla", k: float = 6.0) -> np.ndarray:
     """L*(C): the law's loss on its own compute-optimal split N*(C), D*(C) = C/(k·N*)."""
-    law = get_law(law)
-    opt = law.optimum(truth, np.asarray(compute, float), k)
-    return np.asarray(law.fn({"n_params": opt["n_params"], "n_tokens": opt["n_tokens"]}, truth, np))
+    from bayes_scaling.compare import frontier_loss
+
+    return np.asarray(frontier_loss(get_law(law), truth, np.asarray(compute, float), k))
 
 
 def true_crossover(truth_a: dict, truth_b: dict, lo=1e15, hi=1e27, k: float = 6.0) -> float:
