@@ -14,7 +14,6 @@ difference between two groups is less affected, since a law error common to both
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -325,17 +324,6 @@ class GroupedFit:
     def save(self, path: str | Path) -> Path:
         """Write to NetCDF (``.nc``) or Zarr (``.zarr``); :func:`bayes_scaling.load` reads it."""
         return save_tree(self.idata, path)
-
-    @classmethod
-    def from_tree(cls, tree: xr.DataTree, runs: pd.DataFrame) -> GroupedFit:
-        """Rebuild from a DataTree read by :func:`bayes_scaling.load`."""
-        from bayes_scaling.priors import priors_from_json
-
-        pooling = Pooling.from_json(tree.attrs["pooling"])
-        settings = json.loads(tree.attrs["settings"])
-        diag = Diagnostics.from_json(tree.attrs["diagnostics"])
-        law = get_law(tree.attrs["law"])
-        return cls(tree, law, priors_from_json(tree.attrs["priors"]), pooling, diag, runs, settings)
 
     def _check_group(self, group: str) -> None:
         if group not in self.groups:

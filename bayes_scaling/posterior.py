@@ -291,6 +291,8 @@ def load(path: str | Path):
     runs.attrs["flops_per_param_token"] = settings.get("flops_per_param_token", 6.0)
     if tree.attrs["format"] == GROUPED_FORMAT:
         from bayes_scaling.grouped import GroupedFit
+        from bayes_scaling.pooling import Pooling
 
-        return GroupedFit.from_tree(tree, runs)
+        pooling = Pooling.from_json(tree.attrs["pooling"])
+        return GroupedFit(tree, law, priors, pooling, diag, runs, settings)
     return ScalingFit(tree, law, priors, diag, runs, settings)
