@@ -1,8 +1,10 @@
 """bayes_scaling: Bayesian neural scaling laws with checked posteriors and honest loss bands.
 
-The flow: runs table → law → priors → PyMC model → NUTS (nutpie) + diagnostics gate →
-``ScalingFit`` → bands / plots / report / CLI. Runs in groups (recipes): ``fit_groups`` →
-``GroupedFit`` → ``compare``.
+The package is laid out by stage, each importing only from the stages below it::
+
+    data → priors → laws → model → results → inference → answers → trust → plots → report → cli
+
+(``errors``, ``_validate``, ``_constants`` and ``_format`` are shared by all.) The public API:
 
 >>> import bayes_scaling as bs
 >>> runs = bs.datasets.demo()                       # doctest: +SKIP
@@ -11,9 +13,10 @@ The flow: runs table → law → priors → PyMC model → NUTS (nutpie) + diagn
 >>> result.bands(compute=[1e22, 1e23])               # doctest: +SKIP
 """
 
-from bayes_scaling import datasets, laws
-from bayes_scaling.batch import FitTask, fit_many
+from bayes_scaling import answers, laws, report  # noqa: F401  (attach the results' methods)
+from bayes_scaling.data import datasets, load_runs
 from bayes_scaling.errors import (
+    ArgumentError,
     BayesScalingError,
     ConvergenceWarning,
     FitFileError,
@@ -22,17 +25,18 @@ from bayes_scaling.errors import (
     RunsError,
     RunsWarning,
 )
-from bayes_scaling.grouped import GroupedFit, fit_groups
+from bayes_scaling.inference import FitTask, fit, fit_groups, fit_many
 from bayes_scaling.laws import Law, get_law, register_law
-from bayes_scaling.posterior import ScalingFit, load
-from bayes_scaling.priors import Prior, prior_predictive
-from bayes_scaling.runs import load_runs
-from bayes_scaling.sampling import fit
+from bayes_scaling.model import prior_predictive
+from bayes_scaling.priors import Prior
+from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
 
 __all__ = [
+    "ArgumentError",
     "BayesScalingError",
     "ConvergenceWarning",
     "FitFileError",
+    "FitResult",
     "FitTask",
     "GroupedFit",
     "Law",

@@ -45,6 +45,18 @@ class RunsError(BayesScalingError, ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+class ArgumentError(BayesScalingError, ValueError):
+    """A bad argument to a public function or a CLI command.
+
+    The message names the argument, what was given and how to fix it; ``argument`` holds the
+    argument's name (the CLI prints it as its ``--flag``).
+    """
+
+    def __init__(self, argument: str, message: str):
+        self.argument = argument
+        super().__init__(f"{argument}: {message}")
+
+
 class LawError(BayesScalingError, ValueError):
     """An unknown law, or a law definition that cannot work."""
 

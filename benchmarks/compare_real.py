@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.grouped import fit_groups
-from bayes_scaling.recipes import datablations_by_unique_tokens, gemstones_by_shape
+from bayes_scaling.data.recipes import datablations_by_unique_tokens, gemstones_by_shape
+from bayes_scaling.inference.grouped import fit_groups
 
 TABLES = {
     "gemstones": (gemstones_by_shape, "deep", "wide"),

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import fit
-from bayes_scaling.grouped import fit_groups
-from bayes_scaling.simulate import (
+from bayes_scaling.inference.grouped import fit_groups
+from bayes_scaling.model.simulate import (
     DEMO_TRUTH,
     RECIPE_TRUTHS,
     true_crossover,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.calibration import sbc
-from bayes_scaling.diagnostics import MAX_RHAT
 from bayes_scaling.plots import rank_histograms
+from bayes_scaling.results.diagnostics import MAX_RHAT
+from bayes_scaling.trust.sbc import sbc
 
 
 def main(argv=None) -> None:

@@ -79,19 +79,19 @@ def step(name: str, data: Path) -> list[dict]:
         row("warm fit, default (with discrepancy)", s, **info)
         row("  of which discrepancy", result.settings["discrepancy_seconds"])
     elif name == "baseline":
-        from bayes_scaling.baseline import bootstrap_fit
+        from bayes_scaling.trust.baseline import bootstrap_fit
 
         for grid in ("epoch", "small"):
             _, s = _timed(bootstrap_fit, runs, n_boot=1000, grid=grid)
             row(f"Huber + bootstrap, 1000 resamples, {grid} grid", s, runs=len(runs))
     elif name == "scores":
-        from bayes_scaling.trust import backtest, coverage
+        from bayes_scaling.trust.backtests import backtest, coverage
 
         table, s = _timed(
             backtest,
             runs,
             cut=1e21,
-            probs=(0.5, 0.9),
+            prob=(0.5, 0.9),
             seed=1,
             method=["bayes", "bayes_params", "huber"],
             baseline={"n_boot": 1000, "grid": "small"},
@@ -108,7 +108,7 @@ def step(name: str, data: Path) -> list[dict]:
     elif name == "backtest10":
         import numpy as np
 
-        from bayes_scaling.trust import backtest
+        from bayes_scaling.trust.backtests import backtest
 
         cuts = np.quantile(runs["compute"], np.linspace(0.5, 0.95, 10))
         fit(runs, 2024, False)  # compile outside the timing
@@ -117,7 +117,7 @@ def step(name: str, data: Path) -> list[dict]:
             conv = sum(table.attrs["converged"].values())
             row(f"backtest, 10 rolling cuts, {label} (warm)", s, converged=f"{conv}/10")
     elif name == "sbc100":
-        from bayes_scaling.calibration import sbc
+        from bayes_scaling.trust.sbc import sbc
 
         result, s = _timed(sbc, n_sims=100, seed=0)
         row("SBC, 100 tables (compile included)", s, passed=bool(result.passed()))

@@ -7,10 +7,10 @@ import pytest
 import xarray as xr
 
 from bayes_scaling import BayesScalingError, datasets, get_law
-from bayes_scaling import allocation as al
-from bayes_scaling.diagnostics import Diagnostics
-from bayes_scaling.posterior import ScalingFit
-from bayes_scaling.targets import compute_to_reach, prob_reach, target_answer
+from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.targets import compute_to_reach, prob_reach, target_answer
+from bayes_scaling.results.diagnostics import Diagnostics
+from bayes_scaling.results.scaling import ScalingFit
 
 K = 6.0
 
@@ -106,14 +106,14 @@ def test_probability_of_reaching_target_and_compute_needed_are_exact():
     exact = [6 * (k_ / (target - e)) ** (2 / 0.3) for e in es]
     got = compute_to_reach(fit, target).values.ravel()
     np.testing.assert_allclose(got, exact, rtol=1e-9)
-    answer = target_answer(fit, target, probs=(0.5, 0.9))
+    answer = target_answer(fit, target, prob=(0.5, 0.9))
     assert answer.compute_needed[0.5] == pytest.approx(exact[1], rel=1e-9)  # smallest C, P >= 0.5
     assert answer.prob_unreachable == 0.0
 
 
 def test_not_reachable_is_said_instead_of_a_number():
     fit = hand_fit(E=[1.70, 1.75, 1.95, 2.00], **SYM)
-    answer = target_answer(fit, 1.9, probs=(0.5, 0.9))
+    answer = target_answer(fit, 1.9, prob=(0.5, 0.9))
     assert answer.prob_unreachable == 0.5 and answer.prob_irreducible_above == 0.5
     assert answer.compute_needed[0.5] is not None  # p = 0.5 <= 1 - q
     assert answer.compute_needed[0.9] is None
@@ -129,7 +129,7 @@ def test_allocation_needs_a_law_with_an_optimum_and_a_single_choice():
     fit = hand_fit(E=1.8, **SYM)
     with pytest.raises(BayesScalingError, match="either params .* or tokens_per_param"):
         al.regret(fit, 1e22, params=1e9, tokens_per_param=20)
-    with pytest.raises(BayesScalingError, match="finite and > 0"):
+    with pytest.raises(BayesScalingError, match="compute: must be positive"):
         al.optimal_allocation(fit, [-1.0])
     fit.law = get_law("power")
     with pytest.raises(BayesScalingError, match="no compute-optimal split"):
@@ -138,7 +138,7 @@ def test_allocation_needs_a_law_with_an_optimum_and_a_single_choice():
 
 def test_frontier_minimum_sits_at_the_bayes_optimum():
     fit = hand_fit(E=1.8, **SYM)
-    ds = al.frontier(fit, 1e22, probs=(0.5, 0.9))
+    ds = al.frontier(fit, 1e22, prob=(0.5, 0.9))
     best = float(ds["n_params"][int(np.argmin(ds["expected_loss"].values))])
     assert best == pytest.approx(ds.attrs["bayes_n"], rel=0.15)  # grid resolution
     assert ds["lower"].dims == ("prob", "n_params")

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 
-from bayes_scaling import datasets
-from bayes_scaling.bands import BAND_COLUMNS
-from bayes_scaling.baseline import (
+from bayes_scaling.answers.bands import BAND_COLUMNS
+from bayes_scaling.data import datasets
+from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
+from bayes_scaling.trust.baseline import (
     BaselineFit,
     bootstrap_fit,
     huber_fit,
     huber_gradient,
     huber_objective,
 )
-from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EPOCH_POINT = {"E": 1.8169, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3659}
@@ -98,7 +98,7 @@ def test_bootstrap_is_seeded(epoch_runs):
 
 
 def test_bands_are_law_only(epoch_boot):
-    by_size = epoch_boot.bands(params=[1e9, 1e10], tokens=[2e10, 2e11], probs=(0.5, 0.95))
+    by_size = epoch_boot.bands(params=[1e9, 1e10], tokens=[2e10, 2e11], prob=(0.5, 0.95))
     by_compute = epoch_boot.bands(compute=[1e21, 1e24])
     for frame in (by_size, by_compute):
         assert frame.columns.tolist() == BAND_COLUMNS

@@ -3,6 +3,8 @@ a failing task is reported and loses no other result. Real NUTS fits of small de
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,9 @@ def serial(tasks):
     return fit_many(tasks, client="serial")
 
 
+SAMPLING = "bayes_scaling.inference.sampling"
+
+
 def _same_draws(a, b):
     for name in ("E", "alpha", "beta", "log_A", "log_B", "sigma"):
         np.testing.assert_array_equal(a.posterior[name].values, b.posterior[name].values)
@@ -63,7 +68,7 @@ def test_local_worker_processes_give_the_serial_draws(serial, tasks):
 
 def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
-    from bayes_scaling.cli import main
+    from bayes_scaling.cli.commands import main
 
     demo = tmp_path / "demo.csv"
     datasets.demo().to_csv(demo, index=False)
@@ -79,7 +84,7 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
             capsys.readouterr()
             code = main([*backtest, "--scheduler", cluster.scheduler_address])
             on_cluster = capsys.readouterr().out
-            compiled = client.run(lambda: __import__("bayes_scaling").sampling.COMPILE_COUNT)
+            compiled = client.run(lambda: importlib.import_module(SAMPLING).COMPILE_COUNT)
     assert [r.ok for r in on_client] == [True, False, True]
     assert "RunsError" in on_client[1].error
     for a, b in zip(serial.fits[::2], on_client.fits[::2], strict=True):

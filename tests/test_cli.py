@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import datasets
-from bayes_scaling.cli import main
+from bayes_scaling.cli.commands import main
+from bayes_scaling.data import datasets
 
 
 @pytest.fixture(scope="module")
@@ -189,20 +189,12 @@ def test_allocate_formats_and_target(fit_file, capsys):
     rows = {r["quantity"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
     assert rows["compute_needed_p90"]["estimate"] is None  # E ~ 1.9: not reachable
     assert "not reachable" in rows["compute_needed_p90"]["note"]
-    with pytest.raises(SystemExit) as exit_info:  # argparse: one line on stderr, exit 2
-        main(
-            [
-                "allocate",
-                str(fit_file),
-                "--compute",
-                "1e21",
-                "--params",
-                "1e9",
-                "--tokens-per-param",
-                "20",
-            ]
-        )
-    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    code = main(  # argparse: one line on stderr, exit 2 (returned, not raised)
+        ["allocate", str(fit_file), "--compute", "1e21", "--params", "1e9"]
+        + ["--tokens-per-param", "20"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("bayes-scaling: error:")
 
 
 def test_report_writes_html_and_markdown(fit_file, tmp_path, capsys):
@@ -228,7 +220,7 @@ def test_report_writes_html_and_markdown(fit_file, tmp_path, capsys):
 
 
 def test_backtest_csv_contract(tmp_path, capsys):
-    from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
+    from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
 
     runs = simulate_runs(
         DEMO_TRUTH,
@@ -261,7 +253,7 @@ def test_backtest_csv_contract(tmp_path, capsys):
 
 
 def test_backtest_methods_side_by_side_and_json(tmp_path, capsys):
-    from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
+    from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
 
     runs = simulate_runs(
         DEMO_TRUTH,
@@ -309,3 +301,85 @@ def test_bands_tolerance_gives_the_trust_horizon(fit_file, capsys):
     assert out["trust_horizon"]["tolerance"] == 0.02 and out["trust_horizon"]["relative"]
     assert main(["bands", str(fit_file), "--compute", "1e23", "--no-discrepancy"]) == 0
     assert "# off" in capsys.readouterr().out
+
+
+# --- every bad input is one line and exit 2, before any file is read or any sampler starts ------
+
+
+@pytest.fixture
+def no_sampling(monkeypatch):
+    import bayes_scaling.cli.commands as commands
+    import bayes_scaling.cli.compare as compare
+
+    def sampled(*args, **kwargs):
+        raise AssertionError("bad input reached the sampler")
+
+    for module, name in ((commands, "fit"), (commands, "backtest"), (compare, "fit_groups")):
+        monkeypatch.setattr(module, name, sampled)
+
+
+def _one_error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.endswith("\n"), err
+    assert err.startswith("bayes-scaling: error: ") and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "the following arguments are required: command"),
+        (["fitt"], "invalid choice: 'fitt'"),
+        (["fit", "runs.csv"], "fit: the following arguments are required: --out"),
+        (["summary", "f.nc", "--bogus"], "unrecognized arguments: --bogus"),
+        (["summary", "f.nc", "--prob", "x"], "summary: argument --prob: not a number: 'x'"),
+        (["fit", "r.csv", "--out", "f.nc", "--draws", "1.5"], "not a whole number: '1.5'"),
+        (["bands", "f.nc", "--prob"], "bands: argument --prob: expected at least one argument"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in _one_error_line(capsys)
+
+
+def test_bad_values_fail_fast_before_any_sampling(tmp_path, capsys, no_sampling):
+    runs = tmp_path / "runs.csv"
+    datasets.demo().to_csv(runs, index=False)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "corrupt.nc").write_bytes(b"not a fit")
+    fit = ["fit", str(runs), "--out", str(tmp_path / "f.nc")]
+    cases = [
+        (["fit", str(runs), "--out", "missing/dir/fit.nc"], "--out: the folder 'missing/dir'"),
+        (["fit", str(runs), "--out", str(tmp_path / "fit.h5")], "must end in .nc or .zarr"),
+        ([*fit, "--draws", "0"], "--draws: must be a whole number ≥ 1, got 0"),
+        ([*fit, "--chains", "0"], "--chains: must be a whole number ≥ 1, got 0"),
+        ([*fit, "--n-scale", "-1e6"], "--n-scale: must be positive"),
+        (["fit", str(tmp_path / "empty.csv"), "--out", "f.nc"], "'empty.csv' is empty"),
+        (["summary", str(tmp_path / "corrupt.nc")], "is not a readable NetCDF/Zarr fit file"),
+        (["summary", str(tmp_path / "nope.nc")], "no such fit file"),
+        (["summary", "f.nc", "--prob", "2.0"], "--prob: must be strictly between 0 and 1"),
+        (["summary", "f.nc", "--prob", "0"], "--prob: must be strictly between 0 and 1"),
+        (["bands", "f.nc", "--compute", "-1e21"], "--compute: must be positive, got -1e+21"),
+        (
+            ["bands", "f.nc", "--params", "1e9", "2e9", "--tokens", "1e10", "2e10", "3e10"],
+            "--tokens: the lists of sizes must pair point by point",
+        ),
+        (["allocate", "f.nc", "--compute", "1e21", "--prob", "1"], "--prob: must be strictly"),
+        (["report", "f.nc", "--compute", "1e22", "--out", "r.pdf"], "--out: 'r.pdf' must end"),
+        (["backtest", str(runs), "--cut-compute", "0"], "--cut-compute: must be positive"),
+        (["compare", str(runs), "--out", "no/dir/g.nc"], "--out: the folder 'no/dir'"),
+        (["compare", str(runs), "--range", "1e22", "1e21"], "--range: LOW must be below HIGH"),
+        (["demo", "--draws", "0"], "--draws: must be a whole number ≥ 1"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        assert expected in _one_error_line(capsys), argv
+
+
+def test_summary_prob_defaults_to_the_package_default(fit_file, capsys):
+    from bayes_scaling._constants import DEFAULT_PROB
+
+    assert main(["summary", str(fit_file), "--format", "json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(["summary", str(fit_file), "--format", "json", "--prob", str(DEFAULT_PROB)]) == 0
+    assert json.loads(capsys.readouterr().out) == default

@@ -9,25 +9,26 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.cli import main
-from bayes_scaling.compare import (
+from bayes_scaling.answers.gap import (
     check_request,
     crossover,
     difference_table,
     loss_difference,
     multiplier,
 )
+from bayes_scaling.cli.commands import main
 from bayes_scaling.errors import BayesScalingError, PriorError, RunsError
-from bayes_scaling.grouped import GroupedFit, fit_groups, gate_names, resolve_group_priors
+from bayes_scaling.inference.grouped import fit_groups, gate_names, resolve_group_priors
 from bayes_scaling.laws import get_law
-from bayes_scaling.pooling import Pooling, pooling_modes
-from bayes_scaling.simulate import (
+from bayes_scaling.model.pooling import Pooling, pooling_modes
+from bayes_scaling.model.simulate import (
     DEMO_TRUTH,
     RECIPE_TRUTHS,
     true_crossover,
     true_multiplier,
     two_recipe_ladder,
 )
+from bayes_scaling.results import GroupedFit
 
 BUDGETS = [1e20, 1e22, 1e24]
 #: Shorter than fit_groups' defaults (2000 draws, 1500 tuning steps, target_accept 0.98), which
@@ -169,12 +170,12 @@ def test_comparison_outputs(grouped):
     # repeated budgets are one row
     assert len(grouped.compare(compute=[1e22, 1e22, 1e20]).table()) == 2
     # at given sizes, both recipes at the same N and D
-    at = loss_difference(grouped, "A", "B", n_params=[1e9, 1e10], n_tokens=[2e10, 2e11])
+    at = loss_difference(grouped, "A", "B", params=[1e9, 1e10], tokens=[2e10, 2e11])
     assert at["difference"].dims == ("chain", "draw", "point")
     rows = difference_table(at)
     assert list(rows["n_params"]) == [1e9, 1e10] and rows["p_b_better"].between(0, 1).all()
-    with pytest.raises(BayesScalingError, match="n_tokens"):
-        loss_difference(grouped, "A", "B", n_params=[1e9])
+    with pytest.raises(BayesScalingError, match="^tokens: law 'chinchilla' compares at"):
+        loss_difference(grouped, "A", "B", params=[1e9])
 
 
 def test_infinite_multipliers_keep_their_quantiles_and_json_stays_strict(grouped):
@@ -213,7 +214,7 @@ def test_comparison_and_pooling_errors(grouped):
         pooling_modes(law, "exponents", {"log_A": "shared"})
     with pytest.raises(PriorError, match="unknown pooling preset"):
         pooling_modes(law, "some")
-    with pytest.raises(BayesScalingError, match="prob must be between 0 and 1"):
+    with pytest.raises(BayesScalingError, match="^prob: must be strictly between 0 and 1"):
         grouped.compare(prob=90)
     with pytest.raises(BayesScalingError, match="no compute-optimal split"):
         check_request(get_law("kaplan"), ["A", "B"], None, None)
@@ -265,7 +266,7 @@ def test_cli_compare(tmp_path, capsys):
 
 
 def test_public_groupings(shared_data):
-    from bayes_scaling.recipes import datablations_by_unique_tokens, gemstones_by_shape
+    from bayes_scaling.data.recipes import datablations_by_unique_tokens, gemstones_by_shape
 
     gem = gemstones_by_shape(shared_data)
     models = gem.groupby("group")["run_id"].nunique().to_dict()

@@ -16,11 +16,11 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from bayes_scaling.grouped import fit_groups
+from bayes_scaling.inference.grouped import fit_groups
+from bayes_scaling.model.simulate import two_recipe_ladder
 from bayes_scaling.plots import comparison_plot
 from bayes_scaling.report import comparison_report
-from bayes_scaling.report.compare import build_comparison_report, multiplier
-from bayes_scaling.simulate import two_recipe_ladder
+from bayes_scaling.report.comparison import build_comparison_report, multiplier
 
 pytestmark = pytest.mark.slow
 

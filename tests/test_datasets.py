@@ -1,4 +1,5 @@
-"""Tests of bayes_scaling.datasets on the reference tables in ../shared/data (never copied here).
+"""Tests of bayes_scaling.data.datasets on the reference tables in ../shared/data (never copied
+here).
 
 No test touches the network: downloads are replaced by functions that return bytes.
 """
@@ -17,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import datasets
-from bayes_scaling.datasets import DatasetError, chinchilla, datablations, demo, gemstones
+from bayes_scaling.data import datasets
+from bayes_scaling.data.datasets import DatasetError, chinchilla, datablations, demo, gemstones
 from bayes_scaling.errors import BayesScalingError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

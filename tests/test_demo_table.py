@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from bayes_scaling import datasets
-from bayes_scaling.simulate import demo_table
+from bayes_scaling.data import datasets
+from bayes_scaling.model.simulate import demo_table
 
 
 def test_demo_table_is_the_simulator_output():

@@ -9,10 +9,10 @@ import pytest
 from scipy import integrate, stats
 
 from bayes_scaling import fit, load, load_runs
-from bayes_scaling.allocation import law_loss, loss_draws
-from bayes_scaling.discrepancy import distance_beyond, internal_cuts, log_density_with_error
-from bayes_scaling.horizon import trust_horizon
-from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
+from bayes_scaling.answers.allocation import law_loss, loss_draws
+from bayes_scaling.answers.horizon import trust_horizon
+from bayes_scaling.model.discrepancy import distance_beyond, internal_cuts, log_density_with_error
+from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
 
 BUDGETS = np.geomspace(1e17, 3e20, 8)
 
@@ -91,9 +91,9 @@ def test_bands_carry_the_discrepancy_beyond_the_data_only(fits):
     np.testing.assert_allclose(
         bent.bands(**kw)["upper"].values, bent.bands(**kw, discrepancy=False)["upper"].values
     )
-    far = bent.bands(compute=[10 * largest, 100 * largest], probs=[0.9], as_xarray=True)
+    far = bent.bands(compute=[10 * largest, 100 * largest], prob=0.9, as_xarray=True)
     plain = bent.bands(
-        compute=[10 * largest, 100 * largest], probs=[0.9], as_xarray=True, discrepancy=False
+        compute=[10 * largest, 100 * largest], prob=0.9, as_xarray=True, discrepancy=False
     )
     width = (far["upper"] - far["lower"]).sel(band="predictive").values.ravel()
     width0 = (plain["upper"] - plain["lower"]).sel(band="predictive").values.ravel()

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import bayes_scaling.sampling as sampling
+import bayes_scaling.inference.sampling as sampling
 from bayes_scaling import ConvergenceWarning, FitFileError, fit, load, load_runs
-from bayes_scaling.simulate import simulate_runs
+from bayes_scaling.model.simulate import simulate_runs
 
 TRUTHS = {
     "chinchilla": {
@@ -73,26 +73,33 @@ def test_power_law_recovery():
         assert result.converged, result.diagnostics.reason()
         misses += [(seed, k) for k, ok in covered(result, truth).items() if not ok]
     assert len(misses) <= 1, misses
-    bands = result.bands(compute=[1e22, 1e24], probs=[0.9])  # power:compute needs no split
+    bands = result.bands(compute=[1e22, 1e24], prob=[0.9])  # power:compute needs no split
     law = bands[bands["band"] == "law"]
     assert law["median"].iloc[1] < law["median"].iloc[0] and law["params"].isna().all()
 
 
 def test_band_requests_that_cannot_be_answered(demo_fit):
-    from bayes_scaling import BayesScalingError
+    from bayes_scaling import ArgumentError, BayesScalingError
 
-    with pytest.raises(BayesScalingError, match="needs \\['n_tokens'\\]"):
+    with pytest.raises(ArgumentError, match="^tokens: law 'chinchilla' needs tokens"):
         demo_fit.bands(params=[1e9])
-    with pytest.raises(BayesScalingError, match="equal lengths"):
+    with pytest.raises(ArgumentError, match="^params: has 2 values but tokens has 3"):
         demo_fit.bands(params=[1e9, 2e9], tokens=[1e10, 2e10, 3e10])
-    with pytest.raises(BayesScalingError, match="finite and > 0"):
+    with pytest.raises(ArgumentError, match="^compute: must be positive"):
         demo_fit.bands(compute=[-1])
-    with pytest.raises(BayesScalingError, match="strictly between 0 and 1"):
-        demo_fit.bands(compute=[1e21], probs=[1.0])
+    with pytest.raises(ArgumentError, match="^compute: is empty"):
+        demo_fit.bands(compute=[])
+    with pytest.raises(ArgumentError, match="^params: expected a number, got 'x'"):
+        demo_fit.bands(params=["x"], tokens=[1e10])
+    with pytest.raises(ArgumentError, match="^prob: must be strictly between 0 and 1"):
+        demo_fit.bands(compute=[1e21], prob=[1.0])
+    with pytest.raises(ArgumentError, match="^prob: must be strictly between 0 and 1"):
+        demo_fit.summary(prob=-0.1)
+    assert issubclass(ArgumentError, BayesScalingError)
 
 
 def test_same_seed_same_posterior_and_refit_does_not_recompile(demo_fit):
-    from bayes_scaling import datasets
+    from bayes_scaling.data import datasets
 
     before = sampling.COMPILE_COUNT
     again = fit(datasets.demo(), seed=11)
@@ -123,7 +130,7 @@ def test_fit_holds_everything_it_saw(demo_fit):
 
 
 def test_gate_flags_a_fit_that_failed_and_the_flag_travels():
-    from bayes_scaling import datasets
+    from bayes_scaling.data import datasets
 
     with pytest.warns(ConvergenceWarning, match=r"did not converge: .*(R-hat|ESS).*Try: "):
         short = fit(datasets.demo(), seed=3, draws=40, tune=100, discrepancy=False)
@@ -191,12 +198,12 @@ def test_bands_match_a_direct_posterior_computation(demo_fit):
         + np.exp(post["log_A"]) * n ** -post["alpha"]
         + np.exp(post["log_B"]) * (d ** -post["beta"])
     )
-    df = demo_fit.bands(params=[n], tokens=[d], probs=[0.9], discrepancy=False)
+    df = demo_fit.bands(params=[n], tokens=[d], prob=0.9, discrepancy=False)
     law = df[df["band"] == "law"].iloc[0]
     assert law["lower"] == pytest.approx(float(curve.quantile(0.05)), rel=1e-9)
     assert law["upper"] == pytest.approx(float(curve.quantile(0.95)), rel=1e-9)
     # this point lies beyond the demo runs (C = 1.2e20 > 1e20): the discrepancy widens it
-    wide = demo_fit.bands(params=[n], tokens=[d], probs=[0.9])
+    wide = demo_fit.bands(params=[n], tokens=[d], prob=0.9)
     wide = wide[wide["band"] == "law"].iloc[0]
     assert wide["upper"] - wide["lower"] > law["upper"] - law["lower"]
 
@@ -236,7 +243,7 @@ def test_load_rejects_files_that_are_not_ours(tmp_path):
 
 
 def test_normal_likelihood_option():
-    from bayes_scaling import datasets
+    from bayes_scaling.data import datasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bayes_scaling import BayesScalingError, datasets, fit
-from bayes_scaling.law_choice import (
+from bayes_scaling.trust.law_choice import (
     compare_laws,
     disagreement,
     disagreement_sentence,

@@ -101,7 +101,6 @@ def test_register_user_law_and_validation():
 
 def test_every_name_of_the_old_module_is_still_importable():
     from bayes_scaling.laws import (  # noqa: F401
-        _PROBE_STATS,
         CHINCHILLA,
         INPUT_COLUMNS,
         Law,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bayes_scaling import load_runs
-from bayes_scaling.simulate import (
+from bayes_scaling.model.simulate import (
     DEMO_BUDGETS,
     RECIPE_TRUTHS,
     optimal_loss,

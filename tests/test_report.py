@@ -14,15 +14,16 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import allocation as al
-from bayes_scaling.decision import allocate
-from bayes_scaling.report import Report, build_report, fmt
+from bayes_scaling import _format as fmt
+from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.decision import allocate
+from bayes_scaling.report import Report, build_report
 from bayes_scaling.report.blocks import Content, Num, Section, Table
 from bayes_scaling.report.facts import budget_grid
 from bayes_scaling.report.markdown import esc as md_escape
 from bayes_scaling.report.markdown import render_markdown
 from bayes_scaling.report.render_html import render_html
-from bayes_scaling.sensitivity import prior_sensitivity
+from bayes_scaling.trust.sensitivity import prior_sensitivity
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +144,7 @@ def test_html_numbers_match_allocate(fit, report):
 
 def test_predictive_band_matches_bands_and_is_named(fit, report):
     grid = budget_grid(fit.runs, BUDGET)
-    band = fit.bands(compute=grid, probs=(0.9,), as_xarray=True)
+    band = fit.bands(compute=grid, prob=(0.9,), as_xarray=True)
     one = band.sel(band="predictive").isel(point=int(np.flatnonzero(grid == BUDGET)[0]), prob=0)
     shown = numbers(report.html)
     assert shown["loss-lower"] == fmt.loss(one["lower"])

@@ -34,8 +34,8 @@ from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.posterior import ScalingFit  # noqa: E402
 from bayes_scaling.report import build_report  # noqa: E402
+from bayes_scaling.results.scaling import ScalingFit  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-import bayes_scaling.sampling as sampling
-from bayes_scaling.calibration import (
+import bayes_scaling.inference.sampling as sampling
+from bayes_scaling.plots import rank_histograms
+from bayes_scaling.priors import Prior
+from bayes_scaling.trust.sbc import (
     SBC_TOKENS_PER_PARAM,
     rank_histogram,
     rank_statistic,
@@ -24,8 +26,6 @@ from bayes_scaling.calibration import (
     sbc_table,
     uniformity,
 )
-from bayes_scaling.plots import rank_histograms
-from bayes_scaling.priors import Prior
 
 N_DRAWS = 99
 

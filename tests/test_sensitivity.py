@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import bayes_scaling.sampling as sampling
+import bayes_scaling.inference.sampling as sampling
 from bayes_scaling import datasets, fit
-from bayes_scaling.sensitivity import prior_sensitivity, prior_sets
+from bayes_scaling.trust.sensitivity import prior_sensitivity, prior_sets
 
 
 @pytest.fixture(scope="module")

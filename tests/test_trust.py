@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import bayes_scaling.sampling as sampling
+import bayes_scaling.inference.sampling as sampling
 from bayes_scaling import BayesScalingError, datasets, load_runs
-from bayes_scaling.simulate import DEMO_TRUTH, simulate_runs
-from bayes_scaling.trust import RUN_COLUMNS, backtest, by_distance, coverage, interval_score
+from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
+from bayes_scaling.trust.backtests import (
+    RUN_COLUMNS,
+    backtest,
+    by_distance,
+    coverage,
+    interval_score,
+)
 
 
 def test_interval_score_is_exact():
@@ -23,9 +29,9 @@ def test_rolling_cuts_score_held_out_runs_and_reuse_the_compiled_model():
     runs = load_runs(
         simulate_runs(DEMO_TRUTH, budgets=budgets, sizes_per_budget=6, seed=3, sigma=0.01, nu=None)
     )
-    fit_once = backtest(runs, cut=3e20, probs=(0.5, 0.9), seed=2)  # compiles if needed
+    fit_once = backtest(runs, cut=3e20, prob=(0.5, 0.9), seed=2)  # compiles if needed
     before = sampling.COMPILE_COUNT
-    table = backtest(runs, cut=[1e20, 3e20], probs=(0.5, 0.9), seed=2)
+    table = backtest(runs, cut=[1e20, 3e20], prob=(0.5, 0.9), seed=2)
     assert sampling.COMPILE_COUNT == before  # new data and lengths, no recompilation
     assert list(table.columns) == RUN_COLUMNS
     held = runs[runs["compute"] >= 1e20]
@@ -55,7 +61,7 @@ def test_chinchilla_backtest_against_the_baseline(shared_data):
     table = backtest(
         runs,
         cut=1e21,
-        probs=(0.5, 0.9),
+        prob=(0.5, 0.9),
         seed=1,
         method=["bayes", "bayes_params", "huber"],
         baseline={"n_boot": 200, "grid": "small"},
@@ -85,7 +91,7 @@ def test_gemstones_backtest_against_the_baseline(shared_data):
         runs,
         cut=50e9,
         cut_on="n_tokens",
-        probs=(0.5, 0.9),
+        prob=(0.5, 0.9),
         seed=1,
         method=["bayes", "bayes_params", "huber"],
         baseline={"n_boot": 200, "grid": "small"},

@@ -32,7 +32,7 @@ seeds 0–9 of two designs, 20 fits per variant):
 
 from __future__ import annotations
 
-from bayes_scaling.laws import Law
+from bayes_scaling.laws.law import Law
 from bayes_scaling.laws.power import one_variable
 from bayes_scaling.priors import (
     break_location_prior,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_scaling.laws import Law
+from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
+from bayes_scaling.laws.law import Law
 from bayes_scaling.priors import exponent_prior, irreducible_prior, log_coefficient_prior
 
 
@@ -34,7 +35,7 @@ def _chinchilla_priors(stats):
     }
 
 
-def chinchilla_optimum(p, compute, k: float = 6.0):
+def chinchilla_optimum(p, compute, k: float = FLOPS_PER_PARAM_TOKEN):
     """Closed-form compute-optimal split of the Chinchilla law along C = k·N·D.
 
     With G = (αA / (βB))^(1/(α+β)), a = β/(α+β) and b = α/(α+β):
@@ -56,7 +57,7 @@ def chinchilla_optimum(p, compute, k: float = 6.0):
     return {"n_params": n_opt, "n_tokens": compute / (k * n_opt)}
 
 
-def ratio_split(compute, tokens_per_param: float, k: float = 6.0):
+def ratio_split(compute, tokens_per_param: float, k: float = FLOPS_PER_PARAM_TOKEN):
     """The split with a fixed ratio r = D/N along C = k·N·D: N = sqrt(C / (k·r)), D = r·N.
 
     Works on numpy arrays or xarray objects.

@@ -36,8 +36,8 @@ import math
 from collections.abc import Mapping
 
 from bayes_scaling.errors import LawError
-from bayes_scaling.laws import Law
 from bayes_scaling.laws.chinchilla import _chinchilla_priors
+from bayes_scaling.laws.law import Law
 from bayes_scaling.priors import repetition_prior
 
 BASE_PARAMS = ("E", "log_A", "alpha", "log_B", "beta")

@@ -21,7 +21,7 @@ parameters are sampled as named.
 
 from __future__ import annotations
 
-from bayes_scaling.laws import Law
+from bayes_scaling.laws.law import Law
 from bayes_scaling.priors import log_scale_prior, no_floor_exponent_prior
 
 

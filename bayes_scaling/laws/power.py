@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bayes_scaling.errors import LawError
-from bayes_scaling.laws import Law
+from bayes_scaling.laws.law import Law
 from bayes_scaling.priors import exponent_prior, irreducible_prior, log_coefficient_prior
 
 #: Short names accepted for the variable of a one-variable law.

@@ -14,7 +14,7 @@ Nothing here samples; compute first (``fit.bands``, ``draw_priors``), then plot.
 
 from bayes_scaling.plots.allocation import allocation_frontier, optimum_posterior
 from bayes_scaling.plots.calibration import rank_histograms
-from bayes_scaling.plots.compare import comparison_plot
+from bayes_scaling.plots.comparison import comparison_plot
 from bayes_scaling.plots.fan import compute_grid, fan_chart
 from bayes_scaling.plots.pairs import posterior_pairs
 from bayes_scaling.plots.priors import prior_posterior

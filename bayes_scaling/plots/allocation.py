@@ -1,8 +1,8 @@
 """Compute allocation figures: the posterior of the optimal split, and the allocation frontier.
 
-Compute first (:func:`bayes_scaling.allocation.optimal_allocation`,
-:func:`bayes_scaling.allocation.frontier`), then draw here; this module never samples or evaluates
-a law.
+Compute first (:func:`bayes_scaling.answers.allocation.optimal_allocation`,
+:func:`bayes_scaling.answers.allocation.frontier`), then draw here; this module never samples or
+evaluates a law.
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def optimum_posterior(
     Parameters
     ----------
     opt : Dataset
-        From :func:`bayes_scaling.allocation.optimal_allocation`: ``n_params``, ``n_tokens`` and
+        From :func:`bayes_scaling.answers.allocation.optimal_allocation`: ``n_params``,
+        ``n_tokens`` and
         ``tokens_per_param`` with dims ``(chain, draw, budget)`` and a ``budget`` coordinate
         (FLOPs).
     budget : float, optional
@@ -144,7 +145,7 @@ def optimum_posterior(
 
     Examples
     --------
-    >>> from bayes_scaling.allocation import optimal_allocation
+    >>> from bayes_scaling.answers.allocation import optimal_allocation
     >>> opt = optimal_allocation(fit, [1e24])                                # doctest: +SKIP
     >>> fig = optimum_posterior(opt, converged=fit.converged)                # doctest: +SKIP
     >>> fig.savefig("optimum.png")                                           # doctest: +SKIP
@@ -229,7 +230,8 @@ def allocation_frontier(
     Parameters
     ----------
     frontier : Dataset
-        From :func:`bayes_scaling.allocation.frontier`: ``expected_loss`` and ``median`` over
+        From :func:`bayes_scaling.answers.allocation.frontier`: ``expected_loss`` and ``median``
+        over
         ``n_params``, ``lower``/``upper`` over ``(prob, n_params)``, coordinate ``n_tokens`` and
         attrs ``compute``, ``bayes_n``, ``n_star_median`` and ``converged``.
     chosen_n : float, optional
@@ -244,7 +246,7 @@ def allocation_frontier(
 
     Examples
     --------
-    >>> from bayes_scaling.allocation import frontier
+    >>> from bayes_scaling.answers.allocation import frontier
     >>> fig = allocation_frontier(frontier(fit, 1e24))                      # doctest: +SKIP
     """
     missing = [v for v in ("expected_loss", "lower", "upper") if v not in frontier.data_vars]

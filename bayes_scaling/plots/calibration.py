@@ -21,7 +21,7 @@ def rank_histograms(result, bins: int | None = None, prob: float = 0.99) -> Figu
     Parameters
     ----------
     result : SBCResult
-        From :func:`bayes_scaling.calibration.sbc`.
+        From :func:`bayes_scaling.trust.sbc.sbc`.
     bins : int, optional
         Number of bins; by default about five simulations per bin expected.
     prob : float
@@ -35,7 +35,7 @@ def rank_histograms(result, bins: int | None = None, prob: float = 0.99) -> Figu
 
     Examples
     --------
-    >>> from bayes_scaling.calibration import sbc
+    >>> from bayes_scaling.trust.sbc import sbc
     >>> fig = rank_histograms(sbc(n_sims=40, seed=1))   # doctest: +SKIP
     >>> fig.savefig("sbc_ranks.png")                     # doctest: +SKIP
     """

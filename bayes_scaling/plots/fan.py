@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from bayes_scaling.plots._common import shade_intervals, stamp_not_converged
 
-#: Legend titles of the two bands (see :mod:`bayes_scaling.bands`).
+#: Legend titles of the two bands (see :mod:`bayes_scaling.answers.bands`).
 BAND_NAMES = {
     "predictive": "predictive band: a new run's loss",
     "law": "law-only band: mean curve",
@@ -111,7 +111,7 @@ def fan_chart(
     runs : DataFrame
         The runs table, with ``compute`` (FLOPs) and ``loss`` columns.
     bands : Dataset
-        From :func:`bayes_scaling.bands.loss_bands` (``fit.bands(..., as_xarray=True)``):
+        From :func:`bayes_scaling.answers.bands.loss_bands` (``fit.bands(..., as_xarray=True)``):
         ``lower``, ``median``, ``upper`` with dims ``(band, prob, point)`` and a ``compute``
         coordinate on ``point``.
     band : {"predictive", "law"}
@@ -120,8 +120,8 @@ def fan_chart(
     target_compute : float, optional
         A budget (FLOPs) marked with a vertical line.
     horizon : TrustHorizon, optional
-        From :func:`bayes_scaling.horizon.trust_horizon`: the compute beyond which the band is
-        wider than the tolerance is shaded red ("beyond the trust horizon").
+        From :func:`bayes_scaling.answers.horizon.trust_horizon`: the compute beyond which the band
+        is wider than the tolerance is shaded red ("beyond the trust horizon").
     title : str, optional
         Axes title; by default the law's name and the band's meaning.
     ax : matplotlib Axes, optional

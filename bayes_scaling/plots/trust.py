@@ -1,7 +1,7 @@
 """Backtest figures: coverage against nominal probability, PIT histograms, error against distance.
 
-Each takes a table from :func:`bayes_scaling.trust.backtest` (one row per method, held-out run and
-probability) and returns a Figure; nothing here fits.
+Each takes a table from :func:`bayes_scaling.trust.backtests.backtest` (one row per method,
+held-out run and probability) and returns a Figure; nothing here fits.
 """
 
 from __future__ import annotations

@@ -6,11 +6,20 @@
 
 Modules: :mod:`.facts` computes the numbers, :mod:`.content` and :mod:`.background` word them
 into sections (plain data, :mod:`.blocks`), :mod:`.figures` draws the figures, :mod:`.html` and
-:mod:`.markdown` render, :mod:`.fmt` formats numbers, :mod:`.build` ties them together.
-:func:`comparison_report` (:mod:`.compare`) writes the recipe comparison page of a grouped fit.
+:mod:`.markdown` render (numbers are worded by :mod:`bayes_scaling._format`), :mod:`.build` ties
+them together. :func:`comparison_report` (:mod:`.comparison`) writes the recipe comparison page of
+a grouped fit.
 """
 
 from bayes_scaling.report.build import Report, build_report
-from bayes_scaling.report.compare import comparison_report
+from bayes_scaling.report.comparison import comparison_report
+from bayes_scaling.results import ScalingFit, method_of
+
+
+@method_of(ScalingFit)
+def report(self, compute, **kwargs) -> Report:
+    """The decision report; see :func:`bayes_scaling.report.build_report`."""
+    return build_report(self, compute, **kwargs)
+
 
 __all__ = ["Report", "build_report", "comparison_report"]

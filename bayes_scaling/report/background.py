@@ -1,6 +1,6 @@
 """The fit's half of the report: its health, the law, the priors, the data and the assumptions.
 
-Each function reads a :class:`~bayes_scaling.posterior.ScalingFit` and returns one
+Each function reads a :class:`~bayes_scaling.results.scaling.ScalingFit` and returns one
 :class:`~bayes_scaling.report.blocks.Section`; :func:`alert` returns the convergence warning block
 (or None when the fit passed the gate). Every string taken from the fit (run ids, group names,
 column names, law and prior text) is passed through as data; the renderers escape it.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayes_scaling.diagnostics import MAX_RHAT, MIN_ESS
-from bayes_scaling.report import fmt
+from bayes_scaling import _format as fmt
 from bayes_scaling.report.blocks import Alert, Num, Section, Table, sentence
+from bayes_scaling.results.diagnostics import MAX_RHAT, MIN_ESS
 
 #: Number of runs listed in the data table.
 FIRST_ROWS = 8

@@ -19,6 +19,8 @@ from bayes_scaling.report.facts import gather
 from bayes_scaling.report.figures import figure_inputs, render
 from bayes_scaling.report.markdown import FIGURE_DIR, render_markdown
 from bayes_scaling.report.render_html import render_html
+from bayes_scaling.trust.law_choice import compare_laws, disagreement, disagreement_sentence
+from bayes_scaling.trust.sensitivity import prior_sensitivity
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,6 @@ def law_evidence(fit, laws, facts) -> LawEvidence | None:
     """
     if not laws:
         return None
-    from bayes_scaling.law_choice import compare_laws, disagreement, disagreement_sentence
 
     fits = {fit.law.name: fit, **{k: v for k, v in laws.items() if v is not fit}}
     largest = float(fit.runs["compute"].max())
@@ -132,7 +133,7 @@ def build_report(
         Fits of other laws to the same runs (this fit included or not): the page then compares
         them by PSIS-LOO, gives stacking weights and says where they disagree beyond the data.
     sensitivity : Sensitivity or True, optional
-        A :func:`bayes_scaling.sensitivity.prior_sensitivity` result to report (True computes
+        A :func:`bayes_scaling.trust.sensitivity.prior_sensitivity` result to report (True computes
         one: two extra fits).
 
     Returns
@@ -155,8 +156,6 @@ def build_report(
         relative=relative,
     )
     if sensitivity is True:
-        from bayes_scaling.sensitivity import prior_sensitivity
-
         sensitivity = prior_sensitivity(fit, compute=[compute], prob=prob)
     content = build_content(fit, facts, title, law_evidence(fit, laws, facts), sensitivity or None)
     figures = render(figure_inputs(fit, facts))

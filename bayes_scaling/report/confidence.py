@@ -2,8 +2,9 @@
 laws' disagreement and the priors' pull, in plain words.
 
 Inputs are computed elsewhere (:func:`bayes_scaling.report.facts.gather`,
-:func:`bayes_scaling.law_choice.compare_laws` and :func:`~bayes_scaling.law_choice.disagreement`,
-:func:`bayes_scaling.sensitivity.prior_sensitivity`); this module only words them.
+:func:`bayes_scaling.trust.law_choice.compare_laws` and
+:func:`~bayes_scaling.trust.law_choice.disagreement`,
+:func:`bayes_scaling.trust.sensitivity.prior_sensitivity`); this module only words them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.report import fmt
+from bayes_scaling import _format as fmt
 from bayes_scaling.report.blocks import Num, Section, Table, sentence
 from bayes_scaling.report.facts import Facts
 

@@ -9,8 +9,9 @@ half from :mod:`bayes_scaling.report.background`.
 
 from __future__ import annotations
 
-from bayes_scaling.posterior import _version
-from bayes_scaling.report import background, confidence, fmt, outlook
+from bayes_scaling import _format as fmt
+from bayes_scaling._constants import package_version
+from bayes_scaling.report import background, confidence, outlook
 from bayes_scaling.report.blocks import Content, Num, Section, Table, sentence
 from bayes_scaling.report.facts import Facts
 from bayes_scaling.report.figures import CAPTIONS
@@ -283,9 +284,8 @@ def build_content(
     decision.append(outlook.extrapolation(facts, fit.runs))
     decision.append(confidence.section(facts, laws, sensitivity))
     status = "converged" if fit.converged else "NOT converged"
-    subtitle = (
-        f"{fit.law.name} law · {len(fit.runs)} runs · fit {status} · bayes_scaling {_version()}"
-    )
+    version = package_version()
+    subtitle = f"{fit.law.name} law · {len(fit.runs)} runs · fit {status} · bayes_scaling {version}"
     return Content(
         title=title,
         sections=(*decision, *background.sections(fit, facts)),

@@ -1,10 +1,11 @@
 """The numbers behind the report, computed once: no formatting, no wording.
 
-Every decision number comes from :func:`bayes_scaling.decision.allocate` (so the page and the
-table agree), the bands from :meth:`ScalingFit.bands` over the fan chart's budgets (so the page and
-the figure agree) and the target sentences from
-:func:`bayes_scaling.targets.target_answer`. When no choice is proposed, the choice assessed for
-risk is the point fit's N: the N* of the posterior-mean parameters.
+Every decision number comes from :func:`bayes_scaling.answers.decision.decide`, computed once per
+draw and read here by variable name (the tidy table of ``allocate`` formats the same Dataset, so
+the page and the table agree), the bands from :meth:`ScalingFit.bands` over the fan chart's budgets
+(so the page and the figure agree) and the target sentences from
+:func:`bayes_scaling.answers.targets.target_answer`. When no choice is proposed, the choice
+assessed for risk is the point fit's N: the N* of the posterior-mean parameters.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling import allocation as al
-from bayes_scaling.decision import allocate
-from bayes_scaling.errors import BayesScalingError
-from bayes_scaling.horizon import TrustHorizon, trust_horizon
+from bayes_scaling import _validate as check
+from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, decide
+from bayes_scaling.answers.horizon import TrustHorizon, trust_horizon
+from bayes_scaling.answers.targets import TargetAnswer
+from bayes_scaling.errors import ArgumentError
 from bayes_scaling.plots import compute_grid
-from bayes_scaling.targets import TargetAnswer
-
-#: Probabilities at which the compute needed for the target is reported.
-TARGET_PROBS = (0.5, 0.9)
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class Facts:
         Central interval probability of every interval.
     target : float or None
         Target loss (nats).
-    table : DataFrame
-        ``allocate(fit, compute, ...)`` for the assessed choice (the proposed one, else the point
-        fit's N).
+    decision : Dataset
+        :func:`~bayes_scaling.answers.decision.decide` at the budget for the assessed choice (the
+        proposed one, else the point fit's N): every number per draw, by variable name.
     proposed : dict
         ``{"params": N}`` or ``{"tokens_per_param": r}`` as given, or ``{}`` for the point fit.
     predictive : tuple of float
@@ -64,25 +64,43 @@ class Facts:
     compute: float
     prob: float
     target: float | None
-    table: pd.DataFrame
+    decision: xr.Dataset
     proposed: dict
     predictive: tuple[float, float, float]
     bands: xr.Dataset
     answer: TargetAnswer | None
-    k: float = 6.0
+    k: float = FLOPS_PER_PARAM_TOKEN
     param_only: tuple[float, float, float] | None = None
     horizon: TrustHorizon | None = None
     discrepancy: str = "off"
 
+    @property
+    def table(self) -> pd.DataFrame:
+        """The tidy allocation table of :attr:`decision` (for display only)."""
+        return allocation_table(self.decision, self.prob)
+
+    def _at_budget(self, quantity: str) -> xr.DataArray:
+        var = self.decision[quantity]
+        return var.isel(budget=0) if "budget" in var.dims else var
+
     def value(self, quantity: str) -> float:
-        """The ``estimate`` of one ``allocate`` row (NaN when absent)."""
-        rows = self.table.loc[self.table["quantity"] == quantity, "estimate"]
-        return float(rows.iloc[0]) if len(rows) else float("nan")
+        """A number of the decision: the posterior median of a per-draw variable, else its value;
+        ``compute_needed_p50``/``_p90`` are the compute needed at that probability. NaN when the
+        decision does not have it."""
+        if quantity.startswith("compute_needed_p") and "compute_needed" in self.decision:
+            p = int(quantity.rsplit("_p", 1)[1]) / 100
+            return float(self.decision["compute_needed"].sel(target_prob=p, method="nearest"))
+        if quantity not in self.decision:
+            return float("nan")
+        var = self._at_budget(quantity)
+        return float(var.median(SAMPLE_DIMS) if SAMPLE_DIMS[0] in var.dims else var)
 
     def interval(self, quantity: str) -> tuple[float, float, float]:
-        """(lower, median, upper) of one ``allocate`` row."""
-        row = self.table.loc[self.table["quantity"] == quantity].iloc[0]
-        return float(row["lower"]), float(row["estimate"]), float(row["upper"])
+        """(lower, median, upper) of a per-draw variable of the decision, central ``prob``."""
+        draws = np.asarray(self._at_budget(quantity), float).ravel()
+        tail = (1 - self.prob) / 2
+        lo, med, hi = np.quantile(draws, [tail, 0.5, 1 - tail])
+        return float(lo), float(med), float(hi)
 
     @property
     def law(self) -> tuple[float, float, float]:
@@ -93,13 +111,13 @@ class Facts:
         return self.interval("loss_opt")
 
     def has(self, quantity: str) -> bool:
-        return bool((self.table["quantity"] == quantity).any())
+        return quantity in self.decision
 
 
 def assessed_choice(fit, compute: float, params=None, tokens_per_param=None) -> dict:
     """The split whose risk is reported: the proposed one, else the point fit's N (``params``)."""
     if params is not None and tokens_per_param is not None:
-        raise BayesScalingError("propose either params (N) or tokens_per_param (D/N), not both")
+        raise ArgumentError("params", "propose either params (N) or tokens_per_param (D/N)")
     if params is not None:
         return {"params": float(params)}
     if tokens_per_param is not None:
@@ -127,7 +145,7 @@ def gather(
     target=None,
     params=None,
     tokens_per_param=None,
-    prob: float = 0.9,
+    prob: float = DEFAULT_PROB,
     tolerance: float | None = 0.02,
     relative: bool = True,
 ) -> Facts:
@@ -139,17 +157,14 @@ def gather(
     >>> facts.interval("n_params_opt")              # doctest: +SKIP
     (8.2e+09, 1.26e+10, 1.94e+10)
     """
-    compute = float(compute)
-    if not (np.isfinite(compute) and compute > 0):
-        raise BayesScalingError(f"compute must be a finite budget > 0 FLOPs, got {compute}")
-    if not 0 < prob < 1:
-        raise BayesScalingError(f"prob must lie strictly between 0 and 1, got {prob}")
-    al._require_optimum(fit)
+    compute = check.positive(compute, "compute")
+    prob = check.probability(prob, "prob")
+    al.require_optimum(fit)
     choice = assessed_choice(fit, compute, params, tokens_per_param)
-    table = allocate(fit, compute, **choice, target=target, prob=prob, target_probs=TARGET_PROBS)
-    answer = table.attrs["target_answer"]
+    decision = decide(fit, compute, **choice, target=target, target_probs=TARGET_PROBS)
+    answer = decision.attrs["target_answer"]
     probs = tuple(sorted({0.5, float(prob)}))
-    bands = fit.bands(compute=budget_grid(fit.runs, compute), probs=probs, as_xarray=True)
+    bands = fit.bands(compute=budget_grid(fit.runs, compute), prob=probs, as_xarray=True)
     proposed = {
         k: v
         for k, v in (("params", params), ("tokens_per_param", tokens_per_param))
@@ -158,7 +173,7 @@ def gather(
     disc = fit.discrepancy
     param_only = None
     if disc is not None:
-        plain = fit.bands(compute=[compute], probs=[prob], as_xarray=True, discrepancy=False)
+        plain = fit.bands(compute=[compute], prob=[prob], as_xarray=True, discrepancy=False)
         param_only = band_at(plain, compute, prob, "predictive")
     horizon = None
     if tolerance is not None:
@@ -170,10 +185,10 @@ def gather(
         compute=compute,
         prob=prob,
         target=None if target is None else float(target),
-        table=table,
+        decision=decision,
         proposed={k: float(v) for k, v in proposed.items()},
         predictive=band_at(bands, compute, prob, "predictive"),
         bands=bands,
         answer=answer,
-        k=al._k(fit, None),
+        k=decision.attrs["flops_per_param_token"],
     )

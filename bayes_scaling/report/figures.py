@@ -19,7 +19,7 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
-from bayes_scaling import allocation as al
+from bayes_scaling.answers import allocation as al
 from bayes_scaling.plots import allocation_frontier, fan_chart, optimum_posterior
 
 #: Figure captions, by figure key.
@@ -67,7 +67,7 @@ def figure_inputs(fit, facts) -> dict:
     return {
         "bands": facts.bands,
         "opt": opt,
-        "frontier": al.frontier(fit, facts.compute, n_params=n_grid, probs=probs),
+        "frontier": al.frontier(fit, facts.compute, n_params=n_grid, prob=probs),
         "chosen_n": chosen,
         "mean_fit_n": mean_fit,
         "budget": facts.compute,

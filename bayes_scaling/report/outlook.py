@@ -2,14 +2,14 @@
 extrapolates beyond the runs.
 
 A target that is not reachable with a meaningful probability is said to be so, in the words of
-:meth:`bayes_scaling.targets.TargetAnswer.sentences`; no compute number is printed for it.
+:meth:`bayes_scaling.answers.targets.TargetAnswer.sentences`; no compute number is printed for it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bayes_scaling.report import fmt
+from bayes_scaling import _format as fmt
 from bayes_scaling.report.blocks import Num, Section, Table, sentence
 from bayes_scaling.report.facts import Facts
 

@@ -1,0 +1,283 @@
+"""Compute allocation as a posterior: the optimal split, the risk of a chosen split, the frontier.
+
+For the Chinchilla law L(N, D) = E + A·N^(−α) + B·D^(−β) and a budget C = k·N·D (k = 6 by default),
+each posterior draw θ has its own optimum (Hoffmann et al. 2022, eq. 4):
+
+    G = (αA / (βB))^(1/(α+β)),  a = β/(α+β),  b = α/(α+β)
+    N*(C) = G·(C/k)^a,  D*(C) = G^(−1)·(C/k)^b,  tokens per parameter D*/N*,  L*(C) = L(N*, D*)
+
+``a`` is the allocation exponent: Kaplan et al. (2020) had a ≈ 0.73 (parameters grow faster than
+data), Hoffmann et al. a ≈ 0.5. ``P(a > 0.5)`` is the posterior answer to that dispute.
+
+The regret of a chosen N at budget C (with D = C/(kN)) is, per draw,
+
+    regret(θ) = L(N, D; θ) − L(N*(θ), D*(θ); θ) ≥ 0.
+
+The regret is parameter-only: it compares each draw's law with itself. Losses — the risk-based
+choice of N, the frontier and the target questions (:mod:`bayes_scaling.answers.targets`) — carry
+the fit's extrapolation discrepancy δ(N, D) (see :mod:`bayes_scaling.model.discrepancy`) unless
+``discrepancy=False``: it is zero inside the data and grows with the distance beyond it, so a
+risk-averse choice leans towards sizes closer to the runs.
+
+Risk measures are small factories over draws (see :func:`expected`, :func:`quantile`,
+:func:`cvar`, :func:`prob_above`); pass your own ``f(draws) -> float`` anywhere one is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import optimize
+
+from bayes_scaling import _validate as check
+from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.errors import ArgumentError, BayesScalingError
+from bayes_scaling.laws import ratio_split
+
+RiskMeasure = Callable[[np.ndarray], float]
+
+
+# --- risk measures: factories returning closures over a 1-d array of draws ----------------------
+
+
+def expected() -> RiskMeasure:
+    """Posterior mean: E[x]."""
+    return lambda x: float(np.mean(x))
+
+
+def quantile(q: float) -> RiskMeasure:
+    """Posterior q-quantile of x (e.g. 0.9, 0.95): the value exceeded with probability 1 − q."""
+    q = check.fraction(q, "q")
+    return lambda x: float(np.quantile(x, q))
+
+
+def cvar(q: float) -> RiskMeasure:
+    """Conditional value at risk: CVaR_q(x) = E[x | x ≥ VaR_q(x)], the mean of the worst 1 − q."""
+    q = check.fraction(q, "q")
+
+    def measure(x):
+        x = np.asarray(x).ravel()
+        return float(x[x >= np.quantile(x, q)].mean())
+
+    return measure
+
+
+def prob_above(threshold: float) -> RiskMeasure:
+    """P(x > threshold), e.g. the probability of missing a target loss."""
+    threshold = check.positive(threshold, "threshold")
+    return lambda x: float(np.mean(np.asarray(x) > threshold))
+
+
+# --- the optimal split ------------------------------------------------------------------------
+
+
+def flops_of(fit, flops_per_param_token=None) -> float:
+    """k in C = k·N·D: the value given, else the fit's (6 unless the table said otherwise)."""
+    if flops_per_param_token is not None:
+        return check.positive(flops_per_param_token, "flops_per_param_token")
+    return float(fit.settings.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN))
+
+
+def _budgets(compute) -> xr.DataArray:
+    c = check.positive_array(compute, "compute")
+    return xr.DataArray(c, dims="budget", coords={"budget": c})
+
+
+def require_optimum(fit):
+    """Raise unless the fit's law has a closed-form compute-optimal split."""
+    if fit.law.optimum is None:
+        raise BayesScalingError(
+            f"law {fit.law.name!r} has no compute-optimal split; allocation "
+            "needs a law in N and D such as 'chinchilla'"
+        )
+
+
+def law_loss(fit, n_params, n_tokens, params=None) -> xr.DataArray:
+    """L(N, D; θ) for every draw (or for the given parameter set ``params``)."""
+    p = params if params is not None else {k: fit.posterior[k] for k in fit.law.params}
+    return fit.law.fn({"n_params": n_params, "n_tokens": n_tokens}, p, np)
+
+
+def loss_draws(
+    fit, n_params, n_tokens, flops_per_param_token=None, seed=None, discrepancy: bool = True
+):
+    """L(N, D; θ)·exp(δ(N, D)) per draw: the mean curve with the extrapolation discrepancy.
+
+    δ is shared by all sizes within a draw (one "law error curve" per draw; see
+    :meth:`bayes_scaling.model.discrepancy.Discrepancy.error`); without a discrepancy this is
+    :func:`law_loss`.
+    """
+    loss = law_loss(fit, n_params, n_tokens)
+    disc = fit.discrepancy if discrepancy else None
+    if disc is None:
+        return loss
+    sizes = {
+        "n_params": n_params,
+        "n_tokens": n_tokens,
+        "compute": flops_of(fit, flops_per_param_token) * n_params * n_tokens,
+    }
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    return loss * np.exp(disc.error(fit.posterior, sizes, seed))
+
+
+def optimal_allocation(fit, compute, flops_per_param_token: float | None = None) -> xr.Dataset:
+    """Per-draw compute-optimal split at each budget.
+
+    Returns
+    -------
+    Dataset
+        ``n_params``, ``n_tokens``, ``tokens_per_param`` and ``loss`` (L*, nats) with dims
+        ``(chain, draw, budget)``, and ``allocation_exponent`` a = β/(α+β) with dims
+        ``(chain, draw)``.
+    """
+    require_optimum(fit)
+    k, c = flops_of(fit, flops_per_param_token), _budgets(compute)
+    post = fit.posterior
+    opt = fit.law.optimum(post, c, k)
+    n, d = opt["n_params"], opt["n_tokens"]
+    return xr.Dataset(
+        {
+            "n_params": n,
+            "n_tokens": d,
+            "tokens_per_param": d / n,
+            "loss": law_loss(fit, n, d),
+            "allocation_exponent": post["beta"] / (post["alpha"] + post["beta"]),
+        }
+    ).transpose("chain", "draw", ...)
+
+
+def mean_parameter_optimum(
+    fit, compute, flops_per_param_token: float | None = None
+) -> dict[str, np.ndarray]:
+    """N* and D* of the posterior *mean* parameters: the point-fit answer, for comparison."""
+    require_optimum(fit)
+    mean = {name: float(fit.posterior[name].mean()) for name in fit.law.params}
+    return fit.law.optimum(mean, np.asarray(compute, float), flops_of(fit, flops_per_param_token))
+
+
+def split(fit, compute, params=None, tokens_per_param=None, flops_per_param_token=None):
+    """N and D of a proposed choice at budget(s) C: a given N, or a tokens-per-parameter ratio."""
+    k = flops_of(fit, flops_per_param_token)
+    if (params is None) == (tokens_per_param is None):
+        raise ArgumentError("params", "propose either params (N) or tokens_per_param (D/N)")
+    compute = np.asarray(compute, float)
+    if params is not None:
+        n = np.asarray(check.positive(params, "params"))
+    else:
+        ratio = check.positive(tokens_per_param, "tokens_per_param")
+        n = ratio_split(compute, ratio, k)["n_params"]
+    return n, compute / (k * n)
+
+
+def regret(
+    fit, compute: float, params=None, tokens_per_param=None, flops_per_param_token=None
+) -> xr.DataArray:
+    """Posterior draws of regret(θ) = L(N, D; θ) − L*(θ) of a proposed choice at budget C (nats)."""
+    k = flops_of(fit, flops_per_param_token)
+    n, d = split(fit, compute, params, tokens_per_param, k)
+    best = optimal_allocation(fit, [compute], k)["loss"].isel(budget=0, drop=True)
+    return (law_loss(fit, n, d) - best).rename("regret")
+
+
+def risk_table(draws: xr.DataArray, measures: dict[str, RiskMeasure] | None = None) -> pd.Series:
+    """Apply risk measures to draws; default: mean, 90th and 95th percentiles, CVaR at 95%."""
+    measures = measures or {
+        "mean": expected(),
+        "q90": quantile(0.90),
+        "q95": quantile(0.95),
+        "cvar95": cvar(0.95),
+    }
+    flat = np.asarray(draws).ravel()
+    return pd.Series({name: f(flat) for name, f in measures.items()})
+
+
+# --- choosing N under uncertainty ---------------------------------------------------------------
+
+
+def choose_params(
+    fit,
+    compute: float,
+    measure: RiskMeasure | None = None,
+    flops_per_param_token=None,
+    discrepancy: bool = True,
+    n_star: xr.DataArray | None = None,
+) -> float:
+    """The N that minimises a risk measure of the posterior loss at budget C (D = C/(kN)).
+
+    The loss carries the extrapolation discrepancy unless ``discrepancy=False``.
+
+    ``measure = expected()`` gives the Bayes-optimal N (minimum posterior expected loss);
+    ``measure = quantile(0.95)`` a tail-safe N (minimum 95th percentile of the loss).
+    ``n_star``: the per-draw optimal N at this budget when already computed (it sets the search
+    range, a decade either side of the draws').
+    """
+    k, measure = flops_of(fit, flops_per_param_token), measure or expected()
+    compute = check.positive(compute, "compute")
+    if n_star is None:
+        n_star = optimal_allocation(fit, [compute], k)["n_params"]
+    lo, hi = np.log(float(n_star.min()) / 10), np.log(float(n_star.max()) * 10)
+
+    def objective(log_n):
+        n = np.exp(log_n)
+        loss = loss_draws(fit, n, compute / (k * n), k, discrepancy=discrepancy)
+        return measure(np.asarray(loss).ravel())
+
+    best = optimize.minimize_scalar(
+        objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
+    )
+    return float(np.exp(best.x))
+
+
+def frontier(
+    fit,
+    compute: float,
+    n_params=None,
+    prob=None,
+    flops_per_param_token=None,
+    discrepancy: bool = True,
+    **aliases,
+) -> xr.Dataset:
+    """Expected loss against N at a fixed budget C, with its bands (the allocation frontier).
+
+    Returns
+    -------
+    Dataset
+        Over dim ``n_params``: ``expected_loss``, ``median`` and ``lower``/``upper`` (dims
+        ``prob, n_params``) of the loss L(N, C/(kN); θ)·exp(δ) (δ = 0 with ``discrepancy=False``
+        or a fit without one); ``n_tokens`` as a coordinate;
+        attrs ``compute``, ``bayes_n`` and ``n_star_median``.
+    """
+    prob = check.renamed(aliases, "probs", "prob", prob, where="frontier")
+    k = flops_of(fit, flops_per_param_token)
+    compute = check.positive(compute, "compute")
+    n_star = optimal_allocation(fit, [compute], k)["n_params"].isel(budget=0, drop=True)
+    if n_params is None:
+        n_params = np.geomspace(
+            float(n_star.quantile(0.01)) / 4, float(n_star.quantile(0.99)) * 4, 60
+        )
+    else:
+        n_params = check.positive_array(n_params, "n_params")
+    n = xr.DataArray(np.asarray(n_params, float), dims="n_params")
+    loss = loss_draws(fit, n, compute / (k * n), k, discrepancy=discrepancy)
+    loss = loss.transpose("chain", "draw", "n_params")
+    probs = np.asarray(check.probabilities((0.5, 0.9) if prob is None else prob, "prob"))
+    lo = loss.quantile((1 - probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
+    hi = loss.quantile((1 + probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
+    ds = xr.Dataset(
+        {
+            "expected_loss": loss.mean(SAMPLE_DIMS),
+            "median": loss.median(SAMPLE_DIMS),
+            "lower": lo.assign_coords(prob=probs),
+            "upper": hi.assign_coords(prob=probs),
+        }
+    ).assign_coords(n_params=n.values, n_tokens=("n_params", compute / (k * n.values)))
+    ds.attrs.update(
+        compute=float(compute),
+        bayes_n=choose_params(fit, compute, expected(), k, discrepancy, n_star=n_star),
+        n_star_median=float(n_star.median()),
+        converged=int(fit.converged),
+    )
+    return ds

@@ -1,0 +1,259 @@
+"""Posterior loss bands at given sizes or compute budgets.
+
+Two bands, always named:
+
+- ``law``: the posterior of the mean curve L(x; θ), i.e. parameter uncertainty only;
+- ``predictive``: a new run's loss, log L(x; θ) + ε with ε the fitted run-to-run noise
+  (Student-t(ν, 0, σ) or Normal(0, σ) on log loss). Compare measured runs with this one.
+
+Both carry the extrapolation discrepancy δ(x) = τ·d(x)·η when the fit learned one (the default;
+see :mod:`bayes_scaling.model.discrepancy`): zero inside the data, growing with the decades d(x)
+beyond it. ``discrepancy=False`` gives the parameter-only bands.
+
+Intervals are central (equal-tailed): at probability p, the quantiles (1 − p)/2 and (1 + p)/2 of the
+draws. Where the sizes come from:
+
+- ``params`` and ``tokens``: the points (N_i, D_i), with C = k·N·D;
+- ``compute`` alone, for a law in N and D: each draw's own compute-optimal split N*(C; θ), D*(C; θ)
+  (the columns then show the posterior median of N* and D*); with ``tokens_per_param`` r the fixed
+  split N = sqrt(C / (k·r)), D = r·N;
+- ``compute`` with ``params`` (or ``tokens``): the other follows from C = k·N·D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling import _validate as check
+from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.laws import ratio_split
+from bayes_scaling.model.discrepancy import distance_beyond, reference_sizes
+from bayes_scaling.model.likelihoods import draw_noise
+
+BAND_COLUMNS = [
+    "params",
+    "tokens",
+    "compute",
+    "distance",
+    "band",
+    "prob",
+    "lower",
+    "median",
+    "upper",
+    "converged",
+    "discrepancy",
+]
+#: The argument that gives each runs-table size column (a law's inputs) at a point.
+SIZE_ARGUMENTS = {"n_params": "params", "n_tokens": "tokens", "compute": "compute"}
+
+
+def argument_of(column: str) -> str:
+    """The argument name of a law input column: ``n_params`` is given as ``params``."""
+    return SIZE_ARGUMENTS.get(column, column)
+
+
+def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=None) -> dict:
+    """N, D and C at every point, per draw where the split depends on θ.
+
+    Point i of the result is point i as given (``params[i]``, ``tokens[i]``, ``compute[i]``; a
+    single value stands for every point). Returns a dict with ``n_params``, ``n_tokens`` and
+    ``compute`` as DataArrays with dim ``point`` (and ``chain``, ``draw`` for a per-draw
+    compute-optimal split), or None where not defined.
+
+    Raises
+    ------
+    ArgumentError
+        Sizes that are not positive numbers, of unequal lengths, or a combination that does not
+        define the law's inputs.
+    """
+    k = fit.settings.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
+    given = {
+        col: check.optional_positive_array(v, argument_of(col))
+        for col, v in zip(SIZE_ARGUMENTS, (params, tokens, compute), strict=True)
+    }
+    tokens_per_param = check.optional_positive(tokens_per_param, "tokens_per_param")
+    present = {col: v for col, v in given.items() if v is not None}
+    if not present:
+        raise ArgumentError(
+            "compute",
+            "no sizes given: give params and tokens, or compute (optionally with params, "
+            "tokens or tokens_per_param)",
+        )
+    if len(present) == 3:
+        raise ArgumentError(
+            "compute", "give at most two of params, tokens and compute (C = k·N·D fixes the third)"
+        )
+    if tokens_per_param is not None and list(present) != ["compute"]:
+        raise ArgumentError(
+            "tokens_per_param",
+            "splits compute alone; drop it, or give compute without params/tokens",
+        )
+    arrays = check.matched({argument_of(col): v for col, v in present.items()})
+    sizes = {col: None for col in given}
+    sizes.update({col: xr.DataArray(arrays[argument_of(col)], dims="point") for col in present})
+    n, d, c = sizes["n_params"], sizes["n_tokens"], sizes["compute"]
+    if n is not None and d is not None:
+        sizes["compute"] = k * n * d
+    elif c is not None and n is not None:
+        sizes["n_tokens"] = c / (k * n)
+    elif c is not None and d is not None:
+        sizes["n_params"] = c / (k * d)
+    elif c is not None and tokens_per_param is not None:
+        sizes.update(ratio_split(c, tokens_per_param, k))
+    elif c is not None and "compute" not in fit.law.inputs:
+        if fit.law.optimum is None:
+            raise ArgumentError(
+                "compute",
+                f"law {fit.law.name!r} has no compute-optimal split; give params, tokens or "
+                "tokens_per_param with compute",
+            )
+        sizes.update(fit.law.optimum(fit.posterior, c, k))
+    missing = [argument_of(col) for col in fit.law.inputs if sizes.get(col) is None]
+    if missing:
+        raise ArgumentError(
+            missing[0],
+            f"law {fit.law.name!r} needs {' and '.join(missing)} at each point; give them, or "
+            "compute with a split",
+        )
+    return sizes
+
+
+def loss_bands(
+    fit,
+    *,
+    params=None,
+    tokens=None,
+    compute=None,
+    prob=None,
+    tokens_per_param=None,
+    seed=None,
+    discrepancy: bool = True,
+    **aliases,
+) -> xr.Dataset:
+    """Law-only and predictive loss bands.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+    params, tokens, compute : float or array-like, optional
+        Sizes (parameters N, tokens D, FLOPs C); see the module docstring for the combinations.
+        Point i of the bands is point i as given.
+    prob : float or sequence of float
+        Central interval probabilities, each in (0, 1); :data:`DEFAULT_PROBS` by default.
+        ``probs=`` is accepted as its old name.
+    tokens_per_param : float, optional
+        A fixed D/N ratio for compute-only bands, instead of each draw's optimal split.
+    seed : int, optional
+        Seed of the noise draws of the predictive band (the fit's own seed by default, so that a
+        saved and re-loaded fit gives identical bands).
+    discrepancy : bool
+        Include the fit's extrapolation discrepancy (when it has one); False: parameter-only.
+
+    Returns
+    -------
+    Dataset
+        ``lower``, ``median`` and ``upper`` with dims ``(band, prob, point)``; ``params``,
+        ``tokens`` and ``compute`` as coordinates on ``point`` (posterior medians when the split
+        varies by draw); ``distance`` (decades beyond the data); ``attrs["converged"]`` and
+        ``attrs["discrepancy"]`` (its description, or "off").
+    """
+    prob = check.renamed(aliases, "probs", "prob", prob, where="loss_bands")
+    probs = check.probabilities(DEFAULT_PROBS if prob is None else prob, "prob")
+    seed = check.seed(seed)
+    discrepancy = check.flag(discrepancy, "discrepancy")
+    sizes = resolve_sizes(fit, params, tokens, compute, tokens_per_param)
+    draws = band_draws(fit, sizes, seed=seed, discrepancy=discrepancy)
+    ds = summarise_draws(draws, probs, SAMPLE_DIMS)
+    ds = ds.assign_coords(size_coords(fit, sizes, ds.sizes["point"]))
+    disc = fit.discrepancy if discrepancy else None
+    ds.attrs.update(
+        discrepancy=disc.describe() if disc is not None else "off",
+        converged=int(fit.converged),
+        law=fit.law.name,
+        split="per-draw optimum"
+        if sizes["n_params"] is not None and sizes["n_params"].ndim > 1
+        else "given",
+    )
+    return ds
+
+
+def band_draws(fit, sizes: dict, seed=None, discrepancy: bool = True) -> xr.DataArray:
+    """Loss draws with dims ``(band, chain, draw, point)``, bands ``law`` and ``predictive``.
+
+    ``sizes`` comes from :func:`resolve_sizes`. With ``discrepancy`` and a fit that learned one,
+    both bands carry δ(x); the predictive band adds the run noise ε.
+    """
+    post = fit.posterior
+    mean = fit.law.fn(
+        {c: sizes[c] for c in fit.law.inputs}, {p: post[p] for p in fit.law.params}, np
+    )
+    mean = mean.broadcast_like(post["sigma"]).transpose(*SAMPLE_DIMS, "point")
+    seed = fit.settings.get("seed", 0) if seed is None else seed
+    noise = draw_noise(post, fit.settings.get("likelihood", "student_t"), mean.shape, seed)
+    disc = fit.discrepancy if discrepancy else None
+    if disc is not None:
+        mean = mean * np.exp(disc.error(post, sizes, seed).broadcast_like(mean))
+    predictive = np.exp(np.log(mean) + noise)
+    return xr.concat([mean, predictive], dim=xr.DataArray(["law", "predictive"], dims="band"))
+
+
+def summarise_draws(draws: xr.DataArray, probs, sample_dims) -> xr.Dataset:
+    """Central intervals and medians of loss draws over ``sample_dims``.
+
+    Returns ``lower``, ``median``, ``upper`` with dims (band, prob, point).
+    """
+    probs = np.atleast_1d(np.asarray(probs, float))
+    lo = draws.quantile((1 - probs) / 2, dim=sample_dims).rename(quantile="prob")
+    hi = draws.quantile((1 + probs) / 2, dim=sample_dims).rename(quantile="prob")
+    med = draws.median(dim=sample_dims)
+    return xr.Dataset(
+        {
+            "lower": lo.assign_coords(prob=probs),
+            "upper": hi.assign_coords(prob=probs),
+            "median": med.expand_dims(prob=probs),
+        }
+    ).transpose("band", "prob", "point")
+
+
+def size_coords(fit, sizes: dict, n_points: int) -> dict:
+    """``params``, ``tokens``, ``compute`` (medians over draws) and ``distance`` per point."""
+    coords = {}
+    for col, name in (("n_params", "params"), ("n_tokens", "tokens"), ("compute", "compute")):
+        v = sizes[col]
+        if v is None:
+            coords[name] = ("point", np.full(n_points, np.nan))
+        else:
+            v = v.median(dim=[d for d in SAMPLE_DIMS if d in v.dims]) if v.ndim > 1 else v
+            coords[name] = ("point", np.asarray(v, float))
+    dist = distance_beyond(reference_sizes(fit.runs, fit.law), sizes)
+    dist = dist.median(dim=[d for d in SAMPLE_DIMS if d in dist.dims])
+    coords["distance"] = ("point", np.broadcast_to(np.asarray(dist, float), n_points))
+    return coords
+
+
+def mark_tolerance(ds: xr.Dataset, tolerance: float, relative: bool = False) -> xr.Dataset:
+    """Add ``within_tolerance``: half-width (u − l)/2 ≤ tolerance (relative: ≤ tolerance·median)."""
+    half = (ds["upper"] - ds["lower"]) / 2
+    limit = tolerance * ds["median"] if relative else tolerance
+    out = ds.assign(within_tolerance=half <= limit)
+    out.attrs.update(tolerance=float(tolerance), relative=int(relative))
+    return out
+
+
+def bands_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """Tidy table: ``params, tokens, compute, distance, band, prob, lower, median, upper,
+    converged, discrepancy`` (and ``within_tolerance`` when marked); attrs copied over.
+
+    Rows run over bands, then probabilities, then points, each in the dataset's order: within a
+    band and a probability, row i is point i as given."""
+    extra = ["within_tolerance"] if "within_tolerance" in ds else []
+    df = ds[["lower", "median", "upper", *extra]].to_dataframe(dim_order=["band", "prob", "point"])
+    df = df.reset_index()
+    df["converged"] = bool(ds.attrs.get("converged", 1))
+    df["discrepancy"] = ds.attrs.get("discrepancy", "off") != "off"
+    df = df[[*BAND_COLUMNS, *extra]].reset_index(drop=True)
+    df.attrs.update(ds.attrs)
+    return df

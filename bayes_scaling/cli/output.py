@@ -1,0 +1,77 @@
+"""What every command shares: reading the column map, formatting tables, the exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+
+from bayes_scaling.cli.parser import EXIT_NOT_CONVERGED, EXIT_OK
+from bayes_scaling.errors import BayesScalingError, FitFileError
+from bayes_scaling.results import GroupedFit, load
+
+
+def formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps({**meta, "rows": json.loads(df.to_json(orient="records"))}, indent=1)
+    head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
+    with pd.option_context("display.float_format", "{:.4g}".format):
+        return f"# {head}\n{df.to_string(index=False)}\n"
+
+
+def status(result) -> int:
+    if result.converged:
+        return EXIT_OK
+    print(f"bayes-scaling: fit did not converge: {result.diagnostics.reason()}", file=sys.stderr)
+    return EXIT_NOT_CONVERGED
+
+
+def result_meta(result) -> dict:
+    return {
+        "converged": result.converged,
+        "reason": result.diagnostics.reason(),
+        "law": result.law.name,
+    }
+
+
+def read_fit(path):
+    """A saved result; any failure to read it back is a one-line :class:`FitFileError`."""
+    try:
+        return load(path)
+    except BayesScalingError:
+        raise
+    except Exception as exc:  # a file with our format tag but broken attributes, ...
+        raise FitFileError(
+            f"{str(path)!r} is not a readable bayes_scaling fit ({type(exc).__name__}: {exc}); "
+            "write fits with 'bayes-scaling fit'"
+        ) from None
+
+
+def single_fit(path):
+    """A saved single-law fit; a grouped fit is a one-line error naming what to use instead."""
+    result = read_fit(path)
+    if isinstance(result, GroupedFit):
+        raise FitFileError(
+            f"{str(path)!r} is a grouped fit; use 'bayes-scaling compare {path}' (or "
+            "GroupedFit.group_fit(name) in Python) for one group's bands"
+        )
+    return result
+
+
+def client_of(scheduler: str):
+    """The ``client`` of :func:`bayes_scaling.fit_many` for ``--scheduler``."""
+    return None if scheduler == "local" else scheduler
+
+
+def column_map(args) -> dict:
+    return {
+        "n_params": args.n_col,
+        "n_tokens": args.d_col,
+        "compute": args.c_col,
+        "loss": args.loss_col,
+        "run_id": args.run_col,
+        "group": args.group_col,
+    }

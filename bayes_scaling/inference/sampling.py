@@ -1,0 +1,288 @@
+"""Sampling: ``fit(runs, law, ...) -> ScalingFit``, with NUTS through nutpie and compile-once reuse.
+
+A compiled nutpie model is kept per *structure* (law, likelihood, prior families; see
+:func:`bayes_scaling.model.builder.structure_key`). Later fits with the same structure only swap
+data with
+``compiled.with_data(...)``: no recompilation, whatever the number of runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Mapping
+
+import arviz as az
+import numpy as np
+import nutpie
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, NOISE_PARAMS
+from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.laws import Law, get_law
+from bayes_scaling.model.builder import build_model, centred_name, model_data, structure_key
+from bayes_scaling.model.discrepancy import estimate as estimate_discrepancy
+from bayes_scaling.model.likelihoods import check_likelihood, log_density
+from bayes_scaling.model.pooling import Pooling, z_name
+from bayes_scaling.priors import resolve_priors
+from bayes_scaling.results import diagnostics
+from bayes_scaling.results.scaling import ScalingFit, make_datatree
+
+#: Compiled models of this process by structure key: (PyMC model, nutpie compiled model).
+_COMPILED: dict[tuple, tuple] = {}
+#: Number of nutpie compilations in this process (tests count these instead of timing them).
+COMPILE_COUNT = 0
+#: One sampling at a time per process: the cached model's shared data decide the start point.
+_SAMPLING = threading.RLock()
+
+
+def compiled_model(
+    runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str, pooling: Pooling | None = None
+):
+    """The compiled nutpie model for this structure, with this table's data swapped in.
+
+    The chains' start point comes from PyMC's initial-point function, which reads the model's
+    shared data. Those are set to this table too, so a fit does not depend on which table was
+    compiled first: the same table and seed give the same draws in any process, after any other
+    fits. Callers hold :data:`_SAMPLING` (threads in one process take turns).
+    """
+    global COMPILE_COUNT
+    key = structure_key(law, priors, likelihood, pooling)
+    if key not in _COMPILED:
+        model = build_model(runs, law, priors, likelihood, pooling)
+        _COMPILED[key] = (model, nutpie.compile_pymc_model(model))
+        COMPILE_COUNT += 1
+    model, compiled = _COMPILED[key]
+    data = model_data(runs, law, priors, pooling)
+    for name, value in data.items():
+        model[name].set_value(value)
+    return compiled.with_data(**data)
+
+
+def sample_posterior(
+    runs: pd.DataFrame,
+    law: Law,
+    priors: Mapping,
+    likelihood: str,
+    *,
+    draws: int,
+    chains: int,
+    tune: int,
+    seed: int,
+    target_accept: float,
+    progress: bool = False,
+    pooling: Pooling | None = None,
+):
+    """NUTS on the (cached) compiled model: posterior and sample stats as Datasets and the
+    sampling seconds. No health check, log likelihood or DataTree: that is :func:`fit`'s.
+
+    With a ``pooling``, the posterior's ``group`` coordinate holds this table's group labels, and
+    the standard-normal offsets ``<param>_z`` of partially pooled parameters are dropped."""
+    with _SAMPLING:
+        start = time.perf_counter()
+        trace = nutpie.sample(
+            compiled_model(runs, law, priors, likelihood, pooling),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress_bar=progress,
+            adaptation="low_rank",
+            target_accept=target_accept,
+            save_warmup=False,
+        )
+        seconds = time.perf_counter() - start
+    posterior = trace["posterior"].to_dataset()
+    internal = [centred_name(n) for n in law.centred] + [z_name(n) for n in priors]
+    posterior = posterior.drop_vars([n for n in internal if n in posterior])
+    if pooling is not None and "group" in posterior.dims:
+        posterior = posterior.assign_coords(group=list(pooling.groups))
+    posterior = posterior.assign({k: f(posterior, np) for k, f in law.derived.items()})
+    return posterior, trace["sample_stats"].to_dataset(), seconds
+
+
+def sample_checked(
+    runs,
+    law: Law,
+    priors: Mapping,
+    likelihood: str,
+    gate: list[str],
+    *,
+    draws: int,
+    chains: int,
+    tune: int,
+    seed: int | None,
+    target_accept: float,
+    progress: bool | None,
+    flops_per_param_token: float | None,
+    pooling: Pooling | None = None,
+):
+    """Sample, run the diagnostics gate over ``gate`` (warning when it fails) and record the
+    sampler settings: ``(posterior, sample_stats, diagnostics, settings)``. A seed of None is
+    drawn and stored; progress None means "when stderr is a terminal"."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    if progress is None:
+        progress = sys.stderr.isatty()
+    posterior, sample_stats, seconds = sample_posterior(
+        runs,
+        law,
+        priors,
+        likelihood,
+        draws=draws,
+        chains=chains,
+        tune=tune,
+        seed=seed,
+        target_accept=target_accept,
+        progress=progress,
+        pooling=pooling,
+    )
+    diag = diagnostics.check(posterior, sample_stats, gate)
+    diagnostics.warn_if_failed(diag, stacklevel=4)
+    settings = {
+        "sampler": "nutpie",
+        "draws": draws,
+        "chains": chains,
+        "tune": tune,
+        "seed": seed,
+        "target_accept": target_accept,
+        "likelihood": likelihood,
+        "adaptation": "low_rank",
+        "sampling_seconds": round(seconds, 3),
+        "flops_per_param_token": float(
+            flops_per_param_token or runs.attrs.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
+        ),
+    }
+    return posterior, sample_stats, diag, settings
+
+
+def sampled_names(law: Law, priors: Mapping) -> list[str]:
+    """Parameters the gate checks: the law's parameters and the noise parameters."""
+    return [*law.params, *(n for n in NOISE_PARAMS if n in priors)]
+
+
+def fit(
+    runs,
+    law: str | Law = "chinchilla",
+    priors: Mapping | None = None,
+    *,
+    draws: int = 1000,
+    chains: int = 4,
+    tune: int = 1000,
+    seed: int | None = None,
+    likelihood: str = "student_t",
+    target_accept: float = 0.95,
+    progress: bool | None = None,
+    flops_per_param_token: float | None = None,
+    discrepancy: bool | str = True,
+) -> ScalingFit:
+    """Fit a scaling law to a runs table with NUTS and check the posterior's health.
+
+    Parameters
+    ----------
+    runs : DataFrame or path
+        A runs table (anything :func:`bayes_scaling.load_runs` reads).
+    law : str or Law
+        ``"chinchilla"`` (default), ``"power"`` / ``"power:n_params"``, or a registered law.
+    priors : dict, optional
+        Overrides by parameter name, e.g.
+        ``{"beta": Prior("Normal", {"mu": 0.28, "sigma": 0.05})}``.
+    draws, chains, tune : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int, optional
+        Random seed. The same seed gives the same posterior. When None a seed is drawn and stored.
+    likelihood : {"student_t", "normal"}
+        Noise model on log loss.
+    target_accept : float
+        NUTS step-size adaptation target.
+    progress : bool, optional
+        Progress bar; by default shown only when stderr is a terminal.
+    flops_per_param_token : float, optional
+        k in C = k·N·D for compute-optimal splits; taken from the runs table (6) when None.
+    discrepancy : bool or str
+        Learn the extrapolation discrepancy τ by rolling backtests inside the runs (a few extra
+        fits of the already compiled model; see :mod:`bayes_scaling.model.discrepancy`). A string
+        names the axis of the internal cuts (``"compute"``, the default for True, ``"n_params"`` or
+        ``"n_tokens"``). False: parameter-only bands everywhere.
+
+    Returns
+    -------
+    ScalingFit
+        Posterior DataTree, law, priors and diagnostics. ``fit.converged`` is False (with a
+        :class:`ConvergenceWarning`) when R-hat > 1.01, ESS < 400 or any divergence.
+
+    Examples
+    --------
+    >>> from bayes_scaling import datasets, fit
+    >>> result = fit(datasets.demo(), seed=1)        # doctest: +SKIP
+    >>> result.bands(compute=[1e21, 1e22])          # doctest: +SKIP
+    """
+    if not isinstance(runs, pd.DataFrame) or "loss" not in runs or "n_params" not in runs:
+        runs = load_runs(runs)
+    law = get_law(law)
+    check_likelihood(likelihood)
+    check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
+    user_priors = priors
+    priors = resolve_priors(law, runs, priors, likelihood)
+    posterior, sample_stats, diag, settings = sample_checked(
+        runs,
+        law,
+        priors,
+        likelihood,
+        sampled_names(law, priors),
+        draws=draws,
+        chains=chains,
+        tune=tune,
+        seed=seed,
+        target_accept=target_accept,
+        progress=progress,
+        flops_per_param_token=flops_per_param_token,
+    )
+    seed = settings["seed"]
+    y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
+    mu = np.log(law.evaluate(posterior, {c: runs[c].to_numpy(float) for c in law.inputs}))
+    loglik = log_density(likelihood, posterior, mu.rename(point="run"), y)
+    loglik = loglik.transpose("chain", "draw", "run")
+    if discrepancy:
+        cut_on = "compute" if discrepancy is True else str(discrepancy)
+        settings["discrepancy_cut_on"] = cut_on
+        start = time.perf_counter()
+        inner = dict(
+            draws=INTERNAL_DRAWS,
+            chains=min(chains, INTERNAL_CHAINS),
+            tune=min(tune, INTERNAL_TUNE),
+            seed=seed,
+            target_accept=target_accept,
+        )
+
+        def internal_fit(table):
+            table_priors = resolve_priors(law, table, user_priors, likelihood)
+            return _internal_posterior(table, law, table_priors, likelihood, **inner)
+
+        disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on)
+        settings["discrepancy_seconds"] = round(time.perf_counter() - start, 3)
+    else:
+        disc = None
+    tree = make_datatree(posterior, sample_stats, loglik, runs, law, priors, diag, settings, disc)
+    return ScalingFit(tree, law, priors, diag, runs, settings)
+
+
+#: Internal refits for the discrepancy are used unless clearly broken (the strict gate still
+#: applies to the fit the user gets).
+INTERNAL_MAX_RHAT = 1.05
+#: Chains, draws and tuning steps per chain of the internal refits. The discrepancy thins each
+#: refit to :data:`bayes_scaling.model.discrepancy.THIN_DRAWS` draws, so more would only cost time
+#: (2 x 250 after 400 tuning steps: 0.3 s a refit on Chinchilla's runs, against 1.4 s before).
+INTERNAL_CHAINS, INTERNAL_DRAWS, INTERNAL_TUNE = 2, 250, 400
+
+
+def _internal_posterior(table, law, priors, likelihood, **kwargs) -> xr.Dataset | None:
+    """An internal refit for the discrepancy's backtests: its posterior, or None when it is
+    clearly broken (R-hat > :data:`INTERNAL_MAX_RHAT` or any divergence)."""
+    posterior, stats, _ = sample_posterior(table, law, priors, likelihood, **kwargs)
+    # only what the filter needs: R-hat and divergences (ESS cost 0.05 s a refit for nothing)
+    max_rhat = float(az.rhat(posterior[sampled_names(law, priors)]).to_array().max())
+    usable = max_rhat <= INTERNAL_MAX_RHAT and not bool(stats["diverging"].any())
+    return posterior if usable else None

@@ -1,0 +1,80 @@
+"""Read any saved result back: one ``load`` that dispatches on the file's format tag.
+
+A saved result is one NetCDF (h5netcdf) or Zarr store, never a pickle. Its groups are
+``posterior``, ``sample_stats``, ``log_likelihood``, ``observed_data``, ``constant_data`` and
+``runs`` (the whole runs table it saw); the root attributes hold the provenance: format tag, law
+name, priors (JSON), sampler settings (JSON), diagnostics (JSON), package version and a SHA-256 of
+the runs table. Writing is :meth:`FitResult.save <bayes_scaling.results.base.FitResult.save>`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xarray as xr
+
+from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
+from bayes_scaling.errors import FitFileError
+from bayes_scaling.laws import get_law
+from bayes_scaling.model.pooling import Pooling
+from bayes_scaling.priors import priors_from_json
+from bayes_scaling.results.base import FitResult
+from bayes_scaling.results.diagnostics import Diagnostics
+from bayes_scaling.results.grouped import GroupedFit
+from bayes_scaling.results.scaling import ScalingFit
+
+#: Result classes by the format tag they write.
+FORMATS: dict[str, type[FitResult]] = {ScalingFit.FORMAT: ScalingFit, GroupedFit.FORMAT: GroupedFit}
+
+
+def read_tree(path: str | Path) -> xr.DataTree:
+    """Open a saved result's DataTree (NetCDF or Zarr) and check its format tag."""
+    path = Path(path)
+    if not path.exists():
+        raise FitFileError(f"no such fit file: {str(path)!r}")
+    try:
+        if path.suffix == ".zarr" or path.is_dir():
+            tree = xr.open_datatree(path, engine="zarr")
+        else:
+            tree = xr.open_datatree(path, engine="h5netcdf")
+        tree = tree.load()
+    except Exception as exc:  # any reader failure means: not one of ours
+        raise FitFileError(f"{path.name!r} is not a readable NetCDF/Zarr fit file ({exc})") from exc
+    if tree.attrs.get("format") not in FORMATS:
+        raise FitFileError(
+            f"{path.name!r} is not a bayes_scaling fit (no '{ScalingFit.FORMAT}' format "
+            "attribute); write fits with ScalingFit.save or 'bayes-scaling fit'"
+        )
+    return tree
+
+
+def load(path: str | Path) -> FitResult:
+    """Read a result written by ``save`` (a :class:`ScalingFit`, a :class:`GroupedFit`, ...); it
+    answers bands, allocations and comparisons without refitting.
+
+    Raises
+    ------
+    FitFileError
+        When the file is missing, unreadable, or not a bayes_scaling result.
+
+    Examples
+    --------
+    >>> fit = bs.load("fit.nc")  # doctest: +SKIP
+    >>> fit.converged  # doctest: +SKIP
+    True
+    """
+    tree = read_tree(path)
+    law = get_law(tree.attrs["law"])
+    priors = priors_from_json(tree.attrs["priors"])
+    diag = Diagnostics.from_json(tree.attrs["diagnostics"])
+    settings = json.loads(tree.attrs["settings"])
+    runs = tree["runs"].to_dataset().to_dataframe().rename_axis("run_id").reset_index()
+    runs["run_id"] = runs["run_id"].astype(str)
+    runs.attrs["flops_per_param_token"] = settings.get(
+        "flops_per_param_token", FLOPS_PER_PARAM_TOKEN
+    )
+    if tree.attrs["format"] == GroupedFit.FORMAT:
+        pooling = Pooling.from_json(tree.attrs["pooling"])
+        return GroupedFit(tree, law, priors, pooling, diag, runs, settings)
+    return ScalingFit(tree, law, priors, diag, runs, settings)

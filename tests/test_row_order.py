@@ -1,0 +1,105 @@
+"""Answers at points come back in the order the points were given: row i is point i.
+
+The points are isoFLOP points (several N at one budget C, D = C/(6N)) in a shuffled order: their
+computes are equal up to rounding, so an answer that sorts by compute (then N) scrambles them.
+Each row is checked against a direct posterior computation at its own point, not only its sizes.
+Real NUTS fits, small: a demo-table fit and a two-recipe grouped fit, once per session.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.answers.gap import difference_table, loss_difference
+from bayes_scaling.model.simulate import two_recipe_ladder
+from bayes_scaling.trust.law_choice import stacked_bands
+
+BUDGET = 1e20
+#: isoFLOP sizes at one budget, shuffled (neither ascending nor descending).
+PARAMS = np.array([3e8, 1e8, 1.5e9, 5e8, 2e8, 8e8])
+TOKENS = BUDGET / (6 * PARAMS)
+
+
+@pytest.fixture(scope="session")
+def small_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few draws: the gate may complain
+        return bs.fit(bs.datasets.demo(), seed=1, draws=300, tune=300, chains=2)
+
+
+@pytest.fixture(scope="session")
+def small_grouped():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bs.fit_groups(two_recipe_ladder(seed=1), seed=1, draws=200, tune=200, chains=2)
+
+
+def _law_medians(fit, params, tokens) -> np.ndarray:
+    """Posterior median of L(N_i, D_i; θ) at each point, computed directly."""
+    loss = fit.law.evaluate(fit.posterior, {"n_params": params, "n_tokens": tokens})
+    return loss.median(("chain", "draw")).to_numpy()
+
+
+def test_band_frame_rows_follow_the_points_given(small_fit):
+    probs = [0.9, 0.5]  # not sorted either
+    df = small_fit.bands(params=PARAMS, tokens=TOKENS, prob=probs, discrepancy=False)
+    n = len(PARAMS)
+    assert len(df) == 2 * len(probs) * n
+    expected = _law_medians(small_fit, PARAMS, TOKENS)
+    for b, band in enumerate(["law", "predictive"]):
+        for j, p in enumerate(probs):
+            rows = df.iloc[(b * len(probs) + j) * n :][:n]
+            assert (rows["band"] == band).all() and (rows["prob"] == p).all()
+            np.testing.assert_array_equal(rows["params"].to_numpy(), PARAMS)
+            np.testing.assert_allclose(rows["tokens"].to_numpy(), TOKENS, rtol=1e-12)
+            if band == "law":
+                np.testing.assert_allclose(rows["median"].to_numpy(), expected, rtol=1e-12)
+
+
+def test_band_dataset_points_follow_the_points_given(small_fit):
+    ds = small_fit.bands(params=PARAMS, tokens=TOKENS, prob=0.9, as_xarray=True, discrepancy=False)
+    np.testing.assert_array_equal(ds["params"].to_numpy(), PARAMS)
+    np.testing.assert_allclose(ds["tokens"].to_numpy(), TOKENS, rtol=1e-12)
+    law = ds["median"].sel(band="law", prob=0.9).to_numpy()
+    np.testing.assert_allclose(law, _law_medians(small_fit, PARAMS, TOKENS), rtol=1e-12)
+    # the frame and the dataset agree row by row
+    frame = small_fit.bands(params=PARAMS, tokens=TOKENS, prob=0.9, discrepancy=False)
+    np.testing.assert_allclose(frame["median"].to_numpy()[: len(PARAMS)], law, rtol=1e-12)
+
+
+def test_compute_only_bands_and_a_single_size_for_all_points(small_fit):
+    compute = np.array([1e22, 1e20, 1e21])
+    df = small_fit.bands(compute=compute, prob=0.9)
+    np.testing.assert_array_equal(df["compute"].to_numpy()[:3], compute)
+    # one tokens value stands for every params value, in order
+    one = small_fit.bands(params=PARAMS, tokens=2e10, prob=0.9, as_xarray=True)
+    np.testing.assert_array_equal(one["params"].to_numpy(), PARAMS)
+    assert np.all(one["tokens"].to_numpy() == 2e10)
+
+
+def test_stacked_bands_keep_the_order(small_fit):
+    ds = stacked_bands(
+        {"chinchilla": small_fit}, {"chinchilla": 1.0}, params=PARAMS, tokens=TOKENS, prob=0.9
+    )
+    np.testing.assert_array_equal(ds["params"].to_numpy(), PARAMS)
+
+
+def test_loss_difference_rows_follow_the_points_given(small_grouped):
+    draws = loss_difference(small_grouped, "A", "B", params=PARAMS, tokens=TOKENS)
+    np.testing.assert_array_equal(draws["n_params"].to_numpy(), PARAMS)
+    table = difference_table(draws)
+    np.testing.assert_array_equal(table["n_params"].to_numpy(), PARAMS)
+    for name, group in (("loss_a", "A"), ("loss_b", "B")):
+        post = small_grouped.group_posterior(group)
+        loss = small_grouped.law.evaluate(post, {"n_params": PARAMS, "n_tokens": TOKENS})
+        direct = loss.median(("chain", "draw")).to_numpy()
+        np.testing.assert_allclose(table[name].to_numpy(), direct, rtol=1e-12)
+
+
+def test_comparison_budgets_in_the_order_asked(small_grouped):
+    table = small_grouped.compare(compute=[1e24, 1e20, 1e22, 1e20]).table()
+    assert list(table["compute"]) == [1e24, 1e20, 1e22]  # a repeated budget is one row
