@@ -93,8 +93,9 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
     assert on_client[0].worker == by_address[0].worker
     assert on_client[0].fit.converged == serial[0].fit.converged
     # the worker compiled the law once for six fits of three tasks, a backtest and its
-    # discrepancy's internal refits
-    assert list(compiled.values()) == [1]
+    # discrepancy's internal refits; a fit that escalates to the anchored parameterisation
+    # (inference.rescue) compiles that one structure once more
+    assert list(compiled.values())[0] in (1, 2)
     assert code in (0, 3)  # 3: a fit below the cut failed the gate, and the CSV says so
     assert main(backtest) == code  # the same backtest in this process
     assert capsys.readouterr().out == on_cluster

@@ -102,6 +102,7 @@ def test_non_converged_fit_exits_3_with_one_line_reason(tmp_path, capsys):
     out = tmp_path / "short.nc"
     code = main(
         ["fit", str(runs), "--out", str(out), "--draws", "30", "--tune", "60", "--seed", "1"]
+        + ["--no-rescue"]
     )
     err = capsys.readouterr().err
     assert code == 3 and out.exists()

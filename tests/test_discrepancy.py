@@ -11,7 +11,8 @@ from scipy import integrate, stats
 from bayes_scaling import fit, load, load_runs
 from bayes_scaling.answers.allocation import law_loss, loss_draws
 from bayes_scaling.answers.horizon import trust_horizon
-from bayes_scaling.model.discrepancy import distance_beyond, internal_cuts, log_density_with_error
+from bayes_scaling.model.discrepancy import distance_beyond, log_density_with_error
+from bayes_scaling.model.discrepancy_evidence import internal_cuts
 from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
 
 BUDGETS = np.geomspace(1e17, 3e20, 8)
@@ -78,9 +79,17 @@ def test_discrepancy_is_learned_from_internal_backtests(fits):
     for f in fits:
         assert f.converged and f.discrepancy is not None and f.discrepancy.learned
         assert len(f.discrepancy.cuts) >= 2 and f.discrepancy.n_checked >= 10
-    # a law that misses the bend needs a larger extrapolation error than one that fits
-    assert bent.discrepancy.quantiles([0.5])[0] > 2 * straight.discrepancy.quantiles([0.5])[0]
-    assert "learned from" in bent.discrepancy.describe()
+        assert f.discrepancy.prior == "learned" and f.settings["discrepancy_prior"] == "learned"
+    # a law that misses the bend needs a larger extrapolation error than one that fits: the
+    # table's own backtests move the learned prior's scale up
+    assert bent.discrepancy.quantiles([0.5])[0] > 1.2 * straight.discrepancy.quantiles([0.5])[0]
+    assert "learned prior updated by" in bent.discrepancy.describe()
+    # the earlier within-table prior (independent held-out runs) moves much further
+    within = [
+        fit(f.runs, seed=3, draws=500, discrepancy_prior="within-table").discrepancy for f in fits
+    ]
+    assert within[1].quantiles([0.5])[0] > 2 * within[0].quantiles([0.5])[0]
+    assert within[0].prior == "within-table" and within[0].drift.tolist() == [0.0]
 
 
 def test_bands_carry_the_discrepancy_beyond_the_data_only(fits):

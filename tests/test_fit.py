@@ -107,7 +107,7 @@ def test_same_seed_same_posterior_and_refit_does_not_recompile(demo_fit):
     assert xr_equal
     with warnings.catch_warnings():  # 30 runs may or may not pass the gate; not the point here
         warnings.simplefilter("ignore", ConvergenceWarning)
-        other = fit(datasets.demo().iloc[:30], seed=12)  # new data of another length
+        other = fit(datasets.demo().iloc[:30], seed=12, rescue=False)  # new data, another length
     assert sampling.COMPILE_COUNT == before
     assert other.posterior.sizes["draw"] == 1000
     assert not other.posterior["alpha"].equals(demo_fit.posterior["alpha"])
@@ -133,7 +133,7 @@ def test_gate_flags_a_fit_that_failed_and_the_flag_travels():
     from bayes_scaling.data import datasets
 
     with pytest.warns(ConvergenceWarning, match=r"did not converge: .*(R-hat|ESS).*Try: "):
-        short = fit(datasets.demo(), seed=3, draws=40, tune=100, discrepancy=False)
+        short = fit(datasets.demo(), seed=3, draws=40, tune=100, discrepancy=False, rescue=False)
     assert not short.converged
     assert short.summary().attrs["converged"] is False
     assert not short.bands(compute=[1e21])["converged"].any()

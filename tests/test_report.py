@@ -59,7 +59,7 @@ def fit():
 @pytest.fixture(scope="module")
 def bad_fit():
     with pytest.warns(bs.ConvergenceWarning):
-        return bs.fit(bs.datasets.demo(), seed=1, draws=30, tune=60, progress=False)
+        return bs.fit(bs.datasets.demo(), seed=1, draws=30, tune=60, progress=False, rescue=False)
 
 
 @pytest.fixture(scope="module")

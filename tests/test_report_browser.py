@@ -58,7 +58,9 @@ def with_run_id(fit: ScalingFit, run_id: str) -> ScalingFit:
 def pages(demo_fit, tmp_path_factory):
     """Saved HTML of a converged report (with the script run id) and of a non-converged one."""
     with pytest.warns(bs.ConvergenceWarning):
-        bad_fit = bs.fit(bs.datasets.demo(), seed=1, draws=30, tune=60, progress=False)
+        bad_fit = bs.fit(
+            bs.datasets.demo(), seed=1, draws=30, tune=60, progress=False, rescue=False
+        )
     folder = tmp_path_factory.mktemp("report")
     good = build_report(with_run_id(demo_fit, EVIL), BUDGET, target=TARGET, tokens_per_param=20)
     bad = build_report(bad_fit, BUDGET, target=TARGET)

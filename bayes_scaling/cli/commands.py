@@ -82,6 +82,8 @@ def cmd_fit(args) -> int:
         likelihood=args.likelihood,
         target_accept=args.target_accept,
         discrepancy=not args.no_discrepancy,
+        discrepancy_prior=args.discrepancy_prior,
+        rescue=not args.no_rescue,
     )
     save_fit(result, args.out)
     print(f"wrote {args.out}: {result!r}")

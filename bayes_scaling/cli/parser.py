@@ -85,6 +85,16 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         action="store_true",
         help="do not learn the extrapolation discrepancy (parameter-only bands)",
     )
+    f.add_argument(
+        "--discrepancy-prior",
+        default="learned",
+        help="prior of the discrepancy: learned (default), within-table, or a prior file",
+    )
+    f.add_argument(
+        "--no-rescue",
+        action="store_true",
+        help="report a failed diagnostics gate at once instead of escalating (longer runs, ...)",
+    )
     _add_column_flags(f)
     f.add_argument("--n-scale", type=_numbers, default=None, help="multiply N (e.g. 1e6)")
     f.add_argument("--d-scale", type=_numbers, default=None, help="multiply D (e.g. 1e9)")

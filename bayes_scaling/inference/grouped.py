@@ -142,6 +142,7 @@ def fit_groups(
     target_accept: float = 0.98,
     progress: bool | None = None,
     flops_per_param_token: float | None = None,
+    rescue: bool = True,
 ) -> GroupedFit:
     """Fit one law to grouped runs as a hierarchical model (see :mod:`bayes_scaling.model.pooling`).
 
@@ -168,6 +169,10 @@ def fit_groups(
         target_accept 0.98): with two or three groups the spreads τ are barely identified and mix
         slowly. On 16 simulated two-recipe ladders, 1000 draws after 1000 steps at 0.95 passed the
         gate 13 times; these defaults passed it on 8 of 8 ladders, including the three failures.
+    rescue : bool
+        As in :func:`bayes_scaling.fit`: a failed gate first escalates through the ladder of
+        :mod:`bayes_scaling.inference.rescue` (longer, then target_accept 0.99 after
+        divergences; E is never anchored in a grouped fit). False: one try.
 
     Returns
     -------
@@ -197,6 +202,7 @@ def fit_groups(
         progress=progress,
         flops_per_param_token=flops_per_param_token,
         pooling=spec,
+        rescue=rescue,
     )
     params = per_run(posterior, spec.codes(runs))
     y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")

@@ -3,7 +3,8 @@
 A compiled nutpie model is kept per *structure* (law, likelihood, prior families; see
 :func:`bayes_scaling.model.builder.structure_key`). Later fits with the same structure only swap
 data with
-``compiled.with_data(...)``: no recompilation, whatever the number of runs.
+``compiled.with_data(...)``: no recompilation, whatever the number of runs. A fit that fails the
+diagnostics gate escalates through the ladder of :mod:`bayes_scaling.inference.rescue` first.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import xarray as xr
 
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, NOISE_PARAMS
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.inference.rescue import Attempt, escalate
 from bayes_scaling.laws import Law, get_law
+from bayes_scaling.model.anchor import INTERNAL as ANCHOR_INTERNAL
 from bayes_scaling.model.builder import build_model, centred_name, model_data, structure_key
-from bayes_scaling.model.discrepancy import estimate as estimate_discrepancy
+from bayes_scaling.model.discrepancy_evidence import estimate as estimate_discrepancy
+from bayes_scaling.model.discrepancy_prior import resolve_prior
 from bayes_scaling.model.likelihoods import check_likelihood, log_density
 from bayes_scaling.model.pooling import Pooling, z_name
 from bayes_scaling.priors import resolve_priors
@@ -39,7 +43,12 @@ _SAMPLING = threading.RLock()
 
 
 def compiled_model(
-    runs: pd.DataFrame, law: Law, priors: Mapping, likelihood: str, pooling: Pooling | None = None
+    runs: pd.DataFrame,
+    law: Law,
+    priors: Mapping,
+    likelihood: str,
+    pooling: Pooling | None = None,
+    anchor: bool = False,
 ):
     """The compiled nutpie model for this structure, with this table's data swapped in.
 
@@ -49,13 +58,13 @@ def compiled_model(
     fits. Callers hold :data:`_SAMPLING` (threads in one process take turns).
     """
     global COMPILE_COUNT
-    key = structure_key(law, priors, likelihood, pooling)
+    key = structure_key(law, priors, likelihood, pooling, anchor)
     if key not in _COMPILED:
-        model = build_model(runs, law, priors, likelihood, pooling)
+        model = build_model(runs, law, priors, likelihood, pooling, anchor)
         _COMPILED[key] = (model, nutpie.compile_pymc_model(model))
         COMPILE_COUNT += 1
     model, compiled = _COMPILED[key]
-    data = model_data(runs, law, priors, pooling)
+    data = model_data(runs, law, priors, pooling, anchor)
     for name, value in data.items():
         model[name].set_value(value)
     return compiled.with_data(**data)
@@ -74,16 +83,19 @@ def sample_posterior(
     target_accept: float,
     progress: bool = False,
     pooling: Pooling | None = None,
+    anchor: bool = False,
 ):
     """NUTS on the (cached) compiled model: posterior and sample stats as Datasets and the
     sampling seconds. No health check, log likelihood or DataTree: that is :func:`fit`'s.
 
     With a ``pooling``, the posterior's ``group`` coordinate holds this table's group labels, and
-    the standard-normal offsets ``<param>_z`` of partially pooled parameters are dropped."""
+    the standard-normal offsets ``<param>_z`` of partially pooled parameters are dropped. With
+    ``anchor``, E is sampled through the loss at the runs' centre
+    (:mod:`bayes_scaling.model.anchor`); the posterior has the same variables."""
     with _SAMPLING:
         start = time.perf_counter()
         trace = nutpie.sample(
-            compiled_model(runs, law, priors, likelihood, pooling),
+            compiled_model(runs, law, priors, likelihood, pooling, anchor),
             draws=draws,
             tune=tune,
             chains=chains,
@@ -96,6 +108,7 @@ def sample_posterior(
         seconds = time.perf_counter() - start
     posterior = trace["posterior"].to_dataset()
     internal = [centred_name(n) for n in law.centred] + [z_name(n) for n in priors]
+    internal += list(ANCHOR_INTERNAL)
     posterior = posterior.drop_vars([n for n in internal if n in posterior])
     if pooling is not None and "group" in posterior.dims:
         posterior = posterior.assign_coords(group=list(pooling.groups))
@@ -118,44 +131,69 @@ def sample_checked(
     progress: bool | None,
     flops_per_param_token: float | None,
     pooling: Pooling | None = None,
+    rescue: bool = True,
 ):
-    """Sample, run the diagnostics gate over ``gate`` (warning when it fails) and record the
-    sampler settings: ``(posterior, sample_stats, diagnostics, settings)``. A seed of None is
-    drawn and stored; progress None means "when stderr is a terminal"."""
+    """Sample, run the diagnostics gate over ``gate`` and record the sampler settings:
+    ``(posterior, sample_stats, diagnostics, settings)``. A seed of None is drawn and stored;
+    progress None means "when stderr is a terminal".
+
+    With ``rescue``, a failed gate escalates through the ladder of
+    :mod:`bayes_scaling.inference.rescue` (the arguments set its first attempt); the returned
+    draws and settings are the last attempt's, ``settings["rescue"]`` records every attempt, and
+    a :class:`ConvergenceWarning` is raised only when the last one fails."""
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     if progress is None:
         progress = sys.stderr.isatty()
-    posterior, sample_stats, seconds = sample_posterior(
-        runs,
-        law,
-        priors,
-        likelihood,
-        draws=draws,
-        chains=chains,
-        tune=tune,
-        seed=seed,
-        target_accept=target_accept,
-        progress=progress,
+
+    def sample(attempt: Attempt):
+        return sample_posterior(
+            runs,
+            law,
+            priors,
+            likelihood,
+            draws=attempt.draws,
+            chains=chains,
+            tune=attempt.tune,
+            seed=attempt.seed,
+            target_accept=attempt.target_accept,
+            progress=progress,
+            pooling=pooling,
+            anchor=attempt.anchored,
+        )
+
+    first = Attempt("as asked", draws, tune, target_accept, seed)
+    outcome = escalate(
+        sample,
+        first,
+        gate,
+        runs=runs,
+        law=law,
+        priors=priors,
+        likelihood=likelihood,
         pooling=pooling,
+        rescue=rescue,
     )
-    diag = diagnostics.check(posterior, sample_stats, gate)
-    diagnostics.warn_if_failed(diag, stacklevel=4)
+    diag, last = outcome.diagnostics, outcome.attempt
+    diagnostics.warn_if_failed(diag, stacklevel=4, tried=outcome.tried())
     settings = {
         "sampler": "nutpie",
-        "draws": draws,
+        "draws": last.draws,
         "chains": chains,
-        "tune": tune,
+        "tune": last.tune,
         "seed": seed,
-        "target_accept": target_accept,
+        "target_accept": last.target_accept,
         "likelihood": likelihood,
         "adaptation": "low_rank",
-        "sampling_seconds": round(seconds, 3),
+        "parameterisation": "anchored E" if last.anchored else "default",
+        "sampling_seconds": outcome.seconds,
         "flops_per_param_token": float(
             flops_per_param_token or runs.attrs.get("flops_per_param_token", FLOPS_PER_PARAM_TOKEN)
         ),
+        "rescue_enabled": bool(rescue),
+        "rescue": outcome.record,
     }
-    return posterior, sample_stats, diag, settings
+    return outcome.posterior, outcome.sample_stats, diag, settings
 
 
 def sampled_names(law: Law, priors: Mapping) -> list[str]:
@@ -176,7 +214,9 @@ def fit(
     target_accept: float = 0.95,
     progress: bool | None = None,
     flops_per_param_token: float | None = None,
+    rescue: bool = True,
     discrepancy: bool | str = True,
+    discrepancy_prior=None,
 ) -> ScalingFit:
     """Fit a scaling law to a runs table with NUTS and check the posterior's health.
 
@@ -201,11 +241,21 @@ def fit(
         Progress bar; by default shown only when stderr is a terminal.
     flops_per_param_token : float, optional
         k in C = k·N·D for compute-optimal splits; taken from the runs table (6) when None.
+    rescue : bool
+        When the gate fails, try the fixed ladder of :mod:`bayes_scaling.inference.rescue`
+        (longer, then target_accept 0.99, E anchored or more draws as the failures call for) before
+        reporting "not converged"; the attempts are in ``settings["rescue"]``. False: one try.
     discrepancy : bool or str
         Learn the extrapolation discrepancy τ by rolling backtests inside the runs (a few extra
         fits of the already compiled model; see :mod:`bayes_scaling.model.discrepancy`). A string
         names the axis of the internal cuts (``"compute"``, the default for True, ``"n_params"`` or
         ``"n_tokens"``). False: parameter-only bands everywhere.
+    discrepancy_prior : str, DiscrepancyPrior or path, optional
+        The prior of the discrepancy's (τ, γ) that the internal backtests update: ``"learned"``
+        (default: a population prior learned across public ladders, shipped with the package;
+        :mod:`bayes_scaling.model.discrepancy_prior`), ``"within-table"`` (the earlier
+        HalfNormal(0.05) prior with independent held-out runs), a
+        :class:`~bayes_scaling.model.discrepancy_prior.DiscrepancyPrior`, or a prior file.
 
     Returns
     -------
@@ -224,6 +274,7 @@ def fit(
     law = get_law(law)
     check_likelihood(likelihood)
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
+    disc_prior = resolve_prior(discrepancy_prior) if discrepancy else None
     user_priors = priors
     priors = resolve_priors(law, runs, priors, likelihood)
     posterior, sample_stats, diag, settings = sample_checked(
@@ -239,6 +290,7 @@ def fit(
         target_accept=target_accept,
         progress=progress,
         flops_per_param_token=flops_per_param_token,
+        rescue=rescue,
     )
     seed = settings["seed"]
     y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
@@ -261,7 +313,8 @@ def fit(
             table_priors = resolve_priors(law, table, user_priors, likelihood)
             return _internal_posterior(table, law, table_priors, likelihood, **inner)
 
-        disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on)
+        disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on, disc_prior)
+        settings["discrepancy_prior"] = disc_prior.name
         settings["discrepancy_seconds"] = round(time.perf_counter() - start, 3)
     else:
         disc = None

@@ -28,9 +28,17 @@ seeds 0–9 of two designs, 20 fits per variant):
   that failed the gate (R-hat > 1.01, ESS < 400 or any divergence; 4 × (1000 + 1000)): 7 of 20
   against 13 of 20. The failures left are one or two divergences, or R-hat ≈ 1.01–1.02 for f or E;
   with ``fit(..., target_accept=0.99)`` 1 of 20 failed (R-hat 1.012 for f). Use that for this law.
+
+On real tables (the OLMo ladder, a loss-to-loss corpus, Llama 3 isoFLOPs) the default fit fails
+the gate on log x_b: the runs show no break (Δα's interval includes 0), so x_b and f keep their
+flat priors and mix slowly. The rescue ladder of :func:`bayes_scaling.fit` passes them with more
+draws; when it does not, :func:`identification` adds to the fit's message what the runs cannot
+tell (no break seen; a break at the edge of the runs' range, and where runs are needed).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from bayes_scaling.laws.law import Law
 from bayes_scaling.laws.power import one_variable
@@ -104,3 +112,46 @@ def broken(x: str = "compute") -> Law:
         },
         description=f"L({x}) = E + A·{x}^(−α)·(1 + ({x}/x_b)^(1/f))^(−(α'−α)·f)",
     )
+
+
+#: Share of the runs' range of log x at either end within which a break location "sits at the
+#: edge" (where only the runs on one side of it are seen).
+EDGE = 0.2
+
+
+def identification(posterior, stats, x: str) -> tuple[str, str] | None:
+    """What the runs cannot tell about the break, from a fit's draws: ``(what, advice)`` or None.
+
+    Two cases, either or both: Δα = α' − α has a 90% interval that includes 0 (the runs show no
+    break, so its location and smoothness are set by their priors), or the break's location
+    sits within :data:`EDGE` of either end of the runs' range of log x (only runs on one side of
+    it are seen). ``posterior`` holds draws of the law's parameters; ``stats`` is
+    :func:`bayes_scaling.priors.runs_stats` of the fitted runs.
+    """
+    delta = (posterior["alpha_after"] - posterior["alpha"]).values.ravel()
+    lo, hi = (float(v) for v in np.quantile(delta, [0.05, 0.95]))
+    low, high = stats[f"min_log_{x}"], stats[f"max_log_{x}"]
+    where = (float(np.median(posterior["log_xb"].values)) - low) / max(high - low, 1e-12)
+    what, advice = [], []
+    if lo < 0 < hi:
+        what.append(
+            f"the runs show no break: the change of exponent α' − α has a 90% interval "
+            f"[{lo:.2f}, {hi:.2f}] that includes 0, so the break's location and smoothness are "
+            "not identified"
+        )
+        advice.append(f"fit law='power:{x}' (no break) to these runs")
+    if where > 1 - EDGE:
+        what.append(
+            f"the break location sits at the top of the runs' range ({x} up to "
+            f"{np.exp(high):.3g}, the break's median at {np.exp(low + where * (high - low)):.3g})"
+        )
+        advice.append(f"runs beyond {x}={np.exp(high):.3g} are needed to place the break")
+    elif where < EDGE:
+        what.append(
+            f"the break location sits at the bottom of the runs' range ({x} from "
+            f"{np.exp(low):.3g}, the break's median at {np.exp(low + where * (high - low)):.3g})"
+        )
+        advice.append(f"runs below {x}={np.exp(low):.3g} are needed to place the break")
+    if not what:
+        return None
+    return "; ".join(what), "; ".join(advice)

@@ -14,7 +14,9 @@ The model, for a law f with parameters θ and centred log coefficients (see :cla
 
 With a :class:`~bayes_scaling.model.pooling.Pooling` (grouped runs), a parameter that varies by
 group has dims ``group`` and run i reads θ[g_i]: the law's function is unchanged. Partially pooled
-parameters are built as :mod:`bayes_scaling.model.pooling` describes.
+parameters are built as :mod:`bayes_scaling.model.pooling` describes. ``anchor=True`` samples E
+and the log coefficients through the loss at the runs' centre (:mod:`bayes_scaling.model.anchor`):
+the same model in other coordinates, used by the rescue ladder of a fit that fails the gate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytensor.tensor as pt
 
 from bayes_scaling.errors import PriorError
 from bayes_scaling.laws import Law
+from bayes_scaling.model import anchor as anchored
 from bayes_scaling.model.likelihoods import observe
 from bayes_scaling.model.pooling import Pooling, mu_name, pool_scale, tau_name, z_name
 from bayes_scaling.priors import Prior, runs_stats
@@ -43,22 +46,27 @@ def centred_name(param: str) -> str:
 RUNS_DATA, CONSTANTS_DATA = "runs_matrix", "constants"
 
 
-def constant_names(law: Law, priors: Mapping[str, Prior]) -> list[str]:
+def constant_names(law: Law, priors: Mapping[str, Prior], anchor: bool = False) -> list[str]:
     """Order of the entries of the ``constants`` vector: centring constants, then every prior
-    hyperparameter (``<param>.<key>``), sorted so that one structure always has one order."""
+    hyperparameter (``<param>.<key>``), sorted so that one structure always has one order; with
+    ``anchor``, the start values of :mod:`bayes_scaling.model.anchor` last."""
     centres = sorted({f"ref_log_{col}" for col, _ in law.centred.values()})
     hypers = sorted(f"{param}.{key}" for param, prior in priors.items() for key in prior.params)
-    return [*centres, *hypers]
+    return [*centres, *hypers, *(anchored.CONSTANTS if anchor else ())]
 
 
 def model_data(
-    runs: pd.DataFrame, law: Law, priors: Mapping[str, Prior], pooling: Pooling | None = None
+    runs: pd.DataFrame,
+    law: Law,
+    priors: Mapping[str, Prior],
+    pooling: Pooling | None = None,
+    anchor: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every value the model reads, packed as its two ``pm.Data`` arrays.
 
     ``runs_matrix`` has one row of log values per law input (in ``law.inputs`` order), then, for
     grouped runs, a row of group codes, and a last row of observed log losses; ``constants``
-    follows :func:`constant_names`. The law sees
+    follows :func:`constant_names` (``anchor``: the anchored model's). The law sees
     ``exp(log x)``, which PyTensor folds into the law's own ``log(x)``: one log per run and input
     less per gradient (warm sampling 0.96 -> 0.76 s on Chinchilla's 240 runs).
     """
@@ -67,8 +75,11 @@ def model_data(
         rows.append(pooling.codes(runs).astype(float))
     rows.append(np.log(runs["loss"].to_numpy(float)))
     stats = runs_stats(runs)
-    values = {}
-    for name in constant_names(law, priors):
+    values = anchored.start_values(runs, priors) if anchor else {}
+    names = constant_names(law, priors, anchor)
+    for name in names:
+        if name in values:
+            continue
         if name.startswith("ref_log_"):
             values[name] = stats[name]
         else:
@@ -76,21 +87,25 @@ def model_data(
             values[name] = priors[param].params[key]
     return {
         RUNS_DATA: np.vstack(rows),
-        CONSTANTS_DATA: np.array([float(values[n]) for n in constant_names(law, priors)]),
+        CONSTANTS_DATA: np.array([float(values[n]) for n in names]),
     }
 
 
 def structure_key(
-    law: Law, priors: Mapping[str, Prior], likelihood: str, pooling: Pooling | None = None
+    law: Law,
+    priors: Mapping[str, Prior],
+    likelihood: str,
+    pooling: Pooling | None = None,
+    anchor: bool = False,
 ) -> tuple:
-    """What decides the compiled graph: the law, the likelihood, the prior *families* and, for
-    grouped runs, the number of groups and the pooling modes.
+    """What decides the compiled graph: the law, the likelihood, the prior *families*, for
+    grouped runs the number of groups and the pooling modes, and the parameterisation of E.
 
     Two fits with equal keys share one compiled model; only their data differ.
     """
     prior_shape = tuple(sorted((k, p.dist, tuple(sorted(p.params))) for k, p in priors.items()))
     groups = None if pooling is None else pooling.structure()
-    return (law.name, id(law.fn), likelihood, prior_shape, groups)
+    return (law.name, id(law.fn), likelihood, prior_shape, groups, bool(anchor))
 
 
 def build_model(
@@ -99,6 +114,7 @@ def build_model(
     priors: Mapping[str, Prior],
     likelihood: str = "student_t",
     pooling: Pooling | None = None,
+    anchor: bool = False,
 ) -> pm.Model:
     """Build the PyMC model of ``law`` on ``runs`` with ``priors`` (see the module docstring).
 
@@ -115,18 +131,27 @@ def build_model(
         The noise model on log loss.
     pooling : Pooling, optional
         Grouped runs: which parameters vary by group, and how.
+    anchor : bool
+        Sample E through the loss at the runs' centre (:mod:`bayes_scaling.model.anchor`; the
+        same model in other coordinates). Only where :func:`~bayes_scaling.model.anchor.anchorable`.
 
     Returns
     -------
     pm.Model
         No per-run deterministics, so that data of another length can be swapped in.
     """
-    data = model_data(runs, law, priors, pooling)
+    if anchor and not anchored.anchorable(law, priors, pooling):
+        raise PriorError(
+            f"E cannot be anchored for law {law.name!r} with these priors and pooling: it needs an "
+            "ungrouped law E + sum of A*x^(-e) terms and a prior on E > 0"
+        )
+    data = model_data(runs, law, priors, pooling, anchor)
     coords = {"group": list(pooling.groups)} if pooling is not None else None
     with pm.Model(coords=coords) as model:
         table = pm.Data(RUNS_DATA, data[RUNS_DATA])
         constants = pm.Data(CONSTANTS_DATA, data[CONSTANTS_DATA])
-        const = {name: constants[i] for i, name in enumerate(constant_names(law, priors))}
+        names = constant_names(law, priors, anchor)
+        const = {name: constants[i] for i, name in enumerate(names)}
 
         def hyper(param):
             return {k: const[f"{param}.{k}"] for k in priors[param].params}
@@ -136,9 +161,11 @@ def build_model(
 
         params: dict[str, pt.TensorVariable] = {}
         for name in (*law.params, "sigma", "nu"):
-            if name in priors and name not in law.centred:
+            if name in priors and name not in law.centred and not (anchor and name == "E"):
                 params[name] = _parameter(name, priors, hyper, mode(name))
-        for name, (col, exponent) in law.centred.items():
+        if anchor:  # E and the log coefficients, through the loss at the runs' centre
+            params.update(anchored.anchored_parameters(law, priors, params, const, hyper))
+        for name, (col, exponent) in ({} if anchor else law.centred).items():
             shift = params[exponent] * const[f"ref_log_{col}"]
             if mode(name) == "partial":
                 params[name] = _pooled_coefficient(name, shift, priors, hyper)

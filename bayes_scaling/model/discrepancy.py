@@ -6,29 +6,26 @@ law is misspecified, and the error of its extrapolation grows with distance from
 that error on the log-loss scale as a term that is zero inside the data and grows with the distance
 beyond it::
 
-    log loss(x) = log L(x; θ) + δ(x) + ε,     δ(x) = τ · d(x)^γ · η,    η ~ Normal(0, 1)
+    log loss(x) = log L(x; θ) + δ(x) + ε,     δ(x) = (m + τ·η) · d(x)^γ,    η ~ Normal(0, 1)
 
 - d(x) is the number of decades by which x lies beyond the fitted runs, along the worst axis::
 
       d(x) = max_a max(0, log10(x_a / max_i x_{i,a})),   a ∈ {compute} ∪ law inputs
 
   (a run at 10x the largest training compute has d = 1; so has one with 10x the most tokens);
+- m is a systematic drift per decade, common to all ladders (learned across public ladders: the
+  fitted law's extrapolation over-predicts held-out losses on average; see
+  :mod:`bayes_scaling.model.discrepancy_prior`); τ is a ladder's own error one decade out;
 - γ sets how the error grows: γ = 1 is a random slope (linear growth), γ = 0.5 a random walk
   in log distance (Brownian motion: sd ∝ sqrt(d)), smaller γ an error that appears as soon as one
   steps out of the data and then grows slowly;
-- τ (log-loss error at one decade beyond the data) and γ are *learned from the runs themselves* by
-  rolling backtests inside them: the law is refitted below a few internal cuts and the held-out runs
-  above each cut are scored. With those held-out runs' parameter-only predictive draws
-  (μ_s, σ_s, ν_s) and their distances d_i, the grid posterior is
-
-      p(τ, γ | backtests) ∝ HalfNormal(τ; s_τ) · U(γ) ·
-                           Π_i (1/S) Σ_s ∫ t_ν_s(y_i; μ_si + τ d_i^γ z, σ_s) φ(z) dz
-
-  with the z-integral done through the t's Gamma scale mixture (Normal likelihood: the exact
-  convolution; see :func:`log_density_with_error`), tabulated per run on a grid of sds.
-  The held-out runs are treated as independent given τ, so the τ posterior is, if anything, too
-  narrow; the cuts are nested, so they are not independent either. Both are stated limits.
-- Every posterior draw s gets its own (τ_s, γ_s) (from that grid posterior) and its own η_s,
+- τ (log-loss error at one decade beyond the data) and γ have a grid posterior: a prior learned
+  across public ladders (:mod:`bayes_scaling.model.discrepancy_prior`) times the table's own
+  rolling backtests inside its runs: the law is refitted below a few internal cuts and the
+  held-out runs above each cut are scored (:mod:`bayes_scaling.model.discrepancy_evidence`). The
+  held-out runs of one cut share one error curve, as in the predictive below; the cuts are
+  nested, so they are not independent (a stated limit).
+- Every posterior draw s gets its own (m_s, τ_s, γ_s) (from that grid posterior) and its own η_s,
   shared by all points: one draw is one "law error curve", so fan charts and allocation see
   smooth curves.
 
@@ -47,21 +44,9 @@ from scipy.special import gammaln, logsumexp
 from bayes_scaling.errors import BayesScalingError
 from bayes_scaling.model.likelihoods import normal_logpdf, t_logpdf
 
-#: Prior scale s_τ of τ ~ HalfNormal(s_τ): log-loss error per decade beyond the data.
-PRIOR_SCALE = 0.05
-#: Fraction of the runs below each internal cut (then snapped to the next distinct value).
-INTERNAL_FRACTIONS = (0.6, 0.75, 0.9)
-GRID_SIZE = 121
-#: Growth exponents γ considered (uniform prior over them).
-GAMMAS = (0.25, 0.5, 0.75, 1.0)
-THIN_DRAWS = 100
 #: log w nodes of the Gamma scale mixture behind the Student-t (see log_density_with_error).
 LOG_W = np.linspace(np.log(1e-6), np.log(8.0), 96)
 NORMAL_NU = 50.0
-#: Discrepancy sds at which held-out densities are tabulated (dense near 0), then interpolated.
-#: Log-spaced from 0 (0.0001 offset): held-out log densities are smooth in log(s + 0.0001).
-SCALE_OFFSET = 1e-4
-SCALES = np.exp(np.linspace(np.log(SCALE_OFFSET), np.log(1.0 + SCALE_OFFSET), 49)) - SCALE_OFFSET
 AXES = ("compute", "n_params", "n_tokens", "unique_tokens")
 
 
@@ -71,12 +56,16 @@ class Discrepancy:
 
     Attributes
     ----------
+    drift : ndarray
+        Grid of drifts m (log-loss error per decade beyond the data common to ladders; ``[0]``
+        without drift).
     tau : ndarray
         Grid of τ values (sd of the log-loss error one decade beyond the data).
     gamma : ndarray
         Grid of growth exponents γ.
     weights : ndarray
-        Posterior probability of each (τ, γ) grid cell, shape (len(tau), len(gamma)).
+        Posterior probability of each (m, τ, γ) grid cell, shape (len(drift), len(tau),
+        len(gamma)).
     reference : dict
         Largest value of each axis in the fitted runs; d(x) is measured from these.
     cut_on : str
@@ -85,10 +74,11 @@ class Discrepancy:
         Internal cuts used ("fit below, check above"); empty when none was possible.
     n_checked : int
         Held-out runs beyond their internal cut's data that informed τ.
-    prior_scale : float
-        s_τ of the HalfNormal prior.
+    prior : str
+        The name of the prior the weights started from (``"learned"``, ``"within-table"``, ...).
     """
 
+    drift: np.ndarray
     tau: np.ndarray
     gamma: np.ndarray
     weights: np.ndarray
@@ -96,7 +86,7 @@ class Discrepancy:
     cut_on: str
     cuts: tuple
     n_checked: int
-    prior_scale: float = PRIOR_SCALE
+    prior: str = "within-table"
 
     @property
     def learned(self) -> bool:
@@ -104,24 +94,29 @@ class Discrepancy:
         return self.n_checked > 0
 
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
-        """Posterior quantiles of τ (marginal over γ)."""
-        cdf = np.cumsum(self.weights.sum(axis=1))
+        """Posterior quantiles of τ (marginal over m and γ)."""
+        cdf = np.cumsum(self.weights.sum(axis=(0, 2)))
         return np.interp(probs, cdf / cdf[-1], self.tau)
 
     def gamma_mean(self) -> float:
-        return float((self.weights.sum(axis=0) * self.gamma).sum() / self.weights.sum())
+        return float((self.weights.sum(axis=(0, 1)) * self.gamma).sum() / self.weights.sum())
+
+    def drift_mean(self) -> float:
+        return float((self.weights.sum(axis=(1, 2)) * self.drift).sum() / self.weights.sum())
 
     def describe(self) -> str:
         lo, med, hi = self.quantiles()
         source = (
-            f"learned from {self.n_checked} held-out runs at {len(self.cuts)} internal cuts on "
-            f"{self.cut_on}"
+            f"{self.prior} prior updated by {self.n_checked} held-out runs at {len(self.cuts)} "
+            f"internal cuts on {self.cut_on}"
             if self.learned
-            else "prior only (no usable internal backtest: too few runs, or the refits on "
-            "the smaller runs failed)"
+            else f"{self.prior} prior only (no usable internal backtest: too few runs, or the "
+            "refits on the smaller runs failed)"
         )
+        drift = self.drift_mean()
+        shift = f"shift {drift:+.2%} and " if drift else ""
         return (
-            f"extrapolation discrepancy: sd {med:.3g} of log loss at 10x beyond the data "
+            f"extrapolation discrepancy: {shift}sd {med:.3g} of log loss at 10x beyond the data "
             f"(90% {lo:.3g}-{hi:.3g}), growing as distance^{self.gamma_mean():.2g}, {source}"
         )
 
@@ -129,40 +124,51 @@ class Discrepancy:
         """d(x): decades beyond the fitted runs along the worst axis (0 inside the data)."""
         return distance_beyond(self.reference, sizes)
 
-    def draw_scale(self, shape, seed) -> tuple[np.ndarray, np.ndarray]:
-        """(τ, γ) draws from the grid posterior (τ jittered uniformly within its grid cell)."""
+    def draw_scale(self, shape, seed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(m, τ, γ) draws from the grid posterior (τ jittered uniformly within its grid cell)."""
         rng = np.random.default_rng([int(seed), 7])
         flat = self.weights.ravel() / self.weights.sum()
-        i_tau, i_gamma = np.unravel_index(
+        i_drift, i_tau, i_gamma = np.unravel_index(
             rng.choice(flat.size, size=shape, p=flat), self.weights.shape
         )
-        step = self.tau[1] - self.tau[0]
-        tau = np.clip(self.tau[i_tau] + rng.uniform(-step / 2, step / 2, shape), 0, None)
-        return tau, self.gamma[i_gamma]
+        steps = np.diff(self.tau)
+        if np.allclose(steps, steps[0]):  # a linear grid starting at 0: jitter, clip at 0
+            jitter = rng.uniform(-steps[0] / 2, steps[0] / 2, shape)
+            tau = np.clip(self.tau[i_tau] + jitter, 0, None)
+        else:  # a log grid: jitter within the cell in log τ
+            half = np.log(self.tau[1] / self.tau[0]) / 2
+            tau = self.tau[i_tau] * np.exp(rng.uniform(-half, half, shape))
+        return self.drift[i_drift], tau, self.gamma[i_gamma]
+
+    def shift_and_sd(self, posterior: xr.Dataset, sizes, seed) -> tuple[xr.DataArray, ...]:
+        """Per-draw mean m_s·d(x)^γ_s and sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...points)."""
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+        drift, tau, gamma = self.draw_scale(shape, seed)
+        dims = ("chain", "draw")
+        grows = self.distance(sizes) ** xr.DataArray(gamma, dims=dims)
+        return xr.DataArray(drift, dims=dims) * grows, xr.DataArray(tau, dims=dims) * grows
 
     def sd(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
         """Per-draw sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...point dims)."""
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-        tau, gamma = self.draw_scale(shape, seed)
-        dims = ("chain", "draw")
-        return xr.DataArray(tau, dims=dims) * self.distance(sizes) ** xr.DataArray(gamma, dims=dims)
+        return self.shift_and_sd(posterior, sizes, seed)[1]
 
     def error(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
-        """δ(x) = τ_s·d(x)^γ_s·η_s on log loss, dims (chain, draw, ...point dims)."""
+        """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims)."""
         shape = (posterior.sizes["chain"], posterior.sizes["draw"])
         eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
-        return xr.DataArray(eta, dims=("chain", "draw")) * self.sd(posterior, sizes, seed)
+        shift, sd = self.shift_and_sd(posterior, sizes, seed)
+        return shift + xr.DataArray(eta, dims=("chain", "draw")) * sd
 
     def to_dataset(self) -> xr.Dataset:
         """For the fit's DataTree group ``discrepancy`` (NetCDF-safe attributes)."""
         return xr.Dataset(
-            {"weights": (("tau", "gamma"), self.weights)},
-            coords={"tau": self.tau, "gamma": self.gamma},
+            {"weights": (("drift", "tau", "gamma"), self.weights)},
+            coords={"drift": self.drift, "tau": self.tau, "gamma": self.gamma},
             attrs={
                 "cut_on": self.cut_on,
                 "cuts": list(map(float, self.cuts)) or [np.nan],
                 "n_checked": int(self.n_checked),
-                "prior_scale": float(self.prior_scale),
+                "prior": self.prior,
                 "reference_axes": list(self.reference),
                 "reference_values": [float(v) for v in self.reference.values()],
             },
@@ -174,15 +180,19 @@ class Discrepancy:
         cuts = tuple(float(c) for c in np.atleast_1d(a["cuts"]) if np.isfinite(c))
         axes = [str(x) for x in np.atleast_1d(a["reference_axes"])]
         values = [float(v) for v in np.atleast_1d(a["reference_values"])]
+        weights = ds["weights"]
+        if "drift" not in weights.dims:  # files written before the drift: m = 0
+            weights = weights.expand_dims(drift=[0.0])
         return cls(
+            drift=np.asarray(weights["drift"], float),
             tau=np.asarray(ds["tau"], float),
             gamma=np.asarray(ds["gamma"], float),
-            weights=np.asarray(ds["weights"], float),
+            weights=np.asarray(weights.transpose("drift", "tau", "gamma"), float),
             reference=dict(zip(axes, values, strict=True)),
             cut_on=str(a["cut_on"]),
             cuts=cuts,
             n_checked=int(a["n_checked"]),
-            prior_scale=float(a["prior_scale"]),
+            prior=str(a.get("prior", "within-table")),
         )
 
 
@@ -263,114 +273,3 @@ def _log_mixture_in_logs(y, mu, sigma, nu, scale) -> np.ndarray:
     terms = log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (y - mu)[:, None] ** 2 / var
     mix = logsumexp(terms, axis=1)
     return np.where(nu > NORMAL_NU, normal_logpdf(y - mu, np.hypot(sigma, scale)), mix)
-
-
-def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
-    """log (1/S) Σ_s p(y_i | θ_s, s) on :data:`SCALES`: shape (len(SCALES), runs).
-
-    The same quantity as :func:`log_density_with_error`, arranged so that the Gamma-mixture
-    terms that do not depend on the run (σ_s²/w_j and the quadrature weights) are computed once.
-    """
-    r2 = (np.asarray(y, float) - np.asarray(mu, float)) ** 2  # (S, m)
-    sigma2 = np.broadcast_to(np.asarray(sigma, float), r2.shape)[:, :1] ** 2  # (S, 1)
-    n_draws = r2.shape[0]
-    if likelihood == "normal" or nu is None:
-        var = sigma2 + SCALES[:, None, None] ** 2  # (K, S, 1)
-        lp = -0.5 * (np.log(2 * np.pi * var) + r2 / var)
-        return logsumexp(lp, axis=1) - np.log(n_draws)
-    log_q = _log_gamma_weights(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1])  # (S, J)
-    base = sigma2 / np.exp(LOG_W)  # (S, J)
-    curves = np.empty((len(SCALES), r2.shape[1]))
-    for k, scale in enumerate(SCALES):
-        var = base + scale**2  # (S, J)
-        # The mixture is summed in linear space: its widest components (w -> 1e-6, variance
-        # σ²·1e6) keep every sum far from underflow, and this is ~4x faster than a logsumexp.
-        weight = np.exp(log_q - 0.5 * np.log(2 * np.pi * var))  # (S, J)
-        dens = np.einsum("smj,sj->sm", np.exp(-0.5 * r2[:, :, None] / var[:, None, :]), weight)
-        curves[k] = logsumexp(np.log(np.maximum(dens, np.finfo(float).tiny)), axis=0)
-    return curves - np.log(n_draws)
-
-
-def internal_cuts(runs: pd.DataFrame, cut_on: str, n_params: int) -> list[float]:
-    """Cuts inside the runs leaving >= max(10, 3·n_params) runs to fit and >= 3 to check."""
-    values = np.sort(runs[cut_on].to_numpy(float))
-    min_fit = max(10, 3 * n_params)
-    cuts = []
-    for frac in INTERNAL_FRACTIONS:
-        idx = int(np.ceil(frac * len(values)))
-        if idx >= len(values):
-            continue
-        cut = values[idx]
-        n_fit, n_check = int((values < cut).sum()), int((values >= cut).sum())
-        if n_fit >= min_fit and n_check >= 3 and cut not in cuts:
-            cuts.append(float(cut))
-    return cuts
-
-
-def _thin(posterior: xr.Dataset, n: int) -> xr.Dataset:
-    stacked = posterior.stack(sample=("chain", "draw"))
-    step = max(1, stacked.sizes["sample"] // n)
-    return stacked.isel(sample=slice(None, None, step))
-
-
-def estimate(fit_fn, runs: pd.DataFrame, law, likelihood: str, cut_on: str = "compute"):
-    """Learn τ by rolling backtests inside ``runs`` (see the module docstring).
-
-    Parameters
-    ----------
-    fit_fn : callable
-        ``fit_fn(table) -> posterior`` (an ``xarray.Dataset`` of draws of the same law, priors
-        and settings, without a discrepancy), or None when that refit did not converge (its cut
-        is then skipped).
-    runs : DataFrame
-        The runs of the main fit.
-    law : Law
-    likelihood : str
-    cut_on : str
-        Axis of the internal cuts (the backtest's axis, or compute).
-
-    Returns
-    -------
-    Discrepancy
-    """
-    tau = np.linspace(0.0, 6 * PRIOR_SCALE, GRID_SIZE)
-    gamma = np.asarray(GAMMAS, float)
-    log_post = np.repeat((-0.5 * (tau / PRIOR_SCALE) ** 2)[:, None], len(gamma), axis=1)
-    cuts = internal_cuts(runs, cut_on, len(law.params))
-    used, n_checked = [], 0
-    for cut in cuts:
-        below = runs[runs[cut_on] < cut].reset_index(drop=True)
-        above = runs[runs[cut_on] >= cut].reset_index(drop=True)
-        dist = distance_beyond(
-            reference_sizes(below, law), {a: above[a].to_numpy(float) for a in AXES if a in above}
-        )
-        keep = np.asarray(dist) > 0
-        if not keep.any():
-            continue
-        inner = fit_fn(below)
-        if inner is None:  # the internal refit did not converge: do not learn from it
-            continue
-        post = _thin(inner, THIN_DRAWS)
-        x = {c: above.loc[keep, c].to_numpy(float) for c in law.inputs}
-        mu = np.log(np.asarray(law.evaluate(post, x)))  # (sample, run)
-        y = np.log(above.loc[keep, "loss"].to_numpy(float))
-        sigma = post["sigma"].values[:, None]
-        nu = post["nu"].values[:, None] if "nu" in post else None
-        d = np.asarray(dist)[keep]
-        curves = _scale_curves(likelihood, y, mu, sigma, nu)
-        sds = np.minimum(tau[:, None, None] * d ** gamma[None, :, None], SCALES[-1])
-        grid = np.log(SCALES + SCALE_OFFSET)
-        for k in range(len(d)):  # sds: (tau, gamma, run)
-            log_post += np.interp(np.log(sds[..., k] + SCALE_OFFSET), grid, curves[:, k])
-        used.append(cut)
-        n_checked += int(keep.sum())
-    weights = np.exp(log_post - log_post.max())
-    return Discrepancy(
-        tau=tau,
-        gamma=gamma,
-        weights=weights / weights.sum(),
-        reference=reference_sizes(runs, law),
-        cut_on=cut_on,
-        cuts=tuple(used),
-        n_checked=n_checked,
-    )

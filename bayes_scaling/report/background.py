@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bayes_scaling import _format as fmt
+from bayes_scaling.inference.rescue import describe as describe_rescue
 from bayes_scaling.report.blocks import Alert, Num, Section, Table, sentence
 from bayes_scaling.results.diagnostics import MAX_RHAT, MIN_ESS
 
@@ -76,6 +77,9 @@ def health(fit) -> Section:
             f"({settings.get('sampler', 'NUTS')}, seed {settings.get('seed', '?')}).",
         )
     ]
+    rescued = describe_rescue(settings.get("rescue"))
+    if rescued:
+        text.append(sentence(rescued))
     if not fit.converged:
         text.append(
             sentence("What failed: ", diag.reason(), ". Try: ", "; ".join(diag.advice), ".")

@@ -117,7 +117,7 @@ class Facts:
 def assessed_choice(fit, compute: float, params=None, tokens_per_param=None) -> dict:
     """The split whose risk is reported: the proposed one, else the point fit's N (``params``)."""
     if params is not None and tokens_per_param is not None:
-        raise ArgumentError("params", "propose either params (N) or tokens_per_param (D/N)")
+        raise ArgumentError("params", "give params (N) or tokens_per_param (D/N), not both")
     if params is not None:
         return {"params": float(params)}
     if tokens_per_param is not None:

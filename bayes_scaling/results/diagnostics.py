@@ -8,6 +8,9 @@ A fit passes when, over every sampled parameter,
 
 Anything else sets ``converged = False``, raises a :class:`ConvergenceWarning` that says what failed
 and what to try, and travels with every later output (summary, bands, CLI exit code, report).
+Before a failure is reported, :func:`bayes_scaling.fit` and :func:`bayes_scaling.fit_groups`
+escalate through a fixed ladder of attempts (:mod:`bayes_scaling.inference.rescue`); the gate is
+the same for every attempt.
 """
 
 from __future__ import annotations
@@ -60,14 +63,43 @@ def _extreme(ds: xr.Dataset, largest: bool) -> tuple[float, str]:
     return values[name], name
 
 
-def check(posterior: xr.Dataset, sample_stats: xr.Dataset, var_names: list[str]) -> Diagnostics:
-    """Run the gate on the sampled parameters ``var_names`` of a posterior."""
+def parameter_health(posterior: xr.Dataset, var_names: list[str]) -> dict[str, xr.Dataset]:
+    """R-hat, bulk ESS and tail ESS of each sampled parameter (``{"rhat": ..., "bulk": ...,
+    "tail": ...}``, one Dataset each, a variable per parameter)."""
     post = posterior[var_names]
-    max_rhat, rhat_name = _extreme(az.rhat(post), largest=True)
-    min_bulk, bulk_name = _extreme(az.ess(post, method="bulk"), largest=False)
-    min_tail, tail_name = _extreme(az.ess(post, method="tail"), largest=False)
+    return {
+        "rhat": az.rhat(post),
+        "bulk": az.ess(post, method="bulk"),
+        "tail": az.ess(post, method="tail"),
+    }
+
+
+def failing_parameters(health: dict[str, xr.Dataset]) -> list[str]:
+    """The parameters that fail the gate on their own: R-hat above, or an ESS below, the gate
+    (any element, for a parameter with dims)."""
+    out = []
+    for name in health["rhat"].data_vars:
+        bad_rhat = not bool((health["rhat"][name] <= MAX_RHAT).all())
+        bad_ess = any(not bool((health[k][name] >= MIN_ESS).all()) for k in ("bulk", "tail"))
+        if bad_rhat or bad_ess:
+            out.append(str(name))
+    return out
+
+
+def check(
+    posterior: xr.Dataset,
+    sample_stats: xr.Dataset,
+    var_names: list[str],
+    health: dict[str, xr.Dataset] | None = None,
+) -> Diagnostics:
+    """Run the gate on the sampled parameters ``var_names`` of a posterior (``health``: their
+    :func:`parameter_health`, when already computed)."""
+    health = parameter_health(posterior, var_names) if health is None else health
+    max_rhat, rhat_name = _extreme(health["rhat"], largest=True)
+    min_bulk, bulk_name = _extreme(health["bulk"], largest=False)
+    min_tail, tail_name = _extreme(health["tail"], largest=False)
     n_div = int(sample_stats["diverging"].sum()) if "diverging" in sample_stats else 0
-    n_draws = int(post.sizes["chain"] * post.sizes["draw"])
+    n_draws = int(posterior.sizes["chain"] * posterior.sizes["draw"])
 
     failures, advice = [], []
     if not max_rhat <= MAX_RHAT:
@@ -88,10 +120,13 @@ def check(posterior: xr.Dataset, sample_stats: xr.Dataset, var_names: list[str])
     return Diagnostics(max_rhat, min_bulk, min_tail, n_div, n_draws, tuple(failures), tuple(advice))
 
 
-def warn_if_failed(diag: Diagnostics, stacklevel: int = 3) -> None:
+def warn_if_failed(diag: Diagnostics, stacklevel: int = 3, tried: str = "") -> None:
+    """Raise a :class:`ConvergenceWarning` when the gate failed; ``tried`` names the attempts
+    already made (the rescue ladder), e.g. ``"after 3 attempts (...)"``."""
     if not diag.converged:
+        after = f" {tried}" if tried else ""
         warnings.warn(
-            f"the fit did not converge: {diag.reason()}. Try: {'; '.join(diag.advice)}. "
+            f"the fit did not converge{after}: {diag.reason()}. Try: {'; '.join(diag.advice)}. "
             "Results carry converged=False.",
             ConvergenceWarning,
             stacklevel=stacklevel,

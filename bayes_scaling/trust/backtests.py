@@ -134,9 +134,9 @@ def _bayes_draws(result, test, law, seed, with_discrepancy):
     if disc is not None:
         sizes = {a: test[a].to_numpy(float) for a in AXES if a in test}
         delta = disc.error(post, sizes, seed).rename(dim_0="point")
-        scale = np.asarray(disc.sd(post, sizes, seed))
+        shift, scale = (np.asarray(v) for v in disc.shift_and_sd(post, sizes, seed))
     else:
-        delta, scale = 0.0, np.zeros(1)
+        delta, shift, scale = 0.0, np.zeros(1), np.zeros(1)
     draws = np.exp(np.log(mean) + delta + noise)
     # the log predictive density averages over draws: LPD_DRAWS of them are plenty, and the
     # mixture density is the costliest step of scoring a cut
@@ -144,10 +144,11 @@ def _bayes_draws(result, test, law, seed, with_discrepancy):
     small = post.isel(draw=thin)
     nu = np.asarray(small["nu"])[..., None] if "nu" in small else None
     scale = scale if scale.ndim < 2 else scale[:, thin]
+    shift = shift if shift.ndim < 2 else shift[:, thin]
     logp = log_density_with_error(
         likelihood,
         np.log(test["loss"].to_numpy(float)),
-        np.log(np.asarray(mean.isel(draw=thin))),
+        np.log(np.asarray(mean.isel(draw=thin))) + shift,
         np.asarray(small["sigma"])[..., None],
         nu,
         scale,

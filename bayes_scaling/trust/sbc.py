@@ -282,8 +282,10 @@ def sbc(
         "tune": tune,
         "likelihood": likelihood,
         "progress": False,
-        # SBC checks the parameters' posterior only: no discrepancy backtests
+        # SBC checks the parameters' posterior only: no discrepancy backtests; and the procedure
+        # it calibrates is one fit of fixed length (a rescue would change the draws ranked against)
         "discrepancy": False,
+        "rescue": False,
     }
 
     prior_seed, size_seed, *sim_seeds = np.random.SeedSequence(seed).spawn(n_sims + 2)
