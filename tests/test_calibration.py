@@ -49,6 +49,12 @@ def test_shipped_prior_loads_with_its_provenance():
     lo, med, hi = prior.quantiles()
     assert 1e-3 < lo < med < hi < 1.0
     assert resolve_prior(None) is prior and resolve_prior("learned") is prior
+    # written compactly as its hyper-parameters, and rebuilt exactly
+    again = DiscrepancyPrior.from_json(prior.to_json())
+    assert '"population": true' in prior.to_json() and '"log_weights"' not in prior.to_json()
+    np.testing.assert_allclose(again.log_weights, prior.log_weights)
+    np.testing.assert_allclose(again.drift, DRIFT_GRID)
+    assert -0.03 < prior.drift_mean() < 0.0  # the ladders' extrapolations erred low
 
 
 def test_prior_round_trips_and_bad_priors_are_argument_errors(tmp_path):

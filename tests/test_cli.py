@@ -343,7 +343,7 @@ def test_usage_errors_are_one_line_exit_2(capsys, argv, expected):
     assert expected in _one_error_line(capsys)
 
 
-def test_bad_values_fail_fast_before_any_sampling(tmp_path, capsys, no_sampling):
+def test_plumbing_bad_values_fail_fast_before_any_sampling(tmp_path, capsys, no_sampling):
     runs = tmp_path / "runs.csv"
     datasets.demo().to_csv(runs, index=False)
     (tmp_path / "empty.csv").write_text("")

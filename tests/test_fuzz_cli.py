@@ -357,7 +357,7 @@ COMMANDS = ["fit", "summary", "bands", "allocate", "report", "backtest", "compar
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_bad_command_lines_are_one_line_exit_2(command, files, tripwire, capsys):
+def test_plumbing_bad_command_lines_are_one_line_exit_2(command, files, tripwire, capsys):
     seen: list[str] = []
 
     @FUZZ
@@ -375,7 +375,7 @@ def test_bad_command_lines_are_one_line_exit_2(command, files, tripwire, capsys)
 
 @FUZZ
 @given(st.lists(st.text(max_size=10), max_size=6))
-def test_arbitrary_argv_never_tracebacks(files, tripwire, capsys, argv):
+def test_plumbing_arbitrary_argv_never_tracebacks(files, tripwire, capsys, argv):
     """Random words: a usage error (exit 2, one line); never a traceback or a sampler."""
     if any("-h" in a for a in argv) or (argv and argv[0] in COMMANDS):
         return  # --help is not an error; a real command is fuzzed above
@@ -386,7 +386,7 @@ def test_arbitrary_argv_never_tracebacks(files, tripwire, capsys, argv):
 # --- a save that fails after sampling keeps the fit -----------------------------------------------
 
 
-def test_fit_whose_save_fails_after_sampling_is_kept(files, monkeypatch, tmp_path, capsys):
+def test_plumbing_fit_whose_save_fails_after_sampling_is_kept(files, monkeypatch, tmp_path, capsys):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     saved = bs.load(files["fit.nc"])
@@ -405,7 +405,7 @@ def test_fit_whose_save_fails_after_sampling_is_kept(files, monkeypatch, tmp_pat
     assert bs.load(kept).posterior.sizes == saved.posterior.sizes
 
 
-def test_rescue_falls_back_to_the_temporary_folder(files, monkeypatch, tmp_path, capsys):
+def test_plumbing_kept_fit_falls_back_to_the_temporary_folder(files, monkeypatch, tmp_path, capsys):
     out_dir, temp = tmp_path / "out", tmp_path / "temp"
     out_dir.mkdir()
     temp.mkdir()

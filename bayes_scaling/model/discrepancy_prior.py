@@ -112,25 +112,36 @@ class DiscrepancyPrior:
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "name": self.name,
-                "drift": self.drift.tolist(),
-                "tau": self.tau.tolist(),
-                "gamma": self.gamma.tolist(),
-                "log_weights": self.log_weights.tolist(),
-                "evidence": self.evidence,
-                "provenance": self.provenance,
-            },
-            indent=1,
-        )
+        """JSON. A population prior is written as its hyper-parameters (``provenance["hyper"]``),
+        from which :meth:`from_json` rebuilds the grid; any other prior as its grid."""
+        out = {"format": FORMAT, "name": self.name, "evidence": self.evidence}
+        if _is_population(self):
+            out["population"] = True
+        else:
+            out.update(
+                drift=self.drift.tolist(),
+                tau=self.tau.tolist(),
+                gamma=self.gamma.tolist(),
+                log_weights=self.log_weights.tolist(),
+            )
+        return json.dumps({**out, "provenance": self.provenance}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> DiscrepancyPrior:
         d = json.loads(text)
         if d.get("format") != FORMAT:
             raise ArgumentError("discrepancy_prior", f"not a discrepancy prior file ({FORMAT})")
+        provenance = d.get("provenance", {})
+        if d.get("population"):
+            h = provenance["hyper"]
+            return population_prior(
+                h["mu"],
+                h["s"],
+                h["gamma_weights"],
+                h.get("drift_log_weights"),
+                provenance,
+                d["name"],
+            )
         return cls(
             d["name"],
             np.asarray(d.get("drift", [0.0]), float),
@@ -138,7 +149,7 @@ class DiscrepancyPrior:
             np.asarray(d["gamma"], float),
             np.asarray(d["log_weights"], float),
             d.get("evidence", "shared"),
-            d.get("provenance", {}),
+            provenance,
         )
 
     def save(self, path: str | PathLike) -> Path:
@@ -149,6 +160,17 @@ class DiscrepancyPrior:
 
 def _normalised(log_w: np.ndarray) -> np.ndarray:
     return log_w - logsumexp(log_w)
+
+
+def _is_population(prior: DiscrepancyPrior) -> bool:
+    """True when the prior is exactly the population prior of its ``provenance["hyper"]``."""
+    h = prior.provenance.get("hyper")
+    if not h or prior.evidence != "shared" or len(prior.tau) != len(TAU_GRID):
+        return False
+    again = population_prior(h["mu"], h["s"], h["gamma_weights"], h.get("drift_log_weights"))
+    return again.log_weights.shape == prior.log_weights.shape and np.allclose(
+        again.log_weights, prior.log_weights
+    )
 
 
 def within_table_prior() -> DiscrepancyPrior:
