@@ -18,24 +18,25 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 from bayes_scaling.errors import ArgumentError
 
 
-def _show(value) -> str:
+def shown(value, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters, for error messages."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _real(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real | np.number):
-        raise ArgumentError(name, f"expected a number, got {_show(value)}")
+        raise ArgumentError(name, f"expected a number, got {shown(value)}")
     out = float(value)
     if not math.isfinite(out):
-        raise ArgumentError(name, f"expected a finite number, got {_show(value)}")
+        raise ArgumentError(name, f"expected a finite number, got {shown(value)}")
     return out
 
 
@@ -44,7 +45,7 @@ def probability(value, name: str = "prob") -> float:
     p = _real(value, name)
     if not 0.0 < p < 1.0:
         raise ArgumentError(
-            name, f"must be strictly between 0 and 1 (e.g. 0.9), got {_show(value)}"
+            name, f"must be strictly between 0 and 1 (e.g. 0.9), got {shown(value)}"
         )
     return p
 
@@ -61,7 +62,7 @@ def fraction(value, name: str) -> float:
     """A level in [0, 1] (a quantile level, a CVaR level)."""
     q = _real(value, name)
     if not 0.0 <= q <= 1.0:
-        raise ArgumentError(name, f"must lie in [0, 1] (e.g. 0.95), got {_show(value)}")
+        raise ArgumentError(name, f"must lie in [0, 1] (e.g. 0.95), got {shown(value)}")
     return q
 
 
@@ -69,7 +70,7 @@ def positive(value, name: str) -> float:
     """A positive finite number (a size, a budget, a loss, a tolerance)."""
     x = _real(value, name)
     if x <= 0:
-        raise ArgumentError(name, f"must be positive, got {_show(value)}")
+        raise ArgumentError(name, f"must be positive, got {shown(value)}")
     return x
 
 
@@ -82,7 +83,7 @@ def non_negative(value, name: str) -> float:
     """A finite number ≥ 0."""
     x = _real(value, name)
     if x < 0:
-        raise ArgumentError(name, f"must be zero or positive, got {_show(value)}")
+        raise ArgumentError(name, f"must be zero or positive, got {shown(value)}")
     return x
 
 
@@ -92,9 +93,9 @@ def count(value, name: str, minimum: int = 1) -> int:
         if isinstance(value, float | np.floating) and float(value).is_integer():
             value = int(value)
         else:
-            raise ArgumentError(name, f"expected a whole number ≥ {minimum}, got {_show(value)}")
+            raise ArgumentError(name, f"expected a whole number ≥ {minimum}, got {shown(value)}")
     if value < minimum:
-        raise ArgumentError(name, f"must be a whole number ≥ {minimum}, got {_show(value)}")
+        raise ArgumentError(name, f"must be a whole number ≥ {minimum}, got {shown(value)}")
     return int(value)
 
 
@@ -105,7 +106,7 @@ def seed(value, name: str = "seed") -> int | None:
 
 def _items(values, name: str) -> list:
     if isinstance(values, str | bytes) or values is None:
-        raise ArgumentError(name, f"expected a number or a list of numbers, got {_show(values)}")
+        raise ArgumentError(name, f"expected a number or a list of numbers, got {shown(values)}")
     if isinstance(values, numbers.Real | np.number) and not isinstance(values, bool):
         return [values]
     if hasattr(values, "__array__") and not isinstance(values, np.ndarray):
@@ -117,7 +118,7 @@ def _items(values, name: str) -> list:
     elif isinstance(values, Iterable):
         items = list(values)
     else:
-        raise ArgumentError(name, f"expected a number or a list of numbers, got {_show(values)}")
+        raise ArgumentError(name, f"expected a number or a list of numbers, got {shown(values)}")
     if not items:
         raise ArgumentError(name, "is empty; give at least one value")
     return items
@@ -137,20 +138,6 @@ def optional_positive_array(values, name: str) -> np.ndarray | None:
     return None if values is None else positive_array(values, name)
 
 
-def paired_points(params, tokens, names: Sequence[str] = ("params", "tokens")) -> tuple:
-    """Two arrays of sizes that pair point by point (N_i with D_i); one may be a single value."""
-    n = positive_array(params, names[0])
-    d = positive_array(tokens, names[1])
-    if len(n) != len(d) and 1 not in (len(n), len(d)):
-        raise ArgumentError(
-            names[1],
-            f"has {len(d)} values but {names[0]} has {len(n)}; give one {names[1]} value per "
-            f"{names[0]} value (or a single value for all)",
-        )
-    size = max(len(n), len(d))
-    return np.broadcast_to(n, size).copy(), np.broadcast_to(d, size).copy()
-
-
 def reals(values, name: str, finite: bool = True) -> np.ndarray:
     """One or more real numbers of any sign (never NaN; ±inf only when not ``finite``)."""
     items = _items(values, name)
@@ -158,10 +145,10 @@ def reals(values, name: str, finite: bool = True) -> np.ndarray:
     for i, v in enumerate(items):
         label = f"{name}[{i}]" if len(items) > 1 else name
         if isinstance(v, bool) or not isinstance(v, numbers.Real | np.number):
-            raise ArgumentError(label, f"expected a number, got {_show(v)}")
+            raise ArgumentError(label, f"expected a number, got {shown(v)}")
         out[i] = float(v)
         if math.isnan(out[i]) or (finite and math.isinf(out[i])):
-            raise ArgumentError(label, f"expected a finite number, got {_show(v)}")
+            raise ArgumentError(label, f"expected a finite number, got {shown(v)}")
     return out
 
 
@@ -173,7 +160,7 @@ def increasing(values, name: str, minimum: float = -math.inf, size: int = 1, fin
     if out[0] < minimum:
         raise ArgumentError(name, f"values must be ≥ {minimum:g}, got {out[0]:g}")
     if np.any(np.diff(out) <= 0):
-        raise ArgumentError(name, f"values must increase strictly, got {_show(out.tolist())}")
+        raise ArgumentError(name, f"values must increase strictly, got {shown(out.tolist())}")
     return out
 
 
@@ -194,7 +181,7 @@ def matched(arrays: dict) -> dict:
 def flag(value, name: str) -> bool:
     """True or False (a switch such as ``discrepancy`` or ``relative``)."""
     if not isinstance(value, bool | np.bool_):
-        raise ArgumentError(name, f"expected True or False, got {_show(value)}")
+        raise ArgumentError(name, f"expected True or False, got {shown(value)}")
     return bool(value)
 
 
@@ -202,7 +189,7 @@ def one_of(value, name: str, choices: Iterable[str]) -> str:
     """One of a fixed set of strings."""
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
-        raise ArgumentError(name, f"must be one of {list(choices)}, got {_show(value)}")
+        raise ArgumentError(name, f"must be one of {list(choices)}, got {shown(value)}")
     return value
 
 

@@ -32,8 +32,7 @@ _ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://\S+|[\w.-]+:\d{1,5})$")
 
 
 def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return check.shown(value, 80)
 
 
 # --- paths --------------------------------------------------------------------------------------

@@ -47,14 +47,19 @@ class GroupedFit(FitResult):
         return self.pooling.groups
 
     @property
-    def parameters(self) -> list[str]:
-        """Reported parameters: the law's, its derived quantities, noise, and each partially pooled
-        parameter's population value ``<p>_mu`` and spread ``<p>_tau``."""
-        names = [
+    def group_parameters(self) -> list[str]:
+        """What each group has: the law's parameters, its derived quantities and the noise."""
+        return [
             *self.law.params,
             *self.law.derived,
             *(n for n in NOISE_PARAMS if n in self.priors),
         ]
+
+    @property
+    def parameters(self) -> list[str]:
+        """Reported parameters: each group's, and each partially pooled parameter's population
+        value ``<p>_mu`` and spread ``<p>_tau``."""
+        names = self.group_parameters
         return names + [n for p in self.pooling.partial(names) for n in (mu_name(p), tau_name(p))]
 
     def _describe(self) -> str:
@@ -66,12 +71,7 @@ class GroupedFit(FitResult):
     def group_posterior(self, group: str) -> xr.Dataset:
         """One group's parameter draws (law, derived and noise parameters), dims (chain, draw)."""
         self._check_group(group)
-        names = [
-            *self.law.params,
-            *self.law.derived,
-            *(n for n in NOISE_PARAMS if n in self.priors),
-        ]
-        post = self.posterior[names]
+        post = self.posterior[self.group_parameters]
         return post.sel(group=group, drop=True) if "group" in post.dims else post
 
     def group_fit(self, group: str) -> ScalingFit:

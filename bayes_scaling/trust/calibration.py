@@ -162,9 +162,13 @@ def learn_prior(evidence, exclude=()) -> DiscrepancyPrior:
     )
 
 
-def protocol_backtest(ladder: Ladder, method, *, seed: int = 0, prob=DEFAULT_PROBS, **kwargs):
-    """The ladder's backtest: fit the runs at or below ``fit_below``, score the ``predict`` runs."""
-    fit_part, held = split(ladder, ladder.load())
+def protocol_backtest(
+    ladder: Ladder, method, *, runs=None, seed: int = 0, prob=DEFAULT_PROBS, **kwargs
+):
+    """The ladder's backtest: fit the runs at or below ``fit_below``, score the ``predict`` runs.
+
+    ``runs``: the ladder's table when already loaded (default: ``ladder.load()``)."""
+    fit_part, held = split(ladder, ladder.load() if runs is None else runs)
     table = pd.concat([fit_part, held], ignore_index=True)
     table.attrs = dict(fit_part.attrs)
     # between the largest fitted and the smallest held-out value (budgets are stored as k·N·D)
@@ -184,12 +188,15 @@ def leave_one_out(ladders, evidence, *, seed: int = 0, huber=True, baselines=Tru
     frames = []
     for ladder in ladders:
         prior = learn_prior(evidence, exclude={family_of(ladder.name)})
-        runs = {"learned": (["bayes"], prior)}
+        ladder_runs = ladder.load()
+        plans = {"learned": (["bayes"], prior)}
         if baselines:
             methods = ["bayes", "bayes_params", *(["huber"] if huber else [])]
-            runs["within-table"] = (methods, "within-table")
-        for prior_name, (methods, value) in runs.items():
-            table = protocol_backtest(ladder, methods, seed=seed, discrepancy_prior=value)
+            plans["within-table"] = (methods, "within-table")
+        for prior_name, (methods, value) in plans.items():
+            table = protocol_backtest(
+                ladder, methods, runs=ladder_runs, seed=seed, discrepancy_prior=value
+            )
             table["method"] = [METHOD_NAMES[(m, prior_name)] for m in table["method"]]
             frames.append(table.assign(ladder=ladder.name, family=family_of(ladder.name)))
     return pd.concat(frames, ignore_index=True)
