@@ -14,6 +14,7 @@ The package is laid out by stage, each importing only from the stages below it::
 """
 
 from bayes_scaling import answers, laws, report  # noqa: F401  (attach the results' methods)
+from bayes_scaling._lazy import lazy
 from bayes_scaling.data import datasets, load_runs
 from bayes_scaling.errors import (
     ArgumentError,
@@ -25,22 +26,39 @@ from bayes_scaling.errors import (
     RunsError,
     RunsWarning,
 )
-from bayes_scaling.inference import FitTask, fit, fit_groups, fit_many
 from bayes_scaling.laws import Law, get_law, register_law
-from bayes_scaling.model import prior_predictive
 from bayes_scaling.priors import Prior
 from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
+from bayes_scaling.results.downstream import DownstreamFit
+from bayes_scaling.results.passk import PassKFit
+
+# What samples is imported on first use: loading a saved fit and answering from it never imports
+# PyMC, PyTensor, nutpie or numba.
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "FitTask": "bayes_scaling.inference.batch",
+        "fit_many": "bayes_scaling.inference.batch",
+        "fit_groups": "bayes_scaling.inference.grouped",
+        "fit": "bayes_scaling.inference.sampling",
+        "fit_downstream": "bayes_scaling.inference.downstream",
+        "fit_passk": "bayes_scaling.inference.passk",
+        "prior_predictive": "bayes_scaling.model.predictive",
+    },
+)
 
 __all__ = [
     "ArgumentError",
     "BayesScalingError",
     "ConvergenceWarning",
+    "DownstreamFit",
     "FitFileError",
     "FitResult",
     "FitTask",
     "GroupedFit",
     "Law",
     "LawError",
+    "PassKFit",
     "Prior",
     "PriorError",
     "RunsError",
@@ -48,8 +66,10 @@ __all__ = [
     "ScalingFit",
     "datasets",
     "fit",
+    "fit_downstream",
     "fit_groups",
     "fit_many",
+    "fit_passk",
     "get_law",
     "laws",
     "load",

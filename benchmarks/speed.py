@@ -1,25 +1,28 @@
-"""Speed and memory of the posterior against the bootstrap baseline, on Epoch's Chinchilla runs.
+"""Speed and peak memory, before and after, in one run: the table of issue 3/5 and more.
 
-Run by hand: ``.venv/bin/python benchmarks/speed.py [--data DIR] [--steps cold warm ...]``
-(default data ../shared/data). Each step runs in a fresh Python process, so "cold" really is cold
-and each step's peak memory (max RSS) is its own. Prints one table and writes it to
-``benchmarks/speed.csv``, with the machine in the last rows. Compare ratios within one run: the
-development machines are shared and noisy.
+Run by hand: ``.venv/bin/python benchmarks/speed.py [--before REV] [--data DIR] [--only ...]``.
 
-Steps (chinchilla law, 240 runs, 4 chains x 1000 draws unless said otherwise):
+Every measure runs in its own fresh Python process, timed from outside (wall seconds, and the
+process's own peak memory from ``os.wait4``), once with this checkout ("after") and once with
+revision ``--before`` (default :data:`BEFORE`, the last commit before issue 3/5; checked out with
+``git worktree`` into a temporary folder and run with the same interpreter and libraries).
+Before and after alternate, so a drift of the shared machine hits both; compare the ratios. The
+compile cache of "after" lives in a fresh temporary folder (``$BAYES_SCALING_CACHE``), so
+"first process" really starts without it.
 
-- ``cold``: the first fit in a fresh process (compile + sample), parameter-only, then the first
-  default fit (with the extrapolation discrepancy's internal backtests).
-- ``warm``: after one fit, a fit of different data (a 200-run subsample), parameter-only and
-  default; the time of the baseline below divided by these gives the speed-up for intervals.
-- ``baseline``: Huber + L-BFGS-B + 1000 bootstrap resamples (Epoch's 4500-start grid, and the
-  108-start grid), on the same 240 runs.
-- ``scores``: a backtest at 1e21 FLOPs, ours (with and without discrepancy) against the baseline
-  (1000 resamples): interval scores and coverage at 50% and 90%.
-- ``backtest10``: 10 rolling compute cuts (warm model), parameter-only and default.
-- ``sbc100``: SBC with 100 simulated tables (2 chains x 400 draws, as ``benchmarks/sbc.py``).
-- ``batch``: 8 parameter-only fits of 120-run subsamples, serial in one process against
-  ``fit_many`` on 2 local worker processes (each compiles once).
+Measures (Epoch's Chinchilla runs, 240 after dropping the 5 largest, chinchilla law, 4 chains x
+1000 draws unless said):
+
+- CLI, whole processes: ``fit`` in a first and a second process; ``summary``, ``bands``,
+  ``allocate`` and ``report`` (figures included) on the saved fit;
+- in one process, after a first fit (warm): the default fit (with the discrepancy), the
+  parameter-only fit, Huber + 1000-resample bootstrap against it, the default 10-cut backtest;
+- scale: warm fits of simulated tables of 1e2, 1e3 and 1e4 rows, and of 1e3 rows at 250, 1000
+  and 4000 draws a chain ("after" only; "before" for the 1e4-row fit);
+- pass@k: fitting all 81 GSM8K models ("after" only, when the data are there).
+
+Prints one table (``measure, before_s, after_s, before/after, goal, met, peak_mib``) and writes
+it to ``benchmarks/speed.csv``, with the machine in the last rows.
 """
 
 from __future__ import annotations
@@ -28,125 +31,197 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
+import tempfile
 import time
-import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parents[1] / "shared" / "data"
-STEPS = ("cold", "warm", "baseline", "scores", "backtest10", "sbc100", "batch")
+ROOT = HERE.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+#: The last commit before issue 3/5.
+BEFORE = "a187b27"
+
+#: Code run in a fresh process for the in-process measures; prints one JSON dict of seconds.
+STEP = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import bayes_scaling as bs
+name, data = sys.argv[1], sys.argv[2]
+runs = bs.datasets.chinchilla(data, drop_highest=5)
+out = {}
+def timed(fn, *a, **k):
+    start = time.perf_counter(); value = fn(*a, **k); return value, time.perf_counter() - start
+def table(n):
+    from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
+    budgets = np.logspace(17, 20, 20)
+    return simulate_runs(DEMO_TRUTH, budgets=budgets, sizes_per_budget=n // 20, seed=3)
+other = runs.sample(200, random_state=1).reset_index(drop=True)
+bs.fit(other, seed=1, discrepancy=False, progress=False)  # compile outside the timings
+if name == "warm":
+    _, out["warm default fit"] = timed(bs.fit, runs, seed=7, progress=False)
+    _, out["warm parameter-only fit"] = timed(bs.fit, runs, seed=7, discrepancy=False)
+    from bayes_scaling.trust.baseline import bootstrap_fit as boot
+    _, out["Huber + 1000-resample bootstrap"] = timed(boot, runs, n_boot=1000, grid="small")
+elif name == "backtest":
+    from bayes_scaling.trust.backtests import backtest
+    cuts = np.quantile(runs["compute"], np.linspace(0.5, 0.95, 10))
+    _, out["default 10-cut backtest"] = timed(backtest, runs, cut=cuts, seed=1)
+elif name == "big":
+    _, out["warm default fit, 1e4 rows"] = timed(bs.fit, table(10000), seed=1, progress=False)
+elif name == "scale":
+    for n in (100, 1000, 10000):
+        _, out[f"warm parameter-only fit, {n} rows"] = timed(
+            bs.fit, table(n), seed=1, discrepancy=False, progress=False)
+    for draws in (250, 1000, 4000):
+        _, out[f"warm parameter-only fit, 1000 rows, {draws} draws"] = timed(
+            bs.fit, table(1000), seed=1, draws=draws, discrepancy=False, progress=False)
+elif name == "passk":
+    from bayes_scaling.data.passk import gsm8k
+    counts = gsm8k(data)
+    _, out["fit all 81 GSM8K models (and the law across them)"] = timed(
+        bs.fit_passk, counts, seed=1, progress=False)
+print(json.dumps(out))
+"""
+
+#: measure -> (goal in seconds, or a ratio goal "x10" of the bootstrap over the warm fit).
+GOALS = {
+    "CLI fit, first process": None,
+    "CLI fit, second process": 5.0,
+    "CLI summary on a saved fit": 1.5,
+    "CLI bands on a saved fit": 1.5,
+    "CLI allocate on a saved fit": 1.5,
+    "CLI report on a saved fit (figures)": 4.0,
+    "warm default fit": 1.0,
+    "default 10-cut backtest": 15.0,
+    "warm default fit, 1e4 rows": 10.0,
+}
 
 
-def _timed(fn, *args, **kwargs):
+class _Popen(subprocess.Popen):
+    """Popen that keeps the child's own resource usage (peak memory) from ``os.wait4``."""
+
+    rusage = None
+
+    def _try_wait(self, wait_flags):
+        pid, status, self.rusage = os.wait4(self.pid, wait_flags)
+        return pid, status
+
+
+def run(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak MiB and exit code of one process (its own rusage, from wait4)."""
     start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
-def step(name: str, data: Path) -> list[dict]:
-    """Run one step in this process; rows of ``measure, seconds, ...``."""
-    warnings.simplefilter("ignore")
-    start = time.perf_counter()
-    import bayes_scaling as bs
-
-    t_import = time.perf_counter() - start
-    runs = bs.datasets.chinchilla(data, drop_highest=5)
-    rows = []
-
-    def row(measure, seconds, **extra):
-        rows.append({"step": name, "measure": measure, "seconds": round(seconds, 3), **extra})
-
-    def fit(table, seed, discrepancy):
-        result, s = _timed(bs.fit, table, seed=seed, discrepancy=discrepancy, progress=False)
-        return result, s, {"converged": bool(result.converged), "runs": len(table)}
-
-    if name == "cold":
-        row("import bayes_scaling", t_import)
-        _, s, info = fit(runs, 2024, False)
-        row("first fit, parameter-only (compile + sample)", s, **info)
-        _, s, info = fit(runs, 2024, True)
-        row("then first default fit (with discrepancy)", s, **info)
-    elif name == "warm":
-        fit(runs, 2024, False)
-        other = runs.sample(200, random_state=1).reset_index(drop=True)
-        result, s, info = fit(other, 7, False)
-        row("warm fit, parameter-only", s, **info)
-        row("  of which NUTS sampling", result.settings["sampling_seconds"])
-        result, s, info = fit(other, 7, True)
-        row("warm fit, default (with discrepancy)", s, **info)
-        row("  of which discrepancy", result.settings["discrepancy_seconds"])
-    elif name == "baseline":
-        from bayes_scaling.trust.baseline import bootstrap_fit
-
-        for grid in ("epoch", "small"):
-            _, s = _timed(bootstrap_fit, runs, n_boot=1000, grid=grid)
-            row(f"Huber + bootstrap, 1000 resamples, {grid} grid", s, runs=len(runs))
-    elif name == "scores":
-        from bayes_scaling.trust.backtests import backtest, coverage
-
-        table, s = _timed(
-            backtest,
-            runs,
-            cut=1e21,
-            prob=(0.5, 0.9),
-            seed=1,
-            method=["bayes", "bayes_params", "huber"],
-            baseline={"n_boot": 1000, "grid": "small"},
+    proc = _Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    peak = proc.rusage.ru_maxrss / 1024 if proc.rusage else float("nan")
+    if proc.returncode not in (0, 3):
+        print(
+            f"FAILED ({proc.returncode}): {' '.join(cmd)}\n{err.decode()[-1500:]}", file=sys.stderr
         )
-        row("backtest at 1e21, three methods (compile included)", s)
-        for _, r in coverage(table).iterrows():
-            row(
-                f"  {r['method']} {r['prob']:.0%}: interval score, coverage",
-                float("nan"),
-                interval_score=round(float(r["interval_score"]), 4),
-                coverage=round(float(r["coverage"]), 3),
-                held_out=int(r["n"]),
+    return seconds, peak, proc.returncode
+
+
+def versions(before: str, work: Path, cache: Path) -> dict[str, dict]:
+    """Environments of the two versions: PYTHONPATH of each checkout, a cache for "after"."""
+    tree = work / "before"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), before],
+        check=True,
+        capture_output=True,
+    )
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {
+        "before": {**base, "PYTHONPATH": str(tree), "BAYES_SCALING_CACHE": str(cache / "b")},
+        "after": {**base, "PYTHONPATH": str(ROOT), "BAYES_SCALING_CACHE": str(cache / "a")},
+    }
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bayes_scaling.cli", *args]
+
+
+def measure_cli(envs: dict, work: Path, data: Path, rows: dict) -> None:
+    chin = work / "chin.csv"
+    code = "import bayes_scaling as bs, sys; bs.datasets.chinchilla(sys.argv[1], drop_highest=5)"
+    code += ".to_csv(sys.argv[2], index=False)"
+    subprocess.run(
+        [sys.executable, "-c", code, str(data), str(chin)], env=envs["after"], check=True
+    )
+    fits = {v: work / f"{v}.nc" for v in envs}
+    steps = [
+        ("CLI fit, first process", ["fit", str(chin), "--out", "{fit}", "--seed", "1"]),
+        ("CLI fit, second process", ["fit", str(chin), "--out", "{fit}", "--seed", "2"]),
+        ("CLI summary on a saved fit", ["summary", "{fit}"]),
+        ("CLI bands on a saved fit", ["bands", "{fit}", "--compute", "1e22", "1e23"]),
+        ("CLI allocate on a saved fit", ["allocate", "{fit}", "--compute", "1e23"]),
+        (
+            "CLI report on a saved fit (figures)",
+            ["report", "{fit}", "--compute", "1e23", "--out", "{html}"],
+        ),
+    ]
+    for measure, argv in steps:
+        for version in ("before", "after"):  # alternate: a drift hits both
+            names = {"fit": str(fits[version]), "html": str(work / f"{version}.html")}
+            seconds, peak, _ = run(cli(*(a.format(**names) for a in argv)), envs[version], work)
+            rows.setdefault(measure, {})[version] = (seconds, peak)
+
+
+def measure_steps(envs: dict, work: Path, data: Path, rows: dict, only: set) -> None:
+    script = work / "step.py"
+    script.write_text(STEP)
+    plan = [("warm", ("before", "after")), ("backtest", ("before", "after"))]
+    plan += [("big", ("before", "after")), ("scale", ("after",)), ("passk", ("after",))]
+    for name, which in plan:
+        if only and name not in only:
+            continue
+        for version in which:
+            cmd = [sys.executable, str(script), name, str(data)]
+            start = time.perf_counter()
+            proc = _Popen(
+                cmd, env=envs[version], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
-    elif name == "backtest10":
-        import numpy as np
+            out, err = proc.communicate()
+            peak = proc.rusage.ru_maxrss / 1024 if proc.rusage else float("nan")
+            if proc.returncode != 0:
+                print(f"step {name} ({version}) failed:\n{err.decode()[-1500:]}", file=sys.stderr)
+                continue
+            print(f"  {name} {version}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            for measure, seconds in json.loads(out.decode().strip().splitlines()[-1]).items():
+                rows.setdefault(measure, {})[version] = (seconds, peak)
 
-        from bayes_scaling.trust.backtests import backtest
 
-        cuts = np.quantile(runs["compute"], np.linspace(0.5, 0.95, 10))
-        fit(runs, 2024, False)  # compile outside the timing
-        for disc, label in ((["bayes_params"], "parameter-only"), (["bayes"], "default")):
-            table, s = _timed(backtest, runs, cut=cuts, method=disc, seed=1)
-            conv = sum(table.attrs["converged"].values())
-            row(f"backtest, 10 rolling cuts, {label} (warm)", s, converged=f"{conv}/10")
-    elif name == "sbc100":
-        from bayes_scaling.trust.sbc import sbc
+def summarise(rows: dict):
+    import pandas as pd
 
-        result, s = _timed(sbc, n_sims=100, seed=0)
-        row("SBC, 100 tables (compile included)", s, passed=bool(result.passed()))
-    elif name == "batch":
-        from bayes_scaling import FitTask, fit_many
-
-        tasks = [
-            FitTask(
-                runs.sample(120, random_state=i).reset_index(drop=True),
-                "chinchilla",
-                {"seed": i, "discrepancy": False},
-            )
-            for i in range(8)
-        ]
-        serial, s = _timed(fit_many, tasks, client="serial")
-        row("8 fits, serial in one process (compile included)", s)
-        local, s = _timed(fit_many, tasks, workers=2)
-        row("8 fits, fit_many on 2 worker processes (2 compiles)", s)
-        same = all(
-            (a.posterior["alpha"].values == b.posterior["alpha"].values).all()
-            for a, b in zip(serial.fits, local.fits, strict=True)
+    out = []
+    for measure, by in rows.items():
+        before, after = by.get("before", (float("nan"),) * 2), by.get("after", (float("nan"),) * 2)
+        goal = GOALS.get(measure)
+        out.append(
+            {
+                "measure": measure,
+                "before_s": round(before[0], 2),
+                "after_s": round(after[0], 2),
+                "before/after": round(before[0] / after[0], 2),
+                "goal_s": goal,
+                "met": None if goal is None else bool(after[0] <= goal),
+                "peak_mib": round(after[1]),
+            }
         )
-        row("  draws equal to serial", float("nan"), equal=same)
-    else:
-        raise SystemExit(f"unknown step {name!r}; choose from {STEPS}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    for r in rows:
-        r["step_peak_mib"] = round(peak)
-    return rows
+    table = pd.DataFrame(out)
+    boot = rows.get("Huber + 1000-resample bootstrap", {})
+    warm = rows.get("warm default fit", {})
+    for version in ("before", "after"):
+        if version in boot and version in warm:
+            ratio = boot[version][0] / warm[version][0]
+            table.loc[len(table), ["measure", f"{version}_s"]] = [
+                f"bootstrap / warm default fit ({version}; goal >= 10)",
+                round(ratio, 1),
+            ]
+    return table
 
 
 def machine() -> dict:
@@ -158,49 +233,43 @@ def machine() -> dict:
         ),
         platform.processor(),
     )
-    import nutpie
-    import pymc
-
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "pymc": pymc.__version__,
-        "nutpie": nutpie.__version__,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-    }
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
-    parser.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step, print JSON
+    parser.add_argument("--before", default=BEFORE, help="revision to compare against")
+    parser.add_argument(
+        "--only", nargs="+", default=[], help="cli warm backtest big scale passk (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "speed.csv")
     args = parser.parse_args(argv)
-    if args.step:
-        print(json.dumps(step(args.step, args.data)))
-        return
     if not (args.data / "chinchilla-epoch").exists():
         raise SystemExit(f"reference data not found in {args.data} (see ../shared/data/README.md)")
+    only = set(args.only)
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bs-speed-") as tmp:
+        work = Path(tmp)
+        envs = versions(args.before, work, work / "cache")
+        rows: dict = {}
+        try:
+            if not only or "cli" in only:
+                measure_cli(envs, work, args.data, rows)
+            measure_steps(envs, work, args.data, rows, only)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "before")],
+                check=False,
+                capture_output=True,
+            )
+    table = summarise(rows)
+    info = {**machine(), "load_avg_1m": f"{load:.2f} -> {os.getloadavg()[0]:.2f}"}
+    info["before"] = args.before
+    for key, value in info.items():
+        table.loc[len(table), "measure"] = f"machine {key}: {value}"
     import pandas as pd
 
-    before = machine()
-    rows = []
-    for name in args.steps:
-        print(f"step {name} ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, __file__, "--step", name, "--data", str(args.data)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(done.stderr[-2000:], file=sys.stderr)
-            rows.append({"step": name, "measure": "FAILED", "seconds": float("nan")})
-            continue
-        rows += json.loads(done.stdout.strip().splitlines()[-1])
-    after = machine()
-    table = pd.DataFrame(rows)
-    info = {**before, "load_avg_1m": f"{before['load_avg_1m']} -> {after['load_avg_1m']}"}
-    for key, value in info.items():
-        table.loc[len(table), ["step", "measure"]] = ["machine", f"{key}: {value}"]
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.astype(object).where(table.notna(), "").to_string(index=False))
     table.to_csv(args.out, index=False)

@@ -84,6 +84,10 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
             capsys.readouterr()
             code = main([*backtest, "--scheduler", cluster.scheduler_address])
             on_cluster = capsys.readouterr().out
+            many = ["fit-many", str(demo), "--out-dir", str(tmp_path / "fits")]
+            many += ["--no-discrepancy", "--format", "csv"]
+            many_code = main([*many, "--scheduler", cluster.scheduler_address])
+            many_rows = capsys.readouterr().out.splitlines()
             compiled = client.run(lambda: importlib.import_module(SAMPLING).COMPILE_COUNT)
     assert [r.ok for r in on_client] == [True, False, True]
     assert "RunsError" in on_client[1].error
@@ -98,4 +102,6 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
     assert list(compiled.values())[0] in (1, 2)
     assert code in (0, 3)  # 3: a fit below the cut failed the gate, and the CSV says so
     assert main(backtest) == code  # the same backtest in this process
+    # fit-many on the cluster: one row, the fit written
+    assert many_code in (0, 3) and len(many_rows) == 2 and (tmp_path / "fits" / "demo.nc").exists()
     assert capsys.readouterr().out == on_cluster

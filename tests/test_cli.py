@@ -311,11 +311,13 @@ def test_bands_tolerance_gives_the_trust_horizon(fit_file, capsys):
 def no_sampling(monkeypatch):
     import bayes_scaling.cli.commands as commands
     import bayes_scaling.cli.compare as compare
+    import bayes_scaling.inference as inference
 
     def sampled(*args, **kwargs):
         raise AssertionError("bad input reached the sampler")
 
-    for module, name in ((commands, "fit"), (commands, "backtest"), (compare, "fit_groups")):
+    pairs = ((inference, "fit"), (commands, "backtest"), (compare, "fit_groups"))
+    for module, name in pairs:
         monkeypatch.setattr(module, name, sampled)
 
 

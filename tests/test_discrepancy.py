@@ -78,7 +78,8 @@ def test_discrepancy_is_learned_from_internal_backtests(fits):
     straight, bent = fits
     for f in fits:
         assert f.converged and f.discrepancy is not None and f.discrepancy.learned
-        assert len(f.discrepancy.cuts) >= 2 and f.discrepancy.n_checked >= 10
+        # the learned prior takes one internal cut (DiscrepancyPrior.fractions)
+        assert len(f.discrepancy.cuts) == 1 and f.discrepancy.n_checked >= 10
         assert f.discrepancy.prior == "learned" and f.settings["discrepancy_prior"] == "learned"
     # a law that misses the bend needs a larger extrapolation error than one that fits: the
     # table's own backtests move the learned prior's scale up
@@ -90,6 +91,7 @@ def test_discrepancy_is_learned_from_internal_backtests(fits):
     ]
     assert within[1].quantiles([0.5])[0] > 2 * within[0].quantiles([0.5])[0]
     assert within[0].prior == "within-table" and within[0].drift.tolist() == [0.0]
+    assert all(len(w.cuts) >= 2 for w in within)  # three fractions: every cut that fits
 
 
 def test_bands_carry_the_discrepancy_beyond_the_data_only(fits):

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import bayes_scaling as bs
 import bayes_scaling.cli.commands as commands
 import bayes_scaling.cli.compare as compare
+import bayes_scaling.inference as inference
 from bayes_scaling.cli import main
 
 FUZZ = settings(
@@ -68,7 +69,8 @@ def tripwire(monkeypatch):
     def sampled(*args, **kwargs):
         raise AssertionError("a bad command line reached the sampler")
 
-    for module, name in ((commands, "fit"), (commands, "backtest"), (compare, "fit_groups")):
+    pairs = ((inference, "fit"), (commands, "backtest"), (compare, "fit_groups"))
+    for module, name in pairs:
         monkeypatch.setattr(module, name, sampled)
 
 
@@ -395,7 +397,7 @@ def test_plumbing_fit_whose_save_fails_after_sampling_is_kept(files, monkeypatch
         shutil.rmtree(out_dir)  # the folder vanishes while "sampling"
         return saved
 
-    monkeypatch.setattr(commands, "fit", fit_then_lose_the_folder)
+    monkeypatch.setattr(inference, "fit", fit_then_lose_the_folder)
     monkeypatch.chdir(tmp_path)
     code, out, err = run(["fit", files["runs.csv"], "--out", out_dir / "fit.nc"], capsys)
     assert_one_error_line("fit", code, out, err)
@@ -416,7 +418,7 @@ def test_plumbing_kept_fit_falls_back_to_the_temporary_folder(files, monkeypatch
         monkeypatch.setattr(Path, "cwd", classmethod(lambda cls: tmp_path / "gone"))
         return saved
 
-    monkeypatch.setattr(commands, "fit", fit_then_lose_the_folders)
+    monkeypatch.setattr(inference, "fit", fit_then_lose_the_folders)
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     code, out, err = run(["fit", files["runs.csv"], "--out", out_dir / "fit.nc"], capsys)
     assert_one_error_line("fit", code, out, err)

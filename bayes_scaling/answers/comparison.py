@@ -1,7 +1,9 @@
 """``Comparison``: the result of comparing two groups (:func:`bayes_scaling.answers.gap.compare`).
 
 It holds the per-draw comparisons and summarises them: a table per budget, the crossover, the
-decision maker's sentence and strict JSON. The maths is in :mod:`bayes_scaling.answers.gap`.
+decision maker's sentence and strict JSON; and checks a request (the pair of groups, the budgets,
+the crossover's range) before anything is computed. The maths is in
+:mod:`bayes_scaling.answers.gap`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import xarray as xr
 
 from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
-from bayes_scaling._constants import SAMPLE_DIMS
+from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.laws import frontier_loss
 
 #: Where a per-draw compute multiplier is searched; outside it k is reported as 0 or +inf.
 MULTIPLIER_RANGE = (1e-4, 1e6)
@@ -81,6 +85,8 @@ class Comparison:
         The grouped fit's diagnostics gate.
     runs, law, pool
         The grouped fit's runs, law name and pooling preset.
+    discrepancy : str
+        The discrepancy the losses carry (its description), or ``"off"`` (parameter-only).
     """
 
     a: str
@@ -95,6 +101,7 @@ class Comparison:
     runs: pd.DataFrame = field(default=None, repr=False)
     law: str = ""
     pool: str = ""
+    discrepancy: str = "off"
 
     def table(self) -> pd.DataFrame:
         """One row per budget: both losses, the difference, P(B better) and k(C), with intervals.
@@ -121,6 +128,7 @@ class Comparison:
             prob=self.prob,
             converged=self.converged,
             reason=self.reason,
+            discrepancy=self.discrepancy,
         )
         return table
 
@@ -179,6 +187,7 @@ class Comparison:
                     "b": self.b,
                     "law": self.law,
                     "pool": self.pool,
+                    "discrepancy": self.discrepancy,
                     "prob": self.prob,
                     "converged": self.converged,
                     "reason": self.reason,
@@ -190,6 +199,92 @@ class Comparison:
             ),
             allow_nan=False,
         )
+
+
+def parameter_differences(gfit, a: str, b: str, prob: float = DEFAULT_PROB) -> pd.DataFrame:
+    """θ_B − θ_A for every law parameter (and derived one) that varies by group."""
+    a, b = pick_pair(gfit.groups, a, b)
+    prob = check.probability(prob, "prob")
+    post = gfit.posterior
+    names = [n for n in (*gfit.law.params, *gfit.law.derived) if "group" in post[n].dims]
+    rows = []
+    for name in names:
+        diff = post[name].sel(group=b) - post[name].sel(group=a)
+        lo, med, hi = quantiles(diff, prob).to_numpy()
+        rows.append(
+            {
+                "parameter": name,
+                "exponent": name in gfit.law.exponents,
+                "a": float(post[name].sel(group=a).median()),
+                "b": float(post[name].sel(group=b).median()),
+                "difference": med,
+                "lower": lo,
+                "upper": hi,
+                "p_b_greater": float((diff > 0).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_request(
+    law, groups, a: str | None, b: str | None, prob: float = DEFAULT_PROB
+) -> tuple[str, str]:
+    """Check a comparison before any fitting: the law has a compute frontier, the pair exists,
+    0 < prob < 1. Returns the pair (see :func:`pick_pair`)."""
+    if law.optimum is None and tuple(law.inputs) != ("compute",):
+        frontier_loss(law, {}, 1.0)  # raises the explanation
+    check.probability(prob, "prob")
+    return pick_pair(groups, a, b)
+
+
+def pick_pair(groups, a: str | None, b: str | None) -> tuple[str, str]:
+    """The baseline A and candidate B among ``groups``: as given, or the two groups in order when
+    there are two."""
+    groups = [str(g) for g in groups]
+    for name, g in (("a", a), ("b", b)):
+        if g is not None and not isinstance(g, str):
+            raise ArgumentError(name, f"expected a group name (one of {groups}), got {g!r}")
+    if (a is None) != (b is None):
+        raise ArgumentError(
+            "a" if a is None else "b", "name both groups to compare (a and b), or neither"
+        )
+    if a is None and b is None:
+        if len(groups) != 2:
+            raise ArgumentError(
+                "a",
+                f"the fit has {len(groups)} groups {groups}; name the two to compare "
+                "(a=..., b=...; --groups A B in the CLI)",
+            )
+        return groups[0], groups[1]
+    for name, g in (("a", a), ("b", b)):
+        if g not in groups:
+            raise ArgumentError(name, f"no group {g!r} in the fit; groups: {groups}")
+    if a == b:
+        raise ArgumentError("b", f"compare two different groups, not {a!r} with itself")
+    return a, b
+
+
+def _budgets(gfit, compute) -> np.ndarray:
+    """The budgets asked, each once, in the order given (default: 10×, 100× the largest run and
+    1e24, ascending)."""
+    if compute is None:
+        c_max = float(gfit.runs["compute"].max())
+        return np.unique([10 * c_max, 100 * c_max, 1e24])
+    budgets = check.positive_array(compute, "compute")
+    _, first = np.unique(budgets, return_index=True)
+    return budgets[np.sort(first)]
+
+
+def _compute_range(gfit, compute_range, budgets) -> tuple[float, float]:
+    if compute_range is None:
+        c_max = float(gfit.runs["compute"].max())
+        return float(gfit.runs["compute"].min()), max(100 * c_max, float(budgets.max()))
+    pair = check.positive_array(compute_range, "compute_range")
+    if len(pair) != 2 or not pair[0] < pair[1]:
+        raise ArgumentError(
+            "compute_range", f"give (low, high) FLOPs with low < high, got {pair.tolist()}"
+        )
+    return float(pair[0]), float(pair[1])
 
 
 def prob_text(p: float) -> str:

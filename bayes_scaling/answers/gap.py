@@ -26,8 +26,22 @@ and from it, per draw:
 ``exponent differences``
     θ_B − θ_A for every parameter that varies by group, with P(θ_B > θ_A).
 
-Intervals are central (equal-tailed) posterior intervals. The comparisons are parameter-only
-(see :mod:`bayes_scaling.results.grouped`).
+**The law's error beyond the data.** When the grouped fit learned its discrepancy (the default;
+:mod:`bayes_scaling.model.group_discrepancy`), each group's loss carries a law error shared by the
+groups and one of its own, L*_g(C)·exp(δ_shared(d) + δ_g(d)), with d = log10(C / C_max) ≥ 0 the
+budget's decades beyond the largest run of all groups: at one budget both recipes are one
+distance beyond the ladder, and each posterior draw has one shared error draw for both. So
+
+- ``difference`` = e^{δ_shared}·(L*_B·e^{δ_B} − L*_A·e^{δ_A}): its sign, hence P(B better) and the
+  crossover (found on L*_B·e^{δ_B} − L*_A·e^{δ_A}), carries the specific errors only, exactly;
+  the shared draw only scales its size;
+- ``multiplier`` compares A at k·C with B at C, two distances: the shared error enters there;
+- :func:`loss_difference` puts both groups at the same sizes, so one distance (the worst axis, as
+  for a single fit's bands) and the same cancellation.
+
+``discrepancy=False`` gives the parameter-only comparisons of earlier versions.
+
+Intervals are central (equal-tailed) posterior intervals.
 """
 
 from __future__ import annotations
@@ -43,7 +57,17 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
 from bayes_scaling.answers.allocation import flops_of
 from bayes_scaling.answers.bands import argument_of
-from bayes_scaling.answers.comparison import MULTIPLIER_RANGE, OUTCOMES, Comparison, quantiles
+from bayes_scaling.answers.comparison import (
+    MULTIPLIER_RANGE,
+    OUTCOMES,
+    Comparison,
+    _budgets,
+    _compute_range,
+    check_request,
+    parameter_differences,
+    pick_pair,
+    quantiles,
+)
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import frontier_loss
 
@@ -53,13 +77,48 @@ def _flat(post: xr.Dataset, names) -> dict[str, np.ndarray]:
     return {n: stacked[n].to_numpy() for n in names}
 
 
+def error_terms(disc, group: str, shape, seed) -> dict[str, np.ndarray]:
+    """A group's per-draw error terms, flat in (chain, draw) order: ``shared`` and ``specific``
+    coefficients and growths (see
+    :meth:`~bayes_scaling.model.group_discrepancy.GroupDiscrepancy.curves`) and ``ref``, the
+    largest run's compute."""
+    curves = disc.curves(shape, seed, group)
+    (cs, gs), (cp, gp) = curves["shared"], curves["specific"]
+    ref = np.full(cs.size, disc.reference["compute"])
+    return {"cs": cs.ravel(), "gs": gs.ravel(), "cp": cp.ravel(), "gp": gp.ravel(), "ref": ref}
+
+
+def _loss(law, p: dict, c, k: float, t: dict | None = None, shared: bool = True):
+    """L*(C; θ)·exp(δ(d)) elementwise, d = max(0, log10(C / ref)); without terms L*(C; θ).
+
+    ``shared`` False leaves the shared error out (a common positive factor of both groups)."""
+    loss = frontier_loss(law, p, c, k)
+    if t is None:
+        return loss
+    d = np.clip(np.log10(c / t["ref"]), 0, None)
+    error = t["cp"] * d ** t["gp"] + (t["cs"] * d ** t["gs"] if shared else 0)
+    return loss * np.exp(error)
+
+
 def crossover(
-    law, pa: dict, pb: dict, lo: float, hi: float, flops_per_param_token: float, n_grid: int = 121
+    law,
+    pa: dict,
+    pb: dict,
+    lo: float,
+    hi: float,
+    flops_per_param_token: float,
+    n_grid: int = 121,
+    ta: dict | None = None,
+    tb: dict | None = None,
 ):
-    """Per draw: the crossover compute (nan when none in range) and the outcome (see module)."""
+    """Per draw: the crossover compute (nan when none in range) and the outcome (see module).
+
+    ``ta``, ``tb``: each group's error terms (:func:`error_terms`); the shared error, a common
+    factor, is left out: it cannot move a sign change."""
     k = flops_per_param_token
     grid = np.geomspace(lo, hi, n_grid)
-    b_better = frontier_loss(law, _col(pb), grid, k) < frontier_loss(law, _col(pa), grid, k)
+    ta, tb = _col(ta), _col(tb)
+    b_better = _loss(law, _col(pb), grid, k, tb, False) < _loss(law, _col(pa), grid, k, ta, False)
     outcome = np.select(
         [b_better.all(axis=1), ~b_better.any(axis=1), ~b_better[:, -1]],
         [OUTCOMES[1], OUTCOMES[2], OUTCOMES[3]],
@@ -71,15 +130,18 @@ def crossover(
     where = np.full(len(outcome), np.nan)
     if found.any():
         i = last_a[found]
-        names = list(pa)
-        args = [pa[n][found] for n in names] + [pb[n][found] for n in names]
+        parts = [pa, pb] + ([] if ta is None else [ta, tb])
+        keys = [list(q) for q in parts]
+        args = [np.ravel(q[n])[found] for q in parts for n in q]
 
         def gap(log_c, *values):
-            n = len(names)
-            qa = dict(zip(names, values[:n], strict=True))
-            qb = dict(zip(names, values[n:], strict=True))
+            q, at = [], 0
+            for names in keys:
+                q.append(dict(zip(names, values[at : at + len(names)], strict=True)))
+                at += len(names)
+            ea, eb = (q[2], q[3]) if len(q) == 4 else (None, None)
             c = np.exp(log_c)
-            return frontier_loss(law, qb, c, k) - frontier_loss(law, qa, c, k)
+            return _loss(law, q[1], c, k, eb, False) - _loss(law, q[0], c, k, ea, False)
 
         res = elementwise.find_root(gap, (np.log(grid[i]), np.log(grid[i + 1])), args=args)
         _check_roots(res, "crossover")
@@ -87,8 +149,8 @@ def crossover(
     return where, outcome
 
 
-def _col(p: dict) -> dict:
-    return {n: v[:, None] for n, v in p.items()}
+def _col(p: dict | None) -> dict | None:
+    return None if p is None else {n: np.reshape(v, (-1, 1)) for n, v in p.items()}
 
 
 def _check_roots(res, what: str) -> None:
@@ -104,20 +166,31 @@ def _check_roots(res, what: str) -> None:
 
 
 def multiplier(
-    law, pa: dict, pb: dict, compute: np.ndarray, flops_per_param_token: float
+    law,
+    pa: dict,
+    pb: dict,
+    compute: np.ndarray,
+    flops_per_param_token: float,
+    ta: dict | None = None,
+    tb: dict | None = None,
 ) -> np.ndarray:
-    """k(C) per draw (rows) and budget (columns): L*_A(k·C) = L*_B(C); see the module docstring."""
+    """k(C) per draw (rows) and budget (columns): L*_A(k·C) = L*_B(C); see the module docstring.
+
+    With error terms (:func:`error_terms`) each side carries its error at its own compute, the
+    shared part included (A at k·C and B at C are at different distances)."""
     k = flops_per_param_token
     c = np.asarray(compute, float)[None, :]
-    target = frontier_loss(law, _col(pb), c, k)
-    names = list(pa)
-    full = [np.broadcast_to(pa[n][:, None], target.shape) for n in names]
+    target = _loss(law, _col(pb), c, k, _col(tb))
+    names = list(pa) + ([] if ta is None else [f"error:{n}" for n in ta])
+    values = {**pa, **({} if ta is None else {f"error:{n}": v for n, v in ta.items()})}
+    full = [np.broadcast_to(np.reshape(values[n], (-1, 1)), target.shape) for n in names]
     budget = np.broadcast_to(c, target.shape)
 
     def gap(log_m, c, target, *values):
-        return (
-            frontier_loss(law, dict(zip(names, values, strict=True)), c * np.exp(log_m), k) - target
-        )
+        q = dict(zip(names, values, strict=True))
+        p = {n: v for n, v in q.items() if not n.startswith("error:")}
+        t = {n[6:]: v for n, v in q.items() if n.startswith("error:")} or None
+        return _loss(law, p, c * np.exp(log_m), k, t) - target
 
     lo, hi = np.log(MULTIPLIER_RANGE[0]), np.log(MULTIPLIER_RANGE[1])
     g_lo = gap(np.full(target.shape, lo), budget, target, *full)
@@ -133,92 +206,6 @@ def multiplier(
     return out
 
 
-def parameter_differences(gfit, a: str, b: str, prob: float = DEFAULT_PROB) -> pd.DataFrame:
-    """θ_B − θ_A for every law parameter (and derived one) that varies by group."""
-    a, b = pick_pair(gfit.groups, a, b)
-    prob = check.probability(prob, "prob")
-    post = gfit.posterior
-    names = [n for n in (*gfit.law.params, *gfit.law.derived) if "group" in post[n].dims]
-    rows = []
-    for name in names:
-        diff = post[name].sel(group=b) - post[name].sel(group=a)
-        lo, med, hi = quantiles(diff, prob).to_numpy()
-        rows.append(
-            {
-                "parameter": name,
-                "exponent": name in gfit.law.exponents,
-                "a": float(post[name].sel(group=a).median()),
-                "b": float(post[name].sel(group=b).median()),
-                "difference": med,
-                "lower": lo,
-                "upper": hi,
-                "p_b_greater": float((diff > 0).mean()),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def check_request(
-    law, groups, a: str | None, b: str | None, prob: float = DEFAULT_PROB
-) -> tuple[str, str]:
-    """Check a comparison before any fitting: the law has a compute frontier, the pair exists,
-    0 < prob < 1. Returns the pair (see :func:`pick_pair`)."""
-    if law.optimum is None and tuple(law.inputs) != ("compute",):
-        frontier_loss(law, {}, 1.0)  # raises the explanation
-    check.probability(prob, "prob")
-    return pick_pair(groups, a, b)
-
-
-def pick_pair(groups, a: str | None, b: str | None) -> tuple[str, str]:
-    """The baseline A and candidate B among ``groups``: as given, or the two groups in order when
-    there are two."""
-    groups = [str(g) for g in groups]
-    for name, g in (("a", a), ("b", b)):
-        if g is not None and not isinstance(g, str):
-            raise ArgumentError(name, f"expected a group name (one of {groups}), got {g!r}")
-    if (a is None) != (b is None):
-        raise ArgumentError(
-            "a" if a is None else "b", "name both groups to compare (a and b), or neither"
-        )
-    if a is None and b is None:
-        if len(groups) != 2:
-            raise ArgumentError(
-                "a",
-                f"the fit has {len(groups)} groups {groups}; name the two to compare "
-                "(a=..., b=...; --groups A B in the CLI)",
-            )
-        return groups[0], groups[1]
-    for name, g in (("a", a), ("b", b)):
-        if g not in groups:
-            raise ArgumentError(name, f"no group {g!r} in the fit; groups: {groups}")
-    if a == b:
-        raise ArgumentError("b", f"compare two different groups, not {a!r} with itself")
-    return a, b
-
-
-def _budgets(gfit, compute) -> np.ndarray:
-    """The budgets asked, each once, in the order given (default: 10×, 100× the largest run and
-    1e24, ascending)."""
-    if compute is None:
-        c_max = float(gfit.runs["compute"].max())
-        return np.unique([10 * c_max, 100 * c_max, 1e24])
-    budgets = check.positive_array(compute, "compute")
-    _, first = np.unique(budgets, return_index=True)
-    return budgets[np.sort(first)]
-
-
-def _compute_range(gfit, compute_range, budgets) -> tuple[float, float]:
-    if compute_range is None:
-        c_max = float(gfit.runs["compute"].max())
-        return float(gfit.runs["compute"].min()), max(100 * c_max, float(budgets.max()))
-    pair = check.positive_array(compute_range, "compute_range")
-    if len(pair) != 2 or not pair[0] < pair[1]:
-        raise ArgumentError(
-            "compute_range", f"give (low, high) FLOPs with low < high, got {pair.tolist()}"
-        )
-    return float(pair[0]), float(pair[1])
-
-
 def compare(
     gfit,
     a: str | None = None,
@@ -229,6 +216,8 @@ def compare(
     flops_per_param_token: float | None = None,
     prob: float = DEFAULT_PROB,
     n_grid: int = 121,
+    seed: int | None = None,
+    discrepancy: bool = True,
     **aliases,
 ) -> Comparison:
     """Compare group ``b`` (candidate) with group ``a`` (baseline) of a grouped fit.
@@ -250,6 +239,12 @@ def compare(
         Interval probability (:data:`bayes_scaling._constants.DEFAULT_PROB`).
     n_grid : int
         Points (≥ 3) of the log grid for the crossover search and the curves.
+    seed : int, optional
+        Seed of the discrepancy's draws (the fit's own seed by default, so that a saved and
+        re-loaded fit gives the same comparison).
+    discrepancy : bool
+        Carry the fit's discrepancy (when it learned one; see the module docstring). False:
+        parameter-only.
 
     Returns
     -------
@@ -264,17 +259,23 @@ def compare(
     n_grid = check.count(n_grid, "n_grid", minimum=3)
     budgets = _budgets(gfit, compute)
     lo, hi = _compute_range(gfit, compute_range, budgets)
+    discrepancy = check.flag(discrepancy, "discrepancy")
+    seed = gfit.settings.get("seed", 0) if seed is None else check.seed(seed)
+    disc = gfit.discrepancy if discrepancy else None
 
     post_a, post_b = gfit.group_posterior(a), gfit.group_posterior(b)
     names = list(gfit.law.params)
     pa, pb = _flat(post_a, names), _flat(post_b, names)
     shape = (post_a.sizes["chain"], post_a.sizes["draw"])
     dims = (*SAMPLE_DIMS, "compute")
+    ta = tb = None
+    if disc is not None:  # the same shared draws for both groups: one seed
+        ta, tb = (error_terms(disc, g, shape, seed) for g in (a, b))
 
-    loss_a = frontier_loss(gfit.law, _col(pa), budgets[None, :], k)
-    loss_b = frontier_loss(gfit.law, _col(pb), budgets[None, :], k)
-    mult = multiplier(gfit.law, pa, pb, budgets, k)
-    where, outcome = crossover(gfit.law, pa, pb, lo, hi, k, n_grid)
+    loss_a = _loss(gfit.law, _col(pa), budgets[None, :], k, _col(ta))
+    loss_b = _loss(gfit.law, _col(pb), budgets[None, :], k, _col(tb))
+    mult = multiplier(gfit.law, pa, pb, budgets, k, ta, tb)
+    where, outcome = crossover(gfit.law, pa, pb, lo, hi, k, n_grid, ta, tb)
     coords = {"chain": post_a["chain"], "draw": post_a["draw"], "compute": budgets}
     draws = xr.Dataset(
         {
@@ -288,8 +289,8 @@ def compare(
         coords=coords,
     )
     grid = np.geomspace(lo, hi, n_grid)
-    ga = xr.DataArray(frontier_loss(gfit.law, _col(pa), grid, k), dims=("sample", "compute"))
-    gb = xr.DataArray(frontier_loss(gfit.law, _col(pb), grid, k), dims=("sample", "compute"))
+    ga = xr.DataArray(_loss(gfit.law, _col(pa), grid, k, _col(ta)), dims=("sample", "compute"))
+    gb = xr.DataArray(_loss(gfit.law, _col(pb), grid, k, _col(tb)), dims=("sample", "compute"))
     tail = (1 - prob) / 2
     qs = sorted({tail, 0.25, 0.5, 0.75, 1 - tail})
     curves = xr.Dataset(
@@ -314,6 +315,7 @@ def compare(
         gfit.runs,
         gfit.law.name,
         gfit.pooling.preset,
+        disc.describe() if disc is not None else "off",
     )
 
 
@@ -326,9 +328,16 @@ def loss_difference(
     tokens=None,
     compute=None,
     unique_tokens=None,
+    seed: int | None = None,
+    discrepancy: bool = True,
     **aliases,
 ) -> xr.Dataset:
     """L_A, L_B and ΔL = L_B − L_A per draw at given sizes, both groups at the same inputs.
+
+    With the fit's discrepancy (``discrepancy``, the default when it learned one) each loss
+    carries δ_shared + δ_g at the points' distance beyond the runs (the worst axis), the shared
+    draw the same for both groups (``seed``: the fit's by default), so ΔL's sign carries the
+    specific errors only (module docstring).
 
     The sizes are the law's inputs, point by point: ``params`` and ``tokens`` for a law in N and
     D (e.g. ``params=[7e10], tokens=[1.4e12]``), ``compute`` for a law in compute,
@@ -359,10 +368,23 @@ def loss_difference(
         {argument_of(c): check.positive_array(given[c], argument_of(c)) for c in gfit.law.inputs}
     )
     inputs = {c: arrays[argument_of(c)] for c in gfit.law.inputs}
-    la = gfit.law.evaluate(gfit.group_posterior(a), inputs)
-    lb = gfit.law.evaluate(gfit.group_posterior(b), inputs)
+    discrepancy = check.flag(discrepancy, "discrepancy")
+    seed = gfit.settings.get("seed", 0) if seed is None else check.seed(seed)
+    disc = gfit.discrepancy if discrepancy else None
+    losses = []
+    for g in (a, b):
+        post = gfit.group_posterior(g)
+        loss = gfit.law.evaluate(post, inputs)
+        if disc is not None:
+            sizes = {c: xr.DataArray(v, dims="point") for c, v in inputs.items()}
+            if "compute" not in sizes and {"n_params", "n_tokens"} <= set(sizes):
+                sizes["compute"] = flops_of(gfit, None) * sizes["n_params"] * sizes["n_tokens"]
+            loss = loss * np.exp(disc.error(post, sizes, seed, g))
+        losses.append(loss)
+    la, lb = losses
     out = xr.Dataset({"loss_a": la, "loss_b": lb, "difference": lb - la})
-    return out.assign_coords({c: ("point", v) for c, v in inputs.items()}).assign_attrs(a=a, b=b)
+    out = out.assign_coords({c: ("point", v) for c, v in inputs.items()})
+    return out.assign_attrs(a=a, b=b, discrepancy=disc.describe() if disc is not None else "off")
 
 
 def difference_table(draws: xr.Dataset, prob: float = DEFAULT_PROB) -> pd.DataFrame:

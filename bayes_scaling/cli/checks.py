@@ -159,10 +159,11 @@ def _positive(args, attr: str, flag: str) -> None:
 
 
 def _sampler(args, *, tune_minimum: int = 0) -> None:
-    args.draws = check.count(args.draws, "--draws")
+    if args.draws is not None:  # None: the fit's default length
+        args.draws = check.count(args.draws, "--draws")
     if hasattr(args, "chains"):
         args.chains = check.count(args.chains, "--chains")
-    if hasattr(args, "tune"):
+    if getattr(args, "tune", None) is not None:
         args.tune = check.count(args.tune, "--tune", minimum=tune_minimum)
     if hasattr(args, "target_accept"):
         args.target_accept = check.probability(args.target_accept, "--target-accept")
@@ -246,6 +247,7 @@ def check_report(args) -> None:
     output_path(args.out, "--out", HTML_SUFFIXES, make_parents=True)
     if args.markdown is not None:
         output_path(args.markdown, "--markdown", MARKDOWN_SUFFIXES, make_parents=True)
+    _scheduler(args)
 
 
 def check_backtest(args) -> None:
@@ -254,6 +256,11 @@ def check_backtest(args) -> None:
         _positive_list(args, attr, "--" + attr.replace("_", "-"))
     args.prob = list(check.probabilities(args.prob, "--prob"))
     args.seed = check.seed(args.seed, "--seed")
+    _scheduler(args)
+    _runs_input(args)
+
+
+def _scheduler(args) -> None:
     scheduler = args.scheduler
     if scheduler not in SCHEDULERS and not _ADDRESS.match(scheduler or ""):
         raise ArgumentError(
@@ -261,7 +268,33 @@ def check_backtest(args) -> None:
             f"expected serial, local or a Dask scheduler address such as tcp://host:8786, got "
             f"{_show(scheduler)}",
         )
-    _runs_input(args)
+
+
+def check_fit_many(args) -> None:
+    _law(args.law)
+    _sampler(args)
+    _scheduler(args)
+    for given in args.runs:
+        path_text(given, "runs")
+    for flag in ("n", "d", "c", "loss", "run", "group"):
+        value = getattr(args, f"{flag}_col", None)
+        if value is not None and not value.strip():
+            raise ArgumentError(f"--{flag}-col", "is empty; give the name of a column")
+    output_folder(args.out_dir, "--out-dir")
+
+
+def check_sbc(args) -> None:
+    _law(args.law)
+    _sampler(args)
+    _scheduler(args)
+    args.sims = check.count(args.sims, "--sims")
+    low, high = (check.count(v, "--runs") for v in args.runs)
+    if low > high:
+        raise ArgumentError("--runs", f"LOW {low} is above HIGH {high}; give LOW HIGH")
+    args.runs = [low, high]
+    args.alpha = check.probability(args.alpha, "--alpha")
+    if args.plot is not None:
+        output_path(args.plot, "--plot", PLOT_SUFFIXES)
 
 
 def pool_overrides(items) -> dict[str, str]:
@@ -322,6 +355,8 @@ CHECKS = {
     "backtest": check_backtest,
     "compare": check_compare,
     "demo": check_demo,
+    "fit-many": check_fit_many,
+    "sbc": check_sbc,
 }
 
 

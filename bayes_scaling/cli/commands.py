@@ -31,8 +31,9 @@ import sys
 import warnings
 from pathlib import Path
 
+from bayes_scaling import inference, plots, trust
+from bayes_scaling.cli import downstream, many, passk
 from bayes_scaling.cli.checks import check_args, save_fit
-from bayes_scaling.cli.compare import cmd_compare
 from bayes_scaling.cli.output import (
     client_of,
     column_map,
@@ -52,9 +53,7 @@ from bayes_scaling.cli.parser import (
 )
 from bayes_scaling.data import datasets, load_runs
 from bayes_scaling.errors import BayesScalingError, RunsWarning
-from bayes_scaling.inference import fit
 from bayes_scaling.model.simulate import DEMO_TRUTH
-from bayes_scaling.plots import compute_grid, fan_chart, posterior_pairs, prior_posterior
 from bayes_scaling.priors import draw_priors
 from bayes_scaling.trust.backtests import CSV_COLUMNS, backtest, by_distance, coverage
 
@@ -72,7 +71,7 @@ def cmd_fit(args) -> int:
         if v
     }
     runs = load_runs(args.runs, scale=scale, **{k: v for k, v in cols.items() if v})
-    result = fit(
+    result = inference.fit(
         runs,
         law=args.law,
         draws=args.draws,
@@ -147,12 +146,19 @@ def cmd_report(args) -> int:
         tolerance=args.tolerance,
         relative=not args.absolute,
         laws={(other := read_fit(path)).law.name: other for path in args.compare or []},
-        sensitivity=args.prior_sensitivity or None,
+        sensitivity=_sensitivity(result, args),
     )
     report.save(html_path=args.out, markdown_path=args.markdown)
     written = [str(p) for p in (args.out, args.markdown) if p]
     print(f"wrote {' and '.join(written)}")
     return status(result)
+
+
+def _sensitivity(result, args):
+    """``--prior-sensitivity``: the refits under other priors, run where ``--scheduler`` says."""
+    if not args.prior_sensitivity:
+        return None
+    return trust.prior_sensitivity(result, compute=[args.compute], client=client_of(args.scheduler))
 
 
 def cmd_backtest(args) -> int:
@@ -209,20 +215,22 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs = datasets.demo()
     print(f"demo: {len(runs)} simulated runs (true law in data/README.md); fitting chinchilla law")
-    result = fit(runs, law="chinchilla", seed=args.seed, draws=args.draws)
+    result = inference.fit(runs, law="chinchilla", seed=args.seed, draws=args.draws)
     save_fit(result, out / "demo_fit.nc")
     print(formatted(result.summary(), "table", result_meta(result)))
     largest = float(runs["compute"].max())
     table = result.bands(compute=[largest, 10 * largest, 100 * largest], prob=(0.5, 0.9))
     print("# loss bands at 1x, 10x and 100x the largest run's compute (optimal split per draw)")
     print(formatted(table, "table", result_meta(result)))
-    grid = compute_grid(runs, 100 * largest)
+    grid = plots.compute_grid(runs, 100 * largest)
     figures = {
-        "fan_chart.png": fan_chart(
+        "fan_chart.png": plots.fan_chart(
             runs, result.bands(compute=grid, as_xarray=True), target_compute=100 * largest
         ),
-        "posterior_pairs.png": posterior_pairs(result.posterior, reference={"truth": DEMO_TRUTH}),
-        "prior_posterior.png": prior_posterior(
+        "posterior_pairs.png": plots.posterior_pairs(
+            result.posterior, reference={"truth": DEMO_TRUTH}
+        ),
+        "prior_posterior.png": plots.prior_posterior(
             draw_priors(result.priors, 4000, seed=0), result.posterior
         ),
     }
@@ -235,6 +243,13 @@ def cmd_demo(args) -> int:
     return status(result)
 
 
+def cmd_compare(args) -> int:
+    """``compare`` (in :mod:`.compare`, imported when run: it loads the sampler)."""
+    from bayes_scaling.cli.compare import cmd_compare as run  # same stage, on first use
+
+    return run(args)
+
+
 COMMANDS = {
     "fit": cmd_fit,
     "summary": cmd_summary,
@@ -244,7 +259,13 @@ COMMANDS = {
     "backtest": cmd_backtest,
     "compare": cmd_compare,  # in compare.py
     "demo": cmd_demo,
+    "downstream": downstream.run,  # in downstream.py
+    "passk": passk.run,  # in passk.py
 }
+
+
+#: Command groups that define their own flags and functions.
+EXTRA_PARSERS = (many.add_parsers, downstream.add_parser, passk.add_parser)
 
 
 def main(argv=None) -> int:
@@ -254,7 +275,7 @@ def main(argv=None) -> int:
     ``--help`` prints the help and returns 0.
     """
     try:
-        args = build_parser(COMMANDS).parse_args(argv)
+        args = build_parser(COMMANDS, EXTRA_PARSERS).parse_args(argv)
     except SystemExit as exc:  # --help (0), or a usage error already printed as one line (2)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     with warnings.catch_warnings(record=True) as caught:

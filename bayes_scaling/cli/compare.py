@@ -3,6 +3,9 @@
 Output: the table per budget (``--format table|csv|json``), the headline sentence, the crossover
 line, the parameter differences and, with ``--params/--tokens``, the difference at those sizes;
 ``--plot`` and ``--report`` write the figure and the decision page. Exit codes as in :mod:`.cli`.
+By default the grouped fit learns the law's error beyond the data (shared by the groups and
+specific to each) and every number carries it; ``--no-discrepancy`` gives parameter-only answers
+(and, when fitting, skips learning it).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bayes_scaling.results import GroupedFit
 def cmd_compare(args) -> int:
 
     a, b = args.groups or (None, None)
+    with_error = not args.no_discrepancy
     if Path(args.runs).suffix in (".nc", ".zarr"):  # a grouped fit saved with --out
         result = read_fit(args.runs)
         if not isinstance(result, GroupedFit):
@@ -44,21 +48,27 @@ def cmd_compare(args) -> int:
             tune=args.tune,
             target_accept=args.target_accept,
             likelihood=args.likelihood,
+            discrepancy=with_error,
         )
         if args.out:
             save_fit(result, args.out)
     rng = tuple(args.range) if args.range else None
-    comparison = result.compare(a, b, compute=args.compute, compute_range=rng, prob=args.prob)
+    comparison = result.compare(
+        a, b, compute=args.compute, compute_range=rng, prob=args.prob, discrepancy=with_error
+    )
     table, crossing = comparison.table(), comparison.crossover_summary()
     sizes = None
     if args.params or args.tokens:
-        draws = loss_difference(result, a, b, params=args.params, tokens=args.tokens)
+        draws = loss_difference(
+            result, a, b, params=args.params, tokens=args.tokens, discrepancy=with_error
+        )
         sizes = difference_table(draws, args.prob)
     meta = {
         **result_meta(result),
         "a": comparison.a,
         "b": comparison.b,
         "pool": result.pooling.preset,
+        "discrepancy": comparison.discrepancy,
     }
     if args.format == "json":
         out = json.loads(comparison.to_json())
@@ -66,12 +76,17 @@ def cmd_compare(args) -> int:
             out["sizes"] = json.loads(sizes.to_json(orient="records"))
         print(json.dumps(out, indent=1))
     elif args.format == "csv":  # one table: crossover summary and gate repeated on every row
-        extra = {**crossing, "converged": result.converged}
+        extra = {
+            **crossing,
+            "converged": result.converged,
+            "discrepancy": comparison.discrepancy != "off",
+        }
         print(table.assign(**extra).to_csv(index=False), end="")
     else:
         print(formatted(table, "table", meta), end="")
         print(f"# {comparison.headline()}")
         print(f"# {_crossing_line(crossing, args.prob)}")
+        print(f"# {_error_line(comparison.discrepancy)}")
         print(formatted(comparison.parameters, "table", meta).split("\n", 1)[1], end="")
         if sizes is not None:
             print(formatted(sizes, "table", meta).split("\n", 1)[1], end="")
@@ -86,6 +101,15 @@ def _crossing_line(x: dict, prob: float) -> str:
         f"({prob:.0%} interval {x['crossover_lower']:.3g}-{x['crossover_upper']:.3g}); "
         f"no crossover: B ahead throughout {x['p_b_ahead_throughout']:.2f}, A ahead throughout "
         f"{x['p_a_ahead_throughout']:.2f}, A overtakes B {x['p_a_overtakes_b']:.2f}"
+    )
+
+
+def _error_line(discrepancy: str) -> str:
+    if discrepancy == "off":
+        return "parameter-only: no law error beyond the data (--no-discrepancy, or none learned)"
+    return (
+        "losses carry the law's error beyond the data; the part shared by the groups cancels "
+        f"from the sign of the difference ({discrepancy})"
     )
 
 

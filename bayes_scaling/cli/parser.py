@@ -64,8 +64,11 @@ def _add_column_flags(parser) -> None:
         parser.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
 
 
-def build_parser(commands: dict) -> argparse.ArgumentParser:
-    """The ``bayes-scaling`` argument parser; ``commands`` maps each subcommand to its function."""
+def build_parser(commands: dict, extra=()) -> argparse.ArgumentParser:
+    """The ``bayes-scaling`` argument parser; ``commands`` maps each subcommand to its function.
+
+    ``extra`` holds ``add(subparsers)`` functions of the command modules that define their own
+    flags (:mod:`.many`, :mod:`.downstream`, :mod:`.passk`); they set their own ``func``."""
     p = _Parser(prog=PROG, description="Bayesian neural scaling laws.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     formats = {"choices": ("table", "csv", "json"), "default": "table"}
@@ -75,9 +78,9 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     f.add_argument("--law", default="chinchilla")
     f.add_argument("--out", required=True, help="output fit file (.nc or .zarr)")
     f.add_argument("--seed", type=_whole, default=None)
-    f.add_argument("--draws", type=_whole, default=1000)
+    f.add_argument("--draws", type=_whole, default=None, help="default 1000 (500 above 2000 runs)")
     f.add_argument("--chains", type=_whole, default=4)
-    f.add_argument("--tune", type=_whole, default=1000)
+    f.add_argument("--tune", type=_whole, default=None, help="default 1000 (500 above 2000 runs)")
     f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
     f.add_argument("--target-accept", type=_numbers, default=0.95)
     f.add_argument(
@@ -168,6 +171,12 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
         action="store_true",
         help="refit under wide and informed priors and report what moves",
     )
+    r.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where --prior-sensitivity's refits run: serial (default), local (worker processes) "
+        "or a Dask scheduler address such as tcp://host:8786",
+    )
     r.add_argument("--out", default="report.html")
     r.add_argument("--markdown", default=None)
     r.set_defaults(func=commands["report"])
@@ -238,6 +247,11 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     c.add_argument("--chains", type=_whole, default=4)
     c.add_argument("--tune", type=_whole, default=1500)
     c.add_argument("--target-accept", type=_numbers, default=0.98)
+    c.add_argument(
+        "--no-discrepancy",
+        action="store_true",
+        help="parameter-only: no law error beyond the data (shared or recipe-specific)",
+    )
     c.add_argument("--out", default=None, help="save the grouped fit (.nc or .zarr)")
     c.add_argument("--report", default=None, help="write the comparison report (.html)")
     c.add_argument("--plot", default=None, help="write the comparison figure (.png, .svg)")
@@ -250,4 +264,6 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     d.add_argument("--seed", type=_whole, default=1)
     d.add_argument("--draws", type=_whole, default=1000)
     d.set_defaults(func=commands["demo"])
+    for add in extra:  # command groups that keep their flags in their own module
+        add(sub)
     return p

@@ -34,7 +34,6 @@ import cloudpickle
 import pandas as pd
 
 from bayes_scaling.errors import BayesScalingError
-from bayes_scaling.inference.sampling import fit
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,8 @@ def run_task(payload: bytes) -> bytes:
     Tasks and results cross process boundaries with cloudpickle (a law may be a closure); this is
     transport only, nothing is saved this way.
     """
+
+    from bayes_scaling.inference.sampling import fit  # the sampler, only where a task runs
 
     index, task = cloudpickle.loads(payload)
     name = task.name if task.name is not None else str(index)

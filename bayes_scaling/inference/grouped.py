@@ -7,14 +7,17 @@ The same diagnostics gate as :func:`bayes_scaling.fit` applies, over every group
 the population values and spreads. Comparisons between two groups are in
 :mod:`bayes_scaling.answers.gap`.
 
-Grouped fits are parameter-only: the extrapolation discrepancy of :func:`bayes_scaling.fit` is
-learned per table by internal backtests and is not fitted here, so a group's own loss band (from
-:meth:`GroupedFit.group_fit`) is narrower far out than that of a separate default fit. The
-difference between two groups is less affected, since a law error common to both cancels in it.
+By default a grouped fit also learns the extrapolation discrepancy, in two parts
+(:mod:`bayes_scaling.model.group_discrepancy`): a law error shared by all groups and each group's
+own. Both are learned from internal cuts, as for :func:`bayes_scaling.fit`: the grouped model is
+refitted below a few compute cuts common to the groups (the compiled model is reused) and the
+held-out runs of every group are scored. A group's band (:meth:`GroupedFit.group_fit`) carries
+both parts; in a comparison the shared part cancels from the sign of ΔL, the specific parts do not.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -23,8 +26,17 @@ import xarray as xr
 
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.errors import PriorError, Problem, RunsError
-from bayes_scaling.inference.sampling import sample_checked, sampled_names
+from bayes_scaling.inference.sampling import (
+    INTERNAL_CHAINS,
+    INTERNAL_DRAWS,
+    INTERNAL_TUNE,
+    _internal_posterior,
+    sample_checked,
+    sampled_names,
+)
 from bayes_scaling.laws import Law, get_law
+from bayes_scaling.model.discrepancy_prior import resolve_prior
+from bayes_scaling.model.group_discrepancy import estimate_groups
 from bayes_scaling.model.likelihoods import check_likelihood, log_density
 from bayes_scaling.model.pooling import Pooling, mu_name, pooling_modes, tau_name, tau_prior
 from bayes_scaling.priors import Prior, resolve_priors, runs_stats
@@ -143,6 +155,8 @@ def fit_groups(
     progress: bool | None = None,
     flops_per_param_token: float | None = None,
     rescue: bool = True,
+    discrepancy: bool | str = True,
+    discrepancy_prior=None,
 ) -> GroupedFit:
     """Fit one law to grouped runs as a hierarchical model (see :mod:`bayes_scaling.model.pooling`).
 
@@ -173,6 +187,16 @@ def fit_groups(
         As in :func:`bayes_scaling.fit`: a failed gate first escalates through the ladder of
         :mod:`bayes_scaling.inference.rescue` (longer, then target_accept 0.99 after
         divergences; E is never anchored in a grouped fit). False: one try.
+    discrepancy : bool or str
+        Learn the extrapolation discrepancy, shared by the groups and specific to each
+        (:mod:`bayes_scaling.model.group_discrepancy`), from internal cuts common to the groups
+        (a few short refits of the compiled grouped model). A string names the cuts' axis
+        (``"compute"`` for True). False: parameter-only bands and comparisons (the answers of
+        earlier versions).
+    discrepancy_prior : str, DiscrepancyPrior or path, optional
+        The shared part's prior, as in :func:`bayes_scaling.fit` (default: the learned
+        cross-ladder prior); the specific part's prior is half its scale
+        (:func:`~bayes_scaling.model.group_discrepancy.specific_prior`).
 
     Returns
     -------
@@ -187,6 +211,7 @@ def fit_groups(
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     runs, chosen = group_runs(runs, law, group_col, groups)
     spec = Pooling(chosen, pooling_modes(law, pool, pooling), group_col, pool)
+    disc_prior = resolve_prior(discrepancy_prior) if discrepancy else None
     resolved = resolve_group_priors(law, runs, priors, likelihood, spec)
     posterior, stats, diag, settings = sample_checked(
         runs,
@@ -212,6 +237,28 @@ def fit_groups(
         np,
     )
     loglik = log_density(likelihood, params, np.log(mu), y).transpose("chain", "draw", "run")
-    tree = make_datatree(posterior, stats, loglik, runs, law, resolved, diag, settings)
+    disc = None
+    if discrepancy:
+        cut_on = "compute" if discrepancy is True else str(discrepancy)
+        start = time.perf_counter()
+        inner = dict(
+            draws=INTERNAL_DRAWS,
+            chains=min(chains, INTERNAL_CHAINS),
+            tune=min(tune, INTERNAL_TUNE),
+            seed=settings["seed"],
+            target_accept=target_accept,
+        )
+
+        def internal_fit(table):
+            table_priors = resolve_group_priors(law, table, priors, likelihood, spec)
+            return _internal_posterior(table, law, table_priors, likelihood, pooling=spec, **inner)
+
+        disc = estimate_groups(internal_fit, runs, law, likelihood, chosen, cut_on, disc_prior)
+        settings.update(
+            discrepancy_cut_on=cut_on,
+            discrepancy_prior=disc_prior.name,
+            discrepancy_seconds=round(time.perf_counter() - start, 3),
+        )
+    tree = make_datatree(posterior, stats, loglik, runs, law, resolved, diag, settings, disc)
     tree.attrs.update(format=FORMAT, pooling=spec.to_json())
     return GroupedFit(tree, law, resolved, spec, diag, runs, settings)

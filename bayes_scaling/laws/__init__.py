@@ -32,6 +32,9 @@ Built-in laws (one module each)
     L(N, D, U) = E + A·N'^(−α) + B·D'^(−β), with effective N', D' that discount repeated data
 
 Coefficients are on the log scale. Register your own law with :func:`register_law`.
+
+Links from a loss to a downstream metric (``sigmoid``, ``exponential``; :func:`register_link`)
+are in :mod:`.links`.
 """
 
 from bayes_scaling.laws.broken import broken
@@ -52,6 +55,7 @@ from bayes_scaling.laws.law import (
     known_laws,
     register_law,
 )
+from bayes_scaling.laws.links import Link, get_link, known_links, register_link
 from bayes_scaling.laws.power import power
 
 _FAMILIES.update(power=power, broken=broken, data_constrained=data_constrained_from_name)
@@ -73,13 +77,17 @@ __all__ = [
     "KAPLAN",
     "MUENNIGHOFF2023_BASE",
     "Law",
+    "Link",
     "broken",
     "chinchilla_optimum",
     "frontier_loss",
     "data_constrained",
     "get_law",
+    "get_link",
     "known_laws",
+    "known_links",
     "power",
     "ratio_split",
     "register_law",
+    "register_link",
 ]

@@ -21,10 +21,12 @@ beyond it::
   steps out of the data and then grows slowly;
 - τ (log-loss error at one decade beyond the data) and γ have a grid posterior: a prior learned
   across public ladders (:mod:`bayes_scaling.model.discrepancy_prior`) times the table's own
-  rolling backtests inside its runs: the law is refitted below a few internal cuts and the
-  held-out runs above each cut are scored (:mod:`bayes_scaling.model.discrepancy_evidence`). The
-  held-out runs of one cut share one error curve, as in the predictive below; the cuts are
-  nested, so they are not independent (a stated limit).
+  backtests inside its runs: the law is refitted below an internal cut (one, at 75% of the runs,
+  with the learned prior: leave-one-ladder-out it scored better than three, see
+  :data:`~bayes_scaling.model.discrepancy_prior.POPULATION_FRACTIONS`; three with the within-table
+  prior) and the held-out runs above each cut are scored
+  (:mod:`bayes_scaling.model.discrepancy_evidence`). The held-out runs of one cut share one error
+  curve, as in the predictive below; several cuts are nested, so not independent (a stated limit).
 - Every posterior draw s gets its own (m_s, τ_s, γ_s) (from that grid posterior) and its own η_s,
   shared by all points: one draw is one "law error curve", so fan charts and allocation see
   smooth curves.
@@ -108,7 +110,7 @@ class Discrepancy:
         lo, med, hi = self.quantiles()
         source = (
             f"{self.prior} prior updated by {self.n_checked} held-out runs at {len(self.cuts)} "
-            f"internal cuts on {self.cut_on}"
+            f"internal cut{'s' if len(self.cuts) != 1 else ''} on {self.cut_on}"
             if self.learned
             else f"{self.prior} prior only (no usable internal backtest: too few runs, or the "
             "refits on the smaller runs failed)"
@@ -152,6 +154,13 @@ class Discrepancy:
         """Per-draw sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...point dims)."""
         return self.shift_and_sd(posterior, sizes, seed)[1]
 
+    def curve(self, shape, seed) -> tuple[np.ndarray, np.ndarray]:
+        """The draws :meth:`error` makes, as per-draw coefficient m_s + τ_s·η_s and growth γ_s:
+        δ_s(x) = coefficient_s·d(x)^γ_s at any x (for root finders that move x per draw)."""
+        drift, tau, gamma = self.draw_scale(shape, seed)
+        eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
+        return drift + tau * eta, gamma
+
     def error(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
         """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims)."""
         shape = (posterior.sizes["chain"], posterior.sizes["draw"])
@@ -176,7 +185,12 @@ class Discrepancy:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> Discrepancy:
+        """The record of a saved ``discrepancy`` group; a dataset of another kind (its ``kind``
+        attribute, e.g. a group's error in a grouped fit) is read by the reader registered in
+        :data:`READERS`."""
         a = ds.attrs
+        if a.get("kind") in READERS:
+            return READERS[a["kind"]](ds)
         cuts = tuple(float(c) for c in np.atleast_1d(a["cuts"]) if np.isfinite(c))
         axes = [str(x) for x in np.atleast_1d(a["reference_axes"])]
         values = [float(v) for v in np.atleast_1d(a["reference_values"])]
@@ -194,6 +208,12 @@ class Discrepancy:
             n_checked=int(a["n_checked"]),
             prior=str(a.get("prior", "within-table")),
         )
+
+
+#: Readers of discrepancy records of other kinds by their ``kind`` attribute (``reader(ds)``), so
+#: that a fit's ``discrepancy`` group always reads back through :meth:`Discrepancy.from_dataset`;
+#: :mod:`bayes_scaling.model.group_discrepancy` registers the grouped one.
+READERS: dict = {}
 
 
 def distance_beyond(reference: dict, sizes) -> xr.DataArray:

@@ -37,8 +37,12 @@ from bayes_scaling.model.discrepancy import (
 )
 from bayes_scaling.model.discrepancy_prior import DiscrepancyPrior, resolve_prior
 
-#: Fraction of the runs below each internal cut (then snapped to the next distinct value).
+#: Fraction of the runs below each internal cut (then snapped to the next distinct value), unless
+#: the prior says otherwise (the learned prior uses one cut: ``DiscrepancyPrior.fractions``).
 INTERNAL_FRACTIONS = (0.6, 0.75, 0.9)
+#: Quadrature nodes of the noise's Gamma mixture lighter than e^-PRUNE (relative to the heaviest,
+#: for every draw) are dropped from the shared evidence: a relative change below 1e-13.
+PRUNE = 30.0
 #: Posterior draws of each refit used to score its held-out runs.
 THIN_DRAWS = 100
 #: Discrepancy sds at which held-out densities are tabulated (dense near 0), then interpolated
@@ -74,8 +78,36 @@ def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray) -> di
 def shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> np.ndarray:
     """log p(y | m, τ, γ) on the grid, the held-out runs sharing one error curve (module docstring).
 
-    Returns an array of shape (len(drift), len(tau), len(gamma)).
+    Returns an array of shape (len(drift), len(tau), len(gamma)). On fine grids the density is
+    computed on every :data:`STRIDE`-th τ (log-spaced) and drift and interpolated by cubic splines
+    (in log τ and in m) in between: it is smooth in both, and this is ~6x cheaper (the error on
+    the posterior weights is below 1e-3 in total variation on the shipped grids; tests check it).
     """
+    from scipy.interpolate import CubicSpline  # 0.3 s to import: only when evidence is scored
+
+    tau, drift = np.asarray(tau, float), np.asarray(drift, float)
+    t_idx, k_idx = _coarse(len(tau), STRIDE[0]), _coarse(len(drift), STRIDE[1])
+    out = _shared_loglik(likelihood, y, mu, sigma, nu, d, tau[t_idx], gamma, drift[k_idx])
+    if len(t_idx) < len(tau):
+        out = CubicSpline(np.log(tau[t_idx]), out, axis=1)(np.log(tau))
+    if len(k_idx) < len(drift):
+        out = CubicSpline(drift[k_idx], out, axis=0)(drift)
+    return out
+
+
+#: Strides of the coarse (τ, drift) grids on which :func:`shared_loglik` computes exactly.
+STRIDE = (4, 1)
+
+
+def _coarse(n: int, stride: int) -> np.ndarray:
+    """Every ``stride``-th index of ``n`` and the last one (all when the grid is short)."""
+    if n < 8 * stride:
+        return np.arange(n)
+    return np.unique(np.r_[np.arange(0, n, stride), n - 1])
+
+
+def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift) -> np.ndarray:
+    """:func:`shared_loglik` exactly, on the grid given."""
     r = np.asarray(y, float)[None, :] - np.asarray(mu, float)  # (S, m)
     n_draws, m = r.shape
     sigma2 = np.asarray(sigma, float).reshape(n_draws, 1) ** 2  # (S, 1)
@@ -89,6 +121,8 @@ def shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> 
         normal = (nu > NORMAL_NU)[:, 0]
         log_c[normal], log_q[normal] = np.log(sigma2[normal]), -np.inf
         log_q[normal, 0] = 0.0
+    keep = log_q.max(axis=0) > log_q.max() - PRUNE  # nodes of weight > e^-PRUNE for some draw
+    log_c, log_q = log_c[:, keep], log_q[:, keep]
     c = np.exp(log_c)[:, :, None]  # (S, J, 1)
     rr = (r**2).sum(axis=1)[:, None, None]  # (S, 1, 1)
     tau2 = np.asarray(tau, float)[None, None, :] ** 2  # (1, 1, T)
@@ -96,13 +130,26 @@ def shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> 
     for g, gam in enumerate(gamma):
         a = np.asarray(d, float) ** gam
         aa, ar = float(a @ a), (r @ a)[:, None, None]  # |a|², aᵀr: (S, 1, 1)
-        det = m * np.log(c) + np.log1p(tau2 * aa / c)
+        base = log_q[:, :, None] - 0.5 * (m * np.log(2 * np.pi * c) + np.log1p(tau2 * aa / c))
+        half_shrink = 0.5 * tau2 / (c + tau2 * aa) / c  # (S, J, T)
+        # with the Student-t's quadrature nodes the sum over draws and nodes runs in float32
+        # (half the time; after recentring the terms are ≤ 1 and 7 digits are plenty for a log
+        # density: ~1e-5 nats), the rest in float64; a Normal (one node) stays in float64
+        fast = np.float32 if c.shape[1] > 1 else np.float64
+        base, half_shrink, inv_c = (
+            base.astype(fast),
+            half_shrink.astype(fast),
+            (0.5 / c).astype(fast),
+        )
         for k, shift in enumerate(drift):  # residuals r − m·a
             rr_k, ar_k = rr - 2 * shift * ar + shift**2 * aa, ar - shift * aa
-            quad = (rr_k - tau2 * ar_k**2 / (c + tau2 * aa)) / c
-            lp = -0.5 * (m * np.log(2 * np.pi) + det + quad) + log_q[:, :, None]  # (S, J, T)
-            out[k, :, g] = logsumexp(lp, axis=(0, 1)) - np.log(n_draws)
-    return out
+            lp = base - rr_k.astype(fast) * inv_c
+            lp += ar_k.astype(fast) ** 2 * half_shrink  # (S, J, T)
+            top = lp.max(axis=(0, 1))
+            lp -= top
+            np.exp(lp, out=lp)
+            out[k, :, g] = top + np.log(lp.sum(axis=(0, 1), dtype=np.float64))
+    return out - np.log(n_draws)
 
 
 def independent_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> np.ndarray:
@@ -148,12 +195,15 @@ def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
     return curves - np.log(n_draws)
 
 
-def internal_cuts(runs: pd.DataFrame, cut_on: str, n_params: int) -> list[float]:
-    """Cuts inside the runs leaving >= max(10, 3·n_params) runs to fit and >= 3 to check."""
+def internal_cuts(
+    runs: pd.DataFrame, cut_on: str, n_params: int, fractions=INTERNAL_FRACTIONS
+) -> list[float]:
+    """Cuts inside the runs, with a share ``fractions`` of them below each, leaving
+    >= max(10, 3·n_params) runs to fit and >= 3 to check."""
     values = np.sort(runs[cut_on].to_numpy(float))
     min_fit = max(10, 3 * n_params)
     cuts = []
-    for frac in INTERNAL_FRACTIONS:
+    for frac in fractions:
         idx = int(np.ceil(frac * len(values)))
         if idx >= len(values):
             continue
@@ -203,7 +253,7 @@ def estimate(
     log_post = prior.log_weights.copy()
     score = EVIDENCE[prior.evidence]
     used, n_checked = [], 0
-    for cut in internal_cuts(runs, cut_on, len(law.params)):
+    for cut in internal_cuts(runs, cut_on, len(law.params), prior.fractions):
         below = runs[runs[cut_on] < cut].reset_index(drop=True)
         above = runs[runs[cut_on] >= cut].reset_index(drop=True)
         dist = distances(law, below, above)

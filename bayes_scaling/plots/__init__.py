@@ -13,15 +13,26 @@
 Nothing here samples; compute first (``fit.bands``, ``draw_priors``), then plot.
 """
 
-from bayes_scaling.plots.allocation import allocation_frontier, optimum_posterior
-from bayes_scaling.plots.calibration import calibration_curves
-from bayes_scaling.plots.comparison import comparison_plot
-from bayes_scaling.plots.fan import compute_grid, fan_chart
-from bayes_scaling.plots.pairs import posterior_pairs
-from bayes_scaling.plots.priors import prior_posterior
-from bayes_scaling.plots.sbc import rank_histograms
-from bayes_scaling.plots.trust import coverage_plot, error_by_distance, pit_histogram
+from bayes_scaling._lazy import lazy
 
+# Imported on first use: matplotlib is loaded only when a figure is drawn.
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "allocation_frontier": "bayes_scaling.plots.allocation",
+        "optimum_posterior": "bayes_scaling.plots.allocation",
+        "calibration_curves": "bayes_scaling.plots.calibration",
+        "comparison_plot": "bayes_scaling.plots.comparison",
+        "compute_grid": "bayes_scaling.plots.fan",
+        "fan_chart": "bayes_scaling.plots.fan",
+        "posterior_pairs": "bayes_scaling.plots.pairs",
+        "prior_posterior": "bayes_scaling.plots.priors",
+        "rank_histograms": "bayes_scaling.plots.sbc",
+        "coverage_plot": "bayes_scaling.plots.trust",
+        "error_by_distance": "bayes_scaling.plots.trust",
+        "pit_histogram": "bayes_scaling.plots.trust",
+    },
+)
 __all__ = [
     "allocation_frontier",
     "calibration_curves",

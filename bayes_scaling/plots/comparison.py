@@ -122,8 +122,10 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
     and the crossover's median and interval when draws cross in the range.
     (c) P(B better) = P(ΔL(C) < 0), with a 0.5 line. Dotted lines mark the budgets of the
     comparison's table; grey marks the extrapolation beyond the largest run. The runs of a budget
-    lie on or above L*(C): only a run at the optimal split can reach it. A comparison whose fit
-    failed the diagnostics gate gets a red "NOT CONVERGED" title and stamp.
+    lie on or above L*(C): only a run at the optimal split can reach it. The title says whether
+    the bands carry the law's error beyond the data (the comparison's ``discrepancy``) or are
+    parameter-only. A comparison whose fit failed the diagnostics gate gets a red
+    "NOT CONVERGED" title and stamp.
 
     Parameters
     ----------
@@ -202,7 +204,12 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
     _extrapolation(axes, comparison.runs, right)
 
     heading = title if title is not None else f"{b} against {a}"
-    heading += f" ({prob:.0%} and 50% posterior intervals, parameter-only)"
+    carry = (
+        "parameter-only"
+        if comparison.discrepancy == "off"
+        else "with the law's error beyond the data"
+    )
+    heading += f" ({prob:.0%} and 50% posterior intervals, {carry})"
     if comparison.converged:
         fig.suptitle(heading, fontsize=11)
     else:

@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayes_scaling.plots._common import shade_intervals, stamp_not_converged
+from bayes_scaling.plots._common import plain_log_labels, shade_intervals, stamp_not_converged
 
 #: Legend titles of the two bands (see :mod:`bayes_scaling.answers.bands`).
 BAND_NAMES = {
@@ -227,6 +227,7 @@ def fan_chart(
         _annotate_target(ax, sel, x, order, probs_desc[0], float(target_compute))
 
     ax.set_xscale("log")
+    plain_log_labels(ax.xaxis)
     left = float(np.nanmin([x.min(), c_runs.min()]))
     ax.set_xlim(left / 1.3, right * 1.5)
     ax.set_xlabel("training compute C (FLOPs)")

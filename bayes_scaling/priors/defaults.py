@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from bayes_scaling.errors import PriorError
@@ -209,6 +208,8 @@ def resolve_priors(law, runs: pd.DataFrame, overrides: Mapping | None, likelihoo
 
 def draw_priors(priors: Mapping[str, Prior], draws: int, seed: int | None = None) -> xr.Dataset:
     """Independent draws from each prior, as a Dataset with dims ``(chain, draw)`` and one chain."""
+    import pymc as pm  # only where a PyMC object is built: loading a fit never imports PyMC
+
     rng = np.random.default_rng(seed)
     out = {}
     for name, prior in priors.items():

@@ -11,9 +11,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pymc as pm
 
 from bayes_scaling.errors import PriorError
+
+#: PyMC distributions checked without importing PyMC (any other name is looked up in PyMC).
+COMMON_DISTRIBUTIONS = frozenset(
+    "Normal HalfNormal TruncatedNormal LogNormal StudentT HalfStudentT Cauchy HalfCauchy Gamma "
+    "InverseGamma Exponential Uniform Beta Laplace Logistic Weibull SkewNormal Wald".split()
+)
+
+
+def is_distribution(name: str) -> bool:
+    """Whether ``name`` is a PyMC distribution (one with ``.dist``)."""
+    if name in COMMON_DISTRIBUTIONS:
+        return True
+    import pymc as pm  # only for names outside the common list
+
+    return hasattr(pm, name) and hasattr(getattr(pm, name), "dist")
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ class Prior:
     why: str = ""
 
     def __post_init__(self):
-        if not hasattr(pm, self.dist) or not hasattr(getattr(pm, self.dist), "dist"):
+        if not is_distribution(self.dist):
             raise PriorError(f"unknown distribution {self.dist!r}; use a PyMC name like 'Normal'")
         for k, v in self.params.items():
             if not isinstance(v, int | float) or not np.isfinite(v):
@@ -55,10 +69,14 @@ class Prior:
 
     def to_pymc(self, name: str, **kwargs):
         """Create the random variable ``name`` inside the current PyMC model."""
+        import pymc as pm  # only where a PyMC object is built: loading a fit never imports PyMC
+
         return getattr(pm, self.dist)(name, **{**self.params, **kwargs})
 
     def to_dist(self, **params):
         """An unnamed PyMC distribution (for ``pm.logp`` or ``pm.draw``)."""
+        import pymc as pm  # only where a PyMC object is built: loading a fit never imports PyMC
+
         return getattr(pm, self.dist).dist(**{**self.params, **params})
 
     def to_dict(self) -> dict:

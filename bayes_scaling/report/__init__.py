@@ -11,14 +11,31 @@ them together. :func:`comparison_report` (:mod:`.comparison`) writes the recipe 
 a grouped fit.
 """
 
-from bayes_scaling.report.build import Report, build_report
-from bayes_scaling.report.comparison import comparison_report
+from bayes_scaling._lazy import lazy
+from bayes_scaling.report import (
+    downstream,  # noqa: F401  (attaches DownstreamFit.report)
+    passk,  # noqa: F401  (attaches PassKFit.report)
+)
 from bayes_scaling.results import ScalingFit, method_of
+
+# Imported on first use: the report's figures load matplotlib, and a saved fit's other answers
+# should not pay for it.
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "Report": "bayes_scaling.report.build",
+        "build_report": "bayes_scaling.report.build",
+        "comparison_report": "bayes_scaling.report.comparison",
+    },
+)
 
 
 @method_of(ScalingFit)
-def report(self, compute, **kwargs) -> Report:
-    """The decision report; see :func:`bayes_scaling.report.build_report`."""
+def report(self, compute, **kwargs):
+    """The decision report (a :class:`~bayes_scaling.report.build.Report`); see
+    :func:`bayes_scaling.report.build_report`."""
+    from bayes_scaling.report.build import build_report  # same stage, on first use
+
     return build_report(self, compute, **kwargs)
 
 

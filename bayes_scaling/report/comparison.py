@@ -30,15 +30,29 @@ from bayes_scaling.report.figures import png
 FIGURE = "comparison"
 
 
-def caption(prob: float) -> str:
-    """The figure's caption, with the comparison's interval probability."""
+def caption(prob: float, discrepancy: str = "off") -> str:
+    """The figure's caption, with the comparison's interval probability and what its bands
+    carry."""
+    carry = (
+        " Parameter-only: no law error beyond the data."
+        if discrepancy == "off"
+        else " Beyond the largest run each recipe's band carries the law's error there (shared by "
+        "the recipes and particular to each); the shared part cancels from the sign of ΔL."
+    )
     return (
         f"(a) Each recipe's loss on its own compute-optimal split L*(C), {prob:.0%} and 50% "
         "posterior intervals and median, with its runs (a budget's runs lie on or above L*: only "
         "the optimal split reaches it). (b) The difference ΔL = L*(B) − L*(A), negative where B is "
         "better, with the crossover. (c) The probability that B has the lower loss. Grey: beyond "
-        "the largest run."
+        "the largest run." + carry
     )
+
+
+def carries(comparison) -> str:
+    """What the losses carry, in a few words (for captions and the subtitle)."""
+    if comparison.discrepancy == "off":
+        return "parameter-only"
+    return "with the law's error beyond the data"
 
 
 #: Extra style of the comparison page: the bold headline under the title; wrapping intervals.
@@ -91,7 +105,7 @@ def budget_table(comparison) -> Table:
         rows.append(tuple(cells))
     caption = (
         f"Per budget: posterior median ({p} central interval); losses in nats, each recipe on "
-        f"its own compute-optimal split (parameter-only); {b} at C matches {a} at k·C"
+        f"its own compute-optimal split ({carries(comparison)}); {b} at C matches {a} at k·C"
     )
     return Table(caption, tuple(columns), tuple(rows), id="budget-table")
 
@@ -219,12 +233,7 @@ def how_to_read(comparison, largest: float | None) -> Section:
             "loss of that recipe's best model size N* with D* = C/(kN*) tokens (k FLOPs per "
             "parameter per token, 6 by default), per posterior draw."
         ),
-        sentence(
-            "Parameter-only: the numbers carry the uncertainty of the law's parameters given the "
-            "runs, not run-to-run noise nor the law's own error beyond the data. Far beyond the "
-            f"runs{beyond} the real uncertainty of each loss is larger; a law error common to both "
-            "recipes largely cancels in the difference."
-        ),
+        _uncertainty_note(comparison, beyond),
         sentence(
             f"Intervals are {p} central posterior intervals: given the model and the runs, the "
             f"quantity lies inside with probability {p}. P({b} better) is the share of posterior "
@@ -242,6 +251,28 @@ def how_to_read(comparison, largest: float | None) -> Section:
         ),
     )
     return Section("how-to-read", "How to read this", bullets=bullets)
+
+
+def _uncertainty_note(comparison, beyond: str):
+    """What the intervals carry: parameters only, or the law's error beyond the data too."""
+    if comparison.discrepancy == "off":
+        return sentence(
+            "Parameter-only: the numbers carry the uncertainty of the law's parameters given the "
+            "runs, not run-to-run noise nor the law's own error beyond the data. Far beyond the "
+            f"runs{beyond} the real uncertainty of each loss is larger; a law error common to both "
+            "recipes cancels from the sign of the difference."
+        )
+    return sentence(
+        "Beyond the runs"
+        + beyond
+        + " each loss also carries the law's own error there, learned from the runs (the law "
+        "refitted below a few cuts, the larger runs checked) on a prior learned across public "
+        "ladders: a part shared by the recipes and a part particular to each. The shared part "
+        "moves both recipes together, so it cancels from the sign of the difference (P("
+        + comparison.b
+        + " better) and the crossover) and only scales its size; the particular parts do not "
+        "cancel. Not run-to-run noise. The learned error: " + comparison.discrepancy + "."
+    )
 
 
 def comparison_content(comparison, title: str | None = None) -> Content:
@@ -283,10 +314,10 @@ def comparison_content(comparison, title: str | None = None) -> Content:
         subtitle=(
             f"Candidate {b} against baseline {a}; {n_runs} runs; law {comparison.law or '?'}, "
             f"pooling {comparison.pool or '?'}; {comparison.prob:.0%} central posterior "
-            f"intervals; diagnostics gate {gate}"
+            f"intervals, {carries(comparison)}; diagnostics gate {gate}"
         ),
         alert=alert,
-        figure_captions={FIGURE: caption(comparison.prob)},
+        figure_captions={FIGURE: caption(comparison.prob, comparison.discrepancy)},
     )
 
 
@@ -339,7 +370,8 @@ def comparison_report(
     banner when the grouped fit failed the diagnostics gate, a table per budget (both losses, the
     difference, P(B better) and the multiplier k, with central intervals), the crossover and the
     probability of none in the range, the comparison figure (embedded as a PNG data URI), the
-    parameter differences θ_B − θ_A, and how to read it all. Every comparison is parameter-only.
+    parameter differences θ_B − θ_A, and how to read it all. The losses carry the law's error
+    beyond the data when the comparison does (``comparison.discrepancy``), and the page says so.
 
     Parameters
     ----------

@@ -18,10 +18,10 @@ accessors do: a result never imports the stages that answer questions about it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
-import arviz as az
 import pandas as pd
 import xarray as xr
 
@@ -42,6 +42,10 @@ SUMMARY_COLUMNS = [
     "ess_bulk",
     "ess_tail",
 ]
+
+
+#: Root attribute holding the summary table at the default probability, written by ``save``.
+SUMMARY_ATTR = "summary"
 
 
 class FitResult:
@@ -92,6 +96,11 @@ class FitResult:
         >>> fit.summary(prob=0.9)[["parameter", "median", "lower", "upper"]]  # doctest: +SKIP
         """
         prob = check.probability(prob, "prob")
+        stored = self.idata.attrs.get(SUMMARY_ATTR)
+        if stored is not None and json.loads(stored)["prob"] == prob:
+            return self._table(json.loads(stored), prob)
+        import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
         post = self.posterior[self.parameters]
         stats = az.summary(post, ci_prob=prob, ci_kind="eti", round_to="none")
         median = az.summary(post, kind="stats_median", ci_prob=prob, ci_kind="eti", round_to="none")
@@ -113,14 +122,27 @@ class FitResult:
         table.attrs.update(converged=self.converged, reason=self.diagnostics.reason(), prob=prob)
         return table
 
+    def _table(self, stored: dict, prob: float) -> pd.DataFrame:
+        """The summary table stored by :meth:`save`, with its attrs."""
+        table = pd.DataFrame(stored["data"], columns=stored["columns"])
+        table.attrs.update(converged=self.converged, reason=self.diagnostics.reason(), prob=prob)
+        return table
+
     def _label_rows(self, table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
         return table
 
     def save(self, path: str | Path) -> Path:
         """Write to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``); never pickle.
 
-        The folder must exist and be writable; :func:`bayes_scaling.load` reads the file back.
+        The folder must exist and be writable; :func:`bayes_scaling.load` reads the file back. The
+        summary at the default probability is computed once here and stored with the draws
+        (attribute ``summary``): a saved fit's table is then read, not recomputed, and answering
+        it needs no ArviZ.
         """
+        table = self.summary(DEFAULT_PROB)
+        stored = {"prob": DEFAULT_PROB, "columns": list(table.columns)}
+        stored["data"] = table.astype(object).to_numpy().tolist()
+        self.idata.attrs[SUMMARY_ATTR] = json.dumps(stored)
         return save_tree(self.idata, path)
 
 

@@ -19,7 +19,6 @@ import json
 import warnings
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
 import xarray as xr
 
 from bayes_scaling.errors import ConvergenceWarning
@@ -66,6 +65,8 @@ def _extreme(ds: xr.Dataset, largest: bool) -> tuple[float, str]:
 def parameter_health(posterior: xr.Dataset, var_names: list[str]) -> dict[str, xr.Dataset]:
     """R-hat, bulk ESS and tail ESS of each sampled parameter (``{"rhat": ..., "bulk": ...,
     "tail": ...}``, one Dataset each, a variable per parameter)."""
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
     post = posterior[var_names]
     return {
         "rhat": az.rhat(post),

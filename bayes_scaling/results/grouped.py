@@ -3,10 +3,14 @@
 Group-varying parameters have dims ``(chain, draw, group)``; population values ``<param>_mu`` and
 spreads ``<param>_tau`` have ``(chain, draw)``. The fit itself is
 :func:`bayes_scaling.inference.grouped.fit_groups`; comparisons between two groups are
-:mod:`bayes_scaling.answers.gap`.
+:mod:`bayes_scaling.answers.gap`. The learned discrepancy (a law error shared by the groups and
+each group's own, :mod:`bayes_scaling.model.group_discrepancy`) is the tree's ``discrepancy``
+group.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,7 @@ import xarray as xr
 
 from bayes_scaling._constants import NOISE_PARAMS
 from bayes_scaling.errors import Problem, RunsError
+from bayes_scaling.model.group_discrepancy import GroupDiscrepancy
 from bayes_scaling.model.pooling import Pooling, mu_name, tau_name
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
@@ -30,8 +35,11 @@ class GroupedFit(FitResult):
     idata : xarray.DataTree
         As a :class:`~bayes_scaling.ScalingFit`'s; group-varying parameters have dims
         ``(chain, draw, group)``, population values ``<param>_mu`` and spreads ``<param>_tau``
-        have ``(chain, draw)``. Root attributes add ``pooling`` (JSON).
+        have ``(chain, draw)``. Root attributes add ``pooling`` (JSON); the ``discrepancy``
+        group, when learned, holds the shared and group-specific discrepancy.
     law, priors, pooling, diagnostics, runs, settings
+    discrepancy : GroupDiscrepancy or None
+        Read from the tree (see :attr:`discrepancy`).
     """
 
     FORMAT = FORMAT
@@ -41,6 +49,15 @@ class GroupedFit(FitResult):
     ):
         self.idata, self.law, self.priors, self.pooling = idata, law, priors, pooling
         self.diagnostics, self.runs, self.settings = diagnostics, runs, settings
+
+    @cached_property
+    def discrepancy(self) -> GroupDiscrepancy | None:
+        """The learned discrepancy, shared by the groups and specific to each
+        (:class:`~bayes_scaling.model.group_discrepancy.GroupDiscrepancy`), or None when the fit
+        was made with ``discrepancy=False``."""
+        if "discrepancy" not in self.idata.children:
+            return None
+        return GroupDiscrepancy.from_dataset(self.idata["discrepancy"].to_dataset())
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -75,8 +92,9 @@ class GroupedFit(FitResult):
         return post.sel(group=group, drop=True) if "group" in post.dims else post
 
     def group_fit(self, group: str) -> ScalingFit:
-        """One group as a :class:`~bayes_scaling.ScalingFit` (parameter-only), for its bands,
-        allocation and plots. It carries the grouped fit's diagnostics."""
+        """One group as a :class:`~bayes_scaling.ScalingFit`, for its bands, allocation and
+        plots. It carries the grouped fit's diagnostics and, when the fit learned one, the group's
+        discrepancy: the shared part (the same draws for every group) plus its own."""
         mask = (self.runs["group"] == group).to_numpy()
         runs = self.runs[mask].reset_index(drop=True)
         runs.attrs = dict(self.runs.attrs)
@@ -91,6 +109,7 @@ class GroupedFit(FitResult):
             self.priors,
             self.diagnostics,
             settings,
+            None if self.discrepancy is None else self.discrepancy.for_group(group),
         )
         return ScalingFit(tree, self.law, self.priors, self.diagnostics, runs, settings)
 

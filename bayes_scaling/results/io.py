@@ -10,6 +10,7 @@ the runs table. Writing is :meth:`FitResult.save <bayes_scaling.results.base.Fit
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import xarray as xr
@@ -21,11 +22,15 @@ from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import priors_from_json
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
+from bayes_scaling.results.downstream import DownstreamFit
 from bayes_scaling.results.grouped import GroupedFit
+from bayes_scaling.results.passk import PassKFit
+from bayes_scaling.results.passk import from_tree as _passk_from_tree
 from bayes_scaling.results.scaling import ScalingFit
 
-#: Result classes by the format tag they write.
-FORMATS: dict[str, type[FitResult]] = {ScalingFit.FORMAT: ScalingFit, GroupedFit.FORMAT: GroupedFit}
+#: Readers by the format tag a result writes: ``reader(tree) -> result``. A new result type adds
+#: its reader here.
+FORMATS: dict[str, Callable[[xr.DataTree], FitResult]] = {}
 
 
 def read_tree(path: str | Path) -> xr.DataTree:
@@ -65,6 +70,11 @@ def load(path: str | Path) -> FitResult:
     True
     """
     tree = read_tree(path)
+    return FORMATS[tree.attrs["format"]](tree)
+
+
+def _scaling_from_tree(tree: xr.DataTree) -> FitResult:
+    """A :class:`ScalingFit` or :class:`GroupedFit` from its saved tree."""
     law = get_law(tree.attrs["law"])
     priors = priors_from_json(tree.attrs["priors"])
     diag = Diagnostics.from_json(tree.attrs["diagnostics"])
@@ -78,3 +88,10 @@ def load(path: str | Path) -> FitResult:
         pooling = Pooling.from_json(tree.attrs["pooling"])
         return GroupedFit(tree, law, priors, pooling, diag, runs, settings)
     return ScalingFit(tree, law, priors, diag, runs, settings)
+
+
+FORMATS.update({ScalingFit.FORMAT: _scaling_from_tree, GroupedFit.FORMAT: _scaling_from_tree})
+FORMATS[DownstreamFit.FORMAT] = lambda tree: DownstreamFit.from_tree(
+    tree, _scaling_from_tree(tree["step1"])
+)
+FORMATS[PassKFit.FORMAT] = _passk_from_tree

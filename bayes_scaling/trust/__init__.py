@@ -6,14 +6,25 @@
 - :mod:`.sensitivity`: refits under other prior sets, power-scaling;
 - :mod:`.sbc`: simulation-based calibration of the whole fitting procedure, with its rank
   statistics and uniformity tests in :mod:`.ranks`.
+
+Each is imported on first use (the fitting ones import the sampler).
 """
 
-from bayes_scaling.trust.backtests import backtest, by_distance, coverage
-from bayes_scaling.trust.baseline import bootstrap_fit, huber_fit
-from bayes_scaling.trust.law_choice import compare_laws
-from bayes_scaling.trust.sbc import sbc
-from bayes_scaling.trust.sensitivity import prior_sensitivity
+from bayes_scaling._lazy import lazy
+from bayes_scaling.trust.sbc import sbc  # eager: the function, not its module, is ``trust.sbc``
 
+__getattr__, __dir__ = lazy(
+    __name__,
+    {
+        "backtest": "bayes_scaling.trust.backtests",
+        "by_distance": "bayes_scaling.trust.backtests",
+        "coverage": "bayes_scaling.trust.backtests",
+        "bootstrap_fit": "bayes_scaling.trust.baseline",
+        "huber_fit": "bayes_scaling.trust.baseline",
+        "compare_laws": "bayes_scaling.trust.law_choice",
+        "prior_sensitivity": "bayes_scaling.trust.sensitivity",
+    },
+)
 __all__ = [
     "backtest",
     "bootstrap_fit",

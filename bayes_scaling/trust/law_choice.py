@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -86,6 +85,8 @@ def compare_laws(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
         ``n_high_k`` (runs with Pareto k above the threshold), ``high_k_runs`` (their run ids),
         ``k_threshold`` and ``converged``.
     """
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
     _check_same_runs(fits)
     method = check.one_of(method, "method", WEIGHT_METHODS)
     table = az.compare({name: f.idata for name, f in fits.items()}, method=method)

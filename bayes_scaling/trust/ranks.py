@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayes_scaling import _validate as check
 
@@ -51,6 +50,8 @@ def rank_histogram(ranks, n_draws: int, bins: int | None = None, prob: float = 0
         ``parameter, bin, rank_lower, rank_upper, count, expected, band_lower, band_upper``
         (``rank_upper`` exclusive); ``ranks`` is a DataFrame (one column per parameter) or array.
     """
+    from scipy import stats  # 0.6 s to import: only when ranks are tested
+
     ranks = ranks if isinstance(ranks, pd.DataFrame) else pd.DataFrame({"rank": ranks})
     n_draws, prob = check.count(n_draws, "n_draws"), check.probability(prob, "prob")
     bins = None if bins is None else check.count(bins, "bins")
@@ -84,6 +85,8 @@ def uniformity(ranks, n_draws: int, bins: int | None = None, seed: int = 0) -> p
     >>> bool(uniformity(good, n_draws=99)["p_adjusted"].iloc[0] > 0.01)
     True
     """
+    from scipy import stats  # 0.6 s to import: only when ranks are tested
+
     ranks = ranks if isinstance(ranks, pd.DataFrame) else pd.DataFrame({"rank": ranks})
     hist = rank_histogram(ranks, n_draws, bins)
     rng = np.random.default_rng(seed)

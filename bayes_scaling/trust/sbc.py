@@ -41,14 +41,12 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import NOISE_PARAMS
 from bayes_scaling.errors import ArgumentError, BayesScalingError, ConvergenceWarning
-from bayes_scaling.inference import sampling
 from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.simulate import simulate_runs
@@ -258,6 +256,8 @@ def sbc(
     >>> result = sbc(n_sims=40, seed=1)      # doctest: +SKIP
     >>> result.uniformity(); result.passed()  # doctest: +SKIP
     """
+    from bayes_scaling.inference import sampling  # the sampler, only when SBC runs
+
     if not isinstance(law, str | Law):
         raise ArgumentError("law", f"expected a law name such as 'chinchilla', got {law!r}")
     law = get_law(law)
@@ -349,6 +349,8 @@ def _checked(n_sims, n_runs, budgets, draws, chains, tune, thin, seed, fewest: i
 
 def _rank(result, truth, thin, n_draws, tie_seed):
     """Rank each true value among the thinned draws of its fit; the fit's health per parameter."""
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
     names = list(truth)
     post = result.posterior[names]
     rng = np.random.default_rng(tie_seed)

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from bayes_scaling import _validate as check
@@ -179,6 +177,8 @@ class Sensitivity:
 
 def log_prior(fit) -> xr.Dataset:
     """Pointwise log prior density of every prior'd parameter at the posterior draws."""
+    import pymc as pm  # only where a PyMC object is built: loading a fit never imports PyMC
+
     post = fit.posterior
     out = {}
     for name, prior in fit.priors.items():
@@ -191,6 +191,8 @@ def log_prior(fit) -> xr.Dataset:
 
 def power_scaling(fit) -> pd.DataFrame:
     """ArviZ ``psense_summary`` of the law parameters (needs a log_prior group: added here)."""
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
     tree = fit.idata.copy()
     tree["log_prior"] = xr.DataTree(log_prior(fit))
     return az.psense_summary(tree, var_names=list(fit.law.params))

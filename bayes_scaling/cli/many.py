@@ -1,0 +1,171 @@
+"""Commands that run many fits: ``fit-many`` (a folder or a list of runs tables) and ``sbc``.
+
+Both take ``--scheduler serial|local|ADDRESS``, like ``backtest``: ``serial`` fits in this
+process (one compilation, then data swaps), ``local`` on worker processes of this machine, and a
+Dask scheduler address (``tcp://host:8786``) on that cluster.
+
+    bayes-scaling fit-many RUNS_OR_FOLDER... --out-dir DIR [--law chinchilla] [--seed S]
+                           [--draws N] [--chains K] [--tune T] [--no-discrepancy]
+                           [--scheduler serial|local|ADDRESS] [--format table|csv|json]
+    bayes-scaling sbc [--law chinchilla] --sims S [--runs LOW HIGH] [--draws N] [--chains K]
+                      [--tune T] [--seed S] [--scheduler ...] [--plot F.png] [--format ...]
+
+``fit-many`` reads and checks every table before any sampling (a bad table is one error line
+naming it, exit 2), writes ``DIR/<table name>.nc`` for each, and prints one row per table in the
+order given: ``table, runs, file, converged, seconds, error``. Exit code 3 when any fit did not
+converge or failed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_scaling import inference, plots
+from bayes_scaling.cli.checks import FIT_SUFFIXES, save_fit
+from bayes_scaling.cli.output import client_of, column_map, formatted
+from bayes_scaling.cli.parser import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    _add_column_flags,
+    _numbers,
+    _whole,
+)
+from bayes_scaling.data import load_runs
+from bayes_scaling.errors import ArgumentError, RunsError
+
+#: Suffixes of the runs tables ``fit-many`` picks from a folder.
+TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
+SCHEDULER_HELP = (
+    "where the fits run: serial (this process, default), local (worker processes) or a Dask "
+    "scheduler address such as tcp://host:8786"
+)
+
+
+def add_parsers(sub) -> None:
+    """Add ``fit-many`` and ``sbc`` to the subparsers ``sub``."""
+    formats = {"choices": ("table", "csv", "json"), "default": "table"}
+    m = sub.add_parser("fit-many", help="fit a law to many runs tables (a folder or a list)")
+    m.add_argument("runs", nargs="+", help="runs tables (.csv, .parquet, .jsonl) or folders")
+    m.add_argument("--out-dir", required=True, help="folder for the fits (<table name>.nc)")
+    m.add_argument("--law", default="chinchilla")
+    m.add_argument("--seed", type=_whole, default=0)
+    m.add_argument("--draws", type=_whole, default=1000)
+    m.add_argument("--chains", type=_whole, default=4)
+    m.add_argument("--tune", type=_whole, default=1000)
+    m.add_argument("--no-discrepancy", action="store_true", help="parameter-only bands")
+    m.add_argument("--scheduler", default="serial", help=SCHEDULER_HELP)
+    _add_column_flags(m)
+    m.add_argument("--format", **formats)
+    m.set_defaults(func=cmd_fit_many)
+
+    s = sub.add_parser("sbc", help="simulation-based calibration of the fitting procedure")
+    s.add_argument("--law", default="chinchilla")
+    s.add_argument("--sims", type=_whole, required=True, help="number of simulated tables")
+    s.add_argument("--runs", type=_whole, nargs=2, default=[20, 80], metavar=("LOW", "HIGH"))
+    s.add_argument("--draws", type=_whole, default=400)
+    s.add_argument("--chains", type=_whole, default=2)
+    s.add_argument("--tune", type=_whole, default=400)
+    s.add_argument("--seed", type=_whole, default=0)
+    s.add_argument("--alpha", type=_numbers, default=0.01, help="uniformity test level")
+    s.add_argument("--scheduler", default="serial", help=SCHEDULER_HELP)
+    s.add_argument("--plot", default=None, help="write the rank histograms (.png, .svg)")
+    s.add_argument("--format", **formats)
+    s.set_defaults(func=cmd_sbc)
+
+
+def tables_of(paths: list[str]) -> list[Path]:
+    """The runs tables named by ``paths`` (files, or folders of tables), in the order given."""
+    tables = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in TABLE_SUFFIXES)
+            if not found:
+                raise ArgumentError(
+                    "runs", f"the folder {given!r} holds no {'/'.join(TABLE_SUFFIXES)} table"
+                )
+            tables += found
+        elif path.exists():
+            tables.append(path)
+        else:
+            raise ArgumentError("runs", f"no such file or folder: {given!r}")
+    names = [t.stem for t in tables]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ArgumentError(
+            "runs",
+            f"two tables share the name {twice[0]!r}: their fits would overwrite each "
+            "other; rename one or fit them in two calls",
+        )
+    return tables
+
+
+def cmd_fit_many(args) -> int:
+    """Fit every table (checked first), save each fit, print one row per table."""
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols = {k: v for k, v in column_map(args).items() if v}
+    tables = tables_of(args.runs)
+    runs = []
+    for path in tables:  # every table is read and checked before any sampling
+        try:
+            runs.append(load_runs(path, **cols))
+        except RunsError as exc:
+            raise RunsError(f"{path}: {exc}") from exc
+    options = {"draws": args.draws, "chains": args.chains, "tune": args.tune, "progress": False}
+    options["discrepancy"] = not args.no_discrepancy
+    tasks = [
+        inference.FitTask(table, args.law, {**options, "seed": args.seed + i}, name=path.stem)
+        for i, (path, table) in enumerate(zip(tables, runs, strict=True))
+    ]
+    batch = inference.fit_many(tasks, client=client_of(args.scheduler), progress=False)
+    rows = []
+    for path, table, result in zip(tables, runs, batch, strict=True):
+        target = out_dir / f"{path.stem}{FIT_SUFFIXES[0]}"
+        if result.ok:
+            save_fit(result.fit, target)
+        rows.append(
+            {
+                "table": str(path),
+                "runs": len(table),
+                "file": str(target) if result.ok else "",
+                "converged": bool(result.ok and result.fit.converged),
+                "seconds": round(result.seconds, 2),
+                "error": "" if result.ok else result.error.splitlines()[0],
+            }
+        )
+    table = pd.DataFrame(rows)
+    all_good = bool(table["converged"].all())
+    reason = "" if all_good else f"{int((~table['converged']).sum())} of {len(table)} fits"
+    meta = {
+        "converged": all_good,
+        "reason": f"{reason} did not converge or failed",
+        "law": args.law,
+    }
+    print(formatted(table, args.format, meta), end="")
+    return EXIT_OK if all_good else EXIT_NOT_CONVERGED
+
+
+def cmd_sbc(args) -> int:
+    """Simulation-based calibration: the rank uniformity of each parameter."""
+    from bayes_scaling.trust.sbc import sbc  # the simulations and fits, only when this runs
+
+    result = sbc(
+        args.law,
+        n_sims=args.sims,
+        n_runs=tuple(args.runs),
+        draws=args.draws,
+        chains=args.chains,
+        tune=args.tune,
+        seed=args.seed,
+        client=client_of(args.scheduler),
+    )
+    table = result.uniformity()
+    passed = result.passed(alpha=args.alpha)
+    if args.plot:
+        plots.rank_histograms(result).savefig(args.plot, dpi=110, bbox_inches="tight")
+    meta = {"converged": passed, "reason": "ranks not uniform (see p-values)", "law": args.law}
+    print(formatted(table, args.format, meta), end="")
+    return EXIT_OK if passed else EXIT_NOT_CONVERGED

@@ -1,0 +1,112 @@
+"""``bayes-scaling passk``: fit per-problem counts, and pass@k bands at any k.
+
+    bayes-scaling passk fit samples.csv --out p.nc [--model-col M] [--problem-col P]
+                                        [--samples-col N] [--correct-col C] [--seed S]
+                                        [--draws N] [--chains K] [--tune T] [--no-law]
+    bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
+                                   [--format csv|json|table]
+
+``samples.csv`` has one row per (model, problem) with the number of samples and the number
+correct; the model column is optional (one model). ``bands`` prints ``model, k, prob, lower,
+median, upper``: for each model, each k and each prob in the order given. Exit codes as for
+``fit``: 0 converged, 3 written (or read) but not converged, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+from bayes_scaling import _validate as check
+from bayes_scaling.cli.checks import CHECKS, FIT_SUFFIXES, output_path, path_text, save_fit
+from bayes_scaling.cli.output import formatted, read_fit, status
+from bayes_scaling.cli.parser import _numbers as _number
+from bayes_scaling.cli.parser import _whole
+from bayes_scaling.errors import ArgumentError, FitFileError
+from bayes_scaling.results.passk import PassKFit
+
+#: The columns ``passk bands`` prints.
+BANDS_COLUMNS = ["model", "k", "prob", "lower", "median", "upper"]
+_COLUMN_FLAGS = {
+    "model": "model_col",
+    "problem": "problem_col",
+    "samples": "samples_col",
+    "correct": "correct_col",
+}
+
+
+def add_parser(subparsers) -> None:
+    """Add ``passk fit`` and ``passk bands`` to the ``bayes-scaling`` parser."""
+    top = subparsers.add_parser("passk", help="pass@k from per-problem counts (test-time compute)")
+    sub = top.add_subparsers(dest="passk_command", required=True, parser_class=type(top))
+    f = sub.add_parser("fit", help="fit per-problem counts and save the posterior")
+    f.add_argument("samples", help="counts table (.csv, .parquet, .jsonl): one row per problem")
+    f.add_argument("--out", required=True, help="output file (.nc or .zarr)")
+    for canon, dest in _COLUMN_FLAGS.items():
+        f.add_argument(f"--{canon}-col", dest=dest, default=None, help=f"column holding {canon}")
+    f.add_argument("--seed", type=_whole, default=None)
+    f.add_argument("--draws", type=_whole, default=1000)
+    f.add_argument("--chains", type=_whole, default=4)
+    f.add_argument("--tune", type=_whole, default=1000)
+    f.add_argument("--no-law", action="store_true", help="skip the law across models")
+
+    b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")
+    b.add_argument("fit")
+    b.add_argument("--k", type=_number, nargs="+", required=True)
+    b.add_argument("--prob", type=_number, nargs="+", default=[0.5, 0.9])
+    b.add_argument("--kind", choices=("problems", "population"), default="problems")
+    b.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    top.set_defaults(func=run)
+
+
+def check_passk(args) -> None:
+    """Arguments checked before any file is read or any sampler starts."""
+    if args.passk_command == "fit":
+        path_text(args.samples, "samples")
+        output_path(args.out, "--out", FIT_SUFFIXES)
+        for canon, dest in _COLUMN_FLAGS.items():
+            value = getattr(args, dest)
+            if value is not None and not value.strip():
+                raise ArgumentError(f"--{canon}-col", "is empty; give the name of a column")
+        for name in ("draws", "chains", "tune"):
+            check.count(getattr(args, name), f"--{name}")
+        check.seed(args.seed, "--seed")
+        return
+    path_text(args.fit, "fit")
+    args.prob = list(check.probabilities(args.prob, "--prob"))
+    ks = []
+    for i, k in enumerate(args.k):
+        name = "--k" if len(args.k) == 1 else f"--k[{i}]"
+        if not float(k).is_integer() or k < 1:
+            raise ArgumentError(name, f"must be a whole number ≥ 1 (samples a problem), got {k:g}")
+        ks.append(int(k))
+    args.k = ks
+
+
+CHECKS["passk"] = check_passk
+
+
+def run(args) -> int:
+    """Run ``passk fit`` or ``passk bands``; the exit code."""
+    if args.passk_command == "fit":
+        from bayes_scaling.inference.passk import fit_passk
+
+        columns = {c: getattr(args, d) for c, d in _COLUMN_FLAGS.items() if getattr(args, d)}
+        result = fit_passk(
+            args.samples,
+            columns=columns,
+            law=False if args.no_law else None,
+            seed=args.seed,
+            draws=args.draws,
+            chains=args.chains,
+            tune=args.tune,
+        )
+        save_fit(result, args.out)
+        print(f"wrote {args.out}: {result!r}")
+        return status(result)
+    result = read_fit(args.fit)
+    if not isinstance(result, PassKFit):
+        raise FitFileError(
+            f"{str(args.fit)!r} is not a pass@k fit; write one with 'bayes-scaling passk fit'"
+        )
+    table = result.bands(k=args.k, prob=args.prob, kind=args.kind)
+    meta = {"converged": result.converged, "reason": result.diagnostics.reason(), "kind": args.kind}
+    print(formatted(table[BANDS_COLUMNS], args.format, meta), end="")
+    return status(result)

@@ -1,0 +1,158 @@
+"""pass@k from a distribution of per-problem success probabilities, in closed form (numpy only).
+
+The difficulty distribution of a model on a benchmark: each problem j has a success probability
+p_j per sample; with probability π it is never solvable (p_j = 0), otherwise p_j ~ Beta(a, b).
+It is parameterised by
+
+    log_a = log a,  log_b = log b,  unsolvable_logit = logit(π).
+
+Why (a, b) and not (mean, concentration): near p = 0 the Beta density is ∝ p^(a − 1), so a is the
+tail exponent that decides extrapolation to large k (pass@k ≈ (1 − π)·(1 − (b/(b + k))^a)), and b
+sets the scale 1/b at which the hard problems sit. Both must be free over orders of magnitude:
+with a model that solves nothing in 100 samples a problem, "most problems at p ≈ 1e-4" (b ≈ 1e4)
+and "most problems never solvable" (π ≈ 1) are equally likely, and a prior that rules out the
+first (as a Normal on logit(mean) and log(a + b) centred on an easy benchmark did) gives
+confident, wrong pass@10,000.
+
+Aggregate pass@k of the population (Schaeffer et al. 2025; Kazdan et al.)::
+
+    pass@k = 1 − E[(1 − p)^k] = 1 − π − (1 − π)·B(a, b + k) / B(a, b)
+
+For large k, B(a, b + k)/B(a, b) ≈ Γ(a + b)/Γ(b)·k^(−a): without unsolvable problems,
+−log pass@k ≈ 1 − pass@k falls as a power law in k with exponent a; with them, pass@k tends to
+the ceiling 1 − π.
+
+pass@k of *these* problems, given their counts (n_j samples, c_j correct): p_j's posterior given
+(a, b, π) is Beta(a + c_j, b + n_j − c_j) when solvable, and a problem never solved (c_j = 0) is
+unsolvable with probability w_j = π / (π + (1 − π)·B(a, b + n_j)/B(a, b)), so
+
+    pass_j@k = (1 − w_j)·(1 − B(a + c_j, b + n_j − c_j + k) / B(a + c_j, b + n_j − c_j)),
+
+and the benchmark's pass@k is their mean. That is what a benchmark run with k samples a problem
+measures (in expectation), and it is the default answer.
+
+The marginal likelihood of one problem's count (p_j integrated out)::
+
+    P(c | n) = π·[c = 0] + (1 − π)·C(n, c)·B(a + c, b + n − c) / B(a, b).
+
+The difficulty law across models (:func:`design`): each of the three parameters is linear in
+standardised x_N = log N and x_D = log D, with the terms :data:`DESIGN_TERMS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, gammaln
+
+PARAMS = ("log_a", "log_b", "unsolvable_logit")
+#: Default Normal(mu, sigma) priors of the per-model parameters, weakly informative:
+#:
+#: - log a ~ N(−1, 1.5): the tail exponent a from 0.02 to 7 (95%), real mass on a ≪ 1 (the heavy
+#:   tail of hard-but-solvable problems, p^(a − 1) near 0);
+#: - log b ~ N(4, 4): the scale 1/b of the hard problems from ~1 to ~1e-5 and beyond (b from
+#:   0.02 to 1.4e5, 95%), so "hard" may mean p ≈ 1e-4 as well as p ≈ 0.01;
+#: - logit π ~ N(−3, 2): never-solvable problems (median share 5%, 70% at +2 sd). At finite n a
+#:   point mass at 0 cannot be told from a Beta with a → 0 (zero successes in n samples have
+#:   probability ≈ 1 under both), so π is not favoured over a small-a tail: it enters only where
+#:   the ceiling is a modelling choice, and pass@k at large k stays wide instead of being capped.
+#:
+#: Prior predictive (population pass@k, 5%/50%/95%): k = 1: 0.000/0.006/0.78; k = 100:
+#: 0.000/0.20/0.97; k = 1e4: 0.03/0.63/0.99; k = 1e6: 0.14/0.81/0.99 (``benchmarks/
+#: passk_validation.py --prior-check``).
+DEFAULT_PRIORS = {
+    "log_a": (-1.0, 1.5),
+    "log_b": (4.0, 4.0),
+    "unsolvable_logit": (-3.0, 2.0),
+}
+#: Terms of the difficulty law in standardised log N and log D (a constant first). The square in
+#: log D lets the difficulty rise and saturate over training (early Pythia checkpoints solve almost
+#: nothing); the interaction lets size matter more late in training.
+DESIGN_TERMS = ("const", "log_n", "log_d", "log_d_sq", "log_n_log_d")
+
+
+def beta_params(log_a, log_b):
+    """(a, b) of the solvable problems' Beta from (log a, log b)."""
+    return np.exp(log_a), np.exp(log_b)
+
+
+def check_k(k) -> np.ndarray:
+    """k as a 1-d float array of whole numbers ≥ 1 (the caller's ArgumentError is raised above)."""
+    return np.atleast_1d(np.asarray(k, float))
+
+
+def population_pass_at_k(a, b, pi, k):
+    """1 − π − (1 − π)·B(a, b + k)/B(a, b), broadcasting ``a, b, pi`` against ``k``."""
+    return (1 - pi) * -np.expm1(betaln(a, b + k) - betaln(a, b))
+
+
+def unsolvable_weight(a, b, pi, n, c):
+    """P(problem unsolvable | its counts): 0 when it was ever solved, else
+    π / (π + (1 − π)·B(a, b + n)/B(a, b))."""
+    log_miss = betaln(a, b + n) - betaln(a, b)
+    w = pi / (pi + (1 - pi) * np.exp(log_miss))
+    return np.where(c > 0, 0.0, w)
+
+
+def problems_pass_at_k(a, b, pi, n, c, k):
+    """Per problem pass@k given its counts: ``a, b, pi`` of shape (S, 1), ``n, c`` of shape (J,),
+    ``k`` a scalar; returns (S, J)."""
+    w = unsolvable_weight(a, b, pi, n, c)
+    a1, b1 = a + c, b + n - c
+    return (1 - w) * -np.expm1(betaln(a1, b1 + k) - betaln(a1, b1))
+
+
+def log_marginal(a, b, pi, n, c):
+    """log P(c | n, a, b, π) per problem (with the binomial coefficient)."""
+    log_choose = gammaln(n + 1) - gammaln(c + 1) - gammaln(n - c + 1)
+    bb = log_choose + betaln(a + c, b + n - c) - betaln(a, b)
+    with np.errstate(divide="ignore"):
+        solved = np.log1p(-pi) + bb
+        never = np.logaddexp(np.log(pi), solved)
+    return np.where(c > 0, solved, never)
+
+
+def chen_pass_at_k(n, c, k):
+    """Chen et al. (2021)'s unbiased estimator per problem: 1 − C(n − c, k)/C(n, k) (NaN where
+    k > n)."""
+    n, c, k = (np.asarray(v, float) for v in (n, c, k))
+    with np.errstate(invalid="ignore"):
+        log_ratio = (
+            gammaln(n - c + 1) - gammaln(n - c - k + 1) - gammaln(n + 1) + gammaln(n - k + 1)
+        )
+        out = np.where(n - c < k, 1.0, -np.expm1(log_ratio))
+    return np.where(k > n, np.nan, out)
+
+
+def design(n_params, n_tokens, centre=None, scale=None, terms=DESIGN_TERMS):
+    """The difficulty law's design matrix (rows: models; columns: ``terms``) and the
+    standardisation ``(centre, scale)`` of (log N, log D) it used (the models' own by default)."""
+    x = np.column_stack([np.log(np.asarray(n_params, float)), np.log(np.asarray(n_tokens, float))])
+    if centre is None:
+        centre = x.mean(axis=0)
+        scale = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    z = (x - np.asarray(centre)) / np.asarray(scale)
+    cols = {
+        "const": np.ones(len(z)),
+        "log_n": z[:, 0],
+        "log_d": z[:, 1],
+        "log_d_sq": z[:, 1] ** 2,
+        "log_n_log_d": z[:, 0] * z[:, 1],
+        "log_n_sq": z[:, 0] ** 2,
+    }
+    return np.column_stack([cols[t] for t in terms]), np.asarray(centre), np.asarray(scale)
+
+
+def benchmark_pass_at_k(a, b, pi, n, c, k):
+    """The benchmark's pass@k, the mean over problems of :func:`problems_pass_at_k`, for every k:
+    ``a, b, pi`` of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,); returns (S, K).
+    Problems with the same (n, c) are computed once."""
+    pairs, mult = np.unique(np.column_stack([n, c]), axis=0, return_counts=True)
+    n1, c1 = pairs[:, 0], pairs[:, 1]
+    weight = mult / mult.sum()
+    solvable = (1 - unsolvable_weight(a, b, pi, n1, c1)) * weight  # (S, U)
+    a1, b1 = a + c1, b + n1 - c1
+    base = betaln(a1, b1)
+    out = np.empty((np.shape(a)[0], len(k)))
+    for i, kk in enumerate(np.asarray(k, float)):
+        out[:, i] = np.sum(solvable * -np.expm1(betaln(a1, b1 + kk) - base), axis=1)
+    return out

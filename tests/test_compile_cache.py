@@ -1,0 +1,141 @@
+"""The compiled-model disk cache (bayes_scaling.inference.compile_cache): a second process loads
+instead of compiling, corrupt entries are rebuilt, an unusable directory only costs time, and a
+version change never reuses an entry. Counted through STATS, never timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import nutpie
+import pymc as pm
+import pytest
+
+from bayes_scaling.inference import compile_cache
+
+SEED = 5
+
+
+def build(n: int = 20, prior: str = "normal"):
+    """A tiny regression with every changing input a pm.Data (like the package's models)."""
+    x = np.linspace(0.0, 1.0, n)
+    with pm.Model() as model:
+        x_data = pm.Data("x", x)
+        y_data = pm.Data("y", 1.0 + 2.0 * x + 0.1 * np.sin(7.0 * x))
+        a = pm.Normal("a")
+        b = pm.Normal("b") if prior == "normal" else pm.StudentT("b", nu=4)
+        sigma = pm.HalfNormal("sigma")
+        pm.Deterministic("a_plus_b", a + b)
+        pm.Normal("obs", a + b * x_data, sigma, observed=y_data)
+    return model
+
+
+def draws(compiled) -> np.ndarray:
+    trace = nutpie.sample(compiled, draws=150, tune=150, chains=2, seed=SEED, progress_bar=False)
+    return np.stack([trace.posterior[v].values for v in ("a", "b", "sigma", "a_plus_b")])
+
+
+def entry_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A cache root holding the tiny model's entry, and the draws of that first compile."""
+    root = tmp_path_factory.mktemp("compile-cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv(compile_cache.ENV, str(root))
+    stats = {}
+    compiled = compile_cache.compile_model(build(), stats)
+    mp.undo()
+    assert stats == {"disk_misses": 1, "disk_writes": 1}
+    return root, draws(compiled)
+
+
+def test_second_process_loads_instead_of_compiling(stored):
+    root, _ = stored
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_compile_cache import build
+        from bayes_scaling.inference import compiled
+        compiled.compiled_for(("tiny", 40), lambda: build(40))  # other data length: same entry
+        print(json.dumps(compiled.STATS))
+        """
+    )
+    env = {**os.environ, compile_cache.ENV: str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    stats = json.loads(out.stdout.strip().splitlines()[-1])
+    assert stats["disk_hits"] == 1
+    assert stats["disk_misses"] == 0 and stats["disk_errors"] == 0
+    assert stats["compiles"] == 1
+
+
+def test_corrupt_entry_is_rebuilt_and_draws_match_uncached(stored, tmp_path, monkeypatch):
+    root, cached_draws = stored
+    copy = tmp_path / "cache"
+    shutil.copytree(root, copy)
+    machine_code = [p for p in entry_files(copy) if p.suffix == ".nbc"]
+    assert len(machine_code) == 2
+    data = bytearray(machine_code[0].read_bytes())
+    data[len(data) // 2 :] = b"\x00" * (len(data) - len(data) // 2)  # keep size, break content
+    machine_code[0].write_bytes(bytes(data))
+    monkeypatch.setenv(compile_cache.ENV, str(copy))
+    stats = {}
+    rebuilt = compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_errors": 1, "disk_misses": 1, "disk_writes": 1}
+    np.testing.assert_array_equal(draws(rebuilt), cached_draws)  # same seed, same draws
+    stats = {}
+    compile_cache.compile_model(build(), stats)  # the rebuilt entry is whole again
+    assert stats == {"disk_hits": 1}
+    # garbage in meta.json is refused like any other damage (compile_model then rebuilds)
+    (meta,) = [p for p in entry_files(copy) if p.name == "meta.json"]
+    meta.write_text("{not json")
+    key, shared = compile_cache.fingerprint(build())
+    with pytest.raises(ValueError):
+        compile_cache._load(build(), meta.parent, key, shared, None)
+
+
+def test_unusable_directory_only_costs_time(stored, tmp_path, monkeypatch):
+    _, cached_draws = stored
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv(compile_cache.ENV, str(blocker / "cache"))
+    assert compile_cache.cache_dir() is None
+    stats = {}
+    compiled = compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_off": 1, "disk_misses": 1}
+    np.testing.assert_array_equal(draws(compiled), cached_draws)
+    # a missing directory is created on first use
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "not" / "yet" / "there"))
+    assert compile_cache.cache_dir() is not None and compile_cache.cache_dir().is_dir()
+    monkeypatch.setenv(compile_cache.ENV, "off")
+    assert compile_cache.cache_dir() is None
+
+
+def test_version_change_misses(stored, tmp_path, monkeypatch):
+    root, _ = stored
+    copy = tmp_path / "cache"
+    shutil.copytree(root, copy)
+    monkeypatch.setenv(compile_cache.ENV, str(copy))
+    upgraded = {**compile_cache.versions(), "numba": "99.0"}
+    monkeypatch.setattr(compile_cache, "versions", lambda: upgraded)
+    stats = {}
+    compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_misses": 1, "disk_writes": 1}
+    assert len(list((copy / "compiled").iterdir())) == 2  # the old entry is left alone
+
+
+def test_fingerprint_is_structure_not_data():
+    key = compile_cache.fingerprint(build(20))[0]
+    assert compile_cache.fingerprint(build(35))[0] == key  # other data, same graph
+    assert compile_cache.fingerprint(build(20, prior="student_t"))[0] != key
