@@ -172,6 +172,11 @@ def _sampler(args, *, tune_minimum: int = 0) -> None:
 
 def _runs_input(args) -> None:
     path_text(args.runs, "runs file")
+    column_flags(args)
+
+
+def column_flags(args) -> None:
+    """The ``--*-col`` flags given are not empty."""
     for flag in ("n", "d", "c", "loss", "run", "group"):
         value = getattr(args, f"{flag}_col", None)
         if value is not None and not value.strip():
@@ -247,7 +252,7 @@ def check_report(args) -> None:
     output_path(args.out, "--out", HTML_SUFFIXES, make_parents=True)
     if args.markdown is not None:
         output_path(args.markdown, "--markdown", MARKDOWN_SUFFIXES, make_parents=True)
-    _scheduler(args)
+    scheduler(args)
 
 
 def check_backtest(args) -> None:
@@ -256,11 +261,11 @@ def check_backtest(args) -> None:
         _positive_list(args, attr, "--" + attr.replace("_", "-"))
     args.prob = list(check.probabilities(args.prob, "--prob"))
     args.seed = check.seed(args.seed, "--seed")
-    _scheduler(args)
+    scheduler(args)
     _runs_input(args)
 
 
-def _scheduler(args) -> None:
+def scheduler(args) -> None:
     scheduler = args.scheduler
     if scheduler not in SCHEDULERS and not _ADDRESS.match(scheduler or ""):
         raise ArgumentError(
@@ -268,33 +273,6 @@ def _scheduler(args) -> None:
             f"expected serial, local or a Dask scheduler address such as tcp://host:8786, got "
             f"{_show(scheduler)}",
         )
-
-
-def check_fit_many(args) -> None:
-    _law(args.law)
-    _sampler(args)
-    _scheduler(args)
-    for given in args.runs:
-        path_text(given, "runs")
-    for flag in ("n", "d", "c", "loss", "run", "group"):
-        value = getattr(args, f"{flag}_col", None)
-        if value is not None and not value.strip():
-            raise ArgumentError(f"--{flag}-col", "is empty; give the name of a column")
-    output_folder(args.out_dir, "--out-dir")
-
-
-def check_sbc(args) -> None:
-    _law(args.law)
-    _sampler(args)
-    _scheduler(args)
-    args.sims = check.count(args.sims, "--sims")
-    low, high = (check.count(v, "--runs") for v in args.runs)
-    if low > high:
-        raise ArgumentError("--runs", f"LOW {low} is above HIGH {high}; give LOW HIGH")
-    args.runs = [low, high]
-    args.alpha = check.probability(args.alpha, "--alpha")
-    if args.plot is not None:
-        output_path(args.plot, "--plot", PLOT_SUFFIXES)
 
 
 def pool_overrides(items) -> dict[str, str]:
@@ -355,8 +333,6 @@ CHECKS = {
     "backtest": check_backtest,
     "compare": check_compare,
     "demo": check_demo,
-    "fit-many": check_fit_many,
-    "sbc": check_sbc,
 }
 
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 import sys
 import warnings
 
+import pandas as pd
+
 from bayes_scaling import _validate as check
 from bayes_scaling.cli.checks import CHECKS, FIT_SUFFIXES, output_path, save_fit
 from bayes_scaling.cli.output import formatted, read_fit, result_meta, status
 from bayes_scaling.cli.parser import _numbers as _number
 from bayes_scaling.cli.parser import _whole, one_line
+from bayes_scaling.data.read import read_table
 from bayes_scaling.errors import ArgumentError, FitFileError
 from bayes_scaling.laws.links import known_links
 from bayes_scaling.results.downstream import DownstreamFit
@@ -107,10 +110,7 @@ def run(args) -> int:
 
 
 def _fit(args) -> int:
-    import pandas as pd
-
-    from bayes_scaling.data.read import read_table
-    from bayes_scaling.inference.downstream import fit_downstream
+    from bayes_scaling.inference.downstream import fit_downstream  # the sampler: only here
 
     checkpoints = read_table(args.checkpoints) if args.checkpoints else None
     result = fit_downstream(

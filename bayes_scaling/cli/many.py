@@ -22,8 +22,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayes_scaling import _validate as check
 from bayes_scaling import inference, plots
-from bayes_scaling.cli.checks import FIT_SUFFIXES, save_fit
+from bayes_scaling.cli.checks import (
+    CHECKS,
+    FIT_SUFFIXES,
+    PLOT_SUFFIXES,
+    column_flags,
+    output_folder,
+    output_path,
+    path_text,
+    save_fit,
+    scheduler,
+)
+from bayes_scaling.cli.checks import _law as law_of
+from bayes_scaling.cli.checks import _sampler as sampler
 from bayes_scaling.cli.output import client_of, column_map, formatted
 from bayes_scaling.cli.parser import (
     EXIT_NOT_CONVERGED,
@@ -73,6 +86,33 @@ def add_parsers(sub) -> None:
     s.add_argument("--plot", default=None, help="write the rank histograms (.png, .svg)")
     s.add_argument("--format", **formats)
     s.set_defaults(func=cmd_sbc)
+
+
+def check_fit_many(args) -> None:
+    law_of(args.law)
+    sampler(args)
+    scheduler(args)
+    for given in args.runs:
+        path_text(given, "runs")
+    column_flags(args)
+    output_folder(args.out_dir, "--out-dir")
+
+
+def check_sbc(args) -> None:
+    law_of(args.law)
+    sampler(args)
+    scheduler(args)
+    args.sims = check.count(args.sims, "--sims")
+    low, high = (check.count(v, "--runs") for v in args.runs)
+    if low > high:
+        raise ArgumentError("--runs", f"LOW {low} is above HIGH {high}; give LOW HIGH")
+    args.runs = [low, high]
+    args.alpha = check.probability(args.alpha, "--alpha")
+    if args.plot is not None:
+        output_path(args.plot, "--plot", PLOT_SUFFIXES)
+
+
+CHECKS.update({"fit-many": check_fit_many, "sbc": check_sbc})
 
 
 def tables_of(paths: list[str]) -> list[Path]:

@@ -214,6 +214,20 @@ def internal_cuts(
     return cuts
 
 
+def internal_refits(fit_fn, runs: pd.DataFrame, law, cuts, cut_on: str):
+    """For each cut with runs beyond the fitted ones: ``(cut, above, dist, posterior)``, the refit
+    ``fit_fn(below)`` skipped when it did not converge (None): a cut learns nothing then."""
+    for cut in cuts:
+        below = runs[runs[cut_on] < cut].reset_index(drop=True)
+        above = runs[runs[cut_on] >= cut].reset_index(drop=True)
+        dist = distances(law, below, above)
+        if not (dist > 0).any():
+            continue
+        inner = fit_fn(below)
+        if inner is not None:
+            yield cut, above, dist, inner
+
+
 def _thin(posterior: xr.Dataset, n: int) -> xr.Dataset:
     stacked = posterior.stack(sample=("chain", "draw"))
     step = max(1, stacked.sizes["sample"] // n)
@@ -253,15 +267,8 @@ def estimate(
     log_post = prior.log_weights.copy()
     score = EVIDENCE[prior.evidence]
     used, n_checked = [], 0
-    for cut in internal_cuts(runs, cut_on, len(law.params), prior.fractions):
-        below = runs[runs[cut_on] < cut].reset_index(drop=True)
-        above = runs[runs[cut_on] >= cut].reset_index(drop=True)
-        dist = distances(law, below, above)
-        if not (dist > 0).any():
-            continue
-        inner = fit_fn(below)
-        if inner is None:  # the internal refit did not converge: do not learn from it
-            continue
+    cuts = internal_cuts(runs, cut_on, len(law.params), prior.fractions)
+    for cut, above, dist, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
         scored = held_out(inner, law, above, dist)
         log_post += score(likelihood, **scored, tau=prior.tau, gamma=prior.gamma, drift=prior.drift)
         used.append(cut)

@@ -34,7 +34,8 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.laws.links import Link
+from bayes_scaling.laws import CHINCHILLA
+from bayes_scaling.laws.links import SIGMOID, Link
 from bayes_scaling.priors import Prior
 
 POINTS_DATA, CONSTANTS_DATA = "link_points", "link_constants"
@@ -163,9 +164,6 @@ def simulate_downstream(
     DataFrame
         ``run_id, n_params, n_tokens, via, metric``; the truth in ``attrs["truth"]``.
     """
-    from bayes_scaling.laws import CHINCHILLA
-    from bayes_scaling.laws.links import SIGMOID
-
     law = {**SIMULATED_LAW, **(law or {})}
     link = {**SIMULATED_LINK, **(link or {})}
     noise = {**SIMULATED_NOISE, **(noise or {})}

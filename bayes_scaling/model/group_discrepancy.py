@@ -72,9 +72,9 @@ from bayes_scaling.errors import RunsError
 from bayes_scaling.model.discrepancy import READERS, Discrepancy, reference_sizes
 from bayes_scaling.model.discrepancy_evidence import (
     EVIDENCE,
-    distances,
     held_out,
     internal_cuts,
+    internal_refits,
 )
 from bayes_scaling.model.discrepancy_prior import DiscrepancyPrior, resolve_prior
 
@@ -327,15 +327,8 @@ def estimate_groups(
     log_shared, log_spec = prior.log_weights.copy(), spec_prior.log_weights[0].copy()
     groups = tuple(groups)
     used, n_shared, used_spec, n_spec = [], 0, [], 0
-    for cut in group_cuts(runs, law, groups, cut_on):
-        below = runs[runs[cut_on] < cut].reset_index(drop=True)
-        above = runs[runs[cut_on] >= cut].reset_index(drop=True)
-        dist = distances(law, below, above)
-        if not (dist > 0).any():
-            continue
-        inner = fit_fn(below)
-        if inner is None:
-            continue
+    cuts = group_cuts(runs, law, groups, cut_on)
+    for cut, above, dist, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
         scored = []
         for g in groups:
             mine = (above["group"] == g).to_numpy() & (dist > 0)
