@@ -13,9 +13,10 @@ The package is laid out by stage, each importing only from the stages below it::
 >>> result.bands(compute=[1e22, 1e23])               # doctest: +SKIP
 """
 
-from bayes_scaling import answers, laws, report  # noqa: F401  (attach the results' methods)
+from bayes_scaling import answers, downstream, laws, passk, report  # noqa: F401  (attach the results' methods)  # noqa: F401  (capabilities: formats, commands)
 from bayes_scaling._lazy import lazy
 from bayes_scaling.data import datasets, load_runs
+from bayes_scaling.downstream import DownstreamFit
 from bayes_scaling.errors import (
     ArgumentError,
     BayesScalingError,
@@ -27,10 +28,9 @@ from bayes_scaling.errors import (
     RunsWarning,
 )
 from bayes_scaling.laws import Law, get_law, register_law
+from bayes_scaling.passk import PassKFit
 from bayes_scaling.priors import Prior
 from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
-from bayes_scaling.results.downstream import DownstreamFit
-from bayes_scaling.results.passk import PassKFit
 
 # What samples is imported on first use: loading a saved fit and answering from it never imports
 # PyMC, PyTensor, nutpie or numba.
@@ -41,8 +41,8 @@ __getattr__, __dir__ = lazy(
         "fit_many": "bayes_scaling.inference.batch",
         "fit_groups": "bayes_scaling.inference.grouped",
         "fit": "bayes_scaling.inference.sampling",
-        "fit_downstream": "bayes_scaling.inference.downstream",
-        "fit_passk": "bayes_scaling.inference.passk",
+        "fit_downstream": "bayes_scaling.downstream.fit",
+        "fit_passk": "bayes_scaling.passk.fit",
         "prior_predictive": "bayes_scaling.model.predictive",
     },
 )

@@ -27,16 +27,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bayes_scaling.data.downstream import (
+from bayes_scaling.data.olmo import olmo_paper_predictions
+from bayes_scaling.downstream.data import (
     OLMO_TASKS,
     olmo_downstream,
     olmo_downstream_targets,
     olmo_paper_variance,
 )
-from bayes_scaling.data.olmo import olmo_paper_predictions
-from bayes_scaling.inference.downstream import fit_downstream
+from bayes_scaling.downstream.fit import fit_downstream
+from bayes_scaling.downstream.links import SIGMOID
 from bayes_scaling.laws import CHINCHILLA
-from bayes_scaling.laws.links import SIGMOID
 from bayes_scaling.trust.backtests import interval_score
 from bayes_scaling.trust.baseline import bootstrap_fit
 

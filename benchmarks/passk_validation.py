@@ -34,9 +34,9 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import betaln
 
-from bayes_scaling.data.passk import gsm8k, thin_counts
-from bayes_scaling.inference.passk import fit_passk
-from bayes_scaling.laws.passk import (
+from bayes_scaling.passk.data import gsm8k, thin_counts
+from bayes_scaling.passk.fit import fit_passk
+from bayes_scaling.passk.law import (
     DEFAULT_PRIORS,
     beta_params,
     chen_pass_at_k,
@@ -175,7 +175,7 @@ def main(argv=None):
             thinned[["model", "problem", "samples", "correct"]], law=False, seed=args.seed
         )
     ours_seconds = time.perf_counter() - start
-    from bayes_scaling.answers.passk import pass_at_k
+    from bayes_scaling.passk.answers import pass_at_k
 
     draws = pass_at_k(fit, k).values  # (S, M, K)
     rows = []

@@ -31,8 +31,8 @@ import pandas as pd
 from bayes_scaling import fit, load_runs
 from bayes_scaling.data import datasets
 from bayes_scaling.data.corpus import corpus, split
+from bayes_scaling.discrepancy.evidence import internal_cuts
 from bayes_scaling.laws import get_law
-from bayes_scaling.model.discrepancy_evidence import internal_cuts
 
 BREAK_TRUTH = {
     "E": 1.7,

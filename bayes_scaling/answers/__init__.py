@@ -6,17 +6,10 @@
 - :mod:`.decision`: the tidy allocation table that tables, the report and the CLI format;
 - :mod:`.horizon`: how far beyond the largest run the band stays within a tolerance;
 - :mod:`.gap` and :mod:`.comparison`: group B against group A (ΔL, crossover, multiplier);
-- :mod:`.downstream`: metric bands, targets and leaving chance of a two-step downstream chain;
 - :mod:`.methods`: the same answers as methods of the results (``fit.bands(...)``).
 """
 
-from bayes_scaling.answers import (
-    downstream,  # noqa: F401  (attaches DownstreamFit.bands, ...)
-    downstream_targets,  # noqa: F401  (attaches DownstreamFit.target, .chance_threshold)
-    methods,  # noqa: F401  (attaches fit.bands, fit.allocate, ...)
-    passk,  # noqa: F401  (attaches PassKFit.bands, .samples_for, ...)
-    passk_decisions,  # noqa: F401  (attaches PassKFit.size_vs_samples, ...)
-)
+from bayes_scaling.answers import methods  # noqa: F401  (attaches fit.bands, fit.allocate, ...)
 from bayes_scaling.answers.bands import loss_bands
 from bayes_scaling.answers.decision import allocate
 from bayes_scaling.answers.gap import compare, difference_table, loss_difference

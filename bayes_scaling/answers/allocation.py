@@ -15,7 +15,7 @@ The regret of a chosen N at budget C (with D = C/(kN)) is, per draw,
 
 The regret is parameter-only: it compares each draw's law with itself. Losses — the risk-based
 choice of N, the frontier and the target questions (:mod:`bayes_scaling.answers.targets`) — carry
-the fit's extrapolation discrepancy δ(N, D) (see :mod:`bayes_scaling.model.discrepancy`) unless
+the fit's extrapolation discrepancy δ(N, D) (see :mod:`bayes_scaling.discrepancy.record`) unless
 ``discrepancy=False``: it is zero inside the data and grows with the distance beyond it, so a
 risk-averse choice leans towards sizes closer to the runs.
 
@@ -107,7 +107,7 @@ def loss_draws(
     """L(N, D; θ)·exp(δ(N, D)) per draw: the mean curve with the extrapolation discrepancy.
 
     δ is shared by all sizes within a draw (one "law error curve" per draw; see
-    :meth:`bayes_scaling.model.discrepancy.Discrepancy.error`); without a discrepancy this is
+    :meth:`bayes_scaling.discrepancy.record.Discrepancy.error`); without a discrepancy this is
     :func:`law_loss`.
     """
     loss = law_loss(fit, n_params, n_tokens)

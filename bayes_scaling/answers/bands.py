@@ -7,7 +7,7 @@ Two bands, always named:
   (Student-t(ν, 0, σ) or Normal(0, σ) on log loss). Compare measured runs with this one.
 
 Both carry the extrapolation discrepancy δ(x) = τ·d(x)·η when the fit learned one (the default;
-see :mod:`bayes_scaling.model.discrepancy`): zero inside the data, growing with the decades d(x)
+see :mod:`bayes_scaling.discrepancy.record`): zero inside the data, growing with the decades d(x)
 beyond it. ``discrepancy=False`` gives the parameter-only bands.
 
 Intervals are central (equal-tailed): at probability p, the quantiles (1 − p)/2 and (1 + p)/2 of the
@@ -28,9 +28,9 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.discrepancy.record import distance_beyond, reference_sizes
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import ratio_split
-from bayes_scaling.model.discrepancy import distance_beyond, reference_sizes
 from bayes_scaling.model.likelihoods import draw_noise
 
 BAND_COLUMNS = [

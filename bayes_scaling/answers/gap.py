@@ -27,7 +27,7 @@ and from it, per draw:
     θ_B − θ_A for every parameter that varies by group, with P(θ_B > θ_A).
 
 **The law's error beyond the data.** When the grouped fit learned its discrepancy (the default;
-:mod:`bayes_scaling.model.group_discrepancy`), each group's loss carries a law error shared by the
+:mod:`bayes_scaling.discrepancy.grouped`), each group's loss carries a law error shared by the
 groups and one of its own, L*_g(C)·exp(δ_shared(d) + δ_g(d)), with d = log10(C / C_max) ≥ 0 the
 budget's decades beyond the largest run of all groups: at one budget both recipes are one
 distance beyond the ladder, and each posterior draw has one shared error draw for both. So
@@ -80,7 +80,7 @@ def _flat(post: xr.Dataset, names) -> dict[str, np.ndarray]:
 def error_terms(disc, group: str, shape, seed) -> dict[str, np.ndarray]:
     """A group's per-draw error terms, flat in (chain, draw) order: ``shared`` and ``specific``
     coefficients and growths (see
-    :meth:`~bayes_scaling.model.group_discrepancy.GroupDiscrepancy.curves`) and ``ref``, the
+    :meth:`~bayes_scaling.discrepancy.grouped.GroupDiscrepancy.curves`) and ``ref``, the
     largest run's compute."""
     curves = disc.curves(shape, seed, group)
     (cs, gs), (cp, gp) = curves["shared"], curves["specific"]

@@ -9,7 +9,7 @@ h(m) / median(m). The trust horizon is
 
 on a log grid of multiples. m* is None when the band is already wider than t at the largest run,
 and "at least the grid's end" when it never exceeds t there. The band includes the extrapolation
-discrepancy (see :mod:`bayes_scaling.model.discrepancy`) unless ``discrepancy=False``: without it
+discrepancy (see :mod:`bayes_scaling.discrepancy.record`) unless ``discrepancy=False``: without it
 the horizon is the parameter-only one, which is optimistic.
 """
 

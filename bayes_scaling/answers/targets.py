@@ -3,7 +3,7 @@
 Everything here is about a *run's* final loss, as it will be measured: the predictive loss
 L(N, D; θ)·exp(δ + ε), with ε the fitted run-to-run noise on log loss (one ε per posterior draw)
 and δ(N, D) the extrapolation discrepancy of the fit (zero inside the data, growing beyond it; one
-error curve per draw, see :mod:`bayes_scaling.model.discrepancy`; left out with
+error curve per draw, see :mod:`bayes_scaling.discrepancy.record`; left out with
 ``discrepancy=False``).
 
 For every draw we solve for the compute at which that draw reaches the target,

@@ -1,15 +1,24 @@
 """The command line, ``bayes-scaling``: a thin layer over the public API.
 
-- :mod:`.parser`: the argument parser, its vocabulary and the exit codes;
-- :mod:`.commands`: fit, summary, bands, allocate, report, backtest, demo, and ``main``;
-- :mod:`.compare`: ``compare``, grouped fits and two recipes;
+Every command is a record (flags, check, run) in one registry, :mod:`.registry`:
+
+- :mod:`.commands`: fit, summary, bands, allocate, report;
+- :mod:`.backtest`, :mod:`.compare`, :mod:`.many` (fit-many, sbc), :mod:`.demo`;
+- a capability registers its own commands from its package (``bayes_scaling.passk.cli``,
+  ``bayes_scaling.downstream.cli``, ``bayes_scaling.design.cli``);
+- :mod:`.parser`: the parser made from the registry, the shared flags and the exit codes;
 - :mod:`.checks`: every command's arguments and output paths, checked before any file is read or
   any sampler starts, and a fit kept elsewhere when its file cannot be written;
-- :mod:`.output`: what the commands share (column map, table formats, exit status).
+- :mod:`.output`: what the commands share (column map, table formats, exit status);
+- :mod:`.entry`: ``main``, which runs one command and turns every error into one line.
 
 ``python -m bayes_scaling.cli`` runs the command without the console script.
 """
 
-from bayes_scaling.cli.commands import main
+# Importing a command module registers its records; the order here is the order of --help.
+from bayes_scaling.cli import commands  # noqa: F401, I001
+from bayes_scaling.cli import backtest, compare, many, demo  # noqa: F401, I001
+from bayes_scaling.cli.entry import main
+from bayes_scaling.cli.registry import COMMANDS, usage
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main", "usage"]

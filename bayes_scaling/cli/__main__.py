@@ -2,6 +2,6 @@
 
 import sys
 
-from bayes_scaling.cli.commands import main
+from bayes_scaling.cli import main
 
 sys.exit(main())

@@ -158,7 +158,10 @@ def _positive(args, attr: str, flag: str) -> None:
         setattr(args, attr, check.positive(value, flag))
 
 
-def _sampler(args, *, tune_minimum: int = 0) -> None:
+def sampler(args, *, tune_minimum: int = 0) -> None:
+    """The flags of :func:`~bayes_scaling.cli.parser.add_sampler_flags`, one rule for every
+    fitting command: ``--draws``, ``--chains`` ≥ 1; ``--tune`` ≥ ``tune_minimum``; ``--seed``
+    a seed; ``--target-accept`` in (0, 1). ``None`` keeps the fit's default."""
     if args.draws is not None:  # None: the fit's default length
         args.draws = check.count(args.draws, "--draws")
     if hasattr(args, "chains"):
@@ -185,7 +188,7 @@ def column_flags(args) -> None:
 
 def check_fit(args) -> None:
     _law(args.law)
-    _sampler(args)
+    sampler(args)
     for attr, flag in (
         ("n_scale", "--n-scale"),
         ("d_scale", "--d-scale"),
@@ -291,7 +294,7 @@ def pool_overrides(items) -> dict[str, str]:
 
 def check_compare(args) -> None:
     _law(args.law)
-    _sampler(args)
+    sampler(args)
     args.prob = check.probability(args.prob, "--prob")
     args.pooling = pool_overrides(args.pool_param)
     if args.groups is not None and args.groups[0] == args.groups[1]:
@@ -324,21 +327,10 @@ def check_demo(args) -> None:
     output_folder(args.out, "--out")
 
 
-CHECKS = {
-    "fit": check_fit,
-    "summary": check_summary,
-    "bands": check_bands,
-    "allocate": check_allocate,
-    "report": check_report,
-    "backtest": check_backtest,
-    "compare": check_compare,
-    "demo": check_demo,
-}
-
-
 def check_args(args) -> None:
-    """Run the checks of ``args.command`` (they may normalise ``args`` in place)."""
-    CHECKS[args.command](args)
+    """Run the checks of ``args.command``'s record (they may normalise ``args`` in place)."""
+    if getattr(args, "check", None) is not None:
+        args.check(args)
 
 
 # --- saving a fit -------------------------------------------------------------------------------

@@ -1,39 +1,17 @@
-"""Command line: a thin layer over the public API. Scripts depend on this contract.
+"""The core commands on one law: ``fit``, ``summary``, ``bands``, ``allocate``, ``report``.
 
-Exit codes: 0 success (fit converged); 2 bad input (one line on stderr starting
-``bayes-scaling: error:``, no traceback; usage errors included); 3 a fit written, or read, that
-did not converge (one-line reason on stderr). Arguments and output paths are checked
-(:mod:`.checks`) before any file is read or any sampler starts; a fit whose file cannot be written
-after sampling is kept under another name, said in the error line.
-
-    bayes-scaling fit RUNS --law chinchilla --out FIT.nc [--seed S] [--draws N] [--chains K]
-                          [--n-col/--d-col/--c-col/--loss-col NAME]
-    bayes-scaling summary FIT.nc [--prob 0.9] [--format table|csv|json]
-    bayes-scaling bands FIT.nc (--params N... --tokens D... | --compute C...) [--prob P...]
-                          [--tokens-per-param R] [--format table|csv|json]
-    bayes-scaling allocate FIT.nc --compute C... [--params N | --tokens-per-param R] [--target L]
-                          [--format table|csv|json]
-    bayes-scaling report FIT.nc --compute C [--target L] [--out report.html] [--markdown report.md]
-    bayes-scaling backtest RUNS --law chinchilla --cut-compute C [C2 ...] [--prob P...]
-                          [--cut-tokens D ... | --cut-params N ...]
-                          [--method bayes bayes_params huber] [--format table|csv|json]
-                          [--scheduler serial|local|tcp://host:8786]
-    bayes-scaling compare RUNS|GROUPED.nc --group-col G --law chinchilla
-                          [--pool exponents|all|none] [--pool-param NAME=MODE ...] [--groups A B]
-                          --compute C... [--range LOW HIGH] [--params N... --tokens D...]
-                          [--out FIT.nc] [--report R.html] [--plot F.png] [--format table|csv|json]
-    bayes-scaling demo [--out DIR]
+Each is a :class:`~bayes_scaling.cli.registry.Command` record: its flags, its check (in
+:mod:`.checks`) and its run, registered when this module is imported. Exit codes: 0 success (fit
+converged); 2 bad input (one line on stderr starting ``bayes-scaling: error:``, no traceback);
+3 a fit written, or read, that did not converge (one-line reason on stderr).
 """
 
 from __future__ import annotations
 
-import sys
-import warnings
-from pathlib import Path
-
-from bayes_scaling import inference, plots, trust
-from bayes_scaling.cli import downstream, many, passk
-from bayes_scaling.cli.checks import check_args, save_fit
+from bayes_scaling import inference, trust
+from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
+from bayes_scaling.cli import checks
+from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.output import (
     client_of,
     column_map,
@@ -44,18 +22,13 @@ from bayes_scaling.cli.output import (
     status,
 )
 from bayes_scaling.cli.parser import (
-    EXIT_BAD_INPUT,
-    EXIT_NOT_CONVERGED,
-    EXIT_OK,
-    build_parser,
-    error_line,
-    one_line,
+    add_column_flags,
+    add_format_flag,
+    add_sampler_flags,
+    number,
 )
-from bayes_scaling.data import datasets, load_runs
-from bayes_scaling.errors import BayesScalingError, RunsWarning
-from bayes_scaling.model.simulate import DEMO_TRUTH
-from bayes_scaling.priors import draw_priors
-from bayes_scaling.trust.backtests import CSV_COLUMNS, backtest, by_distance, coverage
+from bayes_scaling.cli.registry import Command, register
+from bayes_scaling.data import load_runs
 
 
 def cmd_fit(args) -> int:
@@ -161,132 +134,157 @@ def _sensitivity(result, args):
     return trust.prior_sensitivity(result, compute=[args.compute], client=client_of(args.scheduler))
 
 
-def cmd_backtest(args) -> int:
+# --- flags --------------------------------------------------------------------------------------
 
-    runs = load_runs(args.runs, **{k: v for k, v in column_map(args).items() if v})
-    cut_on, cuts = next(
-        (col, v)
-        for col, v in (
-            ("compute", args.cut_compute),
-            ("n_tokens", args.cut_tokens),
-            ("n_params", args.cut_params),
-        )
-        if v
+
+def fit_arguments(f) -> None:
+    f.add_argument("runs", help="runs table: .csv, .parquet or .jsonl")
+    f.add_argument("--law", default="chinchilla")
+    f.add_argument("--out", required=True, help="output fit file (.nc or .zarr)")
+    add_sampler_flags(f, target_accept=0.95)
+    f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
+    f.add_argument(
+        "--no-discrepancy",
+        action="store_true",
+        help="do not learn the extrapolation discrepancy (parameter-only bands)",
     )
-    table = backtest(
-        runs,
-        law=args.law,
-        cut=cuts,
-        cut_on=cut_on,
-        prob=args.prob,
-        method=args.method,
-        seed=args.seed,
-        client=client_of(args.scheduler),
+    f.add_argument(
+        "--discrepancy-prior",
+        default="learned",
+        help="prior of the discrepancy: learned (default), within-table, or a prior file",
     )
-    converged = all(table.attrs["converged"].values())
-    meta = {
-        "converged": converged,
-        "law": args.law,
-        "method": args.method,
-        "cut_on": cut_on,
-        "discrepancy": {f"{k:g}": v for k, v in table.attrs["discrepancy"].items()},
-        "reason": "" if converged else "a fit below a cut did not converge",
-    }
-    several = ["method"] if len(args.method) > 1 else []
-    shown = table[CSV_COLUMNS + several] if args.format == "csv" else table
-    print(formatted(shown, args.format, meta), end="")
-    if args.format == "table":
-        print(formatted(coverage(table), "table", meta), end="")
-        print(formatted(by_distance(table), "table", meta), end="")
-        for cut, text in meta["discrepancy"].items():
-            print(f"# cut {cut}: {text}")
-    if not converged:
-        print("bayes-scaling: a backtest fit did not converge", file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    return EXIT_OK
+    f.add_argument(
+        "--no-rescue",
+        action="store_true",
+        help="report a failed diagnostics gate at once instead of escalating (longer runs, ...)",
+    )
+    add_column_flags(f)
+    f.add_argument("--n-scale", type=number, default=None, help="multiply N (e.g. 1e6)")
+    f.add_argument("--d-scale", type=number, default=None, help="multiply D (e.g. 1e9)")
+    f.add_argument("--c-scale", type=number, default=None, help="multiply C (e.g. 1e18)")
 
 
-def cmd_demo(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = datasets.demo()
-    print(f"demo: {len(runs)} simulated runs (true law in data/README.md); fitting chinchilla law")
-    result = inference.fit(runs, law="chinchilla", seed=args.seed, draws=args.draws)
-    save_fit(result, out / "demo_fit.nc")
-    print(formatted(result.summary(), "table", result_meta(result)))
-    largest = float(runs["compute"].max())
-    table = result.bands(compute=[largest, 10 * largest, 100 * largest], prob=(0.5, 0.9))
-    print("# loss bands at 1x, 10x and 100x the largest run's compute (optimal split per draw)")
-    print(formatted(table, "table", result_meta(result)))
-    grid = plots.compute_grid(runs, 100 * largest)
-    figures = {
-        "fan_chart.png": plots.fan_chart(
-            runs, result.bands(compute=grid, as_xarray=True), target_compute=100 * largest
-        ),
-        "posterior_pairs.png": plots.posterior_pairs(
-            result.posterior, reference={"truth": DEMO_TRUTH}
-        ),
-        "prior_posterior.png": plots.prior_posterior(
-            draw_priors(result.priors, 4000, seed=0), result.posterior
-        ),
-    }
-    for name, fig in figures.items():
-        fig.savefig(out / name, dpi=110, bbox_inches="tight")
-    report = result.report(100 * largest, target=float(result.runs["loss"].min()) - 0.2)
-    report.save(html_path=out / "report.html", markdown_path=out / "report.md")
-    written = ["demo_fit.nc", *figures, "report.html", "report.md"]
-    print(f"wrote {', '.join(str(out / n) for n in written)}")
-    return status(result)
+def summary_arguments(s) -> None:
+    s.add_argument("fit")
+    s.add_argument("--prob", type=number, default=DEFAULT_PROB)
+    add_format_flag(s)
 
 
-def cmd_compare(args) -> int:
-    """``compare`` (in :mod:`.compare`, imported when run: it loads the sampler)."""
-    from bayes_scaling.cli.compare import cmd_compare as run  # same stage, on first use
-
-    return run(args)
-
-
-COMMANDS = {
-    "fit": cmd_fit,
-    "summary": cmd_summary,
-    "bands": cmd_bands,
-    "allocate": cmd_allocate,
-    "report": cmd_report,
-    "backtest": cmd_backtest,
-    "compare": cmd_compare,  # in compare.py
-    "demo": cmd_demo,
-    "downstream": downstream.run,  # in downstream.py
-    "passk": passk.run,  # in passk.py
-}
-
-
-#: Command groups that define their own flags and functions.
-EXTRA_PARSERS = (many.add_parsers, downstream.add_parser, passk.add_parser)
+def bands_arguments(b) -> None:
+    b.add_argument("fit")
+    b.add_argument("--params", type=number, nargs="+")
+    b.add_argument("--tokens", type=number, nargs="+")
+    b.add_argument("--compute", type=number, nargs="+")
+    b.add_argument("--tokens-per-param", type=number, default=None)
+    b.add_argument("--prob", type=number, nargs="+", default=list(DEFAULT_PROBS))
+    b.add_argument(
+        "--tolerance",
+        type=number,
+        default=None,
+        help="half-width (nats, or a fraction with --relative): adds within_tolerance and the "
+        "trust horizon",
+    )
+    b.add_argument("--relative", action="store_true", help="read --tolerance as a fraction")
+    b.add_argument(
+        "--no-discrepancy", action="store_true", help="parameter-only bands (optimistic)"
+    )
+    add_format_flag(b)
 
 
-def main(argv=None) -> int:
-    """Run one command; return its exit code (0, 2 bad input, 3 not converged).
+def allocate_arguments(a) -> None:
+    a.add_argument("fit")
+    a.add_argument("--compute", type=number, nargs="+", required=True)
+    choice = a.add_mutually_exclusive_group()
+    choice.add_argument("--params", type=number, default=None, help="a proposed N to assess")
+    choice.add_argument(
+        "--tokens-per-param", type=number, default=None, help="a proposed D/N ratio to assess"
+    )
+    a.add_argument("--target", type=number, default=None, help="target loss (nats)")
+    a.add_argument("--prob", type=number, default=DEFAULT_PROB)
+    a.add_argument(
+        "--no-discrepancy", action="store_true", help="parameter-only losses and targets"
+    )
+    add_format_flag(a)
 
-    Every error, usage errors included, is one line on stderr starting ``bayes-scaling: error:``.
-    ``--help`` prints the help and returns 0.
-    """
-    try:
-        args = build_parser(COMMANDS, EXTRA_PARSERS).parse_args(argv)
-    except SystemExit as exc:  # --help (0), or a usage error already printed as one line (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            check_args(args)
-            code = args.func(args)
-        except (BayesScalingError, OSError) as exc:
-            print(error_line(str(exc)), file=sys.stderr)
-            code = EXIT_BAD_INPUT
-    for w in caught:  # runs warnings as one line each; convergence is reported by _status
-        if issubclass(w.category, RunsWarning):
-            print(one_line(f"bayes-scaling: warning: {w.message}"), file=sys.stderr)
-    return code
+
+def report_arguments(r) -> None:
+    r.add_argument("fit")
+    r.add_argument("--compute", type=number, required=True)
+    r.add_argument("--target", type=number, default=None)
+    choice = r.add_mutually_exclusive_group()
+    choice.add_argument("--params", type=number, default=None)
+    choice.add_argument("--tokens-per-param", type=number, default=None)
+    r.add_argument("--title", default=None)
+    r.add_argument(
+        "--tolerance",
+        type=number,
+        default=0.02,
+        help="trust horizon tolerance: fraction of the loss (default 0.02), or nats with "
+        "--absolute",
+    )
+    r.add_argument("--absolute", action="store_true", help="read --tolerance in nats")
+    r.add_argument(
+        "--compare", nargs="+", default=None, help="saved fits of other laws on the same runs"
+    )
+    r.add_argument(
+        "--prior-sensitivity",
+        action="store_true",
+        help="refit under wide and informed priors and report what moves",
+    )
+    r.add_argument(
+        "--scheduler",
+        default="serial",
+        help="where --prior-sensitivity's refits run: serial (default), local (worker processes) "
+        "or a Dask scheduler address such as tcp://host:8786",
+    )
+    r.add_argument("--out", default="report.html")
+    r.add_argument("--markdown", default=None)
+
+
+register(
+    Command(
+        "fit",
+        "fit a law to a runs table and save the posterior",
+        fit_arguments,
+        cmd_fit,
+        checks.check_fit,
+        usage="""bayes-scaling fit RUNS --law chinchilla --out FIT.nc [--seed S] [--draws N]
+                      [--tune T] [--chains K] [--n-col/--d-col/--c-col/--loss-col NAME]""",
+    ),
+    Command(
+        "summary",
+        "posterior table of a saved fit",
+        summary_arguments,
+        cmd_summary,
+        checks.check_summary,
+        usage="bayes-scaling summary FIT.nc [--prob 0.9] [--format table|csv|json]",
+    ),
+    Command(
+        "bands",
+        "loss bands of a saved fit",
+        bands_arguments,
+        cmd_bands,
+        checks.check_bands,
+        usage="""bayes-scaling bands FIT.nc (--params N... --tokens D... | --compute C...)
+                      [--prob P...] [--tokens-per-param R] [--tolerance T [--relative]]
+                      [--format table|csv|json]""",
+    ),
+    Command(
+        "allocate",
+        "compute-optimal split, its risk, and a target loss",
+        allocate_arguments,
+        cmd_allocate,
+        checks.check_allocate,
+        usage="""bayes-scaling allocate FIT.nc --compute C... [--params N | --tokens-per-param R]
+                      [--target L] [--format table|csv|json]""",
+    ),
+    Command(
+        "report",
+        "self-contained HTML (and Markdown) decision report",
+        report_arguments,
+        cmd_report,
+        checks.check_report,
+        usage="""bayes-scaling report FIT.nc --compute C [--target L] [--out report.html]
+                      [--markdown report.md] [--prior-sensitivity]""",
+    ),
+)

@@ -13,15 +13,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.answers.gap import check_request, difference_table, loss_difference
+from bayes_scaling.cli import checks
 from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.output import column_map, formatted, read_fit, result_meta, status
+from bayes_scaling.cli.parser import (
+    add_column_flags,
+    add_format_flag,
+    add_sampler_flags,
+    number,
+)
+from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
 from bayes_scaling.errors import FitFileError
-from bayes_scaling.inference.grouped import fit_groups
 from bayes_scaling.laws import get_law
-from bayes_scaling.plots import comparison_plot
-from bayes_scaling.report import comparison_report
 from bayes_scaling.results import GroupedFit
 
 
@@ -37,6 +43,8 @@ def cmd_compare(args) -> int:
         runs = load_runs(args.runs, **{k: v for k, v in column_map(args).items() if v})
         if "group" in runs:  # check the request before minutes of sampling
             check_request(get_law(args.law), runs["group"].dropna().unique(), a, b, args.prob)
+        from bayes_scaling.inference.grouped import fit_groups  # the sampler: only here
+
         result = fit_groups(
             runs,
             law=args.law,
@@ -121,6 +129,72 @@ def _compare_files(comparison, args) -> None:
 
     matplotlib.use("Agg")
     if args.plot:
+        from bayes_scaling.plots import comparison_plot  # matplotlib: only here
+
         comparison_plot(comparison).savefig(args.plot, dpi=110, bbox_inches="tight")
     if args.report:
+        from bayes_scaling.report import comparison_report
+
         comparison_report(comparison, args.report)
+
+
+def compare_arguments(c) -> None:
+    c.add_argument("runs", help="runs table with a group column, or a grouped fit saved by --out")
+    c.add_argument("--law", default="chinchilla")
+    c.add_argument(
+        "--pool",
+        choices=("exponents", "all", "none"),
+        default="exponents",
+        help="exponents: exponents partially pooled, coefficients per group, E shared (default); "
+        "all: every law parameter partially pooled; none: every law parameter per group",
+    )
+    c.add_argument(
+        "--pool-param",
+        nargs="+",
+        default=[],
+        metavar="NAME=MODE",
+        help="override the preset per parameter, e.g. E=independent sigma=partial "
+        "(modes: shared, partial, independent)",
+    )
+    c.add_argument(
+        "--groups", nargs=2, default=None, metavar=("A", "B"), help="baseline, candidate"
+    )
+    c.add_argument("--compute", type=number, nargs="+", default=None, help="budgets (FLOPs)")
+    c.add_argument(
+        "--range",
+        type=number,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="compute range in which to look for a crossover",
+    )
+    c.add_argument("--params", type=number, nargs="+", help="also compare at these N ...")
+    c.add_argument("--tokens", type=number, nargs="+", help="... and D (same length)")
+    c.add_argument("--prob", type=number, default=DEFAULT_PROB)
+    c.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")
+    add_sampler_flags(c, draws=2000, tune=1500, target_accept=0.98)  # fit_groups' defaults
+    c.add_argument(
+        "--no-discrepancy",
+        action="store_true",
+        help="parameter-only: no law error beyond the data (shared or recipe-specific)",
+    )
+    c.add_argument("--out", default=None, help="save the grouped fit (.nc or .zarr)")
+    c.add_argument("--report", default=None, help="write the comparison report (.html)")
+    c.add_argument("--plot", default=None, help="write the comparison figure (.png, .svg)")
+    add_column_flags(c)
+    add_format_flag(c)
+
+
+register(
+    Command(
+        "compare",
+        "does group B scale better than A? (hierarchical fit)",
+        compare_arguments,
+        cmd_compare,
+        checks.check_compare,
+        usage="""bayes-scaling compare RUNS|GROUPED.nc --group-col G --law chinchilla
+                      [--pool exponents|all|none] [--pool-param NAME=MODE ...] [--groups A B]
+                      --compute C... [--range LOW HIGH] [--params N... --tokens D...]
+                      [--out FIT.nc] [--report R.html] [--plot F.png] [--format table|csv|json]""",
+    )
+)

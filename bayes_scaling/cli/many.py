@@ -25,26 +25,28 @@ import pandas as pd
 from bayes_scaling import _validate as check
 from bayes_scaling import inference, plots
 from bayes_scaling.cli.checks import (
-    CHECKS,
     FIT_SUFFIXES,
     PLOT_SUFFIXES,
     column_flags,
     output_folder,
     output_path,
     path_text,
+    sampler,
     save_fit,
     scheduler,
 )
 from bayes_scaling.cli.checks import _law as law_of
-from bayes_scaling.cli.checks import _sampler as sampler
 from bayes_scaling.cli.output import client_of, column_map, formatted
 from bayes_scaling.cli.parser import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
-    _add_column_flags,
-    _numbers,
-    _whole,
+    add_column_flags,
+    add_format_flag,
+    add_sampler_flags,
+    number,
+    whole,
 )
+from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
 from bayes_scaling.errors import ArgumentError, RunsError
 
@@ -56,36 +58,26 @@ SCHEDULER_HELP = (
 )
 
 
-def add_parsers(sub) -> None:
-    """Add ``fit-many`` and ``sbc`` to the subparsers ``sub``."""
-    formats = {"choices": ("table", "csv", "json"), "default": "table"}
-    m = sub.add_parser("fit-many", help="fit a law to many runs tables (a folder or a list)")
+def fit_many_arguments(m) -> None:
     m.add_argument("runs", nargs="+", help="runs tables (.csv, .parquet, .jsonl) or folders")
     m.add_argument("--out-dir", required=True, help="folder for the fits (<table name>.nc)")
     m.add_argument("--law", default="chinchilla")
-    m.add_argument("--seed", type=_whole, default=0)
-    m.add_argument("--draws", type=_whole, default=1000)
-    m.add_argument("--chains", type=_whole, default=4)
-    m.add_argument("--tune", type=_whole, default=1000)
+    add_sampler_flags(m, seed=0)  # each table's fit has fit's own defaults
     m.add_argument("--no-discrepancy", action="store_true", help="parameter-only bands")
     m.add_argument("--scheduler", default="serial", help=SCHEDULER_HELP)
-    _add_column_flags(m)
-    m.add_argument("--format", **formats)
-    m.set_defaults(func=cmd_fit_many)
+    add_column_flags(m)
+    add_format_flag(m)
 
-    s = sub.add_parser("sbc", help="simulation-based calibration of the fitting procedure")
+
+def sbc_arguments(s) -> None:
     s.add_argument("--law", default="chinchilla")
-    s.add_argument("--sims", type=_whole, required=True, help="number of simulated tables")
-    s.add_argument("--runs", type=_whole, nargs=2, default=[20, 80], metavar=("LOW", "HIGH"))
-    s.add_argument("--draws", type=_whole, default=400)
-    s.add_argument("--chains", type=_whole, default=2)
-    s.add_argument("--tune", type=_whole, default=400)
-    s.add_argument("--seed", type=_whole, default=0)
-    s.add_argument("--alpha", type=_numbers, default=0.01, help="uniformity test level")
+    s.add_argument("--sims", type=whole, required=True, help="number of simulated tables")
+    s.add_argument("--runs", type=whole, nargs=2, default=[20, 80], metavar=("LOW", "HIGH"))
+    add_sampler_flags(s, seed=0, draws=400, tune=400, chains=2)  # run_sbc's defaults
+    s.add_argument("--alpha", type=number, default=0.01, help="uniformity test level")
     s.add_argument("--scheduler", default="serial", help=SCHEDULER_HELP)
     s.add_argument("--plot", default=None, help="write the rank histograms (.png, .svg)")
-    s.add_argument("--format", **formats)
-    s.set_defaults(func=cmd_sbc)
+    add_format_flag(s)
 
 
 def check_fit_many(args) -> None:
@@ -110,9 +102,6 @@ def check_sbc(args) -> None:
     args.alpha = check.probability(args.alpha, "--alpha")
     if args.plot is not None:
         output_path(args.plot, "--plot", PLOT_SUFFIXES)
-
-
-CHECKS.update({"fit-many": check_fit_many, "sbc": check_sbc})
 
 
 def tables_of(paths: list[str]) -> list[Path]:
@@ -209,3 +198,23 @@ def cmd_sbc(args) -> int:
     meta = {"converged": passed, "reason": "ranks not uniform (see p-values)", "law": args.law}
     print(formatted(table, args.format, meta), end="")
     return EXIT_OK if passed else EXIT_NOT_CONVERGED
+
+
+register(
+    Command(
+        "fit-many",
+        "fit a law to many runs tables (a folder or a list)",
+        fit_many_arguments,
+        cmd_fit_many,
+        check_fit_many,
+        usage=__doc__.split("\n\n")[2].split("    bayes-scaling sbc")[0],
+    ),
+    Command(
+        "sbc",
+        "simulation-based calibration of the fitting procedure",
+        sbc_arguments,
+        cmd_sbc,
+        check_sbc,
+        usage="    bayes-scaling sbc" + __doc__.split("\n\n")[2].split("    bayes-scaling sbc")[1],
+    ),
+)

@@ -57,7 +57,7 @@ class DatasetError(BayesScalingError, OSError):
 
 
 @dataclass(frozen=True)
-class _Source:
+class Source:
     folder: str  # sub-folder of a data folder
     name: str  # file name in that sub-folder
     repo: str
@@ -71,7 +71,7 @@ class _Source:
         return f"https://raw.githubusercontent.com/{self.repo}/{self.commit}/{path}"
 
 
-_CHINCHILLA = _Source(
+_CHINCHILLA = Source(
     "chinchilla-epoch",
     "svg_extracted_data.csv",
     "epoch-research/analyzing-chinchilla",
@@ -81,7 +81,7 @@ _CHINCHILLA = _Source(
 )
 _GEMSTONES_REPO = ("mcleish7/gemstone-scaling-laws", "5f420478f6057b0cbb4d13405fb10ca64675bccb")
 _GEMSTONES = {
-    variant: _Source(
+    variant: Source(
         "gemstones",
         f"wandb_df_for_fitting_{variant}.jsonl",
         *_GEMSTONES_REPO,
@@ -103,13 +103,13 @@ _NOTEBOOK = (
     "utils/parametric_fit.ipynb",
 )
 _DATABLATIONS = {
-    "all": _Source(
+    "all": Source(
         "datablations",
         "datablations_c4_runs.csv",
         *_NOTEBOOK,
         "c40272a08d439e0ea6b05d9c1778d18c477712d6479e3799f45a25883040b5f1",
     ),
-    "fit182": _Source(
+    "fit182": Source(
         "datablations",
         "datablations_c4_fit182.csv",
         *_NOTEBOOK,
@@ -118,7 +118,7 @@ _DATABLATIONS = {
 }
 
 
-def _hint(source: _Source) -> str:
+def _hint(source: Source) -> str:
     return (
         f"pass path= (the file, or a folder holding {source.folder}/{source.name}), or set "
         f"{ENV_VAR} to a folder holding {source.folder}/{source.name}"
@@ -135,7 +135,7 @@ def _fetch(url: str, timeout: float = TIMEOUT) -> bytes:
         raise DatasetError(f"could not download {url}: {reason}") from exc
 
 
-def _save(target: Path, data: bytes, source: _Source) -> None:
+def _save(target: Path, data: bytes, source: Source) -> None:
     """Write ``data`` to ``target`` if its SHA-256 is the pinned one, atomically."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != source.sha256:
@@ -156,7 +156,7 @@ def _save(target: Path, data: bytes, source: _Source) -> None:
         ) from exc
 
 
-def _download_file(source: _Source, target: Path) -> None:
+def download_file(source: Source, target: Path) -> None:
     try:
         data = _fetch(source.url)
     except DatasetError as exc:
@@ -164,8 +164,8 @@ def _download_file(source: _Source, target: Path) -> None:
     _save(target, data, source)
 
 
-def _locate(
-    source: _Source, path: str | PathLike | None, download: Callable[[_Source, Path], None]
+def locate(
+    source: Source, path: str | PathLike | None, download: Callable[[Source, Path], None]
 ) -> Path:
     """Resolve the file of ``source``: ``path``, then ``$BAYES_SCALING_DATA``, then the cache."""
     if path is not None:
@@ -191,7 +191,7 @@ def _locate(
     return target
 
 
-def _read(file: Path, source: _Source) -> pd.DataFrame:
+def _read(file: Path, source: Source) -> pd.DataFrame:
     """The raw table of a reference file; a file that cannot be parsed is a DatasetError."""
     try:
         return read_table(file)
@@ -202,7 +202,7 @@ def _read(file: Path, source: _Source) -> pd.DataFrame:
         ) from exc
 
 
-def _download_datablations(source: _Source, target: Path) -> None:
+def _download_datablations(source: Source, target: Path) -> None:
     try:
         notebook = _fetch(source.url)
     except DatasetError as exc:
@@ -270,7 +270,7 @@ def chinchilla(path: str | PathLike | None = None, *, drop_highest: int = 0) -> 
     >>> len(runs)  # doctest: +SKIP
     240
     """
-    file = _locate(_CHINCHILLA, path, _download_file)
+    file = locate(_CHINCHILLA, path, download_file)
     raw = _read(file, _CHINCHILLA)
     if (
         isinstance(drop_highest, bool)
@@ -318,7 +318,7 @@ def datablations(path: str | PathLike | None = None, *, subset: str = "fit182") 
     """
     if subset not in _DATABLATIONS:
         raise DatasetError(f"unknown subset {subset!r}; choose one of {sorted(_DATABLATIONS)}")
-    file = _locate(_DATABLATIONS[subset], path, _download_datablations)
+    file = locate(_DATABLATIONS[subset], path, _download_datablations)
     return load_runs(
         _read(file, _DATABLATIONS[subset]),
         n_params="params",
@@ -358,7 +358,7 @@ def gemstones(path: str | PathLike | None = None, *, variant: str = "cool_end") 
     """
     if variant not in _GEMSTONES:
         raise DatasetError(f"unknown variant {variant!r}; choose one of {sorted(_GEMSTONES)}")
-    file = _locate(_GEMSTONES[variant], path, _download_file)
+    file = locate(_GEMSTONES[variant], path, download_file)
     raw = _read(file, _GEMSTONES[variant])
     runs = load_runs(
         raw,

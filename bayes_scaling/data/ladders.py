@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
-from bayes_scaling.data.datasets import DatasetError, _download_file, _locate, _Source
+from bayes_scaling.data.datasets import DatasetError, Source, download_file, locate
 from bayes_scaling.data.olmo import (
     OLMO_EMBEDDING_ROWS,
     OLMO_LOSSES,
@@ -75,7 +75,7 @@ __all__ = [
 
 # --- sources -----------------------------------------------------------------------------------
 
-_LOSS_TO_LOSS = _Source(
+_LOSS_TO_LOSS = Source(
     "loss-to-loss",
     "sweep.csv",
     "KempnerInstitute/loss-to-loss-notebooks",
@@ -83,7 +83,7 @@ _LOSS_TO_LOSS = _Source(
     "data/sweep.csv",
     "1a9fd71e3bd6ecf35bdd32b660a9b42dbb3b8635630b1a358633fa18d61fb13c",
 )
-_LLAMA3 = _Source(
+_LLAMA3 = Source(
     "llama3-isoflops",
     "isoflops.csv",
     "Open-Athena/scaling-law-analysis",
@@ -173,7 +173,7 @@ def loss_to_loss(path: str | PathLike | None = None, corpus: str | None = None) 
             f"unknown corpus {corpus!r}; choose one of {list(LOSS_TO_LOSS_CORPORA)}, or None "
             "for all six"
         )
-    file = _locate(_LOSS_TO_LOSS, path, _download_file)
+    file = locate(_LOSS_TO_LOSS, path, download_file)
     raw = read_table(file)
     own = [f"eval/{v}_val/CrossEntropyLoss" for v in _CORPUS_VAL.values()]
     require_columns(raw, ["name", "params", "tokens", "iso_flop", "data", *own], file, "sweep.csv")
@@ -246,7 +246,7 @@ def llama3_isoflops(
         raise DatasetError(
             f"unknown condition {condition!r}; choose one of {list(LLAMA3_CONDITIONS)}"
         )
-    file = _locate(_LLAMA3, path, _download_file)
+    file = locate(_LLAMA3, path, download_file)
     raw = read_table(file)
     require_columns(raw, ["condition", "tokens", "budget", "loss"], file, "isoflops.csv")
     raw = raw[raw["condition"] == condition].reset_index(drop=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.data.datasets import DatasetError, _download_file, _locate, _Source
+from bayes_scaling.data.datasets import DatasetError, Source, download_file, locate
 from bayes_scaling.data.source_tables import positive_column, require_columns
 from bayes_scaling.errors import RunsError
 
-_OLMO_REPO = ("allenai/OLMo-ladder", "67a3f440f787d020da35e3ca8eeae475fae754f5")
+OLMO_REPO = ("allenai/OLMo-ladder", "67a3f440f787d020da35e3ca8eeae475fae754f5")
 _OLMO_SHA256 = {
     "configs/final.json": "3fcb831b03e9761ab1be750f89c7a6b8832fda09c491d80bec8593ec9e08d1c8",
     "figures/chained_flops_main.csv": (
@@ -85,11 +85,11 @@ _OLMO_SHA256 = {
 }
 
 
-def _olmo_source(name: str) -> _Source:
+def _olmo_source(name: str) -> Source:
     # ladder-runs/ sits under data/ in the repository; configs/ and figures/ do not
     in_repo = f"data/{name}" if name.startswith("ladder-runs/") else name
-    return _Source(
-        "olmo-ladder", name, *_OLMO_REPO, f"src/scripts/paper/{in_repo}", _OLMO_SHA256[name]
+    return Source(
+        "olmo-ladder", name, *OLMO_REPO, f"src/scripts/paper/{in_repo}", _OLMO_SHA256[name]
     )
 
 
@@ -101,7 +101,7 @@ def olmo_file(name: str, path: str | PathLike | None) -> Path:
             "holding olmo-ladder/ (or the olmo-ladder folder itself), or set BAYES_SCALING_DATA "
             "to a folder holding olmo-ladder/"
         )
-    return _locate(_olmo_source(name), path, _download_file)
+    return locate(_olmo_source(name), path, download_file)
 
 
 #: The paper's target models -> their evaluation log.

@@ -8,7 +8,7 @@ the population values and spreads. Comparisons between two groups are in
 :mod:`bayes_scaling.answers.gap`.
 
 By default a grouped fit also learns the extrapolation discrepancy, in two parts
-(:mod:`bayes_scaling.model.group_discrepancy`): a law error shared by all groups and each group's
+(:mod:`bayes_scaling.discrepancy.grouped`): a law error shared by all groups and each group's
 own. Both are learned from internal cuts, as for :func:`bayes_scaling.fit`: the grouped model is
 refitted below a few compute cuts common to the groups (the compiled model is reused) and the
 held-out runs of every group are scored. A group's band (:meth:`GroupedFit.group_fit`) carries
@@ -25,6 +25,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.discrepancy.grouped import estimate_groups
+from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
 from bayes_scaling.inference.sampling import (
     INTERNAL_CHAINS,
@@ -35,8 +37,6 @@ from bayes_scaling.inference.sampling import (
     sampled_names,
 )
 from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.discrepancy_prior import resolve_prior
-from bayes_scaling.model.group_discrepancy import estimate_groups
 from bayes_scaling.model.likelihoods import check_likelihood, log_density
 from bayes_scaling.model.pooling import Pooling, mu_name, pooling_modes, tau_name, tau_prior
 from bayes_scaling.priors import Prior, resolve_priors, runs_stats
@@ -189,14 +189,14 @@ def fit_groups(
         divergences; E is never anchored in a grouped fit). False: one try.
     discrepancy : bool or str
         Learn the extrapolation discrepancy, shared by the groups and specific to each
-        (:mod:`bayes_scaling.model.group_discrepancy`), from internal cuts common to the groups
+        (:mod:`bayes_scaling.discrepancy.grouped`), from internal cuts common to the groups
         (a few short refits of the compiled grouped model). A string names the cuts' axis
         (``"compute"`` for True). False: parameter-only bands and comparisons (the answers of
         earlier versions).
     discrepancy_prior : str, DiscrepancyPrior or path, optional
         The shared part's prior, as in :func:`bayes_scaling.fit` (default: the learned
         cross-ladder prior); the specific part's prior is half its scale
-        (:func:`~bayes_scaling.model.group_discrepancy.specific_prior`).
+        (:func:`~bayes_scaling.discrepancy.grouped.specific_prior`).
 
     Returns
     -------

@@ -15,7 +15,7 @@ fit's seed and the rung, so the same seed gives the same ladder and the same res
 4. **anchored E** (with 2's lengths; 0.99 if divergences were seen), only when the failures show
    the E / coefficient / exponent ridge (E, a log coefficient or its exponent fails R-hat or
    ESS, or divergences) and the law is E + Σ A·x^(−e) with a prior on E > 0, ungrouped: E is
-   sampled through the loss at the runs' centre (:mod:`bayes_scaling.model.anchor`). The model,
+   sampled through the loss at the runs' centre (:mod:`~.centred_coordinates`). The model,
    priors included, is unchanged; ``settings["parameterisation"]`` says which coordinates gave
    the draws.
 5. **more draws**: twice the last attempt's draws, only when it mixed slowly but was not stuck
@@ -44,7 +44,7 @@ import xarray as xr
 from bayes_scaling.laws import Law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.laws.data_constrained import identification as repetition_identification
-from bayes_scaling.model.anchor import anchorable
+from bayes_scaling.model.centred_coordinates import anchorable
 from bayes_scaling.model.likelihoods import log_density
 from bayes_scaling.priors import runs_stats
 from bayes_scaling.results import diagnostics

@@ -22,13 +22,13 @@ import xarray as xr
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, NOISE_PARAMS
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
+from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.inference.compiled import SAMPLING, STATS, with_data
 from bayes_scaling.inference.rescue import Attempt, escalate
 from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.anchor import INTERNAL as ANCHOR_INTERNAL
 from bayes_scaling.model.builder import build_model, centred_name, model_data, structure_key
-from bayes_scaling.model.discrepancy_evidence import estimate as estimate_discrepancy
-from bayes_scaling.model.discrepancy_prior import resolve_prior
+from bayes_scaling.model.centred_coordinates import INTERNAL as ANCHOR_INTERNAL
 from bayes_scaling.model.likelihoods import check_likelihood, pointwise_log_density
 from bayes_scaling.model.pooling import Pooling, z_name
 from bayes_scaling.priors import resolve_priors
@@ -85,7 +85,7 @@ def sample_posterior(
     With a ``pooling``, the posterior's ``group`` coordinate holds this table's group labels, and
     the standard-normal offsets ``<param>_z`` of partially pooled parameters are dropped. With
     ``anchor``, E is sampled through the loss at the runs' centre
-    (:mod:`bayes_scaling.model.anchor`); the posterior has the same variables."""
+    (:mod:`bayes_scaling.model.centred_coordinates`); the posterior has the same variables."""
     with SAMPLING:
         start = time.perf_counter()
         trace = nutpie.sample(
@@ -263,15 +263,15 @@ def fit(
         reporting "not converged"; the attempts are in ``settings["rescue"]``. False: one try.
     discrepancy : bool or str
         Learn the extrapolation discrepancy τ by rolling backtests inside the runs (a few extra
-        fits of the already compiled model; see :mod:`bayes_scaling.model.discrepancy`). A string
+        fits of the already compiled model; see :mod:`bayes_scaling.discrepancy.record`). A string
         names the axis of the internal cuts (``"compute"``, the default for True, ``"n_params"`` or
         ``"n_tokens"``). False: parameter-only bands everywhere.
     discrepancy_prior : str, DiscrepancyPrior or path, optional
         The prior of the discrepancy's (τ, γ) that the internal backtests update: ``"learned"``
         (default: a population prior learned across public ladders, shipped with the package;
-        :mod:`bayes_scaling.model.discrepancy_prior`), ``"within-table"`` (the earlier
+        :mod:`bayes_scaling.discrepancy.prior`), ``"within-table"`` (the earlier
         HalfNormal(0.05) prior with independent held-out runs), a
-        :class:`~bayes_scaling.model.discrepancy_prior.DiscrepancyPrior`, or a prior file.
+        :class:`~bayes_scaling.discrepancy.prior.DiscrepancyPrior`, or a prior file.
 
     Returns
     -------
@@ -345,7 +345,7 @@ def fit(
 #: applies to the fit the user gets).
 INTERNAL_MAX_RHAT = 1.05
 #: Chains, draws and tuning steps per chain of the internal refits. The discrepancy thins each
-#: refit to :data:`bayes_scaling.model.discrepancy.THIN_DRAWS` draws, so more would only cost time
+#: refit to :data:`bayes_scaling.discrepancy.record.THIN_DRAWS` draws, so more would only cost time
 #: (2 x 250 after 400 tuning steps: 0.3 s a refit on Chinchilla's runs, against 1.4 s before).
 INTERNAL_CHAINS, INTERNAL_DRAWS, INTERNAL_TUNE = 2, 250, 400
 

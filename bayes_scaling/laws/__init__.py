@@ -33,8 +33,8 @@ Built-in laws (one module each)
 
 Coefficients are on the log scale. Register your own law with :func:`register_law`.
 
-Links from a loss to a downstream metric (``sigmoid``, ``exponential``; :func:`register_link`)
-are in :mod:`.links`.
+Links from a loss to a downstream metric (``sigmoid``, ``exponential``) belong to the downstream
+capability: :mod:`bayes_scaling.downstream.links`.
 """
 
 from bayes_scaling.laws.broken import broken
@@ -55,7 +55,6 @@ from bayes_scaling.laws.law import (
     known_laws,
     register_law,
 )
-from bayes_scaling.laws.links import Link, get_link, known_links, register_link
 from bayes_scaling.laws.power import power
 
 _FAMILIES.update(power=power, broken=broken, data_constrained=data_constrained_from_name)
@@ -77,17 +76,13 @@ __all__ = [
     "KAPLAN",
     "MUENNIGHOFF2023_BASE",
     "Law",
-    "Link",
     "broken",
     "chinchilla_optimum",
     "frontier_loss",
     "data_constrained",
     "get_law",
-    "get_link",
     "known_laws",
-    "known_links",
     "power",
     "ratio_split",
     "register_law",
-    "register_link",
 ]

@@ -15,7 +15,7 @@ The model, for a law f with parameters θ and centred log coefficients (see :cla
 With a :class:`~bayes_scaling.model.pooling.Pooling` (grouped runs), a parameter that varies by
 group has dims ``group`` and run i reads θ[g_i]: the law's function is unchanged. Partially pooled
 parameters are built as :mod:`bayes_scaling.model.pooling` describes. ``anchor=True`` samples E
-and the log coefficients through the loss at the runs' centre (:mod:`bayes_scaling.model.anchor`):
+and the log coefficients through the loss at the runs' centre (:mod:`.centred_coordinates`):
 the same model in other coordinates, used by the rescue ladder of a fit that fails the gate.
 """
 
@@ -30,7 +30,7 @@ import pytensor.tensor as pt
 
 from bayes_scaling.errors import PriorError
 from bayes_scaling.laws import Law
-from bayes_scaling.model import anchor as anchored
+from bayes_scaling.model import centred_coordinates as anchored
 from bayes_scaling.model.likelihoods import observe
 from bayes_scaling.model.pooling import Pooling, mu_name, pool_scale, tau_name, z_name
 from bayes_scaling.priors import Prior, runs_stats
@@ -49,7 +49,7 @@ RUNS_DATA, CONSTANTS_DATA = "runs_matrix", "constants"
 def constant_names(law: Law, priors: Mapping[str, Prior], anchor: bool = False) -> list[str]:
     """Order of the entries of the ``constants`` vector: centring constants, then every prior
     hyperparameter (``<param>.<key>``), sorted so that one structure always has one order; with
-    ``anchor``, the start values of :mod:`bayes_scaling.model.anchor` last."""
+    ``anchor``, the start values of :mod:`.centred_coordinates` last."""
     centres = sorted({f"ref_log_{col}" for col, _ in law.centred.values()})
     hypers = sorted(f"{param}.{key}" for param, prior in priors.items() for key in prior.params)
     return [*centres, *hypers, *(anchored.CONSTANTS if anchor else ())]
@@ -132,8 +132,8 @@ def build_model(
     pooling : Pooling, optional
         Grouped runs: which parameters vary by group, and how.
     anchor : bool
-        Sample E through the loss at the runs' centre (:mod:`bayes_scaling.model.anchor`; the
-        same model in other coordinates). Only where :func:`~bayes_scaling.model.anchor.anchorable`.
+        Sample E through the loss at the runs' centre (:mod:`.centred_coordinates`; the
+        same model in other coordinates). Only where :func:`.centred_coordinates.anchorable`.
 
     Returns
     -------

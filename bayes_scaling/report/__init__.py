@@ -12,10 +12,6 @@ a grouped fit.
 """
 
 from bayes_scaling._lazy import lazy
-from bayes_scaling.report import (
-    downstream,  # noqa: F401  (attaches DownstreamFit.report)
-    passk,  # noqa: F401  (attaches PassKFit.report)
-)
 from bayes_scaling.results import ScalingFit, method_of
 
 # Imported on first use: the report's figures load matplotlib, and a saved fit's other answers

@@ -4,7 +4,7 @@ Group-varying parameters have dims ``(chain, draw, group)``; population values `
 spreads ``<param>_tau`` have ``(chain, draw)``. The fit itself is
 :func:`bayes_scaling.inference.grouped.fit_groups`; comparisons between two groups are
 :mod:`bayes_scaling.answers.gap`. The learned discrepancy (a law error shared by the groups and
-each group's own, :mod:`bayes_scaling.model.group_discrepancy`) is the tree's ``discrepancy``
+each group's own, :mod:`bayes_scaling.discrepancy.grouped`) is the tree's ``discrepancy``
 group.
 """
 
@@ -17,8 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._constants import NOISE_PARAMS
+from bayes_scaling.discrepancy.grouped import GroupDiscrepancy
 from bayes_scaling.errors import Problem, RunsError
-from bayes_scaling.model.group_discrepancy import GroupDiscrepancy
 from bayes_scaling.model.pooling import Pooling, mu_name, tau_name
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
@@ -53,7 +53,7 @@ class GroupedFit(FitResult):
     @cached_property
     def discrepancy(self) -> GroupDiscrepancy | None:
         """The learned discrepancy, shared by the groups and specific to each
-        (:class:`~bayes_scaling.model.group_discrepancy.GroupDiscrepancy`), or None when the fit
+        (:class:`~bayes_scaling.discrepancy.grouped.GroupDiscrepancy`), or None when the fit
         was made with ``discrepancy=False``."""
         if "discrepancy" not in self.idata.children:
             return None

@@ -22,15 +22,23 @@ from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import priors_from_json
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
-from bayes_scaling.results.downstream import DownstreamFit
 from bayes_scaling.results.grouped import GroupedFit
-from bayes_scaling.results.passk import PassKFit
-from bayes_scaling.results.passk import from_tree as _passk_from_tree
 from bayes_scaling.results.scaling import ScalingFit
 
-#: Readers by the format tag a result writes: ``reader(tree) -> result``. A new result type adds
-#: its reader here.
+#: Readers by the format tag a result writes: ``reader(tree) -> result``. A capability package
+#: registers its result's reader with :func:`register_format` when it is imported.
 FORMATS: dict[str, Callable[[xr.DataTree], FitResult]] = {}
+
+
+def register_format(tag: str, reader: Callable[[xr.DataTree], FitResult]) -> None:
+    """Let :func:`load` read files whose ``format`` attribute is ``tag`` with ``reader(tree)``.
+
+    Each result type registers its one tag: the core's here, a capability's in its ``result``
+    module (``register_format(PassKFit.FORMAT, from_tree)``).
+    """
+    if tag in FORMATS and FORMATS[tag] is not reader:
+        raise ValueError(f"format tag {tag!r} is already registered")
+    FORMATS[tag] = reader
 
 
 def read_tree(path: str | Path) -> xr.DataTree:
@@ -78,7 +86,7 @@ def load(path: str | Path) -> FitResult:
     return FORMATS[tree.attrs["format"]](tree)
 
 
-def _scaling_from_tree(tree: xr.DataTree) -> FitResult:
+def scaling_from_tree(tree: xr.DataTree) -> FitResult:
     """A :class:`ScalingFit` or :class:`GroupedFit` from its saved tree."""
     law = get_law(tree.attrs["law"])
     priors = priors_from_json(tree.attrs["priors"])
@@ -95,8 +103,5 @@ def _scaling_from_tree(tree: xr.DataTree) -> FitResult:
     return ScalingFit(tree, law, priors, diag, runs, settings)
 
 
-FORMATS.update({ScalingFit.FORMAT: _scaling_from_tree, GroupedFit.FORMAT: _scaling_from_tree})
-FORMATS[DownstreamFit.FORMAT] = lambda tree: DownstreamFit.from_tree(
-    tree, _scaling_from_tree(tree["step1"])
-)
-FORMATS[PassKFit.FORMAT] = _passk_from_tree
+register_format(ScalingFit.FORMAT, scaling_from_tree)
+register_format(GroupedFit.FORMAT, scaling_from_tree)

@@ -18,8 +18,8 @@ import xarray as xr
 
 from bayes_scaling._constants import NOISE_PARAMS, package_version
 from bayes_scaling.data.runs import runs_hash
+from bayes_scaling.discrepancy.record import Discrepancy
 from bayes_scaling.laws import Law
-from bayes_scaling.model.discrepancy import Discrepancy
 from bayes_scaling.priors import Prior, priors_to_json
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
@@ -105,7 +105,7 @@ class ScalingFit(FitResult):
     @cached_property
     def discrepancy(self):
         """The learned extrapolation discrepancy
-        (:class:`~bayes_scaling.model.discrepancy.Discrepancy`),
+        (:class:`~bayes_scaling.discrepancy.record.Discrepancy`),
         or None when the fit was made with ``discrepancy=False``."""
         if "discrepancy" not in self.idata.children:
             return None

@@ -28,15 +28,15 @@ from scipy.special import logsumexp
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, SAMPLE_DIMS
-from bayes_scaling.errors import ArgumentError
-from bayes_scaling.inference.batch import FitTask, fit_many
-from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.discrepancy import (
+from bayes_scaling.discrepancy.record import (
     AXES,
     distance_beyond,
     log_density_with_error,
     reference_sizes,
 )
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.inference.batch import FitTask, fit_many
+from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import draw_noise
 from bayes_scaling.trust.baseline import BOOTSTRAP_OPTIONS, bootstrap_fit, check_options
 

@@ -2,9 +2,9 @@
 prior learned from them, and leave-one-family-out scores of the bands.
 
 - :func:`ladder_evidence`: fit a ladder's runs below its protocol cut (parameter-only), score its
-  held-out runs on the (τ, γ) grid (:func:`bayes_scaling.model.discrepancy_evidence.shared_loglik`);
+  held-out runs on the (τ, γ) grid (:func:`bayes_scaling.discrepancy.evidence.shared_loglik`);
 - :func:`learn_prior`: the empirical-Bayes population prior from those grids, each family of
-  ladders weighted equally, with provenance (:mod:`bayes_scaling.model.discrepancy_prior`);
+  ladders weighted equally, with provenance (:mod:`bayes_scaling.discrepancy.prior`);
 - :func:`protocol_backtest`: a ladder's own backtest (fit at or below ``fit_below``, predict the
   ``predict`` range) through :func:`bayes_scaling.trust.backtests.backtest`;
 - :func:`leave_one_out`: for each ladder, the prior learned without that ladder's family, then its
@@ -31,9 +31,8 @@ import xarray as xr
 
 from bayes_scaling._constants import DEFAULT_PROBS, package_version
 from bayes_scaling.data.corpus import Ladder, split
-from bayes_scaling.inference.sampling import fit
-from bayes_scaling.model.discrepancy_evidence import distances, held_out, shared_loglik
-from bayes_scaling.model.discrepancy_prior import (
+from bayes_scaling.discrepancy.evidence import distances, held_out, shared_loglik
+from bayes_scaling.discrepancy.prior import (
     DRIFT_GRID,
     GAMMAS,
     TAU_GRID,
@@ -41,6 +40,7 @@ from bayes_scaling.model.discrepancy_prior import (
     fit_population,
     population_prior,
 )
+from bayes_scaling.inference.sampling import fit
 from bayes_scaling.trust.backtests import backtest
 
 #: Method names of the leave-one-out table, by the backtest method and prior that make them.

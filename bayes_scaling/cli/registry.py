@@ -1,0 +1,66 @@
+"""The one registry of ``bayes-scaling`` commands: a command is a record, not a branch of code.
+
+Each CLI module (the core's :mod:`.commands`, :mod:`.compare`, :mod:`.many`; a capability's
+``cli`` module, such as :mod:`bayes_scaling.passk.cli`) defines its :class:`Command` records and
+registers them here when it is imported. :func:`bayes_scaling.cli.parser.build_parser` makes one
+sub-parser per record, ``main`` runs ``check`` before any file is read or any sampler starts, then
+``run``. The usage text (:func:`usage`) is made from the same records, so it lists every command.
+
+>>> from bayes_scaling.cli.registry import COMMANDS
+>>> "fit" in COMMANDS  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``bayes-scaling`` command.
+
+    Attributes
+    ----------
+    name : str
+        The sub-command (``"fit"``, ``"passk"``).
+    help : str
+        One line for ``bayes-scaling --help``.
+    arguments : callable
+        ``arguments(parser)`` adds the command's flags (and sub-commands) to its sub-parser.
+    run : callable
+        ``run(args) -> int``: the exit code (0, 2 bad input, 3 not converged).
+    check : callable, optional
+        ``check(args)``: raises :class:`~bayes_scaling.errors.ArgumentError` for a bad argument and
+        may normalise ``args`` in place; run before any file is read or any sampler starts.
+    usage : str
+        The command's synopsis lines, shown in :func:`usage`.
+    """
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    check: Callable[[argparse.Namespace], None] | None = None
+    usage: str = ""
+
+
+#: Every registered command, by name, in the order registered.
+COMMANDS: dict[str, Command] = {}
+
+
+def register(*commands: Command) -> None:
+    """Add ``commands`` to the registry; a name registered twice is a programming error."""
+    for command in commands:
+        if command.name in COMMANDS and COMMANDS[command.name] is not command:
+            raise ValueError(f"the command {command.name!r} is already registered")
+        COMMANDS[command.name] = command
+
+
+def usage() -> str:
+    """The synopsis of every registered command, one block each."""
+    blocks = (textwrap.dedent(c.usage).strip("\n") for c in COMMANDS.values() if c.usage)
+    return "\n".join(blocks) + "\n"

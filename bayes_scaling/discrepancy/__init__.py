@@ -1,0 +1,1 @@
+"""The law's error beyond the data: one protocol for every kind of discrepancy."""

@@ -1,0 +1,295 @@
+"""Extrapolation discrepancy: the part of the error beyond the data that parameters cannot explain.
+
+Parameter uncertainty plus i.i.d. run noise under-covers held-out runs beyond the data (on
+chinchilla-epoch, fit below 1e21 FLOPs: 61% of the 23 larger runs inside the 90% intervals). The
+law is misspecified, and the error of its extrapolation grows with distance from the data. We model
+that error on the log-loss scale as a term that is zero inside the data and grows with the distance
+beyond it::
+
+    log loss(x) = log L(x; θ) + δ(x) + ε,     δ(x) = (m + τ·η) · d(x)^γ,    η ~ Normal(0, 1)
+
+- d(x) is the number of decades by which x lies beyond the fitted runs, along the worst axis::
+
+      d(x) = max_a max(0, log10(x_a / max_i x_{i,a})),   a ∈ {compute} ∪ law inputs
+
+  (a run at 10x the largest training compute has d = 1; so has one with 10x the most tokens);
+- m is a systematic drift per decade, common to all ladders (learned across public ladders: the
+  fitted law's extrapolation over-predicts held-out losses on average; see
+  :mod:`bayes_scaling.discrepancy.prior`); τ is a ladder's own error one decade out;
+- γ sets how the error grows: γ = 1 is a random slope (linear growth), γ = 0.5 a random walk
+  in log distance (Brownian motion: sd ∝ sqrt(d)), smaller γ an error that appears as soon as one
+  steps out of the data and then grows slowly;
+- τ (log-loss error at one decade beyond the data) and γ have a grid posterior: a prior learned
+  across public ladders (:mod:`bayes_scaling.discrepancy.prior`) times the table's own
+  backtests inside its runs: the law is refitted below an internal cut (one, at 75% of the runs,
+  with the learned prior: leave-one-ladder-out it scored better than three, see
+  :data:`~bayes_scaling.discrepancy.prior.POPULATION_FRACTIONS`; three with the within-table
+  prior) and the held-out runs above each cut are scored
+  (:mod:`bayes_scaling.discrepancy.evidence`). The held-out runs of one cut share one error
+  curve, as in the predictive below; several cuts are nested, so not independent (a stated limit).
+- Every posterior draw s gets its own (m_s, τ_s, γ_s) (from that grid posterior) and its own η_s,
+  shared by all points: one draw is one "law error curve", so fan charts and allocation see
+  smooth curves.
+
+The fitted compiled model is reused for the internal refits (no recompilation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import gammaln, logsumexp
+
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.model.likelihoods import normal_logpdf, t_logpdf
+
+#: log w nodes of the Gamma scale mixture behind the Student-t (see log_density_with_error).
+LOG_W = np.linspace(np.log(1e-6), np.log(8.0), 96)
+NORMAL_NU = 50.0
+AXES = ("compute", "n_params", "n_tokens", "unique_tokens")
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """The learned extrapolation discrepancy of one fit (see the module docstring).
+
+    Attributes
+    ----------
+    drift : ndarray
+        Grid of drifts m (log-loss error per decade beyond the data common to ladders; ``[0]``
+        without drift).
+    tau : ndarray
+        Grid of τ values (sd of the log-loss error one decade beyond the data).
+    gamma : ndarray
+        Grid of growth exponents γ.
+    weights : ndarray
+        Posterior probability of each (m, τ, γ) grid cell, shape (len(drift), len(tau),
+        len(gamma)).
+    reference : dict
+        Largest value of each axis in the fitted runs; d(x) is measured from these.
+    cut_on : str
+        Axis of the internal cuts.
+    cuts : tuple of float
+        Internal cuts used ("fit below, check above"); empty when none was possible.
+    n_checked : int
+        Held-out runs beyond their internal cut's data that informed τ.
+    prior : str
+        The name of the prior the weights started from (``"learned"``, ``"within-table"``, ...).
+    """
+
+    drift: np.ndarray
+    tau: np.ndarray
+    gamma: np.ndarray
+    weights: np.ndarray
+    reference: dict
+    cut_on: str
+    cuts: tuple
+    n_checked: int
+    prior: str = "within-table"
+
+    @property
+    def learned(self) -> bool:
+        """False when no internal cut was possible and τ is the prior alone."""
+        return self.n_checked > 0
+
+    def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """Posterior quantiles of τ (marginal over m and γ)."""
+        cdf = np.cumsum(self.weights.sum(axis=(0, 2)))
+        return np.interp(probs, cdf / cdf[-1], self.tau)
+
+    def gamma_mean(self) -> float:
+        return float((self.weights.sum(axis=(0, 1)) * self.gamma).sum() / self.weights.sum())
+
+    def drift_mean(self) -> float:
+        return float((self.weights.sum(axis=(1, 2)) * self.drift).sum() / self.weights.sum())
+
+    def describe(self) -> str:
+        lo, med, hi = self.quantiles()
+        source = (
+            f"{self.prior} prior updated by {self.n_checked} held-out runs at {len(self.cuts)} "
+            f"internal cut{'s' if len(self.cuts) != 1 else ''} on {self.cut_on}"
+            if self.learned
+            else f"{self.prior} prior only (no usable internal backtest: too few runs, or the "
+            "refits on the smaller runs failed)"
+        )
+        drift = self.drift_mean()
+        shift = f"shift {drift:+.2%} and " if drift else ""
+        return (
+            f"extrapolation discrepancy: {shift}sd {med:.3g} of log loss at 10x beyond the data "
+            f"(90% {lo:.3g}-{hi:.3g}), growing as distance^{self.gamma_mean():.2g}, {source}"
+        )
+
+    def distance(self, sizes) -> xr.DataArray:
+        """d(x): decades beyond the fitted runs along the worst axis (0 inside the data)."""
+        return distance_beyond(self.reference, sizes)
+
+    def draw_scale(self, shape, seed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(m, τ, γ) draws from the grid posterior (τ jittered uniformly within its grid cell)."""
+        rng = np.random.default_rng([int(seed), 7])
+        flat = self.weights.ravel() / self.weights.sum()
+        i_drift, i_tau, i_gamma = np.unravel_index(
+            rng.choice(flat.size, size=shape, p=flat), self.weights.shape
+        )
+        steps = np.diff(self.tau)
+        if np.allclose(steps, steps[0]):  # a linear grid starting at 0: jitter, clip at 0
+            jitter = rng.uniform(-steps[0] / 2, steps[0] / 2, shape)
+            tau = np.clip(self.tau[i_tau] + jitter, 0, None)
+        else:  # a log grid: jitter within the cell in log τ
+            half = np.log(self.tau[1] / self.tau[0]) / 2
+            tau = self.tau[i_tau] * np.exp(rng.uniform(-half, half, shape))
+        return self.drift[i_drift], tau, self.gamma[i_gamma]
+
+    def shift_and_sd(self, posterior: xr.Dataset, sizes, seed) -> tuple[xr.DataArray, ...]:
+        """Per-draw mean m_s·d(x)^γ_s and sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...points)."""
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+        drift, tau, gamma = self.draw_scale(shape, seed)
+        dims = ("chain", "draw")
+        grows = self.distance(sizes) ** xr.DataArray(gamma, dims=dims)
+        return xr.DataArray(drift, dims=dims) * grows, xr.DataArray(tau, dims=dims) * grows
+
+    def sd(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
+        """Per-draw sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...point dims)."""
+        return self.shift_and_sd(posterior, sizes, seed)[1]
+
+    def curve(self, shape, seed) -> tuple[np.ndarray, np.ndarray]:
+        """The draws :meth:`error` makes, as per-draw coefficient m_s + τ_s·η_s and growth γ_s:
+        δ_s(x) = coefficient_s·d(x)^γ_s at any x (for root finders that move x per draw)."""
+        drift, tau, gamma = self.draw_scale(shape, seed)
+        eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
+        return drift + tau * eta, gamma
+
+    def error(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
+        """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims)."""
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+        eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
+        shift, sd = self.shift_and_sd(posterior, sizes, seed)
+        return shift + xr.DataArray(eta, dims=("chain", "draw")) * sd
+
+    def to_dataset(self) -> xr.Dataset:
+        """For the fit's DataTree group ``discrepancy`` (NetCDF-safe attributes)."""
+        return xr.Dataset(
+            {"weights": (("drift", "tau", "gamma"), self.weights)},
+            coords={"drift": self.drift, "tau": self.tau, "gamma": self.gamma},
+            attrs={
+                "cut_on": self.cut_on,
+                "cuts": list(map(float, self.cuts)) or [np.nan],
+                "n_checked": int(self.n_checked),
+                "prior": self.prior,
+                "reference_axes": list(self.reference),
+                "reference_values": [float(v) for v in self.reference.values()],
+            },
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> Discrepancy:
+        """The record of a saved ``discrepancy`` group; a dataset of another kind (its ``kind``
+        attribute, e.g. a group's error in a grouped fit) is read by the reader registered in
+        :data:`READERS`."""
+        a = ds.attrs
+        if a.get("kind") in READERS:
+            return READERS[a["kind"]](ds)
+        cuts = tuple(float(c) for c in np.atleast_1d(a["cuts"]) if np.isfinite(c))
+        axes = [str(x) for x in np.atleast_1d(a["reference_axes"])]
+        values = [float(v) for v in np.atleast_1d(a["reference_values"])]
+        weights = ds["weights"]
+        if "drift" not in weights.dims:  # files written before the drift: m = 0
+            weights = weights.expand_dims(drift=[0.0])
+        return cls(
+            drift=np.asarray(weights["drift"], float),
+            tau=np.asarray(ds["tau"], float),
+            gamma=np.asarray(ds["gamma"], float),
+            weights=np.asarray(weights.transpose("drift", "tau", "gamma"), float),
+            reference=dict(zip(axes, values, strict=True)),
+            cut_on=str(a["cut_on"]),
+            cuts=cuts,
+            n_checked=int(a["n_checked"]),
+            prior=str(a.get("prior", "within-table")),
+        )
+
+
+#: Readers of discrepancy records of other kinds by their ``kind`` attribute (``reader(ds)``), so
+#: that a fit's ``discrepancy`` group always reads back through :meth:`Discrepancy.from_dataset`;
+#: :mod:`bayes_scaling.discrepancy.grouped` registers the grouped one.
+READERS: dict = {}
+
+
+def distance_beyond(reference: dict, sizes) -> xr.DataArray:
+    """d(x) = max over axes of max(0, log10(x_a / reference_a)), for the axes given in ``sizes``."""
+    parts = []
+    for axis, ref in reference.items():
+        value = sizes.get(axis)
+        if value is None:
+            continue
+        value = value if isinstance(value, xr.DataArray) else xr.DataArray(np.asarray(value))
+        parts.append(np.log10(value / ref).clip(min=0))
+    if not parts:
+        raise BayesScalingError("no size given to measure the distance beyond the data")
+    out = parts[0]
+    for p in parts[1:]:
+        out = np.maximum(out, p)
+    return out
+
+
+def reference_sizes(runs: pd.DataFrame, law) -> dict:
+    """Largest value per axis among the fitted runs (compute and the law's inputs)."""
+    axes = [a for a in AXES if a in runs.columns and (a == "compute" or a in law.inputs)]
+    return {a: float(runs[a].max()) for a in axes}
+
+
+def _log_gamma_weights(nu) -> np.ndarray:
+    """log quadrature weights of Gamma(w; ν/2, ν/2) on :data:`LOG_W` (trapezoid in log w).
+
+    ``nu`` has shape (..., 1); the result (..., len(LOG_W)). ν is capped at :data:`NORMAL_NU`.
+    """
+    a = np.minimum(nu, NORMAL_NU) / 2
+    return a * np.log(a) - gammaln(a) + a * LOG_W - a * np.exp(LOG_W) + np.log(LOG_W[1] - LOG_W[0])
+
+
+def log_density_with_error(likelihood, y, mu, sigma, nu, scale) -> np.ndarray:
+    """log ∫ p_noise(y − μ − s·z) φ(z) dz elementwise, for broadcastable arrays.
+
+    ``scale`` s = τ·d^γ is the discrepancy's sd at each point; s = 0 gives the plain density.
+    Normal noise: the exact convolution N(μ, σ² + s²). Student-t noise: the t as a Gamma scale
+    mixture of Normals, t_ν(σ) = ∫ N(0, σ²/w) Gamma(w; ν/2, ν/2) dw, so that
+
+        p(y) = ∫ N(y; μ, σ²/w + s²) Gamma(w; ν/2, ν/2) dw,
+
+    integrated by the trapezoid rule in log w on :data:`LOG_W` (accurate to ~0.01 in log density
+    for 1 ≤ ν ≤ 50, far tails included); ν > 50 is treated as Normal.
+    """
+    y, mu, sigma, scale = (np.asarray(v, float) for v in (y, mu, sigma, scale))
+    shape = np.broadcast_shapes(y.shape, mu.shape, sigma.shape, scale.shape)
+    r2, sigma2, scale2 = (y - mu) ** 2, sigma**2, scale**2
+    normal = np.broadcast_to(normal_logpdf(y - mu, np.sqrt(sigma2 + scale2)), shape)
+    if likelihood == "normal" or nu is None:
+        return normal.copy()
+    nu = np.asarray(nu, float)
+    if not scale.any():  # no discrepancy: the Student-t density itself
+        return np.broadcast_to(t_logpdf(y - mu, sigma, nu), shape).copy()
+    # Gamma weights depend on ν only (one per draw), not on the run: computed once, and the
+    # mixture summed in linear space; the rare elements where that underflows are redone in logs.
+    log_q = _log_gamma_weights(nu[..., None])
+    total = np.zeros(shape)
+    for j, log_w in enumerate(LOG_W):
+        var = sigma2 / np.exp(log_w) + scale2
+        total += np.exp(log_q[..., j] - 0.5 * np.log(2 * np.pi * var) - 0.5 * r2 / var)
+    with np.errstate(divide="ignore"):
+        out = np.log(total)
+    out = np.where(np.broadcast_to(nu, shape) > NORMAL_NU, normal, out)
+    redo = ~np.isfinite(out) | (total < 1e-280)
+    if redo.any():
+        args = (np.broadcast_to(a, shape)[redo] for a in (y, mu, sigma, nu, scale))
+        out[redo] = _log_mixture_in_logs(*args)
+    return out
+
+
+def _log_mixture_in_logs(y, mu, sigma, nu, scale) -> np.ndarray:
+    """The Gamma-mixture density of 1-D arrays by logsumexp (slow, never underflows)."""
+    log_q = _log_gamma_weights(nu[:, None])
+    var = sigma[:, None] ** 2 / np.exp(LOG_W) + scale[:, None] ** 2
+    terms = log_q - 0.5 * np.log(2 * np.pi * var) - 0.5 * (y - mu)[:, None] ** 2 / var
+    mix = logsumexp(terms, axis=1)
+    return np.where(nu > NORMAL_NU, normal_logpdf(y - mu, np.hypot(sigma, scale)), mix)

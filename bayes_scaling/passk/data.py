@@ -1,0 +1,374 @@
+"""Tables of per-problem counts for pass@k: ``load_counts`` (any table) and ``gsm8k`` (Pythia).
+
+One row of a counts table is one (model, problem): ``samples`` drawn and ``correct`` among them.
+:func:`load_counts` returns the canonical table
+
+========== ======= ==============================================================
+column     dtype   meaning
+========== ======= ==============================================================
+model      str     the model (one model ``"model"`` when the table has no column)
+problem    str     the problem's id
+samples    int64   samples drawn for this problem, n ≥ 1
+correct    int64   correct samples among them, 0 ≤ c ≤ n
+n_params   float   parameters N of the model (when the table has it)
+n_tokens   float   training tokens D of the model (when the table has it)
+========== ======= ==============================================================
+
+with rows in the order given. Column names are recognised after lower-casing and dropping
+everything but letters and digits (``"Num. Samples Correct"`` is ``numsamplescorrect``); a mapping
+``columns={"samples": "draws"}`` (or the keywords ``samples="draws"``) names any other column.
+
+A long table with a ``k`` column (one row per (model, problem, k), as the Large Language Monkeys
+tables are kept) is collapsed to one row per (model, problem); its rows must agree on the counts.
+Every other repeated (model, problem) is an error.
+
+Bad input raises :class:`~bayes_scaling.errors.RunsError` listing every problem with its row and
+column: correct > samples, negative, missing or non-integer counts, a problem twice for one model,
+a table without any correct sample.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.data.read import read_table
+from bayes_scaling.errors import ArgumentError, BayesScalingError, Problem, RunsError
+
+COLUMNS = ("model", "problem", "samples", "correct")
+OPTIONAL = ("n_params", "n_tokens")
+
+#: Recognised names (normalised: lower case, letters and digits only).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "model": ("model", "modelnickname", "modelname", "modelid", "checkpoint"),
+    "problem": (
+        "problem",
+        "promptidx",
+        "problemid",
+        "problemidx",
+        "taskid",
+        "questionid",
+        "prompt",
+        "promptid",
+        "question",
+        "item",
+    ),
+    "samples": (
+        "samples",
+        "numsamples",
+        "nsamples",
+        "n",
+        "attempts",
+        "numattempts",
+        "total",
+        "trials",
+        "ntrials",
+    ),
+    "correct": (
+        "correct",
+        "numsamplescorrect",
+        "ncorrect",
+        "numcorrect",
+        "c",
+        "successes",
+        "nsuccesses",
+        "solved",
+        "numsolved",
+    ),
+    "n_params": ("nparams", "params", "parameters", "modelsize", "numparams"),
+    "n_tokens": ("ntokens", "tokens", "trainingtokens", "numtokens"),
+}
+#: Cap on the problems listed in one error.
+MAX_LISTED = 12
+
+GSM8K_PATH = Path("test-time-compute") / "gsm8k_pass_at_k.parquet"
+_ENV_VAR = "BAYES_SCALING_DATA"
+
+
+def _norm(name) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _select(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, object]:
+    """Canonical name -> the raw column holding it (explicit mapping first, then aliases)."""
+    by_norm: dict[str, list] = {}
+    for col in raw.columns:
+        by_norm.setdefault(_norm(col), []).append(col)
+    chosen: dict[str, object] = {}
+    for canon in (*COLUMNS, *OPTIONAL):
+        if mapping.get(canon) is not None:
+            name = mapping[canon]
+            if name not in raw.columns:
+                raise RunsError(
+                    Problem(
+                        None,
+                        str(name),
+                        f"no such column for {canon}; the table has "
+                        f"{[str(c) for c in raw.columns]}",
+                    )
+                )
+            chosen[canon] = name
+            continue
+        for alias in ALIASES[canon]:
+            hits = [c for c in by_norm.get(alias, []) if c not in chosen.values()]
+            if len(hits) == 1:
+                chosen[canon] = hits[0]
+                break
+    return chosen
+
+
+def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum: int) -> np.ndarray:
+    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    finite = np.isfinite(x)
+    bad = ~finite | (x != np.floor(np.where(finite, x, 0))) | (x < minimum)
+    raw = values.to_numpy()
+    for i in np.flatnonzero(bad)[: MAX_LISTED + 1]:
+        v = x[i]
+        if not np.isfinite(v):
+            msg = f"{raw[i]!r} is not a count; give a whole number"
+        elif v != np.floor(v):
+            msg = f"{raw[i]!r} is not a whole number of samples"
+        else:
+            what = "negative" if v < 0 else "zero"
+            msg = f"{v:g} is {what}; counts are whole numbers ≥ {minimum}"
+        problems.append(Problem(rows[i], column, msg))
+    return np.where(finite, x, -1).astype(np.int64)
+
+
+def _raise(problems: list[Problem]) -> None:
+    if problems:
+        extra = len(problems) - MAX_LISTED
+        listed = problems[:MAX_LISTED]
+        if extra > 0:
+            listed.append(Problem(None, None, f"... and {extra} more problems"))
+        raise RunsError(listed)
+
+
+def load_counts(
+    table,
+    *,
+    columns: Mapping[str, str] | None = None,
+    model: str | None = None,
+    problem: str | None = None,
+    samples: str | None = None,
+    correct: str | None = None,
+) -> pd.DataFrame:
+    """Read and check a table of per-problem counts (see the module docstring).
+
+    Parameters
+    ----------
+    table : DataFrame or path
+        ``.csv``, ``.parquet`` or ``.jsonl`` (anything :func:`bayes_scaling.data.read.read_table`
+        reads), or a DataFrame. An already canonical table passes through checked.
+    columns : mapping, optional
+        Canonical name (``model``, ``problem``, ``samples``, ``correct``, ``n_params``,
+        ``n_tokens``) -> the table's column.
+    model, problem, samples, correct : str, optional
+        The same mapping as keywords (they win over ``columns``).
+
+    Returns
+    -------
+    DataFrame
+        The canonical columns, one row per (model, problem), rows in the order given.
+
+    Raises
+    ------
+    RunsError
+        Listing every bad cell with its row and column.
+    """
+    mapping = dict(columns or {})
+    for key, value in (
+        ("model", model),
+        ("problem", problem),
+        ("samples", samples),
+        ("correct", correct),
+    ):
+        if value is not None:
+            mapping[key] = value
+    unknown = set(mapping) - set(COLUMNS) - set(OPTIONAL)
+    if unknown:
+        raise ArgumentError(
+            "columns", f"unknown names {sorted(unknown)}; use {list(COLUMNS + OPTIONAL)}"
+        )
+    raw = read_table(table) if not isinstance(table, pd.DataFrame) else table
+    if raw.empty:
+        raise RunsError("the counts table has no rows")
+    chosen = _select(raw, mapping)
+    missing = [c for c in ("problem", "samples", "correct") if c not in chosen]
+    if missing:
+        flags = ", ".join(f"{m}=<column>" for m in missing)
+        raise RunsError(
+            Problem(
+                None,
+                None,
+                f"no column for {', '.join(missing)} among "
+                f"{[str(c) for c in raw.columns]}; name it with {flags}",
+            )
+        )
+    rows = list(raw.index)
+    problems: list[Problem] = []
+    n = _whole_counts(raw[chosen["samples"]], str(chosen["samples"]), rows, problems, 1)
+    c = _whole_counts(raw[chosen["correct"]], str(chosen["correct"]), rows, problems, 0)
+    for i in np.flatnonzero((c > n) & (n >= 1)):
+        problems.append(
+            Problem(
+                rows[i],
+                str(chosen["correct"]),
+                f"{c[i]} correct out of {n[i]} samples; correct cannot exceed samples",
+            )
+        )
+    out = pd.DataFrame(
+        {
+            "model": (
+                raw[chosen["model"]].astype(str).to_numpy()
+                if "model" in chosen
+                else np.full(len(raw), "model", dtype=object)
+            ),
+            "problem": raw[chosen["problem"]].astype(str).to_numpy(),
+            "samples": n,
+            "correct": c,
+        }
+    )
+    for extra in OPTIONAL:
+        if extra in chosen:
+            out[extra] = pd.to_numeric(raw[chosen[extra]], errors="coerce").to_numpy(float)
+    out.index = rows
+    _raise(problems)
+    out = _collapse(out, raw, chosen, rows)
+    if int(out["correct"].sum()) == 0:
+        raise RunsError(
+            Problem(
+                None,
+                str(chosen["correct"]),
+                "the table has no correct sample at all; pass@k cannot be learned from it "
+                "(check the column, or draw more samples)",
+            )
+        )
+    out = out.reset_index(drop=True)
+    out.attrs["columns"] = {k: str(v) for k, v in chosen.items()}
+    return out
+
+
+def _collapse(out: pd.DataFrame, raw: pd.DataFrame, chosen: dict, rows: list) -> pd.DataFrame:
+    """One row per (model, problem): a long table with a ``k`` column is collapsed (its rows must
+    agree); any other repeat is an error naming both rows."""
+    key = pd.Series(out["model"].to_numpy() + "\x00" + out["problem"].to_numpy())
+    dup = key.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return out
+    long = any(_norm(col) == "k" for col in raw.columns)
+    firsts = ~dup
+    first_of = pd.Series(np.flatnonzero(firsts), index=key[firsts].to_numpy())
+    j_all = first_of.loc[key[dup].to_numpy()].to_numpy()
+    i_all = np.flatnonzero(dup)
+    n, c = out["samples"].to_numpy(), out["correct"].to_numpy()
+    differ = (n[i_all] != n[j_all]) | (c[i_all] != c[j_all])
+    bad = differ if long else np.ones(len(i_all), bool)
+    problems = []
+    for i, j in zip(i_all[bad][: MAX_LISTED + 1], j_all[bad][: MAX_LISTED + 1], strict=True):
+        what = "with other counts" if long else "again"
+        problems.append(
+            Problem(
+                rows[i],
+                str(chosen["problem"]),
+                f"problem {out['problem'].iloc[i]!r} of model {out['model'].iloc[i]!r} "
+                f"appears {what} (first at row {rows[j]}); give one row per (model, problem)",
+            )
+        )
+    _raise(problems)
+    return out[firsts]
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+
+
+def parse_size(text: str) -> float:
+    """``"1.4B"`` -> 1.4e9, ``"512M"`` -> 5.12e8; NaN when it is not a size."""
+    m = _SIZE.match(str(text).strip())
+    return float(m.group(1)) * _SCALE[m.group(2).lower()] if m else float("nan")
+
+
+def sizes_from_names(models) -> pd.DataFrame:
+    """N and D parsed from names like ``Pythia_1.4B_200B`` (``<family>_<N>_<D>``): a frame with
+    ``model, n_params, n_tokens`` (NaN where a name does not follow the pattern)."""
+    names = pd.Index(pd.unique(np.asarray(models, dtype=object)))
+    parts = [str(m).split("_") for m in names]
+    n = [parse_size(p[-2]) if len(p) >= 3 else np.nan for p in parts]
+    d = [parse_size(p[-1]) if len(p) >= 3 else np.nan for p in parts]
+    return pd.DataFrame({"model": names.astype(str), "n_params": n, "n_tokens": d})
+
+
+def locate(path) -> Path:
+    if path is not None:
+        p = Path(path)
+        return p / GSM8K_PATH if p.is_dir() else p
+    env = os.environ.get(_ENV_VAR)
+    if env:
+        return Path(env) / GSM8K_PATH
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / GSM8K_PATH
+
+
+def gsm8k(path: str | PathLike | None = None) -> pd.DataFrame:
+    """Pythia on GSM8K (Brown et al. 2024, as processed by Schaeffer et al. 2025): 81 models
+    (9 sizes × 9 training checkpoints), ~128 problems each, per-problem counts.
+
+    ``path``: the parquet file, or a data folder holding ``test-time-compute/gsm8k_pass_at_k.
+    parquet``; default ``$BAYES_SCALING_DATA``, else ``../shared/data`` beside the project. The
+    file is not shipped. N and D come from the model names (``Pythia_1.4B_200B``).
+    """
+    file = locate(path)
+    if not file.exists():
+        raise BayesScalingError(
+            f"cannot find the GSM8K counts table at {str(file)!r}; pass path= (the parquet "
+            f"file or a data folder) or set {_ENV_VAR} to a folder holding {GSM8K_PATH}"
+        )
+    table = load_counts(pd.read_parquet(file))
+    sizes = sizes_from_names(table["model"])
+    table = table.merge(sizes, on="model", how="left", sort=False)
+    table.attrs["source"] = "gsm8k"
+    return table
+
+
+def model_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """One row per model in order of first appearance: ``model, problems, samples, correct``
+    (totals) and ``n_params``, ``n_tokens`` where the counts table has them."""
+    models = pd.unique(counts["model"])
+    agg = {
+        "problems": ("problem", "size"),
+        "samples": ("samples", "sum"),
+        "correct": ("correct", "sum"),
+    }
+    for extra in OPTIONAL:
+        if extra in counts:
+            agg[extra] = (extra, "first")
+    return counts.groupby("model", sort=False).agg(**agg).loc[models].reset_index()
+
+
+def thin_counts(counts: pd.DataFrame, samples: int, seed: int) -> pd.DataFrame:
+    """Every problem thinned to ``samples`` samples drawn without replacement from those it has:
+    c' ~ Hypergeometric(n, c, samples), exactly what ``samples`` of its n samples would have shown
+    (seeded; problems with fewer samples are an error)."""
+    short = counts["samples"] < samples
+    if short.any():
+        i = int(np.flatnonzero(short.to_numpy())[0])
+        raise RunsError(
+            Problem(
+                counts.index[i],
+                "samples",
+                f"{int(counts['samples'].iloc[i])} samples, fewer than the {samples} to keep",
+            )
+        )
+    rng = np.random.default_rng(seed)
+    c = counts["correct"].to_numpy(np.int64)
+    n = counts["samples"].to_numpy(np.int64)
+    out = counts.copy()
+    out["correct"] = rng.hypergeometric(c, n - c, samples).astype(np.int64)
+    out["samples"] = np.int64(samples)
+    return out

@@ -1,0 +1,189 @@
+"""The discrepancy prior learned across ladders: the shipped file and its provenance, the
+shared-error likelihood against brute-force integration, empirical Bayes on simulated ladders, a
+misspecified ladder whose bands cover the truth only with the discrepancy (real NUTS), and
+leave-one-out end to end on two small ladders (real NUTS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from bayes_scaling import fit, load_runs
+from bayes_scaling.data.corpus import corpus
+from bayes_scaling.discrepancy.evidence import shared_loglik
+from bayes_scaling.discrepancy.prior import (
+    DRIFT_GRID,
+    GAMMAS,
+    TAU_GRID,
+    DiscrepancyPrior,
+    fit_population,
+    population_log_weights,
+    resolve_prior,
+    shipped_prior,
+    within_table_prior,
+)
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.model.simulate import DEMO_TRUTH, optimal_loss, simulate_runs
+from bayes_scaling.trust.calibration import (
+    calibration_summary,
+    ladder_evidence,
+    learn_prior,
+    leave_one_out,
+)
+
+
+def test_shipped_prior_loads_with_its_provenance():
+    prior = shipped_prior()
+    assert prior.name == "learned" and prior.evidence == "shared"
+    assert prior.log_weights.shape == (len(DRIFT_GRID), len(TAU_GRID), len(GAMMAS))
+    assert np.exp(prior.log_weights).sum() == pytest.approx(1.0)
+    prov = prior.provenance
+    families = {name.split("/")[0] for name in prov["ladders"]}
+    assert {"chinchilla-epoch", "gemstones", "datablations", "olmo-ladder"} <= families
+    assert {"loss-to-loss", "llama3-isoflops"} <= families
+    for name in prov["ladders"]:
+        assert set(prov["protocol"][name]) == {"cut_on", "fit_below", "predict"}
+    assert prov["created_at"] and prov["package_version"]
+    assert set(prov["hyper"]) >= {"mu", "s", "gamma_weights", "drift_log_weights"}
+    lo, med, hi = prior.quantiles()
+    assert 1e-3 < lo < med < hi < 1.0
+    assert resolve_prior(None) is prior and resolve_prior("learned") is prior
+    # written compactly as its hyper-parameters, and rebuilt exactly
+    again = DiscrepancyPrior.from_json(prior.to_json())
+    assert '"population": true' in prior.to_json() and '"log_weights"' not in prior.to_json()
+    np.testing.assert_allclose(again.log_weights, prior.log_weights)
+    np.testing.assert_allclose(again.drift, DRIFT_GRID)
+    assert -0.03 < prior.drift_mean() < 0.0  # the ladders' extrapolations erred low
+
+
+def test_prior_round_trips_and_bad_priors_are_argument_errors(tmp_path):
+    prior = within_table_prior()
+    again = resolve_prior(prior.save(tmp_path / "p.json"))
+    np.testing.assert_allclose(again.log_weights, prior.log_weights)
+    assert again.evidence == "independent"
+    with pytest.raises(ArgumentError, match="discrepancy_prior"):
+        resolve_prior("no-such-prior")
+    with pytest.raises(ArgumentError, match="discrepancy_prior"):
+        resolve_prior(3.0)
+
+
+def _brute_force(y, mu, sigma, nu, d, tau, gamma):
+    """∫∫ Π_i N(y_i; μ_i + τ·d_i^γ·z, σ²/w) φ(z) Gamma(w; ν/2, ν/2) dz dw, numerically."""
+    a = d**gamma
+
+    def inner(w):
+        f = lambda z: np.prod(stats.norm.pdf(y, mu + tau * a * z, sigma / np.sqrt(w)))  # noqa: E731
+        return integrate.quad(lambda z: f(z) * stats.norm.pdf(z), -10, 10, limit=200)[0]
+
+    if nu is None:
+        return np.log(inner(1.0))
+    g = stats.gamma(nu / 2, scale=2 / nu)
+    return np.log(integrate.quad(lambda w: inner(w) * g.pdf(w), 1e-6, 30, limit=200)[0])
+
+
+@pytest.mark.parametrize("nu", [None, 4.0])
+def test_shared_error_likelihood_matches_numerical_integration(nu):
+    rng = np.random.default_rng(0)
+    d = np.array([0.3, 0.6, 1.0])
+    mu = np.log([2.3, 2.2, 2.1])
+    y = mu + 0.02 * d + rng.normal(0, 0.004, 3)
+    tau, gamma = np.array([0.005, 0.02, 0.08]), np.array([0.5, 1.0])
+    got = shared_loglik(
+        "normal" if nu is None else "student_t",
+        y,
+        mu[None, :],
+        np.array([[0.004]]),
+        None if nu is None else np.array([[nu]]),
+        d,
+        tau,
+        gamma,
+    )
+    for i, t in enumerate(tau):
+        for j, g in enumerate(gamma):
+            want = _brute_force(y, mu, 0.004, nu, d, t, g)
+            assert got[0, i, j] == pytest.approx(want, abs=0.02 if nu else 1e-6)
+    # a drift m shifts the error curve's mean: the same as shifting the data by −m·d^γ
+    moved = shared_loglik(
+        "normal", y, mu[None, :], np.array([[0.004]]), None, d, tau, gamma, drift=[0.01]
+    )
+    for j, g in enumerate(gamma):
+        base = shared_loglik(
+            "normal", y - 0.01 * d**g, mu[None, :], np.array([[0.004]]), None, d, tau, [g]
+        )
+        np.testing.assert_allclose(moved[0, :, j], base[0, :, 0])
+
+
+def test_empirical_bayes_recovers_a_simulated_population():
+    rng = np.random.default_rng(1)
+    mu_true, s_true, drift_true = np.log(0.02), 0.5, -0.02
+    grids = []
+    for _ in range(60):
+        tau = np.exp(mu_true + s_true * rng.standard_t(3))
+        d = np.linspace(0.2, 1.2, 12)
+        mu = np.zeros((1, 12))
+        y = (drift_true + tau * rng.standard_normal()) * d + rng.normal(0, 0.003, 12)
+        grids.append(
+            shared_loglik(
+                "normal", y, mu, np.array([[0.003]]), None, d, TAU_GRID, GAMMAS, DRIFT_GRID
+            )
+        )
+    hyper = fit_population(grids)
+    assert hyper["mu"] == pytest.approx(mu_true, abs=0.35)
+    assert 0.2 < hyper["s"] < 1.2
+    assert hyper["gamma_weights"][-1] == max(hyper["gamma_weights"])  # the truth is γ = 1
+    drift_post = np.exp(hyper["drift_log_weights"])
+    assert drift_post.sum() == pytest.approx(1.0)
+    assert drift_post @ DRIFT_GRID == pytest.approx(drift_true, abs=0.008)
+    log_w = population_log_weights(hyper["mu"], hyper["s"], hyper["gamma_weights"])
+    assert np.exp(log_w).sum() == pytest.approx(1.0)
+
+
+def _bending_ladder(seed):
+    """Runs of a Chinchilla law; beyond them the truth bends down by 1.5% of loss per decade."""
+    budgets = np.geomspace(1e17, 1e20, 7)
+    runs = simulate_runs(DEMO_TRUTH, budgets=budgets, sizes_per_budget=7, seed=seed, sigma=0.004)
+    return load_runs(runs)
+
+
+def test_misspecified_ladder_is_covered_with_the_discrepancy_and_not_without():
+    runs = _bending_ladder(2)
+    result = fit(runs, seed=5, draws=500)
+    assert result.converged and result.discrepancy.prior == "learned"
+    largest = float(runs["compute"].max())
+    compute = largest * np.array([10.0, 30.0])
+    bands = result.bands(compute=compute, prob=0.9, as_xarray=True)
+    plain = result.bands(compute=compute, prob=0.9, as_xarray=True, discrepancy=False)
+    truth = optimal_loss(DEMO_TRUTH, compute) * np.exp(-0.015 * np.log10(compute / largest))
+    inside = lambda b: (  # noqa: E731
+        (b.sel(band="predictive")["lower"].values.ravel() <= truth)
+        & (truth <= b.sel(band="predictive")["upper"].values.ravel())
+    )
+    assert inside(bands).all()
+    assert not inside(plain).any()
+
+
+@pytest.fixture(scope="module")
+def two_ladders(shared_data):
+    ladders = corpus(shared_data)
+    return [ladders["datablations"], ladders["llama3-isoflops"]]
+
+
+def test_leave_one_out_runs_end_to_end_on_two_small_ladders(two_ladders):
+    evidence = [ladder_evidence(ladder, seed=0) for ladder in two_ladders]
+    assert all(e.n_held > 0 and np.isfinite(e.loglik).all() for e in evidence)
+    prior = learn_prior(evidence, exclude={"datablations"})
+    assert prior.provenance["ladders"] == ["llama3-isoflops"]
+    assert isinstance(prior, DiscrepancyPrior)
+    table = leave_one_out(two_ladders, evidence, huber=False)
+    assert set(table["method"]) == {
+        "learned prior (default)",
+        "within-table prior (before)",
+        "parameters only",
+    }
+    per_ladder, average = calibration_summary(table)
+    assert set(per_ladder["ladder"]) == {"datablations", "llama3-isoflops"}
+    cover = per_ladder.filter(like="cover_")
+    assert ((cover >= 0) & (cover <= 1)).all().all()
+    assert list(cover.columns) == ["cover_50", "cover_80", "cover_90", "cover_95"]
+    assert len(average) == 3 and np.isfinite(average["interval_score_90"]).all()
