@@ -13,8 +13,11 @@ The package is laid out by stage, each importing only from the stages below it::
 >>> result.bands(compute=[1e22, 1e23])               # doctest: +SKIP
 """
 
-from bayes_scaling import answers, downstream, laws, passk, report  # noqa: F401  (attach the results' methods)  # noqa: F401  (capabilities: formats, commands)
-from bayes_scaling._lazy import lazy
+# Every stage that attaches methods to the results, and every capability (it registers its load
+# format and its CLI command when imported).
+from bayes_scaling import answers, downstream, laws, passk, report  # noqa: F401
+from bayes_scaling import design as _design  # noqa: F401  (registers its command)
+from bayes_scaling._lazy import lazy, xarray_without_dask
 from bayes_scaling.data import datasets, load_runs
 from bayes_scaling.downstream import DownstreamFit
 from bayes_scaling.errors import (
@@ -32,6 +35,10 @@ from bayes_scaling.passk import PassKFit
 from bayes_scaling.priors import Prior
 from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
 
+# ``bs.design`` is the function (from the lazy table), not the package of the same name, which
+# the import of ``_design`` above (it registers the ``design`` command) bound as ``design``.
+del design  # noqa: F821
+
 # What samples is imported on first use: loading a saved fit and answering from it never imports
 # PyMC, PyTensor, nutpie or numba.
 __getattr__, __dir__ = lazy(
@@ -43,9 +50,14 @@ __getattr__, __dir__ = lazy(
         "fit": "bayes_scaling.inference.sampling",
         "fit_downstream": "bayes_scaling.downstream.fit",
         "fit_passk": "bayes_scaling.passk.fit",
+        "design": "bayes_scaling.design.selection",
         "prior_predictive": "bayes_scaling.model.predictive",
     },
 )
+
+# xarray imports dask (1.2 s with dask.array and distributed) only once a dask object exists; no
+# import above makes an xarray object (tests/test_imports.py checks that no command imports dask).
+xarray_without_dask()
 
 __all__ = [
     "ArgumentError",
@@ -65,6 +77,7 @@ __all__ = [
     "RunsWarning",
     "ScalingFit",
     "datasets",
+    "design",
     "fit",
     "fit_downstream",
     "fit_groups",

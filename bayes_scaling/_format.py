@@ -5,7 +5,8 @@ One function per kind of quantity, so that a number reads the same wherever it a
 - :func:`flops` and :func:`count`: compute (FLOPs), parameters N and tokens D, 3 significant digits;
 - :func:`loss`: a loss in nats, 3 decimals; :func:`nats`: a small difference of losses (regret);
 - :func:`ratio`: tokens per parameter; :func:`multiple`: "how many times the largest run";
-- :func:`prob`: a probability as a percentage that never rounds 0.3% to "0%" or 99.7% to "100%".
+- :func:`prob`: a probability as a percentage that never rounds 0.3% to "0%" or 99.7% to "100%";
+- :func:`not_reachable`: the one wording of a target no amount reaches with probability p.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ def prob(p: float) -> str:
     if 0.99 < p < 1:
         return ">99%"
     return f"{p:.0%}"
+
+
+def not_reachable(p: float, q: float) -> str:
+    """The one wording of "needed at probability p, else not reachable": no amount (compute,
+    samples) reaches the target with probability ``p`` because with probability ``q`` it is
+    never reached (p > 1 − q; :func:`bayes_scaling.answers.intervals.needed_quantiles`).
+
+    >>> not_reachable(0.9, 0.36)
+    'not reachable with probability 90% (unreachable with probability 36%)'
+    """
+    return f"not reachable with probability {prob(p)} (unreachable with probability {prob(q)})"
 
 
 def interval(lower: str, upper: str) -> str:

@@ -73,5 +73,9 @@ class RunsWarning(UserWarning):
     """A runs table that can be used but looks suspicious (e.g. C far from 6ND, replicates)."""
 
 
+class CacheWarning(UserWarning):
+    """A compiled-model cache folder that is not safe to load from; fits compile without it."""
+
+
 class ConvergenceWarning(UserWarning):
     """A fit whose sampler diagnostics failed the gate; its results carry ``converged=False``."""

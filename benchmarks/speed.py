@@ -21,8 +21,19 @@ Measures (Epoch's Chinchilla runs, 240 after dropping the 5 largest, chinchilla 
   and 4000 draws a chain ("after" only; "before" for the 1e4-row fit);
 - pass@k: fitting all 81 GSM8K models ("after" only, when the data are there).
 
+- against the peer (``--only peer``, "after" only): our whole-process CLI ``fit`` (second
+  process, compile cache warm) against simple-scaling-laws 0.2.0 (PyPI ``simple-scaling-laws``)
+  fitting the same table with its default 1000-draw bootstrap and then predicting new-run
+  intervals at two points, alternated :data:`PAIRS` times, with the ratio of each pair and both
+  peak memories; and ``summary``, ``bands``, ``allocate`` on the saved fit each against a bare
+  ``import numpy, pandas, xarray`` process, alternated the same way. The peer lives in its own
+  virtual environment, ``benchmarks/.peer-venv`` (git-ignored), made on first use with
+  ``python -m venv`` and pip.
+
 Prints one table (``measure, before_s, after_s, before/after, goal, met, peak_mib``) and writes
-it to ``benchmarks/speed.csv``, with the machine in the last rows.
+it to ``benchmarks/speed.csv``, with the machine in the last rows. The peer's rows put the peer
+(or the bare import) in ``before_s`` and ours in ``after_s``; ``ratio`` is ours over theirs, the
+median of the alternated pairs.
 """
 
 from __future__ import annotations
@@ -98,6 +109,41 @@ GOALS = {
     "default 10-cut backtest": 15.0,
     "warm default fit, 1e4 rows": 10.0,
 }
+#: Ratio goals of the peer rows (ours over theirs, at most) and of the bootstrap (at least).
+RATIO_GOALS = {
+    "CLI fit (2nd process) vs simple-scaling-laws fit + 2 new-run intervals": 0.5,
+    "CLI summary vs bare import numpy, pandas, xarray": 1.5,
+    "CLI bands vs bare import numpy, pandas, xarray": 1.5,
+    "CLI allocate vs bare import numpy, pandas, xarray": 1.5,
+}
+#: Peak memory goal of our CLI fit, MiB.
+FIT_PEAK_MIB = 300
+#: The bootstrap over the warm default fit, at least.
+BOOTSTRAP_RATIO = 15
+#: Alternated pairs per peer measure.
+PAIRS = 5
+#: The peer, pinned.
+PEER = "simple-scaling-laws==0.2.0"
+PEER_VENV = HERE / ".peer-venv"
+#: The peer's whole job on our runs table: fit (default 1000-draw bootstrap), then new-run
+#: intervals at two points (N, D) = (1e10, 2e11) and (7e10, 1.4e12).
+PEER_FIT = r"""
+import sys, warnings
+warnings.simplefilter("ignore")
+import polars as pl
+from simple_scaling_laws import fit
+runs = pl.read_csv(sys.argv[1])
+frame = pl.DataFrame({
+    "training_run_id": runs["run_id"].cast(pl.Utf8),
+    "model_size__n_params": runs["n_params"].cast(pl.Float64),
+    "dataset_size__n_tokens": runs["n_tokens"].cast(pl.Float64),
+    "test_loss__loss": runs["loss"].cast(pl.Float64),
+})
+model = fit(frame, law="separable-power", seed=0)
+points = pl.DataFrame({"point_id": ["a", "b"], "model_size__n_params": [1e10, 7e10],
+                       "dataset_size__n_tokens": [2e11, 1.4e12]})
+print(model.predict(points, kind="new-run"))
+"""
 
 
 class _Popen(subprocess.Popen):
@@ -144,12 +190,7 @@ def cli(*args: str) -> list[str]:
 
 
 def measure_cli(envs: dict, work: Path, data: Path, rows: dict) -> None:
-    chin = work / "chin.csv"
-    code = "import bayes_scaling as bs, sys; bs.datasets.chinchilla(sys.argv[1], drop_highest=5)"
-    code += ".to_csv(sys.argv[2], index=False)"
-    subprocess.run(
-        [sys.executable, "-c", code, str(data), str(chin)], env=envs["after"], check=True
-    )
+    chin = chinchilla_csv(envs["after"], work, data)
     fits = {v: work / f"{v}.nc" for v in envs}
     steps = [
         ("CLI fit, first process", ["fit", str(chin), "--out", "{fit}", "--seed", "1"]),
@@ -193,6 +234,97 @@ def measure_steps(envs: dict, work: Path, data: Path, rows: dict, only: set) -> 
                 rows.setdefault(measure, {})[version] = (seconds, peak)
 
 
+def peer_python() -> Path:
+    """The peer's interpreter, making its virtual environment on first use (this interpreter's
+    ``venv`` module, then pip from the package index)."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", PEER], check=True, capture_output=True
+        )
+    return python
+
+
+def chinchilla_csv(env: dict, work: Path, data: Path) -> Path:
+    """Epoch's 240 Chinchilla runs as a CSV our CLI and the peer both read."""
+    chin = work / "chin.csv"
+    if not chin.exists():
+        code = (
+            "import bayes_scaling as bs, sys; bs.datasets.chinchilla(sys.argv[1], drop_highest=5)"
+        )
+        code += ".to_csv(sys.argv[2], index=False)"
+        subprocess.run([sys.executable, "-c", code, str(data), str(chin)], env=env, check=True)
+    return chin
+
+
+def measure_peer(env: dict, work: Path, data: Path, pairs: dict) -> None:
+    """Ours against the peer, and the saved-fit commands against a bare import: alternated
+    pairs, each a (theirs, ours) of (seconds, peak MiB)."""
+    chin = chinchilla_csv(env, work, data)
+    peer = work / "peer_fit.py"
+    peer.write_text(PEER_FIT)
+    fitted = work / "peer-cmp.nc"
+    run(cli("fit", str(chin), "--out", str(fitted), "--seed", "1"), env, work)  # warm the cache
+    bare = [sys.executable, "-c", "import numpy, pandas, xarray"]
+    plan = [
+        (
+            "CLI fit (2nd process) vs simple-scaling-laws fit + 2 new-run intervals",
+            [str(peer_python()), str(peer), str(chin)],
+            cli("fit", str(chin), "--out", str(work / "peer-cmp-2.nc"), "--seed", "2"),
+        ),
+        ("CLI summary vs bare import numpy, pandas, xarray", bare, cli("summary", str(fitted))),
+        (
+            "CLI bands vs bare import numpy, pandas, xarray",
+            bare,
+            cli("bands", str(fitted), "--compute", "1e22", "1e23"),
+        ),
+        (
+            "CLI allocate vs bare import numpy, pandas, xarray",
+            bare,
+            cli("allocate", str(fitted), "--compute", "1e23"),
+        ),
+    ]
+    for measure, theirs, ours in plan:
+        for _ in range(PAIRS):  # alternate: a drift of the shared machine hits both
+            other = run(theirs, env, work)[:2]
+            mine = run(ours, env, work)[:2]
+            pairs.setdefault(measure, []).append((other, mine))
+        print(f"  {measure}: {len(pairs[measure])} pairs", file=sys.stderr)
+
+
+def peer_rows(pairs: dict):
+    """One row per peer measure: medians of theirs and ours, the median ratio of the pairs
+    (ours / theirs), each pair's ratio, the goal and both peaks."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for measure, got in pairs.items():
+        theirs = np.array([p[0] for p in got])
+        ours = np.array([p[1] for p in got])
+        ratios = ours[:, 0] / theirs[:, 0]
+        goal = RATIO_GOALS.get(measure)
+        ratio = float(np.median(ratios))
+        met = goal is None or ratio <= goal
+        if measure.startswith("CLI fit"):
+            met = met and float(np.max(ours[:, 1])) <= FIT_PEAK_MIB
+        out.append(
+            {
+                "measure": measure,
+                "before_s": round(float(np.median(theirs[:, 0])), 2),
+                "after_s": round(float(np.median(ours[:, 0])), 2),
+                "ratio": round(ratio, 2),
+                "pair_ratios": " ".join(f"{r:.2f}" for r in ratios),
+                "goal_s": goal,
+                "met": bool(met),
+                "peak_mib": round(float(np.max(ours[:, 1]))),
+                "peer_peak_mib": round(float(np.max(theirs[:, 1]))),
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def summarise(rows: dict):
     import pandas as pd
 
@@ -218,7 +350,7 @@ def summarise(rows: dict):
         if version in boot and version in warm:
             ratio = boot[version][0] / warm[version][0]
             table.loc[len(table), ["measure", f"{version}_s"]] = [
-                f"bootstrap / warm default fit ({version}; goal >= 10)",
+                f"bootstrap / warm default fit ({version}; goal >= {BOOTSTRAP_RATIO})",
                 round(ratio, 1),
             ]
     return table
@@ -241,7 +373,10 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--before", default=BEFORE, help="revision to compare against")
     parser.add_argument(
-        "--only", nargs="+", default=[], help="cli warm backtest big scale passk (default: all)"
+        "--only",
+        nargs="+",
+        default=[],
+        help="cli warm backtest big scale passk peer (default: all)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "speed.csv")
     args = parser.parse_args(argv)
@@ -253,7 +388,10 @@ def main(argv=None) -> None:
         work = Path(tmp)
         envs = versions(args.before, work, work / "cache")
         rows: dict = {}
+        pairs: dict = {}
         try:
+            if not only or "peer" in only:
+                measure_peer(envs["after"], work, args.data, pairs)
             if not only or "cli" in only:
                 measure_cli(envs, work, args.data, rows)
             measure_steps(envs, work, args.data, rows, only)
@@ -263,13 +401,13 @@ def main(argv=None) -> None:
                 check=False,
                 capture_output=True,
             )
-    table = summarise(rows)
+    import pandas as pd
+
+    table = pd.concat([summarise(rows), peer_rows(pairs)], ignore_index=True)
     info = {**machine(), "load_avg_1m": f"{load:.2f} -> {os.getloadavg()[0]:.2f}"}
     info["before"] = args.before
     for key, value in info.items():
         table.loc[len(table), "measure"] = f"machine {key}: {value}"
-    import pandas as pd
-
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.astype(object).where(table.notna(), "").to_string(index=False))
     table.to_csv(args.out, index=False)

@@ -1,4 +1,5 @@
-"""Answering from a saved fit costs only what it uses: no PyMC, PyTensor, nutpie or numba.
+"""Each command imports only what it runs: answering from a saved fit no PyMC, PyTensor, nutpie or
+numba; a fit no plotting library, no ArviZ statistics or plots; neither dask.
 
 Each check runs in a fresh interpreter (this test process has long imported the sampler)."""
 
@@ -8,19 +9,56 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import xarray as xr
 
 SAMPLER = ("pymc", "pytensor", "nutpie", "numba")
+#: Not on a fit's path: ArviZ's statistics (SciPy's stats, LOO) and plots (matplotlib), dask.
+NOT_FOR_A_FIT = ("arviz_base", "arviz_stats", "arviz_plots", "matplotlib", "dask", "distributed")
 
-ANSWER_FROM_FILE = """
+#: Prints the loaded top-level packages among ``modules``; ``arviz`` only when really imported
+#: (nutpie's module-level ``import arviz`` leaves a deferred placeholder: bayes_scaling._lazy).
+LOADED = """
+import bayes_scaling._lazy as lazy
+def loaded(modules):
+    out = {m.split(".")[0] for m in sys.modules if m.split(".")[0] in modules}
+    if isinstance(sys.modules.get("arviz"), lazy._Deferred):
+        out.discard("arviz")
+    return sorted(out)
+"""
+
+ANSWER_FROM_FILE = (
+    """
 import json, sys
 import bayes_scaling as bs
+"""
+    + LOADED
+    + """
 fit = bs.load(sys.argv[1])
 fit.summary(); fit.bands(compute=[1e21, 1e22]); fit.allocate(1e22)
 from bayes_scaling.answers.targets import target_answer; target_answer(fit, 3.0)
-fit.report(1e22, target=3.0).save(sys.argv[2])
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {modules})))
+print(json.dumps(loaded({modules})))
 """
+)
+
+FIT_AND_SAVE = (
+    """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import bayes_scaling as bs
+"""
+    + LOADED
+    + """
+fit = bs.fit(bs.datasets.demo(), seed=3, draws=300, tune=300, rescue=False)
+fit.summary(); fit.save(sys.argv[1])
+print(json.dumps(loaded({modules})))
+"""
+)
+
+
+def _with(code: str, modules: set) -> str:
+    return code.replace("{modules}", repr(sorted(modules)))
 
 
 def _fresh(code: str, *args: str) -> list[str]:
@@ -32,15 +70,52 @@ def _fresh(code: str, *args: str) -> list[str]:
 
 
 def test_import_alone_loads_no_sampler_and_no_arviz():
-    code = "import json, sys, bayes_scaling\n"
-    code += "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in %r)))"
-    assert _fresh(code % ((*SAMPLER, "arviz", "matplotlib"),)) == []
+    code = "import json, sys, bayes_scaling\n" + LOADED
+    code += f"print(json.dumps(loaded({sorted({*SAMPLER, *NOT_FOR_A_FIT, 'arviz'})!r})))"
+    assert _fresh(code) == []
 
 
-def test_answers_from_a_saved_fit_load_no_sampler(demo_fit, tmp_path):
+def test_answers_from_a_saved_fit_load_no_sampler_and_no_dask(demo_fit, tmp_path):
     path = demo_fit.save(tmp_path / "fit.nc")
-    code = ANSWER_FROM_FILE.format(modules=set(SAMPLER))
+    code = _with(ANSWER_FROM_FILE, {*SAMPLER, *NOT_FOR_A_FIT, "arviz"})
+    assert _fresh(code, str(path)) == []
+
+
+def test_report_from_a_saved_fit_loads_no_sampler(demo_fit, tmp_path):
+    path = demo_fit.save(tmp_path / "fit.nc")
+    report = "fit.report(1e22, target=3.0).save(sys.argv[2])\nprint(json"
+    code = _with(ANSWER_FROM_FILE.replace("print(json", report), set(SAMPLER))
     assert _fresh(code, str(path), str(tmp_path / "report.html")) == []
+
+
+@pytest.mark.slow
+def test_a_fit_imports_no_plotting_no_arviz_statistics_and_no_dask(tmp_path):
+    code = _with(FIT_AND_SAVE, {*NOT_FOR_A_FIT, "arviz"})
+    assert _fresh(code, str(tmp_path / "fit.nc")) == []
+
+
+def test_arviz_deferred_by_nutpie_is_the_real_one_on_first_use():
+    code = """
+import json, sys
+import bayes_scaling.inference, nutpie
+deferred = type(sys.modules["arviz"]).__name__
+import arviz as az
+summary = az.summary  # first use: the real ArviZ
+print(json.dumps([deferred, type(sys.modules["arviz"]).__name__, callable(summary),
+                  "arviz_stats" in sys.modules]))
+"""
+    assert _fresh(code) == ["_Deferred", "module", True, True]
+
+
+def test_xarray_still_knows_dask_arrays_once_dask_is_imported():
+    """The dask questions xarray asks are answered "no" only while dask is not imported."""
+    import bayes_scaling  # noqa: F401  (installs the answers)
+
+    da = pytest.importorskip("dask.array")
+    lazy_array = xr.DataArray(da.ones((4, 3), chunks=2), dims=("a", "b"))
+    assert lazy_array.chunks == ((2, 2), (2, 1))
+    assert float((lazy_array * 2).sum().compute()) == 24.0
+    assert isinstance(xr.DataArray(np.ones(3)).variable._data, np.ndarray)
 
 
 @pytest.mark.parametrize("name", ["fit", "fit_groups", "fit_many", "prior_predictive"])

@@ -6,9 +6,11 @@ Two bands, always named:
 - ``predictive``: a new run's loss, log L(x; θ) + ε with ε the fitted run-to-run noise
   (Student-t(ν, 0, σ) or Normal(0, σ) on log loss). Compare measured runs with this one.
 
-Both carry the extrapolation discrepancy δ(x) = τ·d(x)·η when the fit learned one (the default;
-see :mod:`bayes_scaling.discrepancy.record`): zero inside the data, growing with the decades d(x)
-beyond it. ``discrepancy=False`` gives the parameter-only bands.
+Both carry the extrapolation discrepancy δ(x) = (m + τ·η)·d(x)^γ when the fit learned one (the
+default; see :mod:`bayes_scaling.discrepancy.record`): zero inside the data, growing with the
+decades d(x) beyond it, put on the loss so that no draw falls below its E
+(:func:`~bayes_scaling.discrepancy.protocol.with_error`). ``discrepancy=False`` gives the
+parameter-only bands.
 
 Intervals are central (equal-tailed): at probability p, the quantiles (1 − p)/2 and (1 + p)/2 of the
 draws. Where the sizes come from:
@@ -28,6 +30,8 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.answers.intervals import central_interval
+from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import distance_beyond, reference_sizes
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import ratio_split
@@ -195,7 +199,8 @@ def band_draws(fit, sizes: dict, seed=None, discrepancy: bool = True) -> xr.Data
     noise = draw_noise(post, fit.settings.get("likelihood", "student_t"), mean.shape, seed)
     disc = fit.discrepancy if discrepancy else None
     if disc is not None:
-        mean = mean * np.exp(disc.error(post, sizes, seed).broadcast_like(mean))
+        error = disc.error(sizes, draws_shape=mean.shape[:2], seed=seed).broadcast_like(mean)
+        mean = with_error(mean, error, irreducible_loss(fit.law, post))
     predictive = np.exp(np.log(mean) + noise)
     return xr.concat([mean, predictive], dim=xr.DataArray(["law", "predictive"], dims="band"))
 
@@ -206,16 +211,8 @@ def summarise_draws(draws: xr.DataArray, probs, sample_dims) -> xr.Dataset:
     Returns ``lower``, ``median``, ``upper`` with dims (band, prob, point).
     """
     probs = np.atleast_1d(np.asarray(probs, float))
-    lo = draws.quantile((1 - probs) / 2, dim=sample_dims).rename(quantile="prob")
-    hi = draws.quantile((1 + probs) / 2, dim=sample_dims).rename(quantile="prob")
-    med = draws.median(dim=sample_dims)
-    return xr.Dataset(
-        {
-            "lower": lo.assign_coords(prob=probs),
-            "upper": hi.assign_coords(prob=probs),
-            "median": med.expand_dims(prob=probs),
-        }
-    ).transpose("band", "prob", "point")
+    ci = central_interval(draws, probs, sample_dims)
+    return ci[["lower", "upper", "median"]].transpose("band", "prob", "point")
 
 
 def size_coords(fit, sizes: dict, n_points: int) -> dict:

@@ -17,7 +17,8 @@ import xarray as xr
 
 from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
-from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
+from bayes_scaling._constants import DEFAULT_PROB
+from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import frontier_loss
 
@@ -28,9 +29,10 @@ OUTCOMES = ("crossover", "B ahead throughout", "A ahead throughout", "A overtake
 
 
 def quantiles(x: xr.DataArray, prob: float, method: str = "linear") -> xr.DataArray:
-    """The central ``prob`` interval's ends and the median over draws."""
-    tail = (1 - prob) / 2
-    return x.quantile([tail, 0.5, 1 - tail], dim=SAMPLE_DIMS, method=method)
+    """The central ``prob`` interval's ends and the median over draws (dim ``quantile``:
+    lower, median, upper; :func:`~bayes_scaling.answers.intervals.central_interval`)."""
+    ci = central_interval(x, prob, method=method)
+    return xr.concat([ci["lower"], ci["median"], ci["upper"]], dim="quantile")
 
 
 def multiplier_text(multiple: float) -> str:

@@ -21,7 +21,8 @@ Variables of :func:`decide` (per budget unless said otherwise):
   ``regret_q95``, ``regret_cvar95``;
 - with a ``target``: ``prob_reach_opt`` (and ``prob_reach_chosen``) at this budget; over the whole
   compute range ``prob_unreachable`` and ``compute_needed`` (dim ``target_prob``; NaN when not
-  reachable with that probability);
+  reachable with that probability; a target at or below a draw's irreducible loss E is never
+  reached by that draw, :mod:`bayes_scaling.answers.targets`);
 - ``extrapolation``: the budget as a multiple of the largest run's compute.
 
 Each variable's ``attrs["note"]`` says what it is; the Dataset's attrs carry ``converged``, the
@@ -35,9 +36,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.answers.targets import prob_reach, target_answer
 
 COLUMNS = ["compute", "quantity", "estimate", "lower", "upper", "note"]
@@ -204,8 +207,8 @@ def decide(
 
 def _row(compute, quantity, value, prob, note):
     if isinstance(value, xr.DataArray) and set(SAMPLE_DIMS) <= set(value.dims):
-        tail = (1 - prob) / 2
-        lo, med, hi = np.quantile(np.asarray(value, float).ravel(), [tail, 0.5, 1 - tail])
+        ci = central_interval(value, prob)
+        lo, med, hi = (float(ci[v]) for v in ("lower", "median", "upper"))
         return dict(compute=compute, quantity=quantity, estimate=med, lower=lo, upper=hi, note=note)
     return dict(
         compute=compute,
@@ -272,8 +275,7 @@ def allocation_table(ds: xr.Dataset, prob: float = DEFAULT_PROB) -> pd.DataFrame
             note = (
                 f"{needed / ds.attrs['largest_run_compute']:.3g}x the largest run"
                 if np.isfinite(needed)
-                else f"not reachable with probability {p:.0%} "
-                f"(unreachable with probability {float(ds['prob_unreachable']):.0%})"
+                else fmt.not_reachable(p, float(ds["prob_unreachable"]))
             )
             rows.append(_row(np.nan, f"compute_needed_p{round(100 * p)}", needed, prob, note))
     table = pd.DataFrame(rows, columns=COLUMNS)

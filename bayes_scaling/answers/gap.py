@@ -34,7 +34,10 @@ distance beyond the ladder, and each posterior draw has one shared error draw fo
 
 - ``difference`` = e^{δ_shared}·(L*_B·e^{δ_B} − L*_A·e^{δ_A}): its sign, hence P(B better) and the
   crossover (found on L*_B·e^{δ_B} − L*_A·e^{δ_A}), carries the specific errors only, exactly;
-  the shared draw only scales its size;
+  the shared draw only scales its size. That holds wherever neither loss is bent towards its E
+  (:func:`~bayes_scaling.discrepancy.protocol.with_error`: a downward error that would take more
+  than half a group's reducible loss); where one is, each group stays above its own E and the
+  shared draw can move the sign (far out, towards that of E_B − E_A);
 - ``multiplier`` compares A at k·C with B at C, two distances: the shared error enters there;
 - :func:`loss_difference` puts both groups at the same sizes, so one distance (the worst axis, as
   for a single fit's bands) and the same cancellation.
@@ -51,10 +54,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.optimize import elementwise
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
+from bayes_scaling._lazy import scipy_function
 from bayes_scaling.answers.allocation import flops_of
 from bayes_scaling.answers.bands import argument_of
 from bayes_scaling.answers.comparison import (
@@ -68,8 +71,13 @@ from bayes_scaling.answers.comparison import (
     pick_pair,
     quantiles,
 )
+from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import frontier_loss
+
+#: SciPy's elementwise root finder, imported on first use (0.2 s: a saved fit's other answers
+#: do not need it).
+find_root = scipy_function("optimize.elementwise", "find_root")
 
 
 def _flat(post: xr.Dataset, names) -> dict[str, np.ndarray]:
@@ -82,22 +90,25 @@ def error_terms(disc, group: str, shape, seed) -> dict[str, np.ndarray]:
     coefficients and growths (see
     :meth:`~bayes_scaling.discrepancy.grouped.GroupDiscrepancy.curves`) and ``ref``, the
     largest run's compute."""
-    curves = disc.curves(shape, seed, group)
-    (cs, gs), (cp, gp) = curves["shared"], curves["specific"]
+    (cs, gs), (cp, gp) = disc.curves(draws_shape=shape, seed=seed, group=group)
     ref = np.full(cs.size, disc.reference["compute"])
     return {"cs": cs.ravel(), "gs": gs.ravel(), "cp": cp.ravel(), "gp": gp.ravel(), "ref": ref}
 
 
 def _loss(law, p: dict, c, k: float, t: dict | None = None, shared: bool = True):
-    """L*(C; θ)·exp(δ(d)) elementwise, d = max(0, log10(C / ref)); without terms L*(C; θ).
+    """L*(C; θ) with the error δ(d) elementwise, never below E (L*·e^δ upward; see
+    :func:`~bayes_scaling.discrepancy.protocol.with_error`), d = max(0, log10(C / ref));
+    without terms L*(C; θ).
 
-    ``shared`` False leaves the shared error out (a common positive factor of both groups)."""
+    ``shared`` False leaves the shared error out (a common positive factor of both groups where
+    the error is upward; downward, where the bound acts on each group's own reducible loss, the
+    sign without it is an approximation)."""
     loss = frontier_loss(law, p, c, k)
     if t is None:
         return loss
     d = np.clip(np.log10(c / t["ref"]), 0, None)
     error = t["cp"] * d ** t["gp"] + (t["cs"] * d ** t["gs"] if shared else 0)
-    return loss * np.exp(error)
+    return with_error(loss, error, irreducible_loss(law, p))
 
 
 def crossover(
@@ -143,7 +154,7 @@ def crossover(
             c = np.exp(log_c)
             return _loss(law, q[1], c, k, eb, False) - _loss(law, q[0], c, k, ea, False)
 
-        res = elementwise.find_root(gap, (np.log(grid[i]), np.log(grid[i + 1])), args=args)
+        res = find_root(gap, (np.log(grid[i]), np.log(grid[i + 1])), args=args)
         _check_roots(res, "crossover")
         where[found] = np.exp(res.x)
     return where, outcome
@@ -200,7 +211,7 @@ def multiplier(
     if inside.any():
         args = [budget[inside], target[inside], *(v[inside] for v in full)]
         bracket = (np.full(inside.sum(), lo), np.full(inside.sum(), hi))
-        res = elementwise.find_root(gap, bracket, args=args)
+        res = find_root(gap, bracket, args=args)
         _check_roots(res, "multiplier")
         out[inside] = np.exp(res.x)
     return out
@@ -379,7 +390,9 @@ def loss_difference(
             sizes = {c: xr.DataArray(v, dims="point") for c, v in inputs.items()}
             if "compute" not in sizes and {"n_params", "n_tokens"} <= set(sizes):
                 sizes["compute"] = flops_of(gfit, None) * sizes["n_params"] * sizes["n_tokens"]
-            loss = loss * np.exp(disc.error(post, sizes, seed, g))
+            shape = (post.sizes["chain"], post.sizes["draw"])
+            error = disc.error(sizes, draws_shape=shape, seed=seed, group=g)
+            loss = with_error(loss, error, irreducible_loss(gfit.law, post))
         losses.append(loss)
     la, lb = losses
     out = xr.Dataset({"loss_a": la, "loss_b": lb, "difference": lb - la})

@@ -10,14 +10,19 @@ For every draw we solve for the compute at which that draw reaches the target,
 
     C_reach(θ, δ, ε) = min { C : L(N(C), D(C); θ)·exp(δ(C) + ε) ≤ target },
 
-along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio). L falls with C
-towards E, so C_reach = ∞ when E·exp(ε) ≥ target: that draw never reaches it (within the
-search range; the discrepancy can also keep a draw above the target). Then
+along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio). Under the law
+no compute takes the loss below the irreducible loss E, so a target at or below a draw's E is
+unreachable for that draw: C_reach = ∞ when target ≤ E (run noise and the discrepancy describe
+how a run scatters around the law, not a way under its floor), and likewise when
+E·exp(ε) ≥ target or no compute in the search range reaches it (the discrepancy can also keep
+a draw above the target). Then
 
-- P(loss ≤ target at C) = P(C_reach ≤ C);
-- the compute needed with probability p is the p-quantile of C_reach;
-- q = P(C_reach = ∞) is the probability that the target is *not reachable* at any compute; when
-  p > 1 − q no compute gives probability p, and we say so instead of extrapolating a number.
+- P(loss ≤ target at C) = P(C_reach ≤ C), a draw with target ≤ E counting as a miss;
+- the compute needed with probability p is the p-quantile of C_reach
+  (:func:`bayes_scaling.answers.intervals.needed_quantiles`);
+- q = P(C_reach = ∞) ≥ P(E ≥ target) is the probability that the target is *not reachable* at
+  any compute; when p > 1 − q no compute gives probability p, and we say so
+  (:func:`bayes_scaling._format.not_reachable`) instead of extrapolating a number.
 
 Each answer also says how far it reaches: its compute as a multiple of the largest run's.
 """
@@ -29,9 +34,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
+from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
 from bayes_scaling.answers.allocation import flops_of, loss_draws, require_optimum
+from bayes_scaling.answers.intervals import needed_quantiles
+from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import ratio_split
 from bayes_scaling.model.likelihoods import draw_noise
@@ -138,14 +146,25 @@ def compute_to_reach(
     misses = _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy)
     lo = np.full(factor.shape, np.log(largest * SEARCH_MULTIPLES[0]))
     hi = np.full(factor.shape, np.log(largest * SEARCH_MULTIPLES[1]))
-    never = misses(hi)
-    already = ~misses(lo)
+    below_floor = _below_floor(fit, target, factor.shape)
+    never = misses(hi) | below_floor
+    already = ~misses(lo) & ~below_floor
     for _ in range(BISECTIONS):
         mid = (lo + hi) / 2
         miss = misses(mid)
         lo, hi = np.where(miss, mid, lo), np.where(miss, hi, mid)
     c = np.where(already, largest * SEARCH_MULTIPLES[0], np.exp(hi))
     return xr.DataArray(np.where(never, np.inf, c), dims=SAMPLE_DIMS, name="compute_to_reach")
+
+
+def _below_floor(fit, target: float, shape) -> np.ndarray:
+    """Per draw, whether ``target`` ≤ that draw's floor: its irreducible loss E
+    (:func:`~bayes_scaling.discrepancy.protocol.irreducible_loss`, 0 for a law without one),
+    which neither the law nor its error (:func:`~bayes_scaling.discrepancy.protocol.with_error`)
+    goes below."""
+    post = fit.posterior.transpose(*SAMPLE_DIMS, ...)
+    floor = np.asarray(irreducible_loss(fit.law, post), float)
+    return np.broadcast_to(floor >= target, shape)
 
 
 def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
@@ -156,7 +175,8 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
     disc = fit.discrepancy if discrepancy else None
     if disc is not None:
         seed = fit.settings.get("seed", 0) if seed is None else seed
-        coefficient, growth = disc.curve(factor.shape, seed)  # the draws of Discrepancy.error
+        curves = disc.curves(draws_shape=factor.shape, seed=seed)  # the draws of disc.error
+        floor = np.asarray(irreducible_loss(fit.law, p))
 
     def misses(log_c):
         compute = np.exp(log_c)
@@ -167,7 +187,8 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
         loss = fit.law.fn(split, p, np)
         if disc is not None:
             sizes = {**split, "compute": k * split["n_params"] * split["n_tokens"]}
-            loss = loss * np.exp(coefficient * np.asarray(disc.distance(sizes)) ** growth)
+            d = np.asarray(disc.distance(sizes))
+            loss = with_error(loss, sum(c * d**g for c, g in curves), floor)
         return loss * factor > target
 
     return misses
@@ -193,19 +214,21 @@ class TargetAnswer:
         if self.prob_unreachable >= UNREACHABLE_NOTICE:
             out.append(
                 f"The target {self.target:.4g} nats is not reachable at any compute with "
-                f"probability {self.prob_unreachable:.0%} (the irreducible loss E, plus "
-                "run noise, lies above it)."
+                f"probability {fmt.prob(self.prob_unreachable)} (the irreducible loss E is above "
+                f"it with probability {fmt.prob(self.prob_irreducible_above)}; run noise and the "
+                "law's error keep more draws above it)."
             )
         for p, c in self.compute_needed.items():
             if c is None:
                 out.append(
-                    f"No compute reaches {self.target:.4g} nats with probability {p:.0%}: "
-                    f"it is not reachable with probability {self.prob_unreachable:.0%}."
+                    f"No compute reaches {self.target:.4g} nats with probability {fmt.prob(p)}: "
+                    f"{fmt.not_reachable(p, self.prob_unreachable)}."
                 )
             else:
                 out.append(
-                    f"Reaching {self.target:.4g} nats with probability {p:.0%} needs about "
-                    f"{c:.2g} FLOPs, {self.multiple_of_largest[p]:.3g}x the largest run."
+                    f"Reaching {self.target:.4g} nats with probability {fmt.prob(p)} needs about "
+                    f"{fmt.flops(c)} FLOPs, {fmt.multiple(self.multiple_of_largest[p])} the "
+                    "largest run."
                 )
         return out
 
@@ -235,15 +258,11 @@ def target_answer(
     c_reach = compute_to_reach(
         fit, target, tokens_per_param, flops_per_param_token, seed, discrepancy
     )
-    c_reach = np.asarray(c_reach).ravel()
     largest = float(fit.runs["compute"].max())
-    q = float(np.mean(~np.isfinite(c_reach)))
-    needed, multiple = {}, {}
-    for p in probs:
-        # the smallest C with P(C_reach <= C) >= p (no interpolation towards infinity)
-        value = float(np.quantile(c_reach, p, method="inverted_cdf")) if p <= 1 - q else np.inf
-        needed[p] = None if not np.isfinite(value) else value
-        multiple[p] = None if not np.isfinite(value) else value / largest
+    found = needed_quantiles(c_reach, probs)
+    needed = found.values
+    multiple = {p: None if c is None else c / largest for p, c in needed.items()}
+    q = found.prob_unreachable
     return TargetAnswer(
         target=target,
         prob_unreachable=q,
@@ -265,7 +284,8 @@ def prob_reach(
     discrepancy=True,
     **aliases,
 ) -> float:
-    """P(a run's final loss ≤ target) at budget C: optimal split, a ratio, or a given N.
+    """P(a run's final loss ≤ target) at budget C: optimal split, a ratio, or a given N; a draw
+    whose irreducible loss E is at or above the target never reaches it.
 
     ``k=`` is accepted as the old name of ``flops_per_param_token``.
     """
@@ -276,4 +296,5 @@ def prob_reach(
     loss = run_loss_at(
         fit, compute, tokens_per_param, params, flops_per_param_token, seed, discrepancy
     )
-    return float((loss <= target).mean())
+    below = _below_floor(fit, target, tuple(loss.sizes[d] for d in SAMPLE_DIMS))
+    return float(((loss <= target).transpose(*SAMPLE_DIMS).values & ~below).mean())

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from bayes_scaling import _validate as check
@@ -351,9 +352,19 @@ def _rescue_targets(path: Path):
             continue
 
 
+#: Set by :func:`~bayes_scaling.cli.entry.main` on Ctrl-C: from then on nothing is saved.
+INTERRUPTED = threading.Event()
+
+
 def save_fit(result, path) -> Path:
     """Save ``result`` to ``path``; if that fails, keep it elsewhere and raise a one-line error
-    that says where (the sampling is not lost)."""
+    that says where (the sampling is not lost).
+
+    The save is atomic (:func:`~bayes_scaling.results.base.save_tree`): on any failure, a full
+    disk included, a file already at ``path`` is left as it was. After Ctrl-C nothing is written
+    (``KeyboardInterrupt``)."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
     try:
         return result.save(path)
     except (FitFileError, OSError) as exc:
@@ -361,11 +372,13 @@ def save_fit(result, path) -> Path:
     for target in _rescue_targets(Path(path)):
         try:
             result.save(target)
-        except (FitFileError, OSError):
+        except BaseException as exc:  # noqa: BLE001 (no placeholder left behind, then re-raise)
             if target.is_dir():
                 shutil.rmtree(target, ignore_errors=True)
             else:
                 target.unlink(missing_ok=True)
+            if not isinstance(exc, FitFileError | OSError):
+                raise
             continue
         raise FitFileError(
             f"{failure}; the fit was kept in {str(target)!r} instead (move it where you want it)"

@@ -11,15 +11,15 @@ from __future__ import annotations
 from bayes_scaling import inference, trust
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
 from bayes_scaling.cli import checks
-from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.output import (
     client_of,
     column_map,
     formatted,
-    read_fit,
+    law_fit,
     result_meta,
     single_fit,
     status,
+    write_fit,
 )
 from bayes_scaling.cli.parser import (
     add_column_flags,
@@ -57,14 +57,12 @@ def cmd_fit(args) -> int:
         discrepancy_prior=args.discrepancy_prior,
         rescue=not args.no_rescue,
     )
-    save_fit(result, args.out)
-    print(f"wrote {args.out}: {result!r}")
-    return status(result)
+    return write_fit(result, args.out)
 
 
 def cmd_summary(args) -> int:
 
-    result = read_fit(args.fit)
+    result = law_fit(args.fit)
     print(formatted(result.summary(prob=args.prob), args.format, result_meta(result)), end="")
     return status(result)
 
@@ -118,7 +116,7 @@ def cmd_report(args) -> int:
         title=args.title,
         tolerance=args.tolerance,
         relative=not args.absolute,
-        laws={(other := read_fit(path)).law.name: other for path in args.compare or []},
+        laws={(other := law_fit(path)).law.name: other for path in args.compare or []},
         sensitivity=_sensitivity(result, args),
     )
     report.save(html_path=args.out, markdown_path=args.markdown)

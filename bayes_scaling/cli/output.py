@@ -7,9 +7,10 @@ import sys
 
 import pandas as pd
 
+from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.parser import EXIT_NOT_CONVERGED, EXIT_OK
 from bayes_scaling.errors import BayesScalingError, FitFileError
-from bayes_scaling.results import GroupedFit, load
+from bayes_scaling.results import GroupedFit, ScalingFit, load
 
 
 def formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
@@ -20,6 +21,14 @@ def formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
     head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
     with pd.option_context("display.float_format", "{:.4g}".format):
         return f"# {head}\n{df.to_string(index=False)}\n"
+
+
+def write_fit(result, path) -> int:
+    """Save a fitted result to ``path`` (kept elsewhere, and said, if that fails), print where it
+    went, and return its exit status: what every fitting command ends with."""
+    save_fit(result, path)
+    print(f"wrote {path}: {result!r}")
+    return status(result)
 
 
 def status(result) -> int:
@@ -50,9 +59,21 @@ def read_fit(path):
         ) from None
 
 
+def law_fit(path):
+    """A saved scaling-law fit (single or grouped); a capability's fit (downstream, pass@k) is a
+    one-line error naming its own command."""
+    result = read_fit(path)
+    if not isinstance(result, ScalingFit | GroupedFit):
+        raise FitFileError(
+            f"{str(path)!r} is a {type(result).__name__}, not a scaling-law fit; answer it with "
+            "its own command (e.g. 'bayes-scaling downstream bands', 'bayes-scaling passk bands')"
+        )
+    return result
+
+
 def single_fit(path):
     """A saved single-law fit; a grouped fit is a one-line error naming what to use instead."""
-    result = read_fit(path)
+    result = law_fit(path)
     if isinstance(result, GroupedFit):
         raise FitFileError(
             f"{str(path)!r} is a grouped fit; use 'bayes-scaling compare {path}' (or "

@@ -1,7 +1,7 @@
-"""What backtests say about the discrepancy (τ, γ): held-out runs scored on a grid of (τ, γ).
+"""What backtests say about the discrepancy (m, τ, γ): held-out runs scored on a grid of (m, τ, γ).
 
 Given a fit below a cut (its thinned posterior draws θ_s, s = 1..S) and the held-out runs above it
-(log losses y_i, distances d_i beyond the fitted runs), two likelihoods of (τ, γ) are offered:
+(log losses y_i, distances d_i beyond the fitted runs), two likelihoods of (m, τ, γ) are offered:
 
 - :func:`shared_loglik` (the default): the held-out runs share one error curve, as the predictive
   assumes (one η per draw), and one noise scale (the Student-t as a scale mixture of Normals with
@@ -11,8 +11,13 @@ Given a fit below a cut (its thinned posterior draws θ_s, s = 1..S) and the hel
       a_i = d_i^γ
 
   in closed form in y for each w (matrix determinant lemma), the w-integral by quadrature;
-- :func:`independent_loglik` (the earlier default): Π_i of each run's density with its own error,
-  which counts m shifted runs as m independent pieces of evidence and makes τ's posterior narrow.
+- :func:`independent_loglik` (the earlier default, no drift: m = 0): Π_i of each run's density
+  with its own error, which counts n shifted runs as n independent pieces of evidence and makes
+  τ's posterior narrow.
+
+The error is scored on log loss, δ added to log L; near the data, where the held-out runs lie,
+that is what :func:`~bayes_scaling.discrepancy.protocol.with_error` puts on a prediction to first
+order (it differs only far out, where it keeps the loss above E).
 
 :func:`estimate` runs a table's internal cuts (:func:`internal_cuts`), multiplies a prior
 (:mod:`bayes_scaling.discrepancy.prior`) by the chosen likelihood and returns the
@@ -24,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import logsumexp
 
+from bayes_scaling._lazy import scipy_function
 from bayes_scaling.discrepancy.prior import DiscrepancyPrior, resolve_prior
 from bayes_scaling.discrepancy.record import (
     AXES,
@@ -36,6 +41,8 @@ from bayes_scaling.discrepancy.record import (
     distance_beyond,
     reference_sizes,
 )
+
+logsumexp = scipy_function("special", "logsumexp")  # SciPy on first use
 
 #: Fraction of the runs below each internal cut (then snapped to the next distinct value), unless
 #: the prior says otherwise (the learned prior uses one cut: ``DiscrepancyPrior.fractions``).

@@ -28,12 +28,16 @@ runs sharing one error curve as the predictive assumes::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
 
-from bayes_scaling.discrepancy.record import distance_beyond
+from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.record import READERS, distance_beyond
+from bayes_scaling.errors import ArgumentError
+
+logsumexp = scipy_function("special", "logsumexp")  # SciPy on first use
 
 #: Prior sd of τ₂ as a share of (ceiling − chance), per decade beyond the data.
 PRIOR_SHARE = 0.1
@@ -46,7 +50,30 @@ CUT_FRACTIONS = (0.5, 0.625, 0.75)
 
 @dataclass(frozen=True)
 class LinkDiscrepancy:
-    """The grid posterior of τ₂ and where d(x) is measured from (see the module docstring)."""
+    """The grid posterior of τ₂ and where d(x) is measured from (see the module docstring).
+
+    Attributes
+    ----------
+    tau : ndarray
+        Grid of τ₂ (sd of the metric's error one decade beyond the data).
+    weights : ndarray
+        Posterior probability of each τ₂ cell.
+    prior_sd : float
+        The sd of τ₂'s HalfNormal prior (:func:`prior_sd`).
+    reference : dict
+        Largest value of each axis in the fitted runs; d(x) is measured from these.
+    cuts : tuple of float
+        Internal cuts in compute whose refits scored held-out runs.
+    n_checked : int
+        Held-out runs that informed τ₂.
+    kind, scale, cut_on, learned, prior
+        The protocol's (:class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`):
+        ``"link"``, ``"metric"``, ``"compute"``, whether a backtest informed τ₂, the prior's name.
+    """
+
+    kind: ClassVar[str] = "link"
+    scale: ClassVar[str] = "metric"
+    cut_on: ClassVar[str] = "compute"
 
     tau: np.ndarray
     weights: np.ndarray
@@ -55,41 +82,74 @@ class LinkDiscrepancy:
     cuts: tuple = ()
     n_checked: int = 0
 
+    @property
+    def learned(self) -> bool:
+        """False when no internal backtest was possible and τ₂ is the prior alone."""
+        return self.n_checked > 0
+
+    @property
+    def prior(self) -> str:
+        return f"HalfNormal({self.prior_sd:.3g})"
+
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
+        """Posterior quantiles of τ₂, the metric error's sd one decade beyond the data."""
         cdf = np.cumsum(self.weights) / self.weights.sum()
         return np.interp(probs, cdf, self.tau)
 
     def describe(self) -> str:
+        """One sentence: τ₂'s median and 90% interval and what informed it."""
         lo, med, hi = self.quantiles()
         source = (
-            f"prior HalfNormal({self.prior_sd:.3g}) updated by {self.n_checked} held-out runs at "
+            f"prior {self.prior} updated by {self.n_checked} held-out runs at "
             f"{len(self.cuts)} internal cuts on compute"
             if self.n_checked
-            else f"prior HalfNormal({self.prior_sd:.3g}) only (no internal backtest was possible)"
+            else f"prior {self.prior} only (no internal backtest was possible)"
         )
         return (
             f"link discrepancy: sd {med:.3g} of the metric at 10x beyond the data (90% "
             f"{lo:.3g}-{hi:.3g}), growing linearly, {source}"
         )
 
-    def error(self, shape: tuple, sizes: dict, seed: int) -> xr.DataArray:
-        """δ₂ = τ₂_s·η_s·d(x) per draw (dims chain, draw, then the sizes' dims)."""
-        rng = np.random.default_rng([int(seed), 53])
+    def distance(self, sizes) -> xr.DataArray:
+        """d(x): decades beyond the fitted runs along the worst axis (0 inside the data)."""
+        return distance_beyond(self.reference, sizes)
+
+    def _draw_tau(self, rng, shape) -> np.ndarray:
         p = self.weights / self.weights.sum()
         i = rng.choice(len(self.tau), size=shape, p=p)
         lo = self.tau[np.maximum(i - 1, 0)]
         hi = self.tau[np.minimum(i + 1, len(self.tau) - 1)]
         tau = self.tau[i] + rng.uniform(-0.5, 0.5, shape) * (hi - lo) / 2  # within the cell
-        coef = xr.DataArray(
-            np.clip(tau, 0, None) * rng.standard_normal(shape), dims=("chain", "draw")
-        )
-        return coef * distance_beyond(self.reference, sizes)
+        return np.clip(tau, 0, None)
+
+    def curves(self, *, draws_shape, seed, group=None) -> tuple:
+        """The one term ``((τ₂_s·η_s, 1),)`` of δ₂ = τ₂_s·η_s·d(x), arrays of ``draws_shape``."""
+        if group is not None:
+            raise ArgumentError("group", f"a link discrepancy has no groups; got {group!r}")
+        rng = np.random.default_rng([int(seed), 53])
+        tau = self._draw_tau(rng, draws_shape)
+        return ((tau * rng.standard_normal(draws_shape), np.ones(draws_shape)),)
+
+    def error(self, sizes, *, draws_shape, seed, group=None) -> xr.DataArray:
+        """δ₂ = τ₂_s·η_s·d(x) on the metric per draw (dims chain, draw, then the sizes' dims)."""
+        ((coef, _),) = self.curves(draws_shape=draws_shape, seed=seed, group=group)
+        return xr.DataArray(coef, dims=("chain", "draw")) * self.distance(sizes)
+
+    def shift_and_sd(self, sizes, *, draws_shape, seed, group=None) -> tuple[xr.DataArray, ...]:
+        """Per-draw mean 0 and sd τ₂_s·d(x) of δ₂ (its η integrated out)."""
+        if group is not None:
+            raise ArgumentError("group", f"a link discrepancy has no groups; got {group!r}")
+        tau = self._draw_tau(np.random.default_rng([int(seed), 53]), draws_shape)
+        sd = xr.DataArray(tau, dims=("chain", "draw")) * self.distance(sizes)
+        return xr.zeros_like(sd), sd
 
     def to_dataset(self) -> xr.Dataset:
+        """The record as a NetCDF-safe dataset (attribute ``kind`` = ``"link"``)."""
         return xr.Dataset(
             {"weights": ("tau", self.weights)},
             coords={"tau": self.tau},
             attrs={
+                "kind": self.kind,
                 "prior_sd": float(self.prior_sd),
                 "cuts": list(map(float, self.cuts)) or [np.nan],
                 "n_checked": int(self.n_checked),
@@ -100,6 +160,7 @@ class LinkDiscrepancy:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> LinkDiscrepancy:
+        """The record of a dataset written by :meth:`to_dataset` (with or without ``kind``)."""
         a = ds.attrs
         axes = [str(x) for x in np.atleast_1d(a["reference_axes"])]
         values = [float(v) for v in np.atleast_1d(a["reference_values"])]
@@ -111,6 +172,9 @@ class LinkDiscrepancy:
             cuts=tuple(float(c) for c in np.atleast_1d(a["cuts"]) if np.isfinite(c)),
             n_checked=int(a["n_checked"]),
         )
+
+
+READERS[LinkDiscrepancy.kind] = LinkDiscrepancy.from_dataset
 
 
 def prior_sd(chance: float, ceiling: float) -> float:

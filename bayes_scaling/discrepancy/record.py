@@ -1,4 +1,5 @@
-"""Extrapolation discrepancy: the part of the error beyond the data that parameters cannot explain.
+"""The discrepancy of a scaling fit: the part of the error beyond the data that parameters cannot
+explain (kind ``"scaling"`` of :class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`).
 
 Parameter uncertainty plus i.i.d. run noise under-covers held-out runs beyond the data (on
 chinchilla-epoch, fit below 1e21 FLOPs: 61% of the 23 larger runs inside the 90% intervals). The
@@ -30,6 +31,10 @@ beyond it::
 - Every posterior draw s gets its own (m_s, τ_s, γ_s) (from that grid posterior) and its own η_s,
   shared by all points: one draw is one "law error curve", so fan charts and allocation see
   smooth curves.
+- Far beyond the data δ grows without bound (a negative drift most of all), so it is put on the
+  loss by :func:`~bayes_scaling.discrepancy.protocol.with_error`: upward as e^δ, downward on the
+  reducible loss L − E with the same first-order effect, so that no draw's loss falls below that
+  draw's E (the form and why: :mod:`bayes_scaling.discrepancy.protocol`).
 
 The fitted compiled model is reused for the internal refits (no recompilation).
 """
@@ -37,14 +42,19 @@ The fitted compiled model is reused for the internal refits (no recompilation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln, logsumexp
 
-from bayes_scaling.errors import BayesScalingError
+from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.protocol import error_of_curves
+from bayes_scaling.errors import ArgumentError, BayesScalingError
 from bayes_scaling.model.likelihoods import normal_logpdf, t_logpdf
+
+gammaln = scipy_function("special", "gammaln")  # SciPy on first use
+logsumexp = scipy_function("special", "logsumexp")
 
 #: log w nodes of the Gamma scale mixture behind the Student-t (see log_density_with_error).
 LOG_W = np.linspace(np.log(1e-6), np.log(8.0), 96)
@@ -78,7 +88,14 @@ class Discrepancy:
         Held-out runs beyond their internal cut's data that informed τ.
     prior : str
         The name of the prior the weights started from (``"learned"``, ``"within-table"``, ...).
+    failed_refits : int
+        Internal refits that stayed broken after their retry (their cuts taught nothing).
+    kind, scale : str
+        ``"scaling"`` and ``"log loss"`` (class attributes of the protocol).
     """
+
+    kind: ClassVar[str] = "scaling"
+    scale: ClassVar[str] = "log loss"
 
     drift: np.ndarray
     tau: np.ndarray
@@ -89,6 +106,7 @@ class Discrepancy:
     cuts: tuple
     n_checked: int
     prior: str = "within-table"
+    failed_refits: int = 0
 
     @property
     def learned(self) -> bool:
@@ -96,17 +114,21 @@ class Discrepancy:
         return self.n_checked > 0
 
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
-        """Posterior quantiles of τ (marginal over m and γ)."""
+        """Posterior quantiles of τ, the error's sd one decade beyond the data (marginal over m
+        and γ)."""
         cdf = np.cumsum(self.weights.sum(axis=(0, 2)))
         return np.interp(probs, cdf / cdf[-1], self.tau)
 
     def gamma_mean(self) -> float:
+        """Posterior mean of the growth γ."""
         return float((self.weights.sum(axis=(0, 1)) * self.gamma).sum() / self.weights.sum())
 
     def drift_mean(self) -> float:
+        """Posterior mean of the drift m (log loss per decade at d = 1)."""
         return float((self.weights.sum(axis=(1, 2)) * self.drift).sum() / self.weights.sum())
 
     def describe(self) -> str:
+        """One sentence: the drift, τ's median and 90% interval, γ, and what informed them."""
         lo, med, hi = self.quantiles()
         source = (
             f"{self.prior} prior updated by {self.n_checked} held-out runs at {len(self.cuts)} "
@@ -115,6 +137,8 @@ class Discrepancy:
             else f"{self.prior} prior only (no usable internal backtest: too few runs, or the "
             "refits on the smaller runs failed)"
         )
+        if self.failed_refits:
+            source += f" ({self.failed_refits} internal refit(s) failed twice and were left out)"
         drift = self.drift_mean()
         shift = f"shift {drift:+.2%} and " if drift else ""
         return (
@@ -142,31 +166,31 @@ class Discrepancy:
             tau = self.tau[i_tau] * np.exp(rng.uniform(-half, half, shape))
         return self.drift[i_drift], tau, self.gamma[i_gamma]
 
-    def shift_and_sd(self, posterior: xr.Dataset, sizes, seed) -> tuple[xr.DataArray, ...]:
+    def curves(self, *, draws_shape, seed, group=None) -> tuple:
+        """The one term ``((m_s + τ_s·η_s, γ_s),)`` of δ_s(d) = (m_s + τ_s·η_s)·d^γ_s, arrays of
+        ``draws_shape`` (for root finders that move x per draw: the draws of :meth:`error`)."""
+        _no_group(group)
+        drift, tau, gamma = self.draw_scale(draws_shape, seed)
+        eta = np.random.default_rng([int(seed), 11]).standard_normal(draws_shape)
+        return ((drift + tau * eta, gamma),)
+
+    def error(self, sizes, *, draws_shape, seed, group=None) -> xr.DataArray:
+        """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims).
+
+        Put it on a loss with :func:`~bayes_scaling.discrepancy.protocol.with_error` (never below
+        E), not as ``loss·e^δ``.
+        """
+        return error_of_curves(
+            self.curves(draws_shape=draws_shape, seed=seed, group=group), self.distance(sizes)
+        )
+
+    def shift_and_sd(self, sizes, *, draws_shape, seed, group=None) -> tuple[xr.DataArray, ...]:
         """Per-draw mean m_s·d(x)^γ_s and sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...points)."""
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-        drift, tau, gamma = self.draw_scale(shape, seed)
+        _no_group(group)
+        drift, tau, gamma = self.draw_scale(draws_shape, seed)
         dims = ("chain", "draw")
         grows = self.distance(sizes) ** xr.DataArray(gamma, dims=dims)
         return xr.DataArray(drift, dims=dims) * grows, xr.DataArray(tau, dims=dims) * grows
-
-    def sd(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
-        """Per-draw sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...point dims)."""
-        return self.shift_and_sd(posterior, sizes, seed)[1]
-
-    def curve(self, shape, seed) -> tuple[np.ndarray, np.ndarray]:
-        """The draws :meth:`error` makes, as per-draw coefficient m_s + τ_s·η_s and growth γ_s:
-        δ_s(x) = coefficient_s·d(x)^γ_s at any x (for root finders that move x per draw)."""
-        drift, tau, gamma = self.draw_scale(shape, seed)
-        eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
-        return drift + tau * eta, gamma
-
-    def error(self, posterior: xr.Dataset, sizes, seed) -> xr.DataArray:
-        """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims)."""
-        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-        eta = np.random.default_rng([int(seed), 11]).standard_normal(shape)
-        shift, sd = self.shift_and_sd(posterior, sizes, seed)
-        return shift + xr.DataArray(eta, dims=("chain", "draw")) * sd
 
     def to_dataset(self) -> xr.Dataset:
         """For the fit's DataTree group ``discrepancy`` (NetCDF-safe attributes)."""
@@ -174,10 +198,12 @@ class Discrepancy:
             {"weights": (("drift", "tau", "gamma"), self.weights)},
             coords={"drift": self.drift, "tau": self.tau, "gamma": self.gamma},
             attrs={
+                "kind": self.kind,
                 "cut_on": self.cut_on,
                 "cuts": list(map(float, self.cuts)) or [np.nan],
                 "n_checked": int(self.n_checked),
                 "prior": self.prior,
+                "failed_refits": int(self.failed_refits),
                 "reference_axes": list(self.reference),
                 "reference_values": [float(v) for v in self.reference.values()],
             },
@@ -185,12 +211,15 @@ class Discrepancy:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> Discrepancy:
-        """The record of a saved ``discrepancy`` group; a dataset of another kind (its ``kind``
-        attribute, e.g. a group's error in a grouped fit) is read by the reader registered in
-        :data:`READERS`."""
+        """The record of a saved ``discrepancy`` group (no ``kind`` attribute: written before
+        it, a scaling one); a dataset of another kind (e.g. a group's error in a grouped fit) is
+        read by the reader registered for its ``kind`` in :data:`READERS`."""
         a = ds.attrs
-        if a.get("kind") in READERS:
-            return READERS[a["kind"]](ds)
+        kind = str(a.get("kind", cls.kind))
+        if kind != cls.kind:
+            if kind not in READERS:
+                raise BayesScalingError(f"unknown kind of discrepancy {kind!r}")
+            return READERS[kind](ds)
         cuts = tuple(float(c) for c in np.atleast_1d(a["cuts"]) if np.isfinite(c))
         axes = [str(x) for x in np.atleast_1d(a["reference_axes"])]
         values = [float(v) for v in np.atleast_1d(a["reference_values"])]
@@ -207,13 +236,20 @@ class Discrepancy:
             cuts=cuts,
             n_checked=int(a["n_checked"]),
             prior=str(a.get("prior", "within-table")),
+            failed_refits=int(a.get("failed_refits", 0)),
         )
 
 
-#: Readers of discrepancy records of other kinds by their ``kind`` attribute (``reader(ds)``), so
-#: that a fit's ``discrepancy`` group always reads back through :meth:`Discrepancy.from_dataset`;
-#: :mod:`bayes_scaling.discrepancy.grouped` registers the grouped one.
-READERS: dict = {}
+#: Readers of discrepancy records by their ``kind`` attribute (``reader(ds)``), so that a fit's
+#: ``discrepancy`` group always reads back through :meth:`Discrepancy.from_dataset` (or
+#: :func:`bayes_scaling.discrepancy.read_discrepancy`); the grouped and link modules add theirs.
+READERS: dict = {Discrepancy.kind: Discrepancy.from_dataset}
+
+
+def _no_group(group) -> None:
+    """A kind without groups takes ``group=None`` only (the protocol's keyword)."""
+    if group is not None:
+        raise ArgumentError("group", f"this discrepancy has no groups; got {group!r}, give None")
 
 
 def distance_beyond(reference: dict, sizes) -> xr.DataArray:

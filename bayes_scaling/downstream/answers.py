@@ -31,6 +31,7 @@ from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
 from bayes_scaling.answers.bands import band_draws, resolve_sizes, size_coords
+from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.downstream.result import DownstreamFit, DownstreamWarning, pair_draws
 from bayes_scaling.results.base import method_of
 
@@ -76,7 +77,7 @@ def link_error(fit: DownstreamFit, sizes: dict, seed: int, discrepancy=True):
     if found is None:
         return 0.0
     post = fit.step1.posterior
-    return found.error((post.sizes["chain"], post.sizes["draw"]), sizes, seed)
+    return found.error(sizes, draws_shape=(post.sizes["chain"], post.sizes["draw"]), seed=seed)
 
 
 def metric_draws(fit: DownstreamFit, sizes: dict, seed=None, discrepancy=True) -> xr.Dataset:
@@ -109,11 +110,10 @@ def metric_draws(fit: DownstreamFit, sizes: dict, seed=None, discrepancy=True) -
 
 
 def _interval(draws: xr.DataArray, probs) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray]:
-    probs = np.asarray(probs, float)
-    lo = draws.quantile((1 - probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
-    hi = draws.quantile((1 + probs) / 2, dim=SAMPLE_DIMS).rename(quantile="prob")
-    med = draws.median(SAMPLE_DIMS).expand_dims(prob=probs)
-    return lo.assign_coords(prob=probs), med, hi.assign_coords(prob=probs)
+    """(lower, median, upper) over the draws, dims (prob, ...):
+    :func:`~bayes_scaling.answers.intervals.central_interval`."""
+    ci = central_interval(draws, np.atleast_1d(np.asarray(probs, float)))
+    return ci["lower"], ci["median"], ci["upper"]
 
 
 def metric_bands(

@@ -22,8 +22,8 @@ import warnings
 import pandas as pd
 
 from bayes_scaling import _validate as check
-from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, sampler, save_fit
-from bayes_scaling.cli.output import formatted, read_fit, result_meta, status
+from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, sampler
+from bayes_scaling.cli.output import formatted, read_fit, result_meta, status, write_fit
 from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags, one_line
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
@@ -91,6 +91,10 @@ def check_downstream(args) -> None:
         )
     if args.params is not None and args.tokens is not None and args.compute is not None:
         raise ArgumentError("--compute", "give --params with --tokens, or --compute, not all")
+    if args.tokens_per_param is not None:
+        check.positive(args.tokens_per_param, "--tokens-per-param")
+        if args.compute is None:
+            raise ArgumentError("--tokens-per-param", "splits a compute budget; give --compute too")
 
 
 def run(args) -> int:
@@ -121,9 +125,7 @@ def _fit(args) -> int:
         direct=not args.no_direct,
         discrepancy=not args.no_discrepancy,
     )
-    save_fit(result, args.out)
-    print(f"wrote {args.out}: {result!r}")
-    return status(result)
+    return write_fit(result, args.out)
 
 
 def _bands(args) -> int:

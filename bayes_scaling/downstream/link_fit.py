@@ -3,9 +3,10 @@
 The link model of :mod:`bayes_scaling.downstream.model` (step 2 of the chain, and the direct
 one-step law: the same model on −log10 C) is compiled once per structure
 (:func:`bayes_scaling.inference.compiled.with_data`) and checked by the same gate as every fit,
-with a ladder of its own when the gate fails: longer, then target_accept 0.99 after divergences,
-then more draws; seeds derived as in :mod:`bayes_scaling.inference.rescue`. The link's own
-extrapolation discrepancy is learned here too (:func:`learn_link_discrepancy`).
+climbing the shared ladder of :mod:`bayes_scaling.inference.rescue` when the gate fails (its
+standard rungs: longer, target_accept 0.99 after divergences, more draws when close; the best
+attempt kept when all fail). The link's own extrapolation discrepancy is learned here too
+(:func:`learn_link_discrepancy`).
 """
 
 from __future__ import annotations
@@ -38,18 +39,9 @@ from bayes_scaling.downstream.model import (
 )
 from bayes_scaling.errors import PriorError
 from bayes_scaling.inference.compiled import sample_attempt
-from bayes_scaling.inference.rescue import (
-    LONGER_MIN,
-    NEAR_ESS,
-    NEAR_RHAT,
-    STEADY_TARGET,
-    Attempt,
-    _entry,
-    derived_seed,
-)
+from bayes_scaling.inference.rescue import STANDARD_RUNGS, Attempt, climb, derived_seed
 from bayes_scaling.model.likelihoods import normal_logpdf
 from bayes_scaling.priors import Prior
-from bayes_scaling.results import diagnostics
 
 #: Backtest refits of step 2 with an R-hat above this are not learned from; each is scored on
 #: this many thinned draws.
@@ -90,21 +82,12 @@ def fit_link(loss, metric, link, priors, constants, first, chains, progress, res
     """Sample the link model with the gate and the ladder; the posterior gets the derived
     quantities and the total noise sd, and the pointwise log density of the points."""
     gate = [*link.params, NOISE_EXTRA, *(["chance"] if "chance" in priors else [])]
-    attempt, record, seconds, tried = first, [], 0.0, []
-    while True:
-        post, stats, spent = _sample_once(
-            loss, metric, link, priors, constants, attempt, chains, progress
-        )
-        seconds += spent
-        health = diagnostics.parameter_health(post, gate)
-        diag = diagnostics.check(post, stats, gate, health)
-        record.append(_entry(attempt, diag, diagnostics.failing_parameters(health), spent))
-        nxt = None if diag.converged or not rescue else _next_rung(first, attempt, diag, record)
-        if nxt is None:
-            break
-        attempt = replace(nxt, seed=derived_seed(first.seed, len(record)))
-    if len(record) > 1:
-        tried = f"after {len(record)} attempts"
+
+    def sample(attempt):
+        return _sample_once(loss, metric, link, priors, constants, attempt, chains, progress)
+
+    out = climb(sample, first, gate, STANDARD_RUNGS, rescue=rescue)
+    post, stats, diag, record = out.posterior, out.sample_stats, out.diagnostics, out.record
     p = constants_of(post, constants)
     post = post.assign({k: f(p, np) for k, f in link.derived.items()})
     post[NOISE_TOTAL] = np.sqrt(constants["noise_floor"] ** 2 + post[NOISE_EXTRA] ** 2)
@@ -121,36 +104,10 @@ def fit_link(loss, metric, link, priors, constants, first, chains, progress, res
         "metric": np.asarray(metric, float),
         "diagnostics": diag,
         "record": record,
-        "attempt": attempt,
-        "seconds": round(seconds, 3),
-        "tried": tried if tried else "",
+        "attempt": out.attempt,
+        "seconds": out.seconds,
+        "tried": out.tried(),
     }
-
-
-def _next_rung(first: Attempt, last: Attempt, diag, record) -> Attempt | None:
-    """Longer; then target_accept 0.99 after divergences; then twice the draws when the last
-    attempt mixed slowly but was not stuck. None: the ladder is over."""
-    rungs = [r["rung"] for r in record]
-    longer = replace(
-        first,
-        rung="longer",
-        draws=max(2 * first.draws, LONGER_MIN),
-        tune=max(2 * first.tune, LONGER_MIN),
-    )
-    if "longer" not in rungs:
-        return longer
-    steady = f"target_accept {STEADY_TARGET}"
-    diverged = any(r["divergences"] for r in record)
-    if diverged and steady not in rungs and first.target_accept < STEADY_TARGET:
-        return replace(longer, rung=steady, target_accept=STEADY_TARGET)
-    near = (
-        diag.n_divergent == 0
-        and diag.max_rhat <= NEAR_RHAT
-        and min(diag.min_ess_bulk, diag.min_ess_tail) >= NEAR_ESS
-    )
-    if near and "more draws" not in rungs:
-        return replace(last, rung="more draws", draws=2 * last.draws)
-    return None
 
 
 def constants_of(posterior: xr.Dataset, constants: Mapping) -> dict:

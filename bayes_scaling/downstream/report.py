@@ -15,8 +15,6 @@ report); ``fit.report(path, ...)`` writes it for one task.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -42,31 +40,38 @@ def _where(row) -> str:
 
 def task_facts(
     name: str, fit: DownstreamFit, *, compute=None, params=None, tokens=None, prob=0.9
-) -> dict:
-    """The numbers behind a task's sentence at one size: median, interval, step 1's share,
-    whether it is predictable, and where it leaves chance when it is still near chance."""
-    ds = metric_bands(fit, compute=compute, params=params, tokens=tokens, prob=prob).isel(point=0)
-    one = ds.sel(prob=prob)
+) -> list[dict]:
+    """The numbers behind a task's sentences, one dict per size asked (in the order given):
+    median, interval, step 1's share, whether it is predictable, and where the task leaves
+    chance when it is still near chance."""
+    ds = metric_bands(fit, compute=compute, params=params, tokens=tokens, prob=prob)
     chance = fit.constants.get("chance")
     if chance is None:
         chance = float(fit.posterior["chance"].median())
     span = abs(fit.constants["ceiling"] - chance)
-    lo, med, hi = (float(one[k]) for k in ("lower", "median", "upper"))
-    facts = {
-        "task": name,
-        "where": _where({k: float(ds[k]) for k in ("params", "tokens", "compute")}),
-        "prob": float(prob),
-        "median": med,
-        "lower": lo,
-        "upper": hi,
-        "step1_share": float(one["step1_share"]),
-        "predictable": (hi - lo) <= MAX_WIDTH * span,
-        "converged": fit.converged,
-        "disagree": bool(one["disagree"]) if "disagree" in one else False,
-    }
     near = abs(float(fit.runs[fit.metric].median()) - chance) < 0.1 * span
-    facts["chance"] = leaves_chance(fit, prob=prob).sentence() if near else ""
-    return facts
+    leaves = leaves_chance(fit, prob=prob).sentence() if near else ""
+    out = []
+    for i in range(ds.sizes["point"]):
+        point = ds.isel(point=i)
+        one = point.sel(prob=prob)
+        lo, med, hi = (float(one[k]) for k in ("lower", "median", "upper"))
+        out.append(
+            {
+                "task": name,
+                "where": _where({k: float(point[k]) for k in ("params", "tokens", "compute")}),
+                "prob": float(prob),
+                "median": med,
+                "lower": lo,
+                "upper": hi,
+                "step1_share": float(one["step1_share"]),
+                "predictable": (hi - lo) <= MAX_WIDTH * span,
+                "converged": fit.converged,
+                "disagree": bool(one["disagree"]) if "disagree" in one else False,
+                "chance": leaves if i == 0 else "",
+            }
+        )
+    return out
 
 
 def task_sentence(facts: dict) -> str:
@@ -98,18 +103,22 @@ def task_sentence(facts: dict) -> str:
 def downstream_section(
     fits: dict[str, DownstreamFit], *, compute=None, params=None, tokens=None, prob=0.9
 ) -> tuple[Section, pd.DataFrame]:
-    """The section (one sentence per task, and a table) and its facts as a DataFrame."""
+    """The section (one sentence per task and size asked, and a table of them all) and its facts
+    as a DataFrame (one row per task and size, tasks in the order given, sizes in the order
+    given)."""
     rows = [
-        task_facts(name, f, compute=compute, params=params, tokens=tokens, prob=prob)
+        facts
         for name, f in fits.items()
+        for facts in task_facts(name, f, compute=compute, params=params, tokens=tokens, prob=prob)
     ]
     bullets = tuple(sentence(task_sentence(r)) for r in rows)
     table = Table(
-        caption=f"Metric at {rows[0]['where']}, {fmt.prob(prob)} intervals",
-        columns=("task", "median", "lower", "upper", "step 1 share"),
+        caption=f"Metric per task and size asked, {fmt.prob(prob)} intervals",
+        columns=("task", "at", "median", "lower", "upper", "step 1 share"),
         rows=tuple(
             (
                 r["task"],
+                r["where"],
                 Num(f"ds-{i}-median", f"{r['median']:.3f}", r["median"]),
                 Num(f"ds-{i}-lower", f"{r['lower']:.3f}", r["lower"]),
                 Num(f"ds-{i}-upper", f"{r['upper']:.3f}", r["upper"]),
@@ -150,13 +159,14 @@ def downstream_report(
     from bayes_scaling.downstream.plots import link_plot, step_shares
     from bayes_scaling.report.build import Report  # same stage; it loads matplotlib
     from bayes_scaling.report.figures import png
-    from bayes_scaling.report.markdown import render_markdown
-    from bayes_scaling.report.render_html import render_html
 
     section, facts = downstream_section(
         fits, compute=compute, params=params, tokens=tokens, prob=prob
     )
-    figures = {"shares": png(step_shares(facts.rename(columns={"task": "label"})))}
+    labels = (
+        facts["task"] if facts["where"].nunique() == 1 else facts["task"] + ", " + facts["where"]
+    )
+    figures = {"shares": png(step_shares(facts.assign(label=labels)))}
     captions = {"shares": "Each step's share of the interval (variance shares)."}
     link_keys = []
     for i, (name, f) in enumerate(fits.items()):
@@ -186,15 +196,16 @@ def downstream_report(
         alert=alert,
         figure_captions=captions,
     )
-    return Report(render_html(content, figures), render_markdown(content, figures), figures)
+    return Report.from_content(content, figures)
 
 
 @method_of(DownstreamFit)
 def report(
     self, path=None, *, compute=None, params=None, tokens=None, prob=0.9, name=None, title=None
 ) -> Report:  # noqa: F821
-    """This task's downstream page (see :func:`downstream_report`); written to ``path`` when
-    given (``.md``: Markdown with its figures beside it; otherwise HTML)."""
+    """This task's downstream page (see :func:`downstream_report`), every size asked; written to
+    ``path`` when given (:meth:`~bayes_scaling.report.build.Report.write`: ``.md`` is Markdown
+    with its figures beside it, anything else HTML)."""
     built = downstream_report(
         {name or self.metric: self},
         compute=compute,
@@ -204,6 +215,5 @@ def report(
         title=title,
     )
     if path is not None:
-        path = Path(path)
-        built.save(markdown_path=path) if path.suffix == ".md" else built.save(html_path=path)
+        built.write(path)
     return built

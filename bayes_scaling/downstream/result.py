@@ -265,7 +265,7 @@ class DownstreamFit(FitResult):
 
     def summary(self, prob: float = DEFAULT_PROB) -> pd.DataFrame:
         """Both steps' posterior tables, stacked, with a ``step`` column (1 the law, 2 the link)."""
-        second = super().summary(prob)
+        second = super().summary(prob).drop(columns="step", errors="ignore")  # files of 0.1.0
         first = self.step1.summary(prob)
         table = pd.concat([first.assign(step=1), second.assign(step=2)], ignore_index=True).reindex(
             columns=["parameter", "step", *second.columns[1:]]

@@ -4,8 +4,9 @@ Draws as in :mod:`bayes_scaling.downstream.answers` (each step-1 draw through st
 draw, with the extrapolation discrepancy δ, step 1's run noise ε₁ and step 2's noise ε₂):
 
 - :func:`target_answer`: P(m ≥ target) at budgets (≤ for an error), and the compute needed for
-  the target with probability p along the optimal split, or "not reachable with probability q"
-  (each draw's path m_s(C) with one ε₁, δ-curve and ε₂ per draw, as in
+  the target with probability p along the optimal split (the p-quantile of the per-draw compute,
+  :func:`~bayes_scaling.answers.intervals.needed_quantiles`), or "not reachable with probability
+  p" in the core's words (each draw's path m_s(C) with one ε₁, δ-curve and ε₂ per draw, as in
   :mod:`bayes_scaling.answers.targets`);
 - :func:`leaves_chance`: the loss L* at which the expected metric leaves chance by a margin
   (default: 2σ, two evaluation-noise sds), L* = link⁻¹(chance + margin; φ_s), with its interval,
@@ -24,6 +25,8 @@ from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
 from bayes_scaling.answers.bands import resolve_sizes
+from bayes_scaling.answers.intervals import central_interval, needed_quantiles
+from bayes_scaling.discrepancy import irreducible_loss, with_error
 from bayes_scaling.downstream.answers import (
     DOWNSTREAM_PROBS,
     _paired,
@@ -55,7 +58,8 @@ def _path_draws(fit: DownstreamFit, compute, tokens_per_param, seed, discrepancy
     mean = mean.broadcast_like(post["sigma"]).transpose(*SAMPLE_DIMS, "point")
     disc = step1.discrepancy if discrepancy else None
     if disc is not None:
-        mean = mean * np.exp(disc.error(post, sizes, seed).broadcast_like(mean))
+        error = disc.error(sizes, draws_shape=mean.shape[:2], seed=seed).broadcast_like(mean)
+        mean = with_error(mean, error, irreducible_loss(law, post))
     shape = (post.sizes["chain"], post.sizes["draw"], 1)
     eps1 = draw_noise(post, step1.settings.get("likelihood", "student_t"), shape, seed)
     via = mean * np.exp(xr.DataArray(np.asarray(eps1)[..., 0], dims=SAMPLE_DIMS))
@@ -118,8 +122,8 @@ class MetricTarget:
             if c is None:
                 out.append(
                     f"No compute up to {fmt.flops(SEARCH[1] * self.largest_run_compute)} FLOPs "
-                    f"reaches {self.target:.3g} with probability {fmt.prob(p)}: it is not "
-                    f"reachable with probability {fmt.prob(self.prob_unreachable)}."
+                    f"reaches {self.target:.3g} with probability {fmt.prob(p)}: "
+                    f"{fmt.not_reachable(p, self.prob_unreachable)}."
                 )
             else:
                 out.append(
@@ -156,13 +160,10 @@ def target_answer(
     grid = _search_grid(fit)
     path, _ = _path_draws(fit, grid, tokens_per_param, seed, discrepancy)
     c_reach = first_crossing(sign * path.values, grid, sign * target).ravel()
-    q = float(np.mean(~np.isfinite(c_reach)))
     largest = float(fit.runs["compute"].max())
-    needed, multiple = {}, {}
-    for p in probs:
-        value = float(np.quantile(c_reach, p, method="inverted_cdf")) if p <= 1 - q else np.inf
-        needed[p] = value if np.isfinite(value) else None
-        multiple[p] = value / largest if np.isfinite(value) else None
+    found = needed_quantiles(c_reach, probs)
+    needed, q = found.values, found.prob_unreachable
+    multiple = {p: None if c is None else c / largest for p, c in needed.items()}
     return MetricTarget(
         fit.metric,
         float(target),
@@ -244,18 +245,23 @@ def leaves_chance(
     threshold = xr.DataArray(np.asarray(threshold, float), dims=SAMPLE_DIMS)
     best = float(fit.runs[fit.via].min())
     never = ~np.isfinite(threshold.values)
-    q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     finite = threshold.values[~never]
-    thr = tuple(float(v) for v in np.quantile(finite, q)) if finite.size else (np.nan,) * 3
+    thr = _three(finite, prob) if finite.size else (np.nan,) * 3
     fall = tuple(best - v for v in thr[::-1])
     already = float(np.mean(np.where(never, False, threshold.values >= best)))
     grid = _search_grid(fit)
     _, via = _path_draws(fit, grid, tokens_per_param, seed, discrepancy)
     c = first_crossing(-via.values, grid, -np.where(never, -np.inf, threshold.values)).ravel()
-    comp = tuple(float(v) for v in np.quantile(c, q)) if c.size else (np.inf,) * 3
+    comp = _three(c, prob) if c.size else (np.inf,) * 3
     return ChanceAnswer(
         fit.metric, fit.via, prob, how, thr, best, fall, already, float(never.mean()), comp
     )
+
+
+def _three(values: np.ndarray, prob: float) -> tuple:
+    """(lower, median, upper) of the central ``prob`` interval of draws."""
+    ci = central_interval(values, prob)
+    return tuple(float(ci[v]) for v in ("lower", "median", "upper"))
 
 
 @method_of(DownstreamFit)

@@ -28,9 +28,14 @@ is used, and how it is written:
   directory, corrupt entry, a graph it cannot digest) only costs the compile: the fit goes on
   through nutpie's stock compiler.
 
-Numba's cache format is pickle (the machine code plus its description). It is read only from the
-per-user cache directory (created with mode 0700), versioned as above, and after the checksums
-match; ``BAYES_SCALING_CACHE=off`` disables it.
+Numba's cache format is pickle (the machine code plus its description), and the checksums sit in
+the same folder, so they only guard against accidents: what keeps others' code out is the folder.
+An entry is read only from a cache folder that is the user's own and that no one else can write
+(the folders we create are mode 0700; one that is another user's, writable by group or others, a
+symbolic link, or under a folder others can write without the sticky bit is refused with a
+:class:`~bayes_scaling.errors.CacheWarning` and the fit compiles without the cache), never
+through a symbolic link, versioned as above, and after the checksums match;
+``BAYES_SCALING_CACHE=off`` disables it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 import sys
 import tempfile
 import uuid
@@ -51,6 +57,7 @@ from pathlib import Path
 import numba
 from nutpie import compile_pymc as _nutpie
 
+from bayes_scaling.errors import CacheWarning
 from bayes_scaling.inference import compile_wrappers, model_digest
 from bayes_scaling.inference.compile_wrappers import _assemble, _callbacks, _disk_cache
 from bayes_scaling.inference.model_digest import (
@@ -114,19 +121,93 @@ def cache_root() -> Path | None:
 
 
 def cache_dir() -> Path | None:
-    """This installation's directory of compiled models, created on first use (mode 0700), or
-    None when there is none or it cannot be written (then nothing is cached: slower, not
-    broken)."""
+    """This installation's directory of compiled models, created on first use (every folder we
+    create mode 0700), or None when there is none, it cannot be written, or it is not safe (then
+    nothing is cached: slower, not broken).
+
+    Safe means that no one else can put an entry there: the folders from the cache root down
+    are ours, are not symbolic links and cannot be written by group or others, and every folder
+    above the root is ours or root's and writable by others only with the sticky bit (as
+    ``/tmp``). An entry holds machine code that a fit loads, so an unsafe folder is refused with
+    a :class:`~bayes_scaling.errors.CacheWarning` (once per folder and reason) that says how to
+    fix it.
+    """
     root = cache_root()
     if root is None:
         return None
     path = root / "compiled" / versions_hash()
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tempfile.TemporaryFile(dir=path).close()
+        _make_private(root.parent, root)
+        problem = unsafe_reason(root, path)  # before anything is made inside
+        if problem is None:
+            _make_private(root, root / "compiled", path)
+            problem = unsafe_reason(root, path)
+        if problem is None:
+            tempfile.TemporaryFile(dir=path).close()
     except OSError:
         return None
+    if problem is not None:
+        _warn_once(root, problem)
+        return None
     return path
+
+
+def _make_private(parent: Path, *folders: Path) -> None:
+    """Create ``parent`` (as ``mkdir -p`` would) and then each of ``folders`` with mode 0700."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for folder in folders:
+        if not os.path.lexists(folder):
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:  # made by another process meanwhile
+                pass
+
+
+def unsafe_reason(root: Path, path: Path) -> str | None:
+    """Why the cache folder ``path`` under ``root`` is not safe to load from, or None.
+
+    See :func:`cache_dir`; the folders from ``root`` down are checked as far as they exist.
+    Where the system has no user ids (Windows), always None.
+    """
+    if not hasattr(os, "getuid"):
+        return None
+    me = os.getuid()
+    ours = [root, *[p for p in path.parents if root in p.parents], path]
+    for folder in ours:
+        if not os.path.lexists(folder):
+            break
+        info = os.lstat(folder)
+        if stat.S_ISLNK(info.st_mode):
+            return f"{str(folder)!r} is a symbolic link"
+        if info.st_uid != me:
+            return f"{str(folder)!r} belongs to another user (uid {info.st_uid})"
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"{str(folder)!r} can be written by other users (mode {info.st_mode & 0o777:o})"
+    above = Path(os.path.realpath(root.parent))
+    for folder in [above, *above.parents]:
+        info = os.stat(folder)
+        if info.st_uid not in (me, 0):
+            return f"{str(folder)!r}, above the cache, belongs to another user (uid {info.st_uid})"
+        sticky = info.st_mode & stat.S_ISVTX
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+            return f"{str(folder)!r}, above the cache, can be written by other users"
+    return None
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_once(root: Path, problem: str) -> None:
+    if (str(root), problem) in _WARNED:
+        return
+    _WARNED.add((str(root), problem))
+    warnings.warn(
+        f"compiled-model cache not used: {problem}, so another user could plant code that a fit "
+        f"would load; fits compile without it (slower, same draws). Fix: 'chmod 700' the "
+        f"folder (and own it), or set {ENV} to a private folder ({ENV}=off to silence this)",
+        CacheWarning,
+        stacklevel=3,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,6 +229,8 @@ def _files(path: Path) -> dict[str, str]:
 
 
 def _load(model, entry: Path, key: str, shared_vars, initial_point):
+    if entry.is_symlink() or any(f.is_symlink() or not f.is_file() for f in entry.iterdir()):
+        raise ValueError("entry is or holds a symbolic link (or a folder)")
     meta = json.loads((entry / "meta.json").read_text())
     if meta.get("key") != key or meta.get("versions") != versions():
         raise ValueError("entry of another model or version")
@@ -157,6 +240,17 @@ def _load(model, entry: Path, key: str, shared_vars, initial_point):
         raise ValueError("entry names shared variables the model does not have")
     logp, expand = _callbacks(meta, shared_vars, load_from=entry, stamp=_stamp())
     return _assemble(model, meta, shared_vars, initial_point, logp[0], expand[0])
+
+
+def _discard(entry: Path) -> None:
+    """Delete an entry; a symbolic link is removed itself, never what it points to."""
+    try:
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink()
+        else:
+            shutil.rmtree(entry)
+    except OSError:
+        pass
 
 
 def _store(folder: Path, entry: Path, key: str, meta: dict, callbacks) -> bool:
@@ -244,12 +338,12 @@ def compile_model(model, stats: dict | None = None):
     entry = None if folder is None else folder / key
     if entry is None:
         count("disk_off")
-    elif (entry / "meta.json").exists():
+    elif os.path.lexists(entry):
         try:
             compiled = _load(model, entry, key, shared_vars, initial_point)
         except Exception:  # noqa: BLE001 (corrupt or foreign: delete, rebuild below)
             count("disk_errors")
-            shutil.rmtree(entry, ignore_errors=True)
+            _discard(entry)
         else:
             count("disk_hits")
             return compiled

@@ -21,7 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+import numpy as np
 import nutpie
+import pyarrow as pa
+import xarray as xr
 
 from bayes_scaling.inference import compile_cache
 
@@ -87,8 +90,9 @@ def sample_attempt(
     Holds :data:`SAMPLING` (threads in one process take turns)."""
     with SAMPLING:
         start = time.perf_counter()
-        trace = nutpie.sample(
-            with_data(key, build, data),
+        model = with_data(key, build, data)
+        raw = nutpie.sample(
+            model,
             draws=attempt.draws,
             tune=attempt.tune,
             chains=chains,
@@ -96,6 +100,90 @@ def sample_attempt(
             progress_bar=progress,
             target_accept=attempt.target_accept,
             save_warmup=False,
+            return_raw_trace=True,
         )
         seconds = time.perf_counter() - start
-    return trace["posterior"].to_dataset(), trace["sample_stats"].to_dataset(), seconds
+    return (*draws_to_datasets(raw, model), seconds)
+
+
+#: Sample statistics nutpie leaves out of its DataTree unless asked to store them (per-draw
+#: vectors: gradients, mass matrices, divergence positions), and the bookkeeping columns.
+SKIPPED_STATS = frozenset(
+    {
+        "gradient",
+        "unconstrained_draw",
+        "mass_matrix_inv",
+        "mass_matrix_eigvals",
+        "mass_matrix_stds",
+        "divergence_start",
+        "divergence_end",
+        "divergence_momentum",
+        "divergence_start_gradient",
+        "transformed_position",
+        "transformed_gradient",
+        "transformation_mu",
+        "chain",
+        "draw",
+    }
+)
+
+
+def draws_to_datasets(raw, compiled) -> tuple[xr.Dataset, xr.Dataset]:
+    """nutpie's raw trace (``nutpie.sample(..., return_raw_trace=True)``) as ``(posterior,
+    sample_stats)`` Datasets with dims ``(chain, draw, ...)``: the variables nutpie's own DataTree
+    holds, read from its Arrow batches directly.
+
+    nutpie would build them through ArviZ (``arviz.from_dict``), which costs the import of all of
+    ArviZ and about 0.2 s a call; the values are the same (tests compare them). Tuning draws are
+    dropped; unconstrained copies of the parameters (``reparameterized_names``) are not kept.
+    """
+    draw_batches, stat_batches = raw.get_arrow_trace()
+    coords = {name: np.asarray(values) for name, values in compiled.coords.items()}
+    skip_draws = set(getattr(compiled, "reparameterized_names", ()) or ())
+    return (
+        _batches_to_dataset(draw_batches, stat_batches, skip_draws, coords),
+        _batches_to_dataset(stat_batches, stat_batches, SKIPPED_STATS, coords),
+    )
+
+
+def _batches_to_dataset(batches, stat_batches, skip, coords) -> xr.Dataset:
+    """One Dataset from one Arrow record batch a chain (rows after tuning), padded with NaN when
+    the chains differ in length (an aborted run)."""
+    kept = [~_values(stats.column("tuning"), False) for stats in stat_batches]
+    n_draws = max(int(k.sum()) for k in kept)
+    variables, used = {}, {}
+    for name in batches[0].schema.names:
+        if name in skip:
+            continue
+        field = batches[0].schema.field(name)
+        meta = field.metadata or {}
+        shape = [int(n) for n in meta.get(b"shape", b"").decode().split(",") if n]
+        dims = [d for d in meta.get(b"dims", b"").decode().split(",") if d]
+        if not dims:
+            dims = [f"{name}_dim_{i}" for i in range(len(shape))]
+        chains = []
+        for batch, keep in zip(batches, kept, strict=True):
+            values = _values(batch.column(name), bool(shape))
+            values = values.reshape(len(keep), *shape)[keep]
+            if len(values) < n_draws:
+                pad = np.full((n_draws - len(values), *shape), np.nan)
+                values = np.concatenate([values.astype(float), pad])
+            chains.append(values)
+        variables[name] = (("chain", "draw", *dims), np.stack(chains))
+        used.update({d: n for d, n in zip(dims, shape, strict=True)})
+    dim_coords = {d: coords[d] if d in coords else np.arange(n) for d, n in used.items()}
+    dim_coords.update(chain=np.arange(len(batches)), draw=np.arange(n_draws))
+    return xr.Dataset(variables, coords=dim_coords)
+
+
+def _values(column, nested: bool) -> np.ndarray:
+    """One Arrow column as NumPy, as nutpie fills it: NaN (floats) or None (strings) where null,
+    0 for other types; ``nested`` (a vector a draw) flattened."""
+    column = pa.array(column)
+    if nested and hasattr(column, "flatten"):
+        column = column.flatten()
+    dtype = np.dtype(column.type.to_pandas_dtype())
+    values = column.to_numpy(zero_copy_only=False)
+    if column.null_count and dtype.kind not in "fO":
+        values = np.where(column.is_null().to_numpy(zero_copy_only=False), 0, values).astype(dtype)
+    return values

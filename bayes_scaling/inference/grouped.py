@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
-from bayes_scaling.discrepancy.grouped import estimate_groups
+from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
 from bayes_scaling.inference.sampling import (
@@ -196,7 +196,7 @@ def fit_groups(
     discrepancy_prior : str, DiscrepancyPrior or path, optional
         The shared part's prior, as in :func:`bayes_scaling.fit` (default: the learned
         cross-ladder prior); the specific part's prior is half its scale
-        (:func:`~bayes_scaling.discrepancy.grouped.specific_prior`).
+        (:func:`~bayes_scaling.discrepancy.grouped_evidence.specific_prior`).
 
     Returns
     -------

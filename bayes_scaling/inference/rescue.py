@@ -1,69 +1,74 @@
-"""Fits that rescue themselves: a fixed ladder of attempts before a fit is reported unconverged.
+"""Fits that rescue themselves: one ladder of attempts before a fit is reported unconverged.
 
-Every attempt is checked by the same gate (:mod:`bayes_scaling.results.diagnostics`). When one
-fails, the next applicable rung is tried, on the same compiled model (only a rung that changes
-the coordinates compiles once more, per structure and process), with a seed derived from the
-fit's seed and the rung, so the same seed gives the same ladder and the same result:
+Every fit climbs the same ladder (:func:`climb`): the core fit and the grouped fit
+(:func:`escalate`), each pass@k model and the difficulty law, and step 2 of a downstream chain.
+A rung is data (:class:`Rung`: its name, when it applies, how it changes the sampler settings,
+and why); a capability passes its rungs as a tuple, built from the shared ones here. Every
+attempt is checked by the same gate (:mod:`bayes_scaling.results.diagnostics`) on the same
+compiled model (only a rung that changes the coordinates compiles once more, per structure and
+process), with a seed derived from the fit's seed and the rung, so the same seed gives the same
+ladder and the same result. The shared rungs, in the core's order:
 
 1. **as asked**: the caller's draws, tuning steps and target_accept (the caller's seed).
-2. **longer**: twice the draws and tuning steps, at least 2000 each. Slow mixing along a ridge
-   and a low ESS are the usual failures on real tables, and both shrink with length.
-3. **target_accept 0.99** (with 2's lengths), only when an attempt so far had divergences: a
-   smaller step follows a curved posterior. On ridge failures without divergences it does not
-   help (gemstones, OLMo and two simulated ladders, 16 fits each: 7 passed at 0.99 against 10
-   at 0.95), so it is not tried for them.
-4. **anchored E** (with 2's lengths; 0.99 if divergences were seen), only when the failures show
-   the E / coefficient / exponent ridge (E, a log coefficient or its exponent fails R-hat or
-   ESS, or divergences) and the law is E + Σ A·x^(−e) with a prior on E > 0, ungrouped: E is
-   sampled through the loss at the runs' centre (:mod:`~.centred_coordinates`). The model,
-   priors included, is unchanged; ``settings["parameterisation"]`` says which coordinates gave
-   the draws.
-5. **more draws**: twice the last attempt's draws, only when it mixed slowly but was not stuck
-   (no divergence, R-hat ≤ :data:`NEAR_RHAT`, every ESS ≥ :data:`NEAR_ESS`): R-hat falls and
-   the ESS grows with the draws, and a break location the runs barely inform mixes slowly but
-   correctly (the broken law on the OLMo, loss-to-loss and Llama 3 tables).
+2. **longer** (:data:`LONGER`): twice the draws and tuning steps, at least 2000 each. Slow mixing
+   along a ridge and a low ESS are the usual failures on real tables, and both shrink with length.
+3. **target_accept 0.99** (:data:`STEADY`, with 2's lengths), only when an attempt so far had
+   divergences: a smaller step follows a curved posterior. On ridge failures without divergences
+   it does not help (gemstones, OLMo and two simulated ladders, 16 fits each: 7 passed at 0.99
+   against 10 at 0.95), so it is not tried for them.
+4. **anchored E** (:func:`anchored_rung`, the core's own; with 2's lengths, 0.99 if divergences
+   were seen), only when the failures show the E / coefficient / exponent ridge (E, a log
+   coefficient or its exponent fails R-hat or ESS, or divergences) and the law is
+   E + Σ A·x^(−e) with a prior on E > 0: E is sampled through the loss at the runs' centre
+   (:mod:`~.centred_coordinates`). The model, priors included, is unchanged;
+   ``settings["parameterisation"]`` says which coordinates gave the draws.
+5. **more draws** (:func:`more_draws`): twice the draws of the best attempt so far, whenever that
+   attempt came close (no divergence, R-hat ≤ :data:`NEAR_RHAT`, every ESS ≥ :data:`NEAR_ESS`):
+   R-hat falls and the ESS grows with the draws, and a break location the runs barely inform
+   mixes slowly but correctly (the broken law on the OLMo, loss-to-loss and Llama 3 tables).
+   pass@k allows it twice (a model that almost never succeeds mixes slowly in its tail).
 
-The ladder stops at the first attempt that passes. It also stops early when the chains settled
-in separate modes of similar density (R-hat > :data:`MODE_RHAT`, chain medians further apart than
-:data:`MODE_GAP` within-chain sds, mean log density within :data:`MODE_LOGP` nats): more tuning
-cannot join such modes and a new seed could only hide one, so the fit says so and names the runs
-the modes disagree on. ``settings["rescue"]`` lists every attempt (its settings, failures,
-seconds, and whether it passed); a :class:`ConvergenceWarning` is raised only when the last one
-fails, and names what was tried. ``rescue=False`` runs rung 1 only.
+The ladder stops at the first attempt that passes. When every attempt fails it **returns the
+best one** (fewest divergences, then the smallest shortfall from the gate,
+:func:`shortfall`), never a later attempt that did worse. The core also stops early when the
+chains settled in separate modes of similar density (:mod:`~.rescue_notes`): more tuning cannot
+join such modes and a new seed could only hide one, so the fit says so
+and names the runs the modes disagree on. The record (``settings["rescue"]``) lists every attempt:
+its settings, why it was tried, failures, seconds, whether it passed and which one was kept. A
+:class:`ConvergenceWarning` is raised by the caller only when the kept one fails, and names what
+was tried. ``rescue=False`` runs rung 1 only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling.inference.rescue_notes import (
+    ORDINALS,
+    Modes,
+    describe,
+    explain,
+    separate_modes,
+    settings_text,
+)
 from bayes_scaling.laws import Law
-from bayes_scaling.laws.broken import identification as break_identification
-from bayes_scaling.laws.data_constrained import identification as repetition_identification
 from bayes_scaling.model.centred_coordinates import anchorable
-from bayes_scaling.model.likelihoods import log_density
-from bayes_scaling.priors import runs_stats
 from bayes_scaling.results import diagnostics
-from bayes_scaling.results.diagnostics import Diagnostics
+from bayes_scaling.results.diagnostics import MAX_RHAT, MIN_ESS, Diagnostics
 
-#: Draws and tuning steps of rungs 2-4: twice the caller's, at least this many.
+#: Draws and tuning steps of the longer rungs: twice the caller's, at least this many.
 LONGER_MIN = 2000
-#: target_accept of rung 3.
+#: target_accept of the steady rung.
 STEADY_TARGET = 0.99
-#: Rung 5 (twice the last attempt's draws) applies when that attempt mixed slowly but was not
-#: stuck: no divergence, R-hat at most NEAR_RHAT and every ESS at least NEAR_ESS.
+#: An attempt is close to passing ("more draws" applies) with no divergence, R-hat at most
+#: NEAR_RHAT and every ESS at least NEAR_ESS.
 NEAR_RHAT, NEAR_ESS = 1.05, 100
-#: Separate modes: R-hat above this, chain medians split by a gap of more than MODE_GAP
-#: within-chain sds, and every group's mean log density within MODE_LOGP nats of the best.
-MODE_RHAT, MODE_GAP, MODE_LOGP = 1.1, 4.0, 10.0
-#: Runs named as those the modes disagree on: at most MODE_RUNS of those whose mean log
-#: density is more than MODE_NATS lower in one mode than in the other.
-MODE_RUNS, MODE_NATS = 5, 2.0
-ORDINALS = ("first", "second", "third", "fourth", "fifth")
 
 
 @dataclass(frozen=True)
@@ -78,23 +83,88 @@ class Attempt:
     anchored: bool = False
 
 
-@dataclass
-class Outcome:
-    """The ladder's result: the last attempt's draws and gate, and the record of every attempt."""
+@dataclass(frozen=True)
+class Climb:
+    """What the ladder has seen, for the rungs' rules: the first, last and best attempts and
+    their gates, whether any attempt diverged, and every parameter that failed so far."""
 
-    posterior: xr.Dataset
-    sample_stats: xr.Dataset
-    diagnostics: Diagnostics
-    attempt: Attempt
-    record: list[dict]
-    seconds: float
+    first: Attempt
+    last: Attempt
+    last_diag: Diagnostics
+    best: Attempt
+    best_diag: Diagnostics
+    diverged: bool
+    failing: frozenset[str]
 
-    def tried(self) -> str:
-        """What was tried, for the warning (empty after one attempt)."""
-        if len(self.record) < 2:
-            return ""
-        rungs = "; ".join(f"{r['rung']}: {_settings_text(r)}" for r in self.record)
-        return f"after {len(self.record)} attempts ({rungs})"
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung as data: ``applies(climb) -> bool``, ``change(climb) -> Attempt`` (the new
+    sampler settings; name and seed are set by the ladder), ``why`` (recorded with the attempt)
+    and how many ``times`` it may be tried."""
+
+    name: str
+    applies: Callable[[Climb], bool]
+    change: Callable[[Climb], Attempt]
+    why: str
+    times: int = 1
+
+
+def longer(first: Attempt) -> Attempt:
+    """The caller's settings with twice the draws and tuning steps, at least :data:`LONGER_MIN`."""
+    return replace(
+        first, draws=max(2 * first.draws, LONGER_MIN), tune=max(2 * first.tune, LONGER_MIN)
+    )
+
+
+def close(diag: Diagnostics) -> bool:
+    """Close to passing: no divergence, R-hat ≤ :data:`NEAR_RHAT`, every ESS ≥ :data:`NEAR_ESS`."""
+    return (
+        diag.n_divergent == 0
+        and diag.max_rhat <= NEAR_RHAT
+        and min(diag.min_ess_bulk, diag.min_ess_tail) >= NEAR_ESS
+    )
+
+
+def shortfall(diag: Diagnostics) -> tuple:
+    """How far an attempt is from passing, smaller is better: (failed, any divergence, the
+    largest of (R-hat − 1)/(1.01 − 1) and 400/ESS, divergences). A passing attempt ranks first."""
+    rhat = diag.max_rhat if np.isfinite(diag.max_rhat) else np.inf
+    ess = min(diag.min_ess_bulk, diag.min_ess_tail)
+    ess = ess if np.isfinite(ess) and ess > 0 else 1e-9
+    worst = max((rhat - 1) / (MAX_RHAT - 1), MIN_ESS / ess)
+    return (not diag.converged, diag.n_divergent > 0, worst, diag.n_divergent)
+
+
+LONGER = Rung(
+    "longer",
+    lambda c: True,
+    lambda c: longer(c.first),
+    "the first attempt failed: longer chains mix along a ridge and raise the ESS",
+)
+STEADY = Rung(
+    f"target_accept {STEADY_TARGET}",
+    lambda c: c.diverged and c.first.target_accept < STEADY_TARGET,
+    lambda c: replace(longer(c.first), target_accept=STEADY_TARGET),
+    "divergences: a smaller step follows a curved posterior",
+)
+
+
+def more_draws(times: int = 1) -> Rung:
+    """Twice the draws of the best attempt so far, when it came close (:func:`close`); up to
+    ``times`` times."""
+    return Rung(
+        "more draws",
+        lambda c: close(c.best_diag),
+        lambda c: replace(c.best, draws=2 * c.best.draws),
+        f"the best attempt so far came close (R-hat ≤ {NEAR_RHAT}, ESS ≥ {NEAR_ESS}, no "
+        "divergence): R-hat falls and the ESS grows with the draws",
+        times,
+    )
+
+
+#: The rungs every fit climbs unless it passes its own: longer, steady, more draws.
+STANDARD_RUNGS = (LONGER, STEADY, more_draws())
 
 
 def derived_seed(seed: int, rung: int) -> int:
@@ -104,6 +174,133 @@ def derived_seed(seed: int, rung: int) -> int:
     return int(np.random.SeedSequence([int(seed), rung]).generate_state(1)[0])
 
 
+@dataclass
+class Outcome:
+    """The ladder's result: the kept attempt's draws and gate (the first that passed, else the
+    best), and the record of every attempt."""
+
+    posterior: xr.Dataset
+    sample_stats: xr.Dataset
+    diagnostics: Diagnostics
+    attempt: Attempt
+    record: list[dict]
+    seconds: float
+    failing: list[str] = field(default_factory=list)
+    stopped: Any = None  # what stopped the ladder early (e.g. separate Modes), or None
+    stopped_posterior: xr.Dataset | None = None
+
+    def tried(self) -> str:
+        """What was tried, for the warning (empty after one attempt)."""
+        if len(self.record) < 2:
+            return ""
+        rungs = "; ".join(f"{r['rung']}: {settings_text(r)}" for r in self.record)
+        kept = next(i for i, r in enumerate(self.record) if r.get("kept"))
+        note = "" if kept == len(self.record) - 1 else f"; kept attempt {kept + 1}, the closest"
+        return f"after {len(self.record)} attempts ({rungs}{note})"
+
+
+def climb(
+    sample: Callable[[Attempt], tuple[xr.Dataset, xr.Dataset, float]],
+    first: Attempt,
+    gate: list[str],
+    rungs: tuple[Rung, ...] = STANDARD_RUNGS,
+    *,
+    rescue: bool = True,
+    stop: Callable[[xr.Dataset, xr.Dataset, dict], Any] | None = None,
+) -> Outcome:
+    """Climb the ladder: ``sample(attempt) -> (posterior, sample_stats, seconds)`` per attempt,
+    the gate over ``gate`` after each, until one passes or no rung applies.
+
+    Rungs are tried in the order given, each from where the last one stood (a rung with
+    ``times > 1`` may repeat); the attempt of rung i (0-based), its u-th use (0-based), is seeded
+    ``derived_seed(first.seed, i + 1 + u·len(rungs))``. ``stop(posterior, sample_stats, health)``
+    returning anything but None ends the ladder after a failed attempt (recorded as
+    ``stopped``, by its ``label``). Returns the first passing attempt, else the best by
+    :func:`shortfall` (ties go to the later one). No warning is raised here.
+
+    Examples
+    --------
+    >>> out = climb(sample, Attempt("as asked", 1000, 1000, 0.9, 1), ["a", "b"])  # doctest: +SKIP
+    >>> [r["rung"] for r in out.record], out.attempt.rung                        # doctest: +SKIP
+    """
+    uses = [0] * len(rungs)
+    attempt, why, position, record, seconds = first, "as asked", 0, [], 0.0
+    best, tried_failing, diverged, stopped = None, set(), False, None
+    while True:
+        posterior, stats, spent = sample(attempt)
+        seconds += spent
+        health = diagnostics.parameter_health(posterior, gate)
+        diag = diagnostics.check(posterior, stats, gate, health)
+        failing = diagnostics.failing_parameters(health)
+        record.append(_entry(attempt, diag, failing, spent, why))
+        here = (attempt, posterior, stats, diag, failing, len(record) - 1)
+        if best is None or shortfall(diag) <= shortfall(best[3]):
+            best = here
+        if diag.converged or not rescue:
+            break
+        diverged |= diag.n_divergent > 0
+        tried_failing |= set(failing)
+        stopped = stop(posterior, stats, health) if stop is not None else None
+        if stopped is not None:
+            record[-1]["stopped"] = getattr(stopped, "label", str(stopped))
+            break
+        state = Climb(first, attempt, diag, best[0], best[3], diverged, frozenset(tried_failing))
+        nxt = next(
+            (
+                i
+                for i in range(position, len(rungs))
+                if uses[i] < rungs[i].times and rungs[i].applies(state)
+            ),
+            None,
+        )
+        if nxt is None:
+            break
+        rung = rungs[nxt]
+        seed = derived_seed(first.seed, nxt + 1 + uses[nxt] * len(rungs))
+        uses[nxt] += 1
+        position = nxt if uses[nxt] < rung.times else nxt + 1
+        attempt = replace(rung.change(state), rung=rung.name, seed=seed)
+        why = rung.why
+    kept_attempt, kept_post, kept_stats, kept_diag, kept_failing, kept = best
+    record[kept]["kept"] = True
+    return Outcome(
+        kept_post,
+        kept_stats,
+        kept_diag,
+        kept_attempt,
+        record,
+        round(seconds, 3),
+        kept_failing,
+        stopped,
+        posterior if stopped is not None else None,
+    )
+
+
+def _entry(
+    attempt: Attempt, diag: Diagnostics, failing: list[str], seconds: float, why: str
+) -> dict:
+    """One attempt of ``settings["rescue"]`` (plain JSON types)."""
+    out = asdict(attempt)
+    out.update(
+        parameterisation="anchored E" if attempt.anchored else "default",
+        reason=why,
+        passed=bool(diag.converged),
+        failures=list(diag.failures),
+        failing_parameters=list(failing),
+        max_rhat=round(float(diag.max_rhat), 4),
+        min_ess_bulk=round(float(diag.min_ess_bulk), 1),
+        min_ess_tail=round(float(diag.min_ess_tail), 1),
+        divergences=int(diag.n_divergent),
+        seconds=round(float(seconds), 3),
+        kept=False,
+    )
+    del out["anchored"]
+    return out
+
+
+# --- the core fit's ladder ---------------------------------------------------------------------
+
+
 def ridge_parameters(law: Law) -> set[str]:
     """E, the log coefficients and their exponents: the parameters of the E / A / α ridge."""
     if "E" not in law.params:
@@ -111,43 +308,30 @@ def ridge_parameters(law: Law) -> set[str]:
     return {"E", *law.centred, *(e for _, e in law.centred.values())}
 
 
-def _ladder(first: Attempt):
-    """Rungs 2-5: (name, applies(ctx), attempt(ctx)). ``ctx`` holds what the failures so far
-    showed (``diverged``, ``ridge``, ``anchorable``) and the ``last`` attempt and its gate."""
-    longer = replace(
-        first,
-        draws=max(2 * first.draws, LONGER_MIN),
-        tune=max(2 * first.tune, LONGER_MIN),
+def anchored_rung(law: Law, priors: Mapping, pooling=None) -> Rung:
+    """The core's rung 4: E sampled through the loss at the runs' centre, when the law allows it
+    (:func:`~bayes_scaling.model.centred_coordinates.anchorable`) and the failures show the
+    ridge (a ridge parameter failed, or divergences)."""
+    allowed = anchorable(law, priors, pooling)
+    ridge = ridge_parameters(law)
+
+    def change(c: Climb) -> Attempt:
+        steady = max(c.first.target_accept, STEADY_TARGET)
+        accept = steady if c.diverged else c.first.target_accept
+        return replace(longer(c.first), anchored=True, target_accept=accept)
+
+    return Rung(
+        "anchored E",
+        lambda c: allowed and (bool(ridge & c.failing) or c.diverged),
+        change,
+        "E, a coefficient or an exponent failed (or divergences): the E / A / α ridge, sampled "
+        "with E through the loss at the runs' centre",
     )
 
-    def anchored(ctx):
-        steady = max(first.target_accept, STEADY_TARGET)
-        return replace(
-            longer, anchored=True, target_accept=steady if ctx["diverged"] else first.target_accept
-        )
 
-    def short_of_draws(ctx):
-        diag = ctx["last_diag"]
-        return (
-            diag.n_divergent == 0
-            and diag.max_rhat <= NEAR_RHAT
-            and min(diag.min_ess_bulk, diag.min_ess_tail) >= NEAR_ESS
-        )
-
-    return (
-        ("longer", lambda ctx: True, lambda ctx: longer),
-        (
-            f"target_accept {STEADY_TARGET}",
-            lambda ctx: ctx["diverged"] and first.target_accept < STEADY_TARGET,
-            lambda ctx: replace(longer, target_accept=STEADY_TARGET),
-        ),
-        ("anchored E", lambda ctx: ctx["ridge"] and ctx["anchorable"], anchored),
-        (
-            "more draws",
-            short_of_draws,
-            lambda ctx: replace(ctx["last"], draws=2 * ctx["last"].draws),
-        ),
-    )
+def core_rungs(law: Law, priors: Mapping, pooling=None) -> tuple[Rung, ...]:
+    """The core fit's ladder: longer, steady, anchored E (when the law allows), more draws."""
+    return (LONGER, STEADY, anchored_rung(law, priors, pooling), more_draws())
 
 
 def escalate(
@@ -162,221 +346,40 @@ def escalate(
     pooling=None,
     rescue: bool = True,
 ) -> Outcome:
-    """Run the ladder: ``sample(attempt) -> (posterior, sample_stats, seconds)`` per attempt,
-    the gate over ``gate`` after each, until one passes, the ladder ends or the chains are found
-    in separate modes (see the module docstring). No warning is raised here."""
-    ctx = {"diverged": False, "ridge": False, "anchorable": anchorable(law, priors, pooling)}
-    ridge = ridge_parameters(law)
-    rungs = _ladder(first)
-    attempt, position, record, seconds, modes = first, 0, [], 0.0, None
-    while True:
-        posterior, stats, spent = sample(attempt)
-        seconds += spent
-        health = diagnostics.parameter_health(posterior, gate)
-        diag = diagnostics.check(posterior, stats, gate, health)
-        failing = diagnostics.failing_parameters(health)
-        record.append(_entry(attempt, diag, failing, spent))
-        if diag.converged or not rescue:
-            break
-        ctx.update(last=attempt, last_diag=diag)
-        ctx["diverged"] |= diag.n_divergent > 0
-        ctx["ridge"] |= bool(ridge & set(failing)) or diag.n_divergent > 0
-        modes = separate_modes(posterior, stats, health)
-        if modes is not None:
-            record[-1]["stopped"] = "separate modes"
-            break
-        nxt = next((i for i in range(position, len(rungs)) if rungs[i][1](ctx)), None)
-        if nxt is None:
-            break
-        position = nxt + 1
-        name, _, make = rungs[nxt]
-        attempt = replace(make(ctx), rung=name, seed=derived_seed(first.seed, position))
-    if not diag.converged:
-        diag = _explain(diag, modes, record, failing, posterior, runs, law, likelihood, pooling)
-    return Outcome(posterior, stats, diag, attempt, record, round(seconds, 3))
-
-
-def _explain(diag, modes, record, failing, posterior, runs, law, likelihood, pooling):
-    """The final failure's words: what the modes or the law's runs cannot settle, and advice
-    that does not repeat what the ladder already tried."""
-    notes = []
-    if modes is not None:
-        notes.append(_modes_note(modes, posterior, runs, law, likelihood, pooling))
-    law_note = _law_note(posterior, runs, law, pooling)
-    if law_note is not None:
-        notes.append(law_note)
-    if modes is not None:
-        advice = ()
-    elif len(record) > 1:
-        tried = ", ".join(r["rung"] for r in record[1:])
-        advice = (
-            f"the rescue ladder already tried: {tried}; what is left is tighter priors on "
-            f"{', '.join(failing) or 'the parameters that failed'}, runs that identify them, a "
-            "simpler law, or many more draws (e.g. draws=8000) when only the ESS falls short",
-        )
-    else:
-        advice = diag.advice
-    return replace(
-        diag,
-        failures=(*diag.failures, *(n[0] for n in notes)),
-        advice=(*(n[1] for n in notes), *advice),
+    """The core fit's ladder (:func:`core_rungs`, stopped by :func:`separate_modes`) through
+    :func:`climb`; a final failure says what the modes or the law's runs cannot settle."""
+    out = climb(
+        sample,
+        first,
+        gate,
+        core_rungs(law, priors, pooling),
+        rescue=rescue,
+        stop=separate_modes,
     )
-
-
-def _entry(attempt: Attempt, diag: Diagnostics, failing: list[str], seconds: float) -> dict:
-    """One attempt of ``settings["rescue"]`` (plain JSON types)."""
-    out = asdict(attempt)
-    out.update(
-        parameterisation="anchored E" if attempt.anchored else "default",
-        passed=bool(diag.converged),
-        failures=list(diag.failures),
-        failing_parameters=list(failing),
-        max_rhat=round(float(diag.max_rhat), 4),
-        min_ess_bulk=round(float(diag.min_ess_bulk), 1),
-        min_ess_tail=round(float(diag.min_ess_tail), 1),
-        divergences=int(diag.n_divergent),
-        seconds=round(float(seconds), 3),
-    )
-    del out["anchored"]
+    if not out.diagnostics.converged:
+        out.diagnostics = explain(out, runs, law, likelihood, pooling)
     return out
 
 
-@dataclass(frozen=True)
-class Modes:
-    """Chains in separate modes: the parameter that splits them and each group's chains and
-    median value."""
-
-    param: str
-    groups: tuple[tuple[tuple[int, ...], float], ...]
-    logp_gap: float
-
-
-def separate_modes(posterior: xr.Dataset, sample_stats: xr.Dataset, health) -> Modes | None:
-    """Chains that settled in separate modes of similar density, or None (see the module
-    docstring for the thresholds). A chain stuck where the density is much lower is not a mode:
-    a longer or reseeded run can leave it."""
-    rhat = {
-        n: float(health["rhat"][n]) for n in health["rhat"].data_vars if health["rhat"][n].ndim == 0
-    }
-    if not rhat or "logp" not in sample_stats or posterior.sizes.get("chain", 1) < 2:
-        return None
-    param = max(rhat, key=rhat.__getitem__)
-    if rhat[param] <= MODE_RHAT:
-        return None
-    med = posterior[param].median("draw").values
-    sd = float(posterior[param].std("draw").max())
-    order = np.argsort(med)
-    gaps = np.diff(med[order])
-    cut = int(np.argmax(gaps))
-    if gaps[cut] <= MODE_GAP * max(sd, 1e-12):
-        return None
-    chains = (
-        tuple(sorted(int(c) for c in order[: cut + 1])),
-        tuple(sorted(int(c) for c in order[cut + 1 :])),
-    )
-    logp = sample_stats["logp"].mean("draw").values
-    means = [float(logp[list(g)].mean()) for g in chains]
-    if min(means) < max(means) - MODE_LOGP:
-        return None
-    groups = tuple((g, float(np.median(med[list(g)]))) for g in chains)
-    return Modes(param, groups, abs(means[0] - means[1]))
-
-
-def _modes_note(modes: Modes, posterior, runs, law, likelihood, pooling) -> tuple[str, str]:
-    values = " and ".join(
-        f"{value:.3g} in chain{'s' if len(g) > 1 else ''} {', '.join(map(str, g))}"
-        for g, value in modes.groups
-    )
-    what = (
-        f"the chains settled in separate modes of similar density ({modes.param} {values}; mean "
-        f"log density {modes.logp_gap:.1f} nats apart)"
-    )
-    advice = (
-        "more tuning, draws or a new seed cannot join separate modes (a new seed could only hide "
-        "one), so the rescue ladder stopped"
-    )
-    if pooling is None:
-        advice += "; " + _runs_between_modes(modes, posterior, runs, law, likelihood)
-    return what, advice
-
-
-def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
-    """The runs one mode fits much worse than the other (it treats them as outliers)."""
-    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
-    y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
-    dens = []
-    for chains, _ in modes.groups:
-        part = posterior.isel(chain=list(chains))
-        mu = np.log(law.evaluate(part, inputs)).rename(point="run")
-        dens.append(log_density(likelihood, part, mu, y).mean(("chain", "draw")).values)
-    worse = [np.flatnonzero(dens[g] < dens[1 - g] - MODE_NATS) for g in (0, 1)]
-    g = int(len(worse[1]) > len(worse[0]))
-    bad = worse[g]
-    if not len(bad):
-        return "no run decides between the modes: check the priors and the likelihood"
-    ids = runs["run_id"].astype(str).to_numpy()
-    gap = dens[1 - g][bad] - dens[g][bad]
-    top = bad[np.argsort(-gap)][:MODE_RUNS]
-    ranges = ", ".join(
-        f"{c} {inputs[c][bad].min():.3g}-{inputs[c][bad].max():.3g}" for c in law.inputs
-    )
-    value = modes.groups[g][1]
-    return (
-        f"the mode with {modes.param} {value:.3g} fits {len(bad)} runs more than {MODE_NATS:g} "
-        f"nats worse than the other does, as outliers ({', '.join(ids[top])}"
-        f"{', ...' if len(bad) > MODE_RUNS else ''}; {ranges}): check those runs, and refit "
-        "without them, or with another likelihood or prior, to decide between the modes"
-    )
-
-
-def _law_note(posterior, runs, law: Law, pooling) -> tuple[str, str] | None:
-    """What the runs cannot identify, for the laws that can tell (broken, data-constrained)."""
-    if pooling is not None:
-        return None
-    family = law.name.partition(":")[0]
-    if family == "broken":
-        return break_identification(posterior, runs_stats(runs), law.inputs[0])
-    if family == "data_constrained" and "unique_tokens" in runs:
-        return repetition_identification(posterior, runs)
-    return None
-
-
-def _settings_text(entry: Mapping) -> str:
-    text = f"{entry['draws']} draws after {entry['tune']} tuning steps"
-    if entry.get("parameterisation") == "anchored E":
-        text += ", E anchored"
-    return text + f", target_accept {entry['target_accept']}"
-
-
-def _rung_phrase(entry: Mapping) -> str:
-    steps = f"{entry['draws']} draws after {entry['tune']} tuning steps"
-    if entry.get("parameterisation") == "anchored E":
-        return f"with E sampled through the loss at the runs' centre ({steps})"
-    if entry["rung"].startswith("target_accept"):
-        return f"at target_accept {entry['target_accept']} ({steps})"
-    return f"with {steps}"
-
-
-def describe(record: list[Mapping] | None) -> str:
-    """One sentence on the ladder, for the report (empty when the first attempt was the only).
-
-    E.g. "The first try failed (R-hat 1.030 > 1.01 for alpha); a second with 2000 draws after
-    2000 tuning steps passed."
-    """
-    if not record or len(record) < 2:
-        return ""
-    parts = [f"The first try failed ({_first_failure(record[0])})"]
-    for i, entry in enumerate(record[1:], start=1):
-        nth = ORDINALS[i] if i < len(ORDINALS) else f"attempt {i + 1}"
-        what = f"a {nth} {_rung_phrase(entry)}"
-        if entry["passed"]:
-            parts.append(f"{what} passed")
-        else:
-            parts.append(f"{what} failed too ({_first_failure(entry)})")
-    tail = "" if record[-1]["passed"] else "; the fit is reported as not converged"
-    return "; ".join(parts) + tail + "."
-
-
-def _first_failure(entry: Mapping) -> str:
-    failures = entry.get("failures") or ["failed"]
-    return failures[0] + (f" and {len(failures) - 1} more" if len(failures) > 1 else "")
+__all__ = [
+    "ORDINALS",
+    "LONGER",
+    "STANDARD_RUNGS",
+    "STEADY",
+    "Attempt",
+    "Climb",
+    "Modes",
+    "Outcome",
+    "Rung",
+    "anchored_rung",
+    "climb",
+    "close",
+    "core_rungs",
+    "derived_seed",
+    "describe",
+    "escalate",
+    "longer",
+    "more_draws",
+    "separate_modes",
+    "shortfall",
+]

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
+from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.law import (
     benchmark_pass_at_k,
@@ -94,11 +96,6 @@ def pass_at_k(fit: PassKFit, k, *, kind: str = "problems", models=None) -> xr.Da
     )
 
 
-def _interval(x: np.ndarray, prob: float, axis: int = 0):
-    tail = (1 - prob) / 2
-    return np.quantile(x, [tail, 0.5, 1 - tail], axis=axis)
-
-
 def _inference_flops(fit, models, tokens_per_sample, n_params):
     """Per model the FLOPs of one sample (2·N·T), or None when T is not given."""
     if tokens_per_sample is None:
@@ -112,6 +109,32 @@ def _inference_flops(fit, models, tokens_per_sample, n_params):
     else:
         raise ArgumentError("n_params", "the table has no N; give n_params= with tokens_per_sample")
     return INFERENCE_FLOPS_PER_PARAM_TOKEN * n * t
+
+
+def band_dataset(
+    fit: PassKFit,
+    k,
+    prob=DEFAULT_PROBS,
+    *,
+    kind: str = "problems",
+    models=None,
+    tokens_per_sample: float | None = None,
+    n_params=None,
+) -> xr.Dataset:
+    """pass@k intervals computed once: ``lower``, ``median``, ``upper`` with dims
+    ``(model, k, prob)`` in the order given (central intervals of the draws of
+    :func:`pass_at_k`, :func:`~bayes_scaling.answers.intervals.central_interval`), and
+    ``inference_flops`` (model, k) = 2·N·tokens·k with ``tokens_per_sample``. ``attrs``:
+    ``converged``, ``kind``."""
+    probs = check.probabilities(prob, "prob")
+    models = _models(fit, models)
+    draws = pass_at_k(fit, k, kind=kind, models=models)
+    flops = _inference_flops(fit, models, tokens_per_sample, n_params)
+    ds = central_interval(draws, list(probs), dims=("sample",))
+    ds = ds[["lower", "median", "upper"]].transpose("model", "k", "prob")
+    if flops is not None:
+        ds["inference_flops"] = xr.DataArray(flops, dims="model") * draws["k"]
+    return ds.assign_attrs(converged=int(fit.converged), kind=kind)
 
 
 @method_of(PassKFit)
@@ -145,23 +168,22 @@ def bands(
     -------
     DataFrame
         ``model, k, prob, lower, median, upper`` (+ ``inference_flops``): for each model, each k
-        in the order given, each prob in the order given. ``attrs``: ``converged``, ``kind``.
+        in the order given, each prob in the order given: the tidy form of
+        :func:`band_dataset`. ``attrs``: ``converged``, ``kind``.
     """
-    probs = check.probabilities(prob, "prob")
-    models = _models(self, models)
-    draws = pass_at_k(self, k, kind=kind, models=models)
-    flops = _inference_flops(self, models, tokens_per_sample, n_params)
-    rows = []
-    for m, name in enumerate(models):
-        for i, kk in enumerate(draws["k"].values):
-            x = draws.values[:, m, i]
-            for p in probs:
-                lo, med, hi = _interval(x, p)
-                row = dict(model=name, k=int(kk), prob=p, lower=lo, median=med, upper=hi)
-                if flops is not None:
-                    row["inference_flops"] = flops[m] * kk
-                rows.append(row)
-    table = pd.DataFrame(rows)
+    ds = band_dataset(
+        self,
+        k,
+        prob,
+        kind=kind,
+        models=models,
+        tokens_per_sample=tokens_per_sample,
+        n_params=n_params,
+    )
+    table = ds.to_dataframe(dim_order=["model", "k", "prob"]).reset_index()
+    table["k"] = table["k"].astype(int)
+    columns = [*BAND_COLUMNS, *(["inference_flops"] if "inference_flops" in ds else [])]
+    table = table[columns]
     table.attrs.update(converged=self.converged, reason=self.diagnostics.reason(), kind=kind)
     return table
 
@@ -197,7 +219,8 @@ def exponent(
     rows = []
     for m, name in enumerate(models):
         for q, vals in (("exponent", slope[:, m]), ("a", a[:, m])):
-            lo, med, hi = _interval(vals, prob)
+            ci = central_interval(vals, prob)
+            lo, med, hi = (float(ci[v]) for v in ("lower", "median", "upper"))
             rows.append(dict(model=name, quantity=q, median=med, lower=lo, upper=hi))
     out = pd.DataFrame(rows)
     out.attrs.update(converged=self.converged, prob=prob, k_range=(grid[0], grid[-1]))
@@ -251,7 +274,9 @@ def samples_for(
     Per draw k*(θ) is the smallest k with pass@k ≥ target (∞ when the ceiling 1 − π, or the
     benchmark's 1 − mean w_j, is below it); P(pass@k ≥ target) = P(k* ≤ k), so the k needed with
     probability q is the q-quantile of k*. When that is ∞ the answer is "not reachable with
-    probability q", with P(unreachable) = P(k* = ∞) (searched up to k = 1e15).
+    probability q", with P(unreachable) = P(k* = ∞) (searched up to k = 1e15):
+    :func:`~bayes_scaling.answers.intervals.needed_quantiles`, in the words of
+    :func:`bayes_scaling._format.not_reachable`.
 
     Returns ``model, target, prob, samples, prob_unreachable, note`` (+ ``inference_flops``).
     """
@@ -269,16 +294,12 @@ def samples_for(
         part = self.counts[self.counts["model"] == name]
         n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
         a, b, pi = a_all[:, m, None], b_all[:, m, None], pi_all[:, m, None]
-        k = np.sort(_k_needed(a, b, pi, n, c, target, kind))
-        unreachable = float(np.mean(~np.isfinite(k)))
+        found = needed_quantiles(_k_needed(a, b, pi, n, c, target, kind), probs)
+        unreachable = found.prob_unreachable
         for p in probs:
-            kq = k[min(len(k) - 1, int(np.ceil(p * len(k))) - 1)]
-            note = (
-                f"not reachable with probability {p:.0%} (unreachable with probability "
-                f"{unreachable:.0%})"
-                if not np.isfinite(kq)
-                else ""
-            )
+            kq = found.values[p]
+            note = fmt.not_reachable(p, unreachable) if kq is None else ""
+            kq = np.inf if kq is None else kq
             row = dict(model=name, target=target, prob=p, samples=kq, prob_unreachable=unreachable)
             if flops is not None:
                 row["inference_flops"] = flops[m] * kq
@@ -289,6 +310,7 @@ def samples_for(
 
 
 __all__ = [
+    "band_dataset",
     "bands",
     "exponent",
     "pass_at_k",

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS
-from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, path_text, sampler, save_fit
-from bayes_scaling.cli.output import formatted, read_fit, status
+from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, path_text, sampler
+from bayes_scaling.cli.output import formatted, read_fit, status, write_fit
 from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
@@ -90,9 +90,7 @@ def run(args) -> int:
             chains=args.chains,
             tune=args.tune,
         )
-        save_fit(result, args.out)
-        print(f"wrote {args.out}: {result!r}")
-        return status(result)
+        return write_fit(result, args.out)
     result = read_fit(args.fit)
     if not isinstance(result, PassKFit):
         raise FitFileError(

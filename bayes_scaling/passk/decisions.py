@@ -19,11 +19,11 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN
+from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.errors import ArgumentError, BayesScalingError
 from bayes_scaling.passk.answers import (
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     _flat,
-    _interval,
     _models,
 )
 from bayes_scaling.passk.law import beta_params, design, population_pass_at_k
@@ -217,7 +217,8 @@ def decision_table(ds: xr.Dataset, prob: float = DEFAULT_PROB) -> pd.DataFrame:
     """One row per candidate (in order): N, D, k, pass@k median and interval, P(best), expected
     shortfall, its 95th percentile and whether it is the choice."""
     prob = check.probability(prob, "prob")
-    lo, med, hi = _interval(ds["pass_at_k"].values, prob)
+    ci = central_interval(ds["pass_at_k"].values, prob)
+    lo, med, hi = (ci[v].values for v in ("lower", "median", "upper"))
     out = pd.DataFrame(
         {
             "candidate": ds["candidate"].values.astype(str),

@@ -5,10 +5,10 @@ Each model is fitted on its own with the one compiled model of
 ``compiled.with_data``), so a benchmark of 81 models compiles once. Every model passes the
 diagnostics gate (:mod:`bayes_scaling.results.diagnostics`) or climbs the rescue ladder of
 :mod:`bayes_scaling.inference.rescue` (the same rungs: longer, target_accept 0.99 after
-divergences, more draws when close); a model whose rescue ran longer is thinned back to the draws
-asked for, so the models stack along ``model``. With N and D for every model the difficulty law
-(:func:`bayes_scaling.passk.model.build_law`) is fitted jointly on all the counts, gated and
-rescued the same way.
+divergences, more draws when close, the best attempt kept when all fail); a model whose rescue
+ran longer is thinned back to the draws asked for, so the models stack along ``model``. With N
+and D for every model the difficulty law (:func:`bayes_scaling.passk.model.build_law`) is fitted
+jointly on all the counts, gated and rescued the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,12 +26,12 @@ from bayes_scaling import _validate as check
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rescue import (
-    LONGER_MIN,
-    NEAR_ESS,
-    NEAR_RHAT,
-    STEADY_TARGET,
+    LONGER,
+    STEADY,
     Attempt,
+    climb,
     derived_seed,
+    more_draws,
 )
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.law import DESIGN_TERMS, PARAMS, beta_params, design
@@ -49,62 +48,18 @@ def _sample(key, build, data, attempt: Attempt, chains: int, progress: bool):
     return sample_attempt(key, build, data, attempt, chains, progress)
 
 
-#: How many times the last rung may double the draws of a fit that is close to passing (a
-#: model with almost no successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K
-#: models at a tail ESS of 373).
-MORE_DRAWS_RUNGS = 2
+#: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
+#: successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K models at a tail
+#: ESS of 373).
+PASSK_RUNGS = (LONGER, STEADY, more_draws(times=2))
 
 
 def ladder(sample, first: Attempt, gate: list[str], rescue: bool):
-    """Sample until the gate passes: as asked; longer; target_accept 0.99 after divergences; twice
-    the draws when close (the rungs of :mod:`bayes_scaling.inference.rescue`). Returns
-    ``(posterior, sample_stats, diagnostics, record, seconds)``."""
-    longer = replace(
-        first, draws=max(2 * first.draws, LONGER_MIN), tune=max(2 * first.tune, LONGER_MIN)
-    )
-    attempt, record, seconds, diverged, rung = first, [], 0.0, False, 0
-    while True:
-        post, stats, spent = sample(attempt)
-        seconds += spent
-        diag = diagnostics.check(post, stats, gate)
-        record.append(
-            dict(
-                rung=attempt.rung,
-                draws=attempt.draws,
-                tune=attempt.tune,
-                target_accept=attempt.target_accept,
-                seed=attempt.seed,
-                passed=bool(diag.converged),
-                failures=list(diag.failures),
-                max_rhat=round(float(diag.max_rhat), 4),
-                min_ess_bulk=round(float(diag.min_ess_bulk), 1),
-                min_ess_tail=round(float(diag.min_ess_tail), 1),
-                divergences=int(diag.n_divergent),
-                seconds=round(spent, 3),
-            )
-        )
-        if diag.converged or not rescue:
-            break
-        diverged |= diag.n_divergent > 0
-        rung += 1
-        if rung == 1:
-            attempt = replace(longer, rung="longer")
-        elif rung == 2 and diverged and first.target_accept < STEADY_TARGET:
-            attempt = replace(
-                longer, rung=f"target_accept {STEADY_TARGET}", target_accept=STEADY_TARGET
-            )
-        elif (
-            rung <= MORE_DRAWS_RUNGS + 2
-            and diag.n_divergent == 0
-            and diag.max_rhat <= NEAR_RHAT
-            and min(diag.min_ess_bulk, diag.min_ess_tail) >= NEAR_ESS
-        ):
-            attempt = replace(attempt, rung="more draws", draws=2 * attempt.draws)
-            rung = max(rung, 3)
-        else:
-            break
-        attempt = replace(attempt, seed=derived_seed(first.seed, rung))
-    return post, stats, diag, record, seconds
+    """The shared ladder (:func:`bayes_scaling.inference.rescue.climb`) with
+    :data:`PASSK_RUNGS`: ``(posterior, sample_stats, diagnostics, record, seconds)`` of the
+    attempt kept (the first that passed, else the best)."""
+    out = climb(sample, first, gate, PASSK_RUNGS, rescue=rescue)
+    return out.posterior, out.sample_stats, out.diagnostics, out.record, out.seconds
 
 
 def _thin(post: xr.Dataset, draws: int) -> xr.Dataset:

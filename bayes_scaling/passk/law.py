@@ -42,7 +42,11 @@ standardised x_N = log N and x_D = log D, with the terms :data:`DESIGN_TERMS`.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, gammaln
+
+from bayes_scaling._lazy import scipy_function
+
+betaln = scipy_function("special", "betaln")  # SciPy on first use
+gammaln = scipy_function("special", "gammaln")
 
 PARAMS = ("log_a", "log_b", "unsolvable_logit")
 #: Default Normal(mu, sigma) priors of the per-model parameters, weakly informative:

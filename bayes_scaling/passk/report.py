@@ -4,8 +4,6 @@ distribution (``fit.report(path)``). A fit that did not converge gets a red aler
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from bayes_scaling import _format as fmt
@@ -23,8 +21,9 @@ def passk_section(
     fit: PassKFit, k=(100, 1000, 10_000), target: float = 0.8, prob: float = 0.9, models=None
 ) -> Section:
     """The section: one row per model and k (median and central ``prob`` band), then per model the
-    samples needed for ``target`` with probability 0.5 and 0.9 and the exponent."""
-    models = models or fit.models[:6]
+    samples needed for ``target`` with probability 0.5 and 0.9 and the exponent. Every model of
+    the fit unless ``models`` names some (then those, in that order)."""
+    models = fit.models if models is None else list(models)
     table_b = bands(fit, k, prob, models=models)
     need = samples_for(fit, target, prob=(0.5, 0.9), models=models)
     expo = exponent(fit, (1, max(k)), prob, models=models)
@@ -43,16 +42,17 @@ def passk_section(
         n = need[need["model"] == m]
         e = expo[(expo["model"] == m) & (expo["quantity"] == "exponent")].iloc[0]
         k50, k90 = n["samples"].to_numpy()
+        q = float(n["prob_unreachable"].iloc[0])
         says = [
-            f"not reachable (P = {n['prob_unreachable'].iloc[0]:.0%} never)"
-            if not np.isfinite(v)
-            else f"{fmt.count(v)} samples"
-            for v in (k50, k90)
+            f"{fmt.count(v)} samples with probability {fmt.prob(p)}"
+            if np.isfinite(v)
+            else fmt.not_reachable(p, q)
+            for v, p in ((k50, 0.5), (k90, 0.9))
         ]
         bullets.append(
             sentence(
-                f"{m}: pass@k ≥ {target:g} needs {says[0]} with probability 50% and {says[1]} with "
-                f"probability 90%; −log pass@k falls as k^(−b) with b ",
+                f"{m}: pass@k ≥ {target:g} needs {says[0]}, and {says[1]}; −log pass@k falls as "
+                "k^(−b) with b ",
                 _num(f"exp-{m}", e["median"], f"{e['median']:.2f}"),
                 f" ({prob:.0%}: {e['lower']:.2f}–{e['upper']:.2f}).",
             )
@@ -81,17 +81,23 @@ def passk_section(
 
 
 def passk_report(
-    fit: PassKFit, *, k=(100, 1000, 10_000), target: float = 0.8, prob=0.9, model=None, title=None
+    fit: PassKFit,
+    *,
+    k=(100, 1000, 10_000),
+    target: float = 0.8,
+    prob=0.9,
+    model=None,
+    models=None,
+    title=None,
 ):
-    """A page with the pass@k section, the fan and the difficulty distribution of ``model``."""
+    """A page with the pass@k section (every model, or those of ``models``), and the fan and the
+    difficulty distribution of ``model`` (default: the first shown)."""
     from bayes_scaling.passk.plots import difficulty_posterior, passk_fan
     from bayes_scaling.report.build import Report  # same stage; it loads matplotlib
     from bayes_scaling.report.figures import png
-    from bayes_scaling.report.markdown import render_markdown
-    from bayes_scaling.report.render_html import render_html
 
-    model = model or fit.models[0]
-    section = passk_section(fit, k, target, prob)
+    section = passk_section(fit, k, target, prob, models)
+    model = model or (fit.models if models is None else list(models))[0]
     figures = {
         "passk_fan": png(passk_fan(fit, model, k_max=10 * max(k))),
         "difficulty": png(difficulty_posterior(fit, model)),
@@ -106,15 +112,15 @@ def passk_report(
     if not fit.converged:
         alert = Alert("NOT CONVERGED", fit.diagnostics.reason(), fit.diagnostics.advice)
     content = Content(title or "pass@k", (section,), alert=alert, figure_captions=captions)
-    return Report(render_html(content, figures), render_markdown(content, figures), figures)
+    return Report.from_content(content, figures)
 
 
 @method_of(PassKFit)
 def report(self, path=None, **kwargs):
-    """The pass@k page (see :func:`passk_report`); written to ``path`` when given (``.md``:
-    Markdown with its figures beside it; otherwise HTML)."""
+    """The pass@k page (see :func:`passk_report`); written to ``path`` when given
+    (:meth:`~bayes_scaling.report.build.Report.write`: ``.md`` is Markdown with its figures
+    beside it, anything else HTML)."""
     built = passk_report(self, **kwargs)
     if path is not None:
-        path = Path(path)
-        built.save(markdown_path=path) if path.suffix == ".md" else built.save(html_path=path)
+        built.write(path)
     return built

@@ -8,11 +8,14 @@ the same content two ways.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling.report.blocks import Content
 from bayes_scaling.report.confidence import LawEvidence
 from bayes_scaling.report.content import build_content
 from bayes_scaling.report.facts import gather
@@ -25,7 +28,9 @@ from bayes_scaling.trust.sensitivity import prior_sensitivity
 
 @dataclass(frozen=True)
 class Report:
-    """A built report.
+    """A built page: every report of the package (decision, recipe comparison, pass@k,
+    downstream, design) is one of these, made by :meth:`from_content` and written by
+    :meth:`write`.
 
     Attributes
     ----------
@@ -34,17 +39,51 @@ class Report:
     markdown : str
         The same content as Markdown; figures linked as ``figures/<key>.png``.
     figures : dict of str to bytes
-        PNG bytes by key: ``fan_chart``, ``optimum_posterior``, ``allocation_frontier``.
+        PNG bytes by key (e.g. ``fan_chart``, ``optimum_posterior``, ``allocation_frontier``).
     """
 
     html: str
     markdown: str
     figures: dict[str, bytes] = field(default_factory=dict)
 
-    def save(self, html_path=None, markdown_path=None) -> dict[str, Path]:
-        """Write the HTML page and/or the Markdown file (with its figures beside it).
+    @classmethod
+    def from_content(
+        cls,
+        content: Content,
+        figures: dict[str, bytes],
+        *,
+        headline: str | None = None,
+        css: str = "",
+    ) -> Report:
+        """The one page builder: ``content`` (plain data, :mod:`.blocks`) rendered as HTML and
+        as Markdown with the same ``figures``; ``headline`` in bold under the title, ``css``
+        added to the page's style."""
+        return cls(
+            html=render_html(content, figures, headline=headline, css=css),
+            markdown=render_markdown(content, tuple(figures), headline=headline),
+            figures=dict(figures),
+        )
 
-        The Markdown's figures go to ``figures/<key>.png`` next to the Markdown file.
+    def write(self, path) -> dict[str, Path]:
+        """Write the page to ``path``: Markdown when it ends in ``.md`` (figures to
+        ``figures/<key>.png`` beside it), HTML otherwise. Each file is written to a temporary
+        file in the same folder and renamed into place, so a reader never sees half a page.
+
+        Returns
+        -------
+        dict
+            The paths written: ``"html"`` or ``"markdown"`` (and ``"figure:<key>"`` per PNG).
+
+        Examples
+        --------
+        >>> fit.report(1e24).write("report.html")        # doctest: +SKIP
+        """
+        path = Path(path)
+        return self._markdown(path) if path.suffix.lower() == ".md" else self._html(path)
+
+    def save(self, html_path=None, markdown_path=None) -> dict[str, Path]:
+        """Write the HTML page and/or the Markdown file (with its figures beside it), as
+        :meth:`write` does (whatever the paths' suffixes).
 
         Returns
         -------
@@ -53,20 +92,38 @@ class Report:
         """
         written = {}
         if html_path is not None:
-            path = Path(html_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.html, encoding="utf-8")
-            written["html"] = path
+            written.update(self._html(Path(html_path)))
         if markdown_path is not None:
-            path = Path(markdown_path)
-            folder = path.parent / FIGURE_DIR
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.markdown, encoding="utf-8")
-            written["markdown"] = path
-            for key, png in self.figures.items():
-                (folder / f"{key}.png").write_bytes(png)
-                written[f"figure:{key}"] = folder / f"{key}.png"
+            written.update(self._markdown(Path(markdown_path)))
         return written
+
+    def _html(self, path: Path) -> dict[str, Path]:
+        _atomic_write(path, self.html.encode("utf-8"))
+        return {"html": path}
+
+    def _markdown(self, path: Path) -> dict[str, Path]:
+        folder = path.parent / FIGURE_DIR
+        written = {"markdown": path}
+        for key, png in self.figures.items():
+            _atomic_write(folder / f"{key}.png", png)
+            written[f"figure:{key}"] = folder / f"{key}.png"
+        _atomic_write(path, self.markdown.encode("utf-8"))
+        return written
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` (folders made) and rename it into
+    place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide a page others are meant to read
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def law_evidence(fit, laws, facts) -> LawEvidence | None:
@@ -143,7 +200,7 @@ def build_report(
     Examples
     --------
     >>> report = build_report(fit, 1e24, target=2.3, tokens_per_param=20)   # doctest: +SKIP
-    >>> report.save("report.html", "report.md")                            # doctest: +SKIP
+    >>> report.write("report.html"); report.write("report.md")             # doctest: +SKIP
     """
     facts = gather(
         fit,
@@ -158,9 +215,4 @@ def build_report(
     if sensitivity is True:
         sensitivity = prior_sensitivity(fit, compute=[compute], prob=prob)
     content = build_content(fit, facts, title, law_evidence(fit, laws, facts), sensitivity or None)
-    figures = render(figure_inputs(fit, facts))
-    return Report(
-        html=render_html(content, figures),
-        markdown=render_markdown(content, tuple(figures)),
-        figures=figures,
-    )
+    return Report.from_content(content, render(figure_inputs(fit, facts)))

@@ -3,9 +3,10 @@ its Markdown twin) for someone who decides between two recipes.
 
 Built from a :class:`~bayes_scaling.answers.gap.Comparison` (:meth:`GroupedFit.compare
 <bayes_scaling.results.grouped.GroupedFit.compare>`); nothing here samples. The page reuses the
-decision report's parts: content as plain data (:mod:`.blocks`), numbers formatted by :mod:`.fmt`,
-the HTML template, CSS and escaping of :mod:`.render_html`, the Markdown of :mod:`.markdown`, and
-:class:`~bayes_scaling.report.build.Report` to write the files. In reading order: the headline at
+decision report's parts: content as plain data (:mod:`.blocks`), numbers formatted by
+:mod:`bayes_scaling._format`, and the one page builder
+(:meth:`~bayes_scaling.report.build.Report.from_content`, the headline in bold under the title)
+that renders it as HTML and Markdown and writes the files. In reading order: the headline at
 the largest budget in bold, a red NOT CONVERGED banner when the fit failed the diagnostics gate,
 the table per budget, the crossover, the figure, the parameter differences and how to read it all.
 """
@@ -20,8 +21,6 @@ from bayes_scaling import _format as fmt
 from bayes_scaling.answers.comparison import multiplier_text as multiplier
 from bayes_scaling.plots._common import label
 from bayes_scaling.plots.comparison import comparison_plot
-from bayes_scaling.report import markdown
-from bayes_scaling.report import render_html as page
 from bayes_scaling.report.blocks import Alert, Content, Num, Section, Table, sentence
 from bayes_scaling.report.build import Report
 from bayes_scaling.report.figures import png
@@ -321,43 +320,12 @@ def comparison_content(comparison, title: str | None = None) -> Content:
     )
 
 
-def render_page(content: Content, headline: str, figures: dict[str, bytes]) -> str:
-    """The HTML page: the decision report's template and CSS, the headline in bold first."""
-    seen: set[str] = set()
-    nav = "".join(
-        f'<li><a href="#{page.esc(s.id)}">{page.esc(s.title)}</a></li>' for s in content.sections
-    )
-    lead = f'<p id="headline"><strong>{page.esc(headline)}</strong></p>'
-    return page.PAGE.format(
-        title=page.esc(content.title),
-        subtitle=page.esc(content.subtitle),
-        css=page.CSS.strip() + CSS,
-        alert=lead + "\n" + page.alert_block(content.alert),
-        nav=nav,
-        sections="\n".join(page.section(s, content, figures, seen) for s in content.sections),
-    )
-
-
-def render_markdown(content: Content, headline: str, figures) -> str:
-    """The Markdown twin: title, the headline in bold, the banner, then the sections."""
-    parts = [f"# {markdown.esc(content.title)}", f"**{markdown.esc(headline)}**"]
-    parts.append(f"*{markdown.esc(content.subtitle)}*")
-    if content.alert is not None:
-        parts.append(markdown.alert_block(content.alert))
-    parts += [markdown.section(s, content, figures) for s in content.sections]
-    return "\n\n".join(parts) + "\n"
-
-
 def build_comparison_report(comparison, title: str | None = None) -> Report:
-    """The comparison page in memory: HTML, Markdown and the figure's PNG (key ``comparison``)."""
+    """The comparison page in memory: HTML, Markdown and the figure's PNG (key ``comparison``),
+    by the one page builder (:meth:`Report.from_content`) with the headline in bold first."""
     content = comparison_content(comparison, title)
-    headline = comparison.headline()
     figures = {FIGURE: png(comparison_plot(comparison))}
-    return Report(
-        html=render_page(content, headline, figures),
-        markdown=render_markdown(content, headline, tuple(figures)),
-        figures=figures,
-    )
+    return Report.from_content(content, figures, headline=comparison.headline(), css=CSS)
 
 
 def comparison_report(

@@ -68,8 +68,9 @@ def alert_block(alert: Alert | None) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(content: Content, figures=()) -> str:
-    """The whole report as Markdown; ``figures`` are the figure keys to link.
+def render_markdown(content: Content, figures=(), *, headline: str | None = None) -> str:
+    """The whole report as Markdown; ``figures`` are the figure keys to link; ``headline`` in
+    bold under the title.
 
     Examples
     --------
@@ -83,6 +84,8 @@ def render_markdown(content: Content, figures=()) -> str:
     <BLANKLINE>
     """
     parts = [f"# {esc(content.title)}"]
+    if headline is not None:
+        parts.append(f"**{esc(headline)}**")
     if content.subtitle:
         parts.append(f"*{esc(content.subtitle)}*")
     if content.alert is not None:

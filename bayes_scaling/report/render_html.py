@@ -150,8 +150,11 @@ def alert_block(alert: Alert | None) -> str:
     )
 
 
-def render_html(content: Content, figures: dict[str, bytes]) -> str:
-    """The whole page as one HTML string (UTF-8, self-contained).
+def render_html(
+    content: Content, figures: dict[str, bytes], *, headline: str | None = None, css: str = ""
+) -> str:
+    """The whole page as one HTML string (UTF-8, self-contained); ``headline`` in bold under
+    the title (before any alert), ``css`` appended to the page's style.
 
     Examples
     --------
@@ -163,11 +166,12 @@ def render_html(content: Content, figures: dict[str, bytes]) -> str:
     seen: set[str] = set()
     nav = "".join(f'<li><a href="#{esc(s.id)}">{esc(s.title)}</a></li>' for s in content.sections)
     body = "\n".join(section(s, content, figures, seen) for s in content.sections)
+    lead = "" if headline is None else f'<p id="headline"><strong>{esc(headline)}</strong></p>\n'
     return PAGE.format(
         title=esc(content.title),
         subtitle=esc(content.subtitle),
-        css=CSS.strip(),
-        alert=alert_block(content.alert),
+        css=CSS.strip() + css,
+        alert=lead + alert_block(content.alert),
         nav=nav,
         sections=body,
     )

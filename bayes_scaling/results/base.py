@@ -6,7 +6,7 @@ settings and the diagnostics gate's verdict. Every result made by this package (
 
 - ``converged``: the gate's flag (R-hat, bulk and tail ESS, divergences), and ``diagnostics``;
 - ``posterior``: the draws, an ``xarray.Dataset`` with dims ``(chain, draw, ...)``;
-- ``summary(prob)``: one row per reported parameter, built on :func:`arviz.summary` (mean, sd,
+- ``summary(prob)``: one row per reported parameter, ArviZ's summary numbers (mean, sd,
   median, equal-tailed interval, R-hat, ESS), with ``converged`` in ``attrs``;
 - ``save(path)``: NetCDF (h5netcdf) or Zarr with provenance attributes, never pickle; one
   :func:`bayes_scaling.load` reads any result back (:mod:`bayes_scaling.results.io`).
@@ -18,7 +18,10 @@ accessors do: a result never imports the stages that answer questions about it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,7 +31,8 @@ import xarray as xr
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.errors import FitFileError
-from bayes_scaling.results.diagnostics import Diagnostics
+from bayes_scaling.results.diagnostics import Diagnostics, posterior_table
+from bayes_scaling.results.disk import swap_folder, write_atomic
 
 #: Columns of every result's summary (a grouped result adds ``group`` after ``parameter``).
 SUMMARY_COLUMNS = [
@@ -87,7 +91,7 @@ class FitResult:
     def summary(self, prob: float = DEFAULT_PROB) -> pd.DataFrame:
         """Posterior table: mean, sd, median, central ``prob`` interval, R-hat and ESS.
 
-        Built on :func:`arviz.summary` (``ci_kind="eti"``: the interval is equal-tailed, quantiles
+        ArviZ's ``summary`` numbers (``ci_kind="eti"``: equal-tailed interval, quantiles
         (1 − prob)/2 and (1 + prob)/2; nothing rounded). ``df.attrs`` carries ``converged``, the
         diagnostics reason and ``prob``.
 
@@ -99,26 +103,10 @@ class FitResult:
         stored = self.idata.attrs.get(SUMMARY_ATTR)
         if stored is not None and json.loads(stored)["prob"] == prob:
             return self._table(json.loads(stored), prob)
-        import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
-
-        post = self.posterior[self.parameters]
-        stats = az.summary(post, ci_prob=prob, ci_kind="eti", round_to="none")
-        median = az.summary(post, kind="stats_median", ci_prob=prob, ci_kind="eti", round_to="none")
-        lower, upper = (c for c in stats.columns if c.startswith("eti"))
-        table = pd.DataFrame(
-            {
-                "parameter": stats.index.str.split("[").str[0],
-                "mean": stats["mean"].to_numpy(float),
-                "sd": stats["sd"].to_numpy(float),
-                "median": median["median"].to_numpy(float),
-                "lower": stats[lower].to_numpy(float),
-                "upper": stats[upper].to_numpy(float),
-                "r_hat": stats["r_hat"].to_numpy(float),
-                "ess_bulk": stats["ess_bulk"].to_numpy(float),
-                "ess_tail": stats["ess_tail"].to_numpy(float),
-            }
-        )
-        table = self._label_rows(table, list(stats.index))
+        # ArviZ's summary numbers, computed without importing ArviZ (SciPy's stats, LOO: 0.7 s)
+        labels, columns = posterior_table(self.posterior[self.parameters], prob)
+        table = pd.DataFrame({"parameter": [label.split("[")[0] for label in labels], **columns})
+        table = self._label_rows(table, labels)
         table.attrs.update(converged=self.converged, reason=self.diagnostics.reason(), prob=prob)
         return table
 
@@ -139,7 +127,7 @@ class FitResult:
         (attribute ``summary``): a saved fit's table is then read, not recomputed, and answering
         it needs no ArviZ.
         """
-        table = self.summary(DEFAULT_PROB)
+        table = FitResult.summary(self, DEFAULT_PROB)  # the base table (a subclass adds to it)
         stored = {"prob": DEFAULT_PROB, "columns": list(table.columns)}
         stored["data"] = table.astype(object).to_numpy().tolist()
         self.idata.attrs[SUMMARY_ATTR] = json.dumps(stored)
@@ -147,22 +135,148 @@ class FitResult:
 
 
 def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write a result's DataTree to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``).
+    """Write a result's DataTree to NetCDF (``.nc``, via h5netcdf) or Zarr (``.zarr``), atomically.
+
+    A NetCDF file is serialised in memory first (HDF5 never writes to the disk itself, so a full
+    disk cannot crash it), then written by :func:`write_atomic`. A Zarr store is written to a
+    temporary folder beside ``path`` and swapped in (the old store renamed aside, the new one
+    renamed in, the old one removed). Either way a failed or interrupted save leaves a file that
+    was at ``path`` as it was, and no temporary file behind.
+
+    Floats and integers of 1,024 values or more are stored compressed (zlib level
+    :data:`COMPLEVEL` with byte shuffling: lossless, the values read back are the same bits), and
+    a pointwise log-likelihood that :data:`LOG_LIKELIHOOD_REBUILDERS` can recompute exactly from
+    the posterior and the data is not stored at all (:func:`compact_tree`): a 240-run Chinchilla
+    fit is 1.2 MB instead of 8.8 MB.
 
     Raises
     ------
     FitFileError
-        When the file cannot be written (a missing folder, no permission, a full disk).
+        When the file cannot be written (a missing folder, no permission, a full disk); nothing
+        at ``path`` has changed then.
     """
     path = Path(path)
+    tree = compact_tree(tree)
+    encoding = _encoding(tree, zlib=path.suffix != ".zarr")  # Zarr compresses by default
     try:
         if path.suffix == ".zarr":
-            tree.to_zarr(path, mode="w")
+            swap_folder(path, lambda temp: tree.to_zarr(temp, mode="w-", encoding=encoding))
         else:
-            tree.to_netcdf(path, engine="h5netcdf")
+            write_atomic(path, _netcdf_bytes(tree, encoding))
     except OSError as exc:
-        raise FitFileError(f"could not write {str(path)!r}: {exc}") from exc
+        reason = exc.strerror or str(exc)
+        raise FitFileError(f"could not write {str(path)!r}: {reason}") from exc
     return path
+
+
+def _no_distributed_lock():
+    """A context in which xarray writes without a Dask lock. Inside a worker, or beside an active
+    ``distributed.Client``, xarray asks the scheduler for a lock named after the file, and an
+    in-memory file has no name the scheduler knows ("Semaphore or Lock not known"). The write
+    is in memory and local, so dask's synchronous scheduler (a local lock) is right."""
+    if "dask" not in sys.modules:  # xarray only asks dask when dask is loaded
+        return contextlib.nullcontext()
+    import dask  # already imported: free
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def _netcdf_bytes(tree: xr.DataTree, encoding: dict) -> bytes:
+    """The NetCDF file as bytes, made in memory. xarray hands back a view of its ``BytesIO``: it
+    is copied and released at once, because a view still held when that buffer is collected
+    (say, by a traceback of a failed write) crashes the interpreter."""
+    with _no_distributed_lock():
+        view = tree.to_netcdf(None, engine="h5netcdf", encoding=encoding)
+    try:
+        return bytes(view)
+    finally:
+        view.release()
+
+
+# --- what is stored -----------------------------------------------------------------------------
+
+#: zlib level of stored arrays (4: most of level 9's saving at a fraction of its time).
+COMPLEVEL = 4
+#: Rebuilders of the ``log_likelihood`` group from the rest of a result's node, by format tag:
+#: ``rebuild(node) -> Dataset``. A result registers one when its pointwise log density is a pure
+#: function of its stored posterior and data (:func:`bayes_scaling.results.io.register_format`).
+LOG_LIKELIHOOD_REBUILDERS: dict[str, Callable[[xr.DataTree], xr.Dataset]] = {}
+#: Node attribute marking a log-likelihood left out by :func:`compact_tree`.
+REBUILT_ATTR = "log_likelihood_rebuilt"
+
+
+def compact_tree(tree: xr.DataTree) -> xr.DataTree:
+    """``tree`` without the ``log_likelihood`` groups that can be rebuilt bit for bit.
+
+    For every node whose format tag has a rebuilder, the group is rebuilt from the node and
+    compared with the stored one (values, dims, coordinates); only when they are equal is it left
+    out, and the node marked with :data:`REBUILT_ATTR` (:func:`restore_tree` puts it back on
+    load). Anything else is stored as it is.
+    """
+    nodes = tree.to_dict()
+    changed = False
+    for node in tree.subtree:
+        rebuild = LOG_LIKELIHOOD_REBUILDERS.get(node.attrs.get("format"))
+        if rebuild is None or "log_likelihood" not in node.children:
+            continue
+        stored = node["log_likelihood"].to_dataset()
+        try:
+            same = _same(rebuild(node), stored)
+        except Exception:  # noqa: BLE001 (an old or unusual node is stored whole)
+            same = False
+        if same:
+            base = "" if node.path == "/" else node.path
+            del nodes[f"{base}/log_likelihood"]
+            key = node.path
+            nodes[key] = nodes[key].assign_attrs({REBUILT_ATTR: 1})
+            changed = True
+    return xr.DataTree.from_dict(nodes) if changed else tree
+
+
+def restore_tree(tree: xr.DataTree) -> xr.DataTree:
+    """Put back the ``log_likelihood`` groups that :func:`compact_tree` left out.
+
+    The rebuild is the same numpy function on the same float64 numbers, so on the machine that
+    saved the file it gives the same bits; another CPU's vectorised ``log``/``exp`` may differ in
+    the last bit (only LOO reads this group; the posterior itself is stored as it was drawn).
+    """
+    nodes = None
+    for node in tree.subtree:
+        if not node.attrs.get(REBUILT_ATTR):
+            continue
+        nodes = tree.to_dict() if nodes is None else nodes
+        rebuild = LOG_LIKELIHOOD_REBUILDERS[node.attrs["format"]]
+        base = "" if node.path == "/" else node.path
+        nodes[f"{base}/log_likelihood"] = rebuild(node)
+        own = nodes[node.path].copy()
+        own.attrs = {k: v for k, v in node.attrs.items() if k != REBUILT_ATTR}
+        nodes[node.path] = own
+    return tree if nodes is None else xr.DataTree.from_dict(nodes)
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> bool:
+    return (
+        set(a.data_vars) == set(b.data_vars)
+        and all(a[k].dtype == b[k].dtype for k in a.data_vars)
+        and a.equals(b)
+    )
+
+
+def _encoding(tree: xr.DataTree, zlib: bool) -> dict:
+    """Per node and variable: zlib-compressed (``zlib`` and numbers of 1,024 values or more) or
+    the engine's default; explicit for every variable, so that a loaded tree's read-time encoding
+    is not carried over."""
+    encoding = {}
+    for node in tree.subtree:
+        per_var = {}
+        for name, var in node.dataset.data_vars.items():
+            if zlib and var.dtype.kind in "fiu" and var.size >= 1024:
+                per_var[name] = {"zlib": True, "complevel": COMPLEVEL, "shuffle": True}
+            else:
+                per_var[name] = {}
+        if per_var:
+            encoding[node.path] = per_var
+    return encoding
 
 
 def method_of(*classes):

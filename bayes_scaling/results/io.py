@@ -18,9 +18,10 @@ import xarray as xr
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
 from bayes_scaling.errors import FitFileError
 from bayes_scaling.laws import get_law
+from bayes_scaling.model.likelihoods import pointwise_log_density
 from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import priors_from_json
-from bayes_scaling.results.base import FitResult
+from bayes_scaling.results.base import LOG_LIKELIHOOD_REBUILDERS, FitResult, restore_tree
 from bayes_scaling.results.diagnostics import Diagnostics
 from bayes_scaling.results.grouped import GroupedFit
 from bayes_scaling.results.scaling import ScalingFit
@@ -30,15 +31,24 @@ from bayes_scaling.results.scaling import ScalingFit
 FORMATS: dict[str, Callable[[xr.DataTree], FitResult]] = {}
 
 
-def register_format(tag: str, reader: Callable[[xr.DataTree], FitResult]) -> None:
+def register_format(
+    tag: str,
+    reader: Callable[[xr.DataTree], FitResult],
+    log_likelihood: Callable[[xr.DataTree], xr.Dataset] | None = None,
+) -> None:
     """Let :func:`load` read files whose ``format`` attribute is ``tag`` with ``reader(tree)``.
 
     Each result type registers its one tag: the core's here, a capability's in its ``result``
-    module (``register_format(PassKFit.FORMAT, from_tree)``).
+    module (``register_format(PassKFit.FORMAT, from_tree)``). ``log_likelihood(node)``, when
+    given, recomputes the node's ``log_likelihood`` group from its posterior and data; a save
+    then leaves that group out whenever the recomputation is bit for bit what was sampled, and
+    :func:`read_tree` rebuilds it (:func:`~bayes_scaling.results.base.compact_tree`).
     """
     if tag in FORMATS and FORMATS[tag] is not reader:
         raise ValueError(f"format tag {tag!r} is already registered")
     FORMATS[tag] = reader
+    if log_likelihood is not None:
+        LOG_LIKELIHOOD_REBUILDERS[tag] = log_likelihood
 
 
 def read_tree(path: str | Path) -> xr.DataTree:
@@ -56,7 +66,7 @@ def read_tree(path: str | Path) -> xr.DataTree:
             for node in tree.subtree:
                 for var in node.variables.values():
                     var.attrs.pop("_FillValue", None)
-        tree = tree.load()
+        tree = restore_tree(tree.load())
     except Exception as exc:  # any reader failure means: not one of ours
         raise FitFileError(f"{path.name!r} is not a readable NetCDF/Zarr fit file ({exc})") from exc
     if tree.attrs.get("format") not in FORMATS:
@@ -103,5 +113,20 @@ def scaling_from_tree(tree: xr.DataTree) -> FitResult:
     return ScalingFit(tree, law, priors, diag, runs, settings)
 
 
-register_format(ScalingFit.FORMAT, scaling_from_tree)
+def scaling_log_likelihood(node: xr.DataTree) -> xr.Dataset:
+    """A fit's pointwise log density, log p(log L_i | θ_s) for every draw s and run i, computed
+    again from its ``posterior``, ``constant_data`` (the law's inputs) and ``observed_data``
+    (log loss) with the likelihood named in its settings: the function
+    :func:`~bayes_scaling.inference.fit` used, on the same float64 numbers."""
+    law = get_law(node.attrs["law"])
+    likelihood = json.loads(node.attrs["settings"])["likelihood"]
+    constant = node["constant_data"].to_dataset()
+    inputs = {c: constant[c].to_numpy() for c in law.inputs}
+    y = node["observed_data"]["log_loss"].to_numpy()
+    posterior = node["posterior"].to_dataset()
+    loglik = pointwise_log_density(likelihood, law, posterior, inputs, y)
+    return xr.Dataset({"log_loss": loglik}).assign_coords(run=constant["run"].to_numpy())
+
+
+register_format(ScalingFit.FORMAT, scaling_from_tree, scaling_log_likelihood)
 register_format(GroupedFit.FORMAT, scaling_from_tree)

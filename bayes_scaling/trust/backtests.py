@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, SAMPLE_DIMS
+from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import (
     AXES,
     distance_beyond,
@@ -39,6 +40,8 @@ from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import draw_noise
 from bayes_scaling.trust.baseline import BOOTSTRAP_OPTIONS, bootstrap_fit, check_options
+
+logsumexp = scipy_function("special", "logsumexp")  # SciPy on first use
 
 CUT_COLUMNS = {"compute": "compute", "n_params": "n_params", "n_tokens": "n_tokens"}
 #: Runs-table columns every backtest reads.
@@ -133,11 +136,16 @@ def _bayes_draws(result, test, law, seed, with_discrepancy):
     disc = result.discrepancy if with_discrepancy else None
     if disc is not None:
         sizes = {a: test[a].to_numpy(float) for a in AXES if a in test}
-        delta = disc.error(post, sizes, seed).rename(dim_0="point")
-        shift, scale = (np.asarray(v) for v in disc.shift_and_sd(post, sizes, seed))
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        delta = disc.error(sizes, draws_shape=shape, seed=seed).rename(dim_0="point")
+        moments = disc.shift_and_sd(sizes, draws_shape=shape, seed=seed)
+        shift, scale = (np.asarray(v) for v in moments)
+        # the draws never fall below E (with_error); the density below takes δ on log loss,
+        # which it matches to first order at the distances a backtest scores
+        mean_with_error = with_error(mean, delta, irreducible_loss(law, post))
     else:
-        delta, shift, scale = 0.0, np.zeros(1), np.zeros(1)
-    draws = np.exp(np.log(mean) + delta + noise)
+        mean_with_error, shift, scale = mean, np.zeros(1), np.zeros(1)
+    draws = mean_with_error * np.exp(noise)
     # the log predictive density averages over draws: LPD_DRAWS of them are plenty, and the
     # mixture density is the costliest step of scoring a cut
     thin = slice(None, None, max(1, post.sizes["chain"] * post.sizes["draw"] // LPD_DRAWS))

@@ -36,13 +36,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.optimize import minimize
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling._lazy import scipy_function
 from bayes_scaling.answers.bands import bands_to_frame, loss_bands
 from bayes_scaling.errors import ArgumentError, BayesScalingError
 from bayes_scaling.laws import get_law
+
+minimize = scipy_function("optimize", "minimize")  # SciPy on first use
 
 #: Internal order of the optimised vector θ.
 THETA = ("a", "b", "e", "alpha", "beta")

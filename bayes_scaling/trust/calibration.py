@@ -2,7 +2,7 @@
 prior learned from them, and leave-one-family-out scores of the bands.
 
 - :func:`ladder_evidence`: fit a ladder's runs below its protocol cut (parameter-only), score its
-  held-out runs on the (τ, γ) grid (:func:`bayes_scaling.discrepancy.evidence.shared_loglik`);
+  held-out runs on the (m, τ, γ) grid (:func:`bayes_scaling.discrepancy.evidence.shared_loglik`);
 - :func:`learn_prior`: the empirical-Bayes population prior from those grids, each family of
   ladders weighted equally, with provenance (:mod:`bayes_scaling.discrepancy.prior`);
 - :func:`protocol_backtest`: a ladder's own backtest (fit at or below ``fit_below``, predict the

@@ -8,14 +8,9 @@ Real NUTS fits, small: a demo-table fit and a two-recipe grouped fit, once per s
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import pytest
 
-import bayes_scaling as bs
 from bayes_scaling.answers.gap import difference_table, loss_difference
-from bayes_scaling.model.simulate import two_recipe_ladder
 from bayes_scaling.trust.law_choice import stacked_bands
 
 BUDGET = 1e20
@@ -24,18 +19,7 @@ PARAMS = np.array([3e8, 1e8, 1.5e9, 5e8, 2e8, 8e8])
 TOKENS = BUDGET / (6 * PARAMS)
 
 
-@pytest.fixture(scope="session")
-def small_fit():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # few draws: the gate may complain
-        return bs.fit(bs.datasets.demo(), seed=1, draws=300, tune=300, chains=2)
-
-
-@pytest.fixture(scope="session")
-def small_grouped():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bs.fit_groups(two_recipe_ladder(seed=1), seed=1, draws=200, tune=200, chains=2)
+# small_fit, small_grouped: tests/conftest.py (short fits, no rescue ladder)
 
 
 def _law_medians(fit, params, tokens) -> np.ndarray:

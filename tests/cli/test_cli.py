@@ -307,18 +307,7 @@ def test_bands_tolerance_gives_the_trust_horizon(fit_file, capsys):
 # --- every bad input is one line and exit 2, before any file is read or any sampler starts ------
 
 
-@pytest.fixture
-def no_sampling(monkeypatch):
-    import bayes_scaling.cli.commands as commands
-    import bayes_scaling.cli.compare as compare
-    import bayes_scaling.inference as inference
-
-    def sampled(*args, **kwargs):
-        raise AssertionError("bad input reached the sampler")
-
-    pairs = ((inference, "fit"), (commands, "backtest"), (compare, "fit_groups"))
-    for module, name in pairs:
-        monkeypatch.setattr(module, name, sampled)
+# ``no_sampling`` (tests/conftest.py): every sampler, compile and worker pool raises.
 
 
 def _one_error_line(capsys) -> str:
@@ -386,3 +375,40 @@ def test_summary_prob_defaults_to_the_package_default(fit_file, capsys):
     default = json.loads(capsys.readouterr().out)
     assert main(["summary", str(fit_file), "--format", "json", "--prob", str(DEFAULT_PROB)]) == 0
     assert json.loads(capsys.readouterr().out) == default
+
+
+def test_plumbing_the_tripwire_catches_every_fitting_function(no_sampling, tmp_path):
+    """``no_sampling`` (tests/conftest.py) patches the lowest level every fit passes through, so
+    each public fitting function, valid input and all, trips it before any draw is made."""
+    import bayes_scaling as bs
+    from bayes_scaling.inference.batch import FitTask
+    from bayes_scaling.model.simulate import two_recipe_ladder
+    from bayes_scaling.trust.backtests import backtest
+    from bayes_scaling.trust.sbc import sbc
+
+    runs = datasets.demo()
+    counts = pd.DataFrame({"problem": ["a", "b", "c"], "samples": 10, "correct": [0, 2, 5]})
+    calls = {
+        "fit": lambda: bs.fit(runs, seed=1),
+        "fit_groups": lambda: bs.fit_groups(two_recipe_ladder(seed=1), seed=1),
+        "backtest": lambda: backtest(runs, cut=3e19, seed=1),
+        "sbc": lambda: sbc(n_sims=2, seed=1),
+        "fit_many local": lambda: bs.fit_many([FitTask(runs)]),
+        "fit_many serial": lambda: bs.fit_many([FitTask(runs)], client="serial"),
+        "fit_passk": lambda: bs.fit_passk(counts, seed=1),
+        "fit_downstream": lambda: bs.fit_downstream(
+            runs.assign(acc=np.linspace(0.3, 0.6, len(runs)), via=runs["loss"]),
+            metric="acc",
+            via="via",
+            chance=0.25,
+        ),
+    }
+    for name, call in calls.items():
+        try:
+            out = call()
+        except AssertionError as exc:
+            assert "reached the sampler" in str(exc), name
+            continue
+        # a batch returns each task's error instead of raising
+        errors = [r.error or "" for r in out] if isinstance(out, list) else []
+        assert errors and all("reached the sampler" in e for e in errors), (name, out)

@@ -4,7 +4,8 @@ For each function and argument, hypothesis draws bad values (empty lists, string
 negatives, zero, probabilities outside (0, 1), 2-d arrays, booleans, None where a value is
 required, mismatched lengths) while every other argument is valid. The call must raise
 :class:`~bayes_scaling.errors.ArgumentError` (a ``BayesScalingError``), never a numpy, pandas or
-xarray error, and its message must name the argument. Nothing here samples: validation comes first.
+xarray error, and its message must name the argument. Nothing here samples: validation comes first
+(a tripwire on every sampler, compile and worker pool, ``no_sampling`` in tests/conftest.py).
 The fits are real NUTS, small, made once per session. Then the renamed keywords: the old names
 still work with a FutureWarning.
 """
@@ -34,7 +35,6 @@ from bayes_scaling.answers.gap import (
 from bayes_scaling.answers.horizon import trust_horizon
 from bayes_scaling.answers.targets import compute_to_reach, prob_reach, target_answer
 from bayes_scaling.errors import ArgumentError, BayesScalingError
-from bayes_scaling.model.simulate import two_recipe_ladder
 from bayes_scaling.trust.backtests import RUN_COLUMNS, backtest, by_distance, coverage
 from bayes_scaling.trust.baseline import bootstrap_fit, huber_fit
 from bayes_scaling.trust.law_choice import compare_laws, stacked_bands
@@ -118,13 +118,12 @@ def mismatched():
 
 
 @pytest.fixture(scope="session")
-def ctx():
-    """Small real fits and the tables the trust functions take."""
+def ctx(small_fit, small_grouped):
+    """Small real fits (tests/conftest.py) and the tables the trust functions take."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = bs.datasets.demo()
-        fit = bs.fit(runs, seed=1, draws=300, tune=300, chains=2)
-        grouped = bs.fit_groups(two_recipe_ladder(seed=1), seed=1, draws=200, tune=200, chains=2)
+        fit, grouped = small_fit, small_grouped
         boot = bootstrap_fit(runs, n_boot=4, grid="small")
     table = pd.DataFrame({c: pd.Series(dtype=float) for c in RUN_COLUMNS})
     draws = loss_difference(grouped, "A", "B", params=[1e9], tokens=[2e10])
@@ -598,10 +597,15 @@ CASES = [
     derandomize=True,
     deadline=None,
     max_examples=15,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,  # no_sampling: set once, the same for every value
+    ],
 )
 @given(data=st.data())
-def test_a_bad_argument_raises_an_argument_error_naming_it(ctx, bad, data):
+def test_a_bad_argument_raises_an_argument_error_naming_it(ctx, bad, data, no_sampling):
+    # ctx (session) fits first; then every sampler, compile and worker pool is a tripwire
     value = data.draw(bad.values, label=bad.id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,7 +4,7 @@ exactly one stderr line starting ``bayes-scaling: error:``, and it fails before 
 Hypothesis generates about 1,000 bad command lines (derandomized). ``main`` runs in-process; the
 sampling entry points of the CLI are replaced by a tripwire, so a case that would start NUTS fails
 the test instead of running. summary / bands / allocate / report read one small real fit, made
-once per session (2 chains × 300 draws, a few seconds).
+once per session (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayes_scaling as bs
-import bayes_scaling.cli.commands as commands
-import bayes_scaling.cli.compare as compare
 import bayes_scaling.inference as inference
 from bayes_scaling.cli import main
+from bayes_scaling.cli.registry import COMMANDS as COMMAND_REGISTRY
 
 FUZZ = settings(
     deadline=None,
     derandomize=True,
     database=None,
-    max_examples=125,
+    max_examples=80,  # x 13 commands: about 1,000 command lines
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.function_scoped_fixture,
@@ -40,15 +38,16 @@ PREFIX = "bayes-scaling: error:"
 
 
 @pytest.fixture(scope="session")
-def files(tmp_path_factory) -> dict[str, Path]:
-    """A real small fit, a runs table, and broken files of every kind."""
+def files(tmp_path_factory, small_fit, downstream_fit, passk_fit) -> dict[str, Path]:
+    """The session's real small fits (tests/conftest.py: a scaling law's, a downstream chain's,
+    a pass@k fit's), their tables, and broken files of every kind."""
     root = tmp_path_factory.mktemp("cli_fuzz")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = bs.fit(
-            bs.datasets.demo(), seed=1, draws=300, tune=300, chains=2, discrepancy=False
-        )
-    result.save(root / "fit.nc")
+    downstream_fit.save(root / "downstream.nc")
+    downstream_fit.runs.to_csv(root / "downstream.csv", index=False)
+    passk_fit.save(root / "passk.nc")
+    passk_fit.counts.to_csv(root / "counts.csv", index=False)
+    (root / "candidates.csv").write_text("params,tokens\n1e8,4e9\n3e8,6e9\n1e9,2e10\n")
+    small_fit.save(root / "fit.nc")
     bs.datasets.demo().to_csv(root / "runs.csv", index=False)
     (root / "empty.csv").write_text("")
     (root / "header.csv").write_text("params,tokens,loss\n")
@@ -63,15 +62,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def tripwire(monkeypatch):
-    """Any sampling the CLI starts fails the test (bad input must be caught before it)."""
-
-    def sampled(*args, **kwargs):
-        raise AssertionError("a bad command line reached the sampler")
-
-    pairs = ((inference, "fit"), (commands, "backtest"), (compare, "fit_groups"))
-    for module, name in pairs:
-        monkeypatch.setattr(module, name, sampled)
+def tripwire(no_sampling):
+    """Any sampling the CLI starts fails the test (bad input must be caught before it): every
+    sampler, compile and worker pool raises (``no_sampling`` in tests/conftest.py)."""
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -163,9 +156,12 @@ def bad_out(files, suffix: str, parents_made: bool = False) -> st.SearchStrategy
     )
 
 
-def bad_fit(files) -> st.SearchStrategy:
+def bad_fit(files, own: str = "fit.nc") -> st.SearchStrategy:
+    """Broken fit files, and the fits of the other kinds (scaling law, downstream, pass@k)."""
+    foreign = [files[n] for n in ("fit.nc", "downstream.nc", "passk.nc") if n != own]
     return st.sampled_from(
         [
+            *foreign,
             files["root"] / "missing.nc",
             files["corrupt.nc"],
             files["text.nc"],
@@ -326,7 +322,7 @@ def command_lines(files, command: str) -> st.SearchStrategy:
             "law": BAD_LAW.map(lambda v: ["--law", v]),
             **structural,
         }
-    else:  # demo
+    elif command == "demo":
         base = [command, "--out", root / "demo_out"]
         slots = {
             "out": st.sampled_from([files["afile"], files["runs.csv"], "", "x\x00y"]).map(
@@ -336,6 +332,155 @@ def command_lines(files, command: str) -> st.SearchStrategy:
             "seed": BAD_SEED.map(lambda v: ["--seed", v]),
             **structural,
         }
+    elif command == "fit-many":
+        base = [command, runs, "--out-dir", root / "many_out"]
+        slots = {
+            "runs": bad_runs(files).map(lambda p: ["__runs__", p]),
+            "more_runs": bad_runs(files).map(lambda p: ["__more__", p]),
+            "out_dir": st.sampled_from([files["afile"], files["runs.csv"], "", "x\x00y"]).map(
+                lambda p: ["--out-dir", p]
+            ),
+            **_sampler_slots(),
+            "law": BAD_LAW.map(lambda v: ["--law", v]),
+            "scheduler": BAD_SCHEDULER.map(lambda v: ["--scheduler", v]),
+            "column": st.sampled_from(["--n-col", "--loss-col", "--d-col"]).map(
+                lambda f: [f, "no_such_column"]
+            ),
+            **structural,
+        }
+    elif command == "sbc":
+        base = [command, "--sims", "2"]
+        slots = {
+            "sims": BAD_COUNT.map(lambda v: ["--sims", v]),
+            "runs": st.sampled_from([["10", "5"], ["0", "5"], ["x", "5"], ["-3", "4"]]).map(
+                lambda v: ["--runs", *v]
+            ),
+            **_sampler_slots(),
+            "alpha": BAD_PROB.map(lambda v: ["--alpha", v]),
+            "law": BAD_LAW.map(lambda v: ["--law", v]),
+            "scheduler": BAD_SCHEDULER.map(lambda v: ["--scheduler", v]),
+            "plot": bad_out(files, ".png").map(lambda p: ["--plot", p]),
+            **structural,
+        }
+    elif command == "design":
+        return _lines(*_design(files))
+    elif command == "downstream":
+        return st.one_of(_lines(*_downstream_fit(files)), _lines(*_downstream_bands(files)))
+    elif command == "passk":
+        return st.one_of(_lines(*_passk_fit(files)), _lines(*_passk_bands(files)))
+    else:  # a command registered later: usage errors only, until it gets its own bad values
+        base, slots = [command], {"unknown": st.sampled_from([["--bogus"], ["--no-such", "1"]])}
+    return _lines(base, slots)
+
+
+#: Commands whose bad values (not only usage errors) command_lines generates.
+COVERED = {"fit", "summary", "bands", "allocate", "report", "backtest", "compare", "demo"}
+COVERED |= {"fit-many", "sbc", "design", "downstream", "passk"}
+
+
+BAD_SCHEDULER = st.sampled_from(["foo", "", "tcp//x", "local:"])
+
+
+def _sampler_slots() -> dict:
+    return {
+        "draws": BAD_COUNT.map(lambda v: ["--draws", v]),
+        "chains": BAD_COUNT.map(lambda v: ["--chains", v]),
+        "tune": st.sampled_from(["-1", "x", "1.5"]).map(lambda v: ["--tune", v]),
+        "seed": BAD_SEED.map(lambda v: ["--seed", v]),
+    }
+
+
+STRUCTURAL = {"unknown": st.sampled_from([["--bogus"], ["--prob"], ["--format", "xml"], ["extra"]])}
+
+
+def _design(files):
+    base = ["design", files["fit.nc"], "--candidates", files["candidates.csv"]]
+    base += ["--budget", "1e20", "--compute", "1e22"]
+    runs = [files[n] for n in ("empty.csv", "bad.csv", "folder.csv", "passk.nc", "corrupt.nc")]
+    slots = {
+        "runs": st.sampled_from([*runs, files["root"] / "missing.csv", ""]).map(
+            lambda p: ["__runs__", p]
+        ),
+        "candidates": bad_runs(files).map(lambda p: ["--candidates", p]),
+        "budget": BAD_POSITIVE.map(lambda v: ["--budget", v]),
+        "compute": BAD_POSITIVE.map(lambda v: ["--compute", v]),
+        "objective": st.sampled_from(["best", "", "WIDTH"]).map(lambda v: ["--objective", v]),
+        "prob": BAD_PROB.map(lambda v: ["--prob", v]),
+        "worlds": BAD_COUNT.map(lambda v: ["--worlds", v]),
+        **_sampler_slots(),
+        **STRUCTURAL,
+    }
+    return base, slots
+
+
+def _downstream_fit(files):
+    base = ["downstream", "fit", files["downstream.csv"], "--metric", "metric", "--via", "via"]
+    base += ["--out", files["root"] / "d_ok.nc"]
+    slots = {
+        "runs": bad_runs(files).map(lambda p: ["__runs__", p]),
+        "metric": st.sampled_from(["nope", "", "n_params"]).map(lambda v: ["--metric", v]),
+        "via": st.sampled_from(["nope", ""]).map(lambda v: ["--via", v]),
+        "link": st.sampled_from(["logistic", "", "SIGMOID"]).map(lambda v: ["--link", v]),
+        "chance": st.one_of(st.sampled_from(["1", "1.2", "-0.1", "nan", "inf"]), NOT_NUMBER).map(
+            lambda v: ["--chance", v]
+        ),
+        "ceiling": st.sampled_from(["0", "-1", "nan", "x", "0.1"]).map(
+            lambda v: ["--ceiling", v, "--chance", "0.25"]
+        ),
+        "law": BAD_LAW.map(lambda v: ["--law", v]),
+        **_sampler_slots(),
+        "checkpoints": bad_runs(files).map(lambda p: ["--checkpoints", p]),
+        "noise_floor": BAD_POSITIVE.map(lambda v: ["--noise-floor", v]),
+        "out": bad_out(files, ".nc").map(lambda p: ["--out", p]),
+        **STRUCTURAL,
+    }
+    return base, slots
+
+
+def _downstream_bands(files):
+    base = ["downstream", "bands", files["downstream.nc"], "--compute", "1e22"]
+    pos = st.lists(st.sampled_from(["1e9", "3e9", "1e10"]), min_size=2, max_size=3)
+    slots = {
+        "fit": bad_fit(files, "downstream.nc").map(lambda p: ["__fit__", p]),
+        "compute": BAD_POSITIVE.map(lambda v: ["--compute", v]),
+        "all_three": st.just(["--params", "1e9", "--tokens", "1e10"]),
+        "mismatch": st.tuples(pos, pos)
+        .filter(lambda ab: len(ab[0]) != len(ab[1]))
+        .map(lambda ab: ["--params", *ab[0], "--tokens", *ab[1]]),
+        "tpp": BAD_POSITIVE.map(lambda v: ["--tokens-per-param", v]),
+        "prob": BAD_PROB.map(lambda v: ["--prob", v]),
+        **STRUCTURAL,
+    }
+    return base, slots
+
+
+def _passk_fit(files):
+    base = ["passk", "fit", files["counts.csv"], "--out", files["root"] / "p_ok.nc"]
+    slots = {
+        "samples": bad_runs(files).map(lambda p: ["__runs__", p]),
+        "column": st.sampled_from(["--problem-col", "--samples-col", "--correct-col"]).map(
+            lambda f: [f, "no_such_column"]
+        ),
+        **_sampler_slots(),
+        "out": bad_out(files, ".nc").map(lambda p: ["--out", p]),
+        **STRUCTURAL,
+    }
+    return base, slots
+
+
+def _passk_bands(files):
+    base = ["passk", "bands", files["passk.nc"], "--k", "10"]
+    slots = {
+        "fit": bad_fit(files, "passk.nc").map(lambda p: ["__fit__", p]),
+        "k": st.one_of(BAD_COUNT, st.sampled_from(["1e400", "2.5"])).map(lambda v: ["--k", v]),
+        "prob": BAD_PROB.map(lambda v: ["--prob", v]),
+        "kind": st.sampled_from(["new", "", "POPULATION"]).map(lambda v: ["--kind", v]),
+        **STRUCTURAL,
+    }
+    return base, slots
+
+
+def _lines(base: list, slots: dict) -> st.SearchStrategy:
     names = sorted(slots)
     chosen = st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)
     return chosen.flatmap(
@@ -346,16 +491,28 @@ def command_lines(files, command: str) -> st.SearchStrategy:
 
 
 def _assemble(base: list, parts: list[list]) -> list:
+    """The base line with the bad parts: ``__runs__`` / ``__fit__`` replace the command's input
+    (the first positional after the command words), ``__more__`` adds a second input."""
     argv = list(base)
+    at = 2 if base[0] in ("downstream", "passk") else 1
     for part in parts:
         if part and part[0] in ("__runs__", "__fit__"):
-            argv[1] = part[1]
+            argv[at] = part[1]
+        elif part and part[0] == "__more__":
+            argv.insert(at + 1, part[1])
         else:
             argv += part
     return argv
 
 
-COMMANDS = ["fit", "summary", "bands", "allocate", "report", "backtest", "compare", "demo"]
+#: Every registered command, sub-commands included; a command registered later fails the fuzz
+#: below until command_lines has its bad lines.
+COMMANDS = list(COMMAND_REGISTRY)
+
+
+def test_the_fuzz_knows_the_bad_values_of_every_registered_command():
+    missing = sorted(set(COMMAND_REGISTRY) - COVERED)
+    assert not missing, f"add the bad values of {missing} to command_lines (and to COVERED)"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

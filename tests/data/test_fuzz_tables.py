@@ -337,7 +337,7 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> bool:
 # --- tests --------------------------------------------------------------------------------------
 
 
-@settings(FUZZ, max_examples=450)
+@settings(FUZZ, max_examples=300)
 @given(malformed())
 def test_malformed_dataframes_raise_runs_error(case):
     df, kind, _ = case
@@ -345,7 +345,7 @@ def test_malformed_dataframes_raise_runs_error(case):
     assert err is not None, f"{kind}: a malformed table loaded:\n{df}\n{runs}"
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=200)  # each a file written and read back
 @given(malformed(), st.sampled_from(["csv", "parquet", "jsonl"]))
 def test_malformed_files_raise_runs_error(tmp_path_factory, case, fmt):
     df, kind, _ = case

@@ -4,9 +4,9 @@ bad input, the CLI. One fit is shared by the tests that only read it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +18,6 @@ import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.downstream.data import check_downstream_runs, checkpoint_noise
 from bayes_scaling.downstream.links import SIGMOID, get_link
-from bayes_scaling.downstream.model import simulate_downstream
 from bayes_scaling.errors import ArgumentError, RunsError
 from bayes_scaling.laws import CHINCHILLA
 
@@ -26,19 +25,16 @@ SAMPLER = {"draws": 500, "chains": 4, "tune": 500, "seed": 5, "discrepancy": Fal
 
 
 @pytest.fixture(scope="module")
-def ladder():
-    # 20 runs over two decades of N and 1-30x Chinchilla tokens, task loss measured to 0.2%:
-    # enough to identify E, so that step 1 passes the gate at once
-    return simulate_downstream(
-        sizes=(1e8, 3e8, 1e9, 3e9, 1e10), multiples=(1, 3, 10, 30), noise={"via": 0.002}, seed=2
-    )
+def ladder(downstream_ladder):
+    # tests/conftest.py: 20 runs over two decades of N and 1-30x Chinchilla tokens, task loss
+    # measured to 0.2%: enough to identify E, so that step 1 passes the gate at once
+    return downstream_ladder
 
 
 @pytest.fixture(scope="module")
-def dfit(ladder):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return bs.fit_downstream(ladder, metric="metric", via="via", chance=0.25, **SAMPLER)
+def dfit(downstream_fit):
+    # tests/conftest.py: the session's one real fit of that ladder (SAMPLER's settings)
+    return downstream_fit
 
 
 def test_recovers_simulated_two_step_truth(dfit, ladder):
@@ -105,13 +101,22 @@ def test_rows_in_given_order_and_compute_split(dfit):
 
 
 def test_targets_and_leaving_chance(dfit):
-    answer = dfit.target(0.8, compute=[1e21, 1e23], prob=[0.5, 0.9])
-    assert answer.prob_reach[0] <= answer.prob_reach[1]
+    # 0.92 lies beyond the best run (0.90): reachable, beyond the largest run's compute (about
+    # 6x and 65x it at p = 0.5 and 0.9, 0.3% of draws never reach it, measured)
+    answer = dfit.target(0.92, compute=[1e21, 1e23, 1e26], prob=[0.5, 0.9])
+    assert answer.prob_reach[0] <= answer.prob_reach[1] <= answer.prob_reach[2]
     c50, c90 = answer.compute_needed[0.5], answer.compute_needed[0.9]
-    assert c50 is not None and (c90 is None or c90 >= c50)
-    assert answer.sentences()
+    assert c50 is not None and c90 is not None, answer
+    assert answer.largest_run_compute < c50 < c90
+    assert answer.multiple_of_largest[0.5] == pytest.approx(c50 / answer.largest_run_compute)
+    # the compute needed with probability p is where P(reach) is p
+    again = dfit.target(0.92, compute=[c50, c90], prob=0.5)
+    assert again.prob_reach == pytest.approx([0.5, 0.9], abs=0.06)
+    said = " ".join(answer.sentences())
+    assert "with probability 50% needs about" in said and "with probability 90%" in said
     out_of_reach = dfit.target(0.999, prob=0.9)
     assert out_of_reach.compute_needed[0.9] is None and out_of_reach.prob_unreachable > 0.1
+    assert "not reachable with probability" in " ".join(out_of_reach.sentences())
     chance = dfit.chance_threshold()
     lo, med, hi = chance.threshold
     assert lo <= med <= hi and med > 0.9  # the simulated task left chance above loss ~1
@@ -182,7 +187,8 @@ def test_link_discrepancy_learns_from_backtests_and_round_trips():
     found = LinkDiscrepancy(tau, post["drift"] / post["drift"].sum(), 0.05, {"compute": 1e21})
     back = LinkDiscrepancy.from_dataset(found.to_dataset())
     np.testing.assert_allclose(back.weights, found.weights)
-    err = back.error((2, 500), {"compute": xr.DataArray([1e20, 1e22, 1e23], dims="point")}, 1)
+    sizes = {"compute": xr.DataArray([1e20, 1e22, 1e23], dims="point")}
+    err = back.error(sizes, draws_shape=(2, 500), seed=1)
     assert float(abs(err.isel(point=0)).max()) == 0  # inside the data: no link error
     sd = err.std(("chain", "draw")).values
     assert 1.5 < sd[2] / sd[1] < 2.5 and "link discrepancy" in back.describe()
@@ -198,6 +204,21 @@ def test_checkpoint_noise_measures_the_spread():
         for g in "abcdef"
     )
     assert 0.006 < checkpoint_noise(table, "acc") < 0.014
+
+
+def test_report_shows_every_size_asked(dfit, tmp_path):
+    built = dfit.report(tmp_path / "task.html", compute=[1e22, 1e23], name="task")
+    page = (tmp_path / "task.html").read_text(encoding="utf-8")
+    assert page == built.html
+    said = re.findall(r"<li>task at N = [^<]*\((1e\+2[23]) FLOPs\): ", page)
+    rows = re.findall(r"<td>N = [^<]*\((1e\+2[23]) FLOPs\)</td>", page)
+    assert said == rows == ["1e+22", "1e+23"]  # a sentence and a row per budget, in order
+    assert "ds-1-median" in page
+    dfit.report(tmp_path / "task.md", compute=[1e22, 1e23])
+    md = (tmp_path / "task.md").read_text(encoding="utf-8")
+    assert "1e+22 FLOPs" in md and "1e+23 FLOPs" in md
+    assert (tmp_path / "figures" / "shares.png").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_cli_fit_and_bands_exit_codes(ladder, tmp_path, capsys):

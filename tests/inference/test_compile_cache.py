@@ -1,6 +1,7 @@
 """The compiled-model disk cache (bayes_scaling.inference.compile_cache): a second process loads
-instead of compiling, corrupt entries are rebuilt, an unusable directory only costs time, and a
-version change never reuses an entry. Counted through STATS, never timed."""
+instead of compiling, corrupt entries are rebuilt, an unusable directory only costs time, a
+version change never reuses an entry, and a folder others could write (or a symlinked entry) is
+never loaded from. Counted through STATS, never timed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import nutpie
 import pymc as pm
 import pytest
 
+from bayes_scaling.errors import CacheWarning
 from bayes_scaling.inference import compile_cache
 
 SEED = 5
@@ -139,3 +142,79 @@ def test_fingerprint_is_structure_not_data():
     key = compile_cache.fingerprint(build(20))[0]
     assert compile_cache.fingerprint(build(35))[0] == key  # other data, same graph
     assert compile_cache.fingerprint(build(20, prior="student_t"))[0] != key
+
+
+# --- a folder others could write is never loaded from -------------------------------------------
+
+
+def test_folder_others_can_write_is_refused_once_with_the_fix(stored, tmp_path, monkeypatch):
+    _, cached_draws = stored
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(compile_cache.ENV, str(shared))
+    monkeypatch.setattr(compile_cache, "_WARNED", set())
+    stats = {}
+    with pytest.warns(CacheWarning, match=r"can be written by other users.*chmod 700"):
+        compiled = compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_off": 1, "disk_misses": 1}
+    assert list(shared.iterdir()) == []  # nothing written there
+    np.testing.assert_array_equal(draws(compiled), cached_draws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per folder and reason
+        compile_cache.compile_model(build(), {})
+    shared.chmod(0o700)  # fixed: used again
+    stats = {}
+    compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_misses": 1, "disk_writes": 1}
+
+
+def test_compiled_folder_of_another_user_is_refused(tmp_path, monkeypatch):
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        pytest.skip("needs root to give a folder to another user")
+    root = tmp_path / "cache"
+    (root / "compiled").mkdir(parents=True, mode=0o700)
+    os.chown(root / "compiled", 4321, 4321)
+    monkeypatch.setenv(compile_cache.ENV, str(root))
+    monkeypatch.setattr(compile_cache, "_WARNED", set())
+    with pytest.warns(CacheWarning, match="belongs to another user"):
+        assert compile_cache.cache_dir() is None
+    assert list((root / "compiled").iterdir()) == []
+
+
+def test_symlinked_cache_root_is_refused(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "link"))
+    monkeypatch.setattr(compile_cache, "_WARNED", set())
+    with pytest.warns(CacheWarning, match="symbolic link"):
+        assert compile_cache.cache_dir() is None
+    assert list(real.iterdir()) == []
+
+
+def test_symlinked_entry_is_not_loaded_and_its_target_is_left(stored, tmp_path, monkeypatch):
+    root, _ = stored
+    copy = tmp_path / "cache"
+    shutil.copytree(root, copy)
+    (entry,) = [p for p in (copy / "compiled").rglob("*") if (p / "meta.json").is_file()]
+    elsewhere = tmp_path / "planted"
+    shutil.move(entry, elsewhere)
+    entry.symlink_to(elsewhere, target_is_directory=True)
+    monkeypatch.setenv(compile_cache.ENV, str(copy))
+    stats = {}
+    compile_cache.compile_model(build(), stats)
+    assert stats == {"disk_errors": 1, "disk_misses": 1, "disk_writes": 1}
+    assert entry.is_dir() and not entry.is_symlink()  # rebuilt in place
+    assert (elsewhere / "meta.json").is_file()  # the link was removed, not what it pointed to
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the default folder under XDG_CACHE_HOME")
+def test_default_folder_is_private(tmp_path, monkeypatch):
+    monkeypatch.delenv(compile_cache.ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    path = compile_cache.cache_dir()
+    root = tmp_path / "xdg" / "bayes_scaling"
+    assert path == root / "compiled" / compile_cache.versions_hash()
+    for folder in (root, root / "compiled", path):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

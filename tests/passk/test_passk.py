@@ -44,12 +44,9 @@ def simulate(problems=150, samples=200, seed=0, model=None, **truth):
 
 
 @pytest.fixture(scope="module")
-def sim_fit():
-    from bayes_scaling.passk.fit import fit_passk
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", category=UserWarning)
-        return fit_passk(simulate(), seed=3, chains=2, draws=600, tune=500)
+def sim_fit(passk_fit):
+    # tests/conftest.py: the session's one real fit of simulate() (2 chains × 600 draws, seed 3)
+    return passk_fit
 
 
 # --- loader -------------------------------------------------------------------------------------
@@ -168,9 +165,17 @@ def test_bands_rows_in_the_order_given_and_bad_k(sim_fit):
 
 
 def test_samples_for_and_exponent(sim_fit):
-    out = sim_fit.samples_for(0.5, prob=[0.5, 0.9])
-    assert out["samples"].iloc[0] <= out["samples"].iloc[1]
-    assert np.isfinite(out["samples"]).all()
+    for kind in ("problems", "population"):
+        out = sim_fit.samples_for(0.5, prob=[0.5, 0.9], kind=kind)
+        assert np.isfinite(out["samples"]).all() and (out["samples"] % 1 == 0).all()
+        s50, s90 = (int(v) for v in out["samples"])
+        assert s50 <= s90
+        # P(pass@k >= target) at the k found is the probability asked: the band's median at k50
+        # and its 10% quantile (lower end of the 80% band) at k90 sit on the target
+        band = sim_fit.bands(k=[s50, s90, max(1, s50 // 2)], prob=0.8, kind=kind)
+        assert band["median"].iloc[0] == pytest.approx(0.5, abs=0.01), (kind, band)
+        assert band["lower"].iloc[1] == pytest.approx(0.5, abs=0.01), (kind, band)
+        assert band["median"].iloc[2] < 0.5 - 0.01, (kind, band)  # half the samples fall short
     far = sim_fit.samples_for(0.95, prob=0.9, kind="population")  # above the ceiling 1 - pi
     assert not np.isfinite(far["samples"].iloc[0])
     assert "not reachable" in far["note"].iloc[0]
@@ -193,19 +198,11 @@ def test_save_load_round_trip_without_pymc(sim_fit, tmp_path):
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
 
 
-def test_law_across_models_and_decisions():
+def test_law_across_models_and_decisions(passk_law_fit):
     from bayes_scaling.passk.decisions import decision_table
-    from bayes_scaling.passk.fit import fit_passk
 
-    sizes = [(1e8, 1e10), (1e8, 1e11), (1e9, 1e10), (1e9, 1e11), (1e10, 1e10), (1e10, 1e11)]
-    parts = []
-    for i, (n, d) in enumerate(sizes):
-        b = 40.0 / (np.log10(n) - 7) / (np.log10(d) - 9)  # bigger, longer: easier
-        part = simulate(40, 200, seed=10 + i, model=f"m{i}", b=b)
-        parts.append(part.assign(n_params=n, n_tokens=d))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_passk(pd.concat(parts), seed=2, chains=2, draws=1000, tune=400)
+    # tests/conftest.py: six simulated models (N, D), b falling with log N and log D, 40 problems
+    fit = passk_law_fit
     law = fit.law_posterior
     assert law is not None and set(law["coef"].dims) >= {"param", "term"}
     ds = fit.size_vs_samples(2e13, tokens_per_sample=100)
@@ -214,6 +211,38 @@ def test_law_across_models_and_decisions():
     assert table["chosen"].sum() == 1 and (table["expected_shortfall"] >= 0).all()
     new = fit.size_vs_samples(2e13, tokens_per_sample=100, n_params=[1e9, 1e10], n_tokens=1e11)
     assert new["k"].values.tolist() == [100.0, 10.0]
+
+
+def test_report_shows_every_model_and_bands_come_from_one_dataset(tmp_path):
+    from bayes_scaling.passk.answers import BAND_COLUMNS, band_dataset
+    from bayes_scaling.passk.fit import fit_passk
+
+    counts = pd.concat([simulate(30, 100, seed=20 + i, model=f"m{i}") for i in range(7)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short chain may miss the gate: the page says so
+        fit = fit_passk(counts, seed=4, chains=2, draws=400, tune=300, law=False, rescue=False)
+    assert fit.models == [f"m{i}" for i in range(7)]
+    ds = band_dataset(fit, [1000, 10], [0.9, 0.5])
+    assert ds["lower"].dims == ("model", "k", "prob")
+    table = fit.bands(k=[1000, 10], prob=[0.9, 0.5])
+    assert list(table.columns) == BAND_COLUMNS
+    order = [(m, k, p) for m in fit.models for k in (1000, 10) for p in (0.9, 0.5)]
+    assert list(zip(table["model"], table["k"], table["prob"], strict=True)) == order
+    for column in ("lower", "median", "upper"):
+        expect = [float(ds[column].sel(model=m, k=k, prob=p)) for m, k, p in order]
+        np.testing.assert_array_equal(table[column].to_numpy(), expect)
+    with_flops = fit.bands(k=[10], prob=0.9, tokens_per_sample=100, n_params=1e9)
+    assert with_flops["inference_flops"].tolist() == [2.0 * 1e9 * 100 * 10] * 7
+
+    fit.report(tmp_path / "page.html", k=(10, 100))
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    for m in fit.models:  # every model in the table and in its own sentence
+        assert page.count(f"<td>{m}</td>") == 2 and f"<li>{m}: pass@k" in page, m
+    written = fit.report(tmp_path / "page.md", k=(10, 100), models=["m6", "m0"])
+    md = (tmp_path / "page.md").read_text(encoding="utf-8")
+    assert md.index("m6: pass@k") < md.index("m0: pass@k") and "m3: pass@k" not in md
+    assert (tmp_path / "figures" / "passk_fan.png").exists() and written.markdown == md
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""The pool of candidate runs: read and check a user's table, or propose isoFLOP sweeps; costs.
+
+A candidate is a run one could train next: its size N (``params``), its tokens D (``tokens``)
+and its cost in FLOPs, C = k·N·D with k = 6 by default (a ``cost`` column, when present, is used
+instead: a run that reuses a checkpoint, or one on other hardware). No loss is needed. Rows keep
+the order given; ``candidate`` is the 0-based row of the table as read.
+
+>>> import pandas as pd
+>>> pool = read_pool(pd.DataFrame({"params": [1e8, 2e8], "tokens": [2e9, 4e9]}))
+>>> pool["cost"].tolist()
+[1.2e+18, 4.8e+18]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling import _validate as check
+from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
+from bayes_scaling.data.read import read_table
+from bayes_scaling.errors import Problem, RunsError
+
+#: Names accepted for the pool's columns (first found wins), canonical name first.
+POOL_COLUMNS = {
+    "params": ("params", "n_params", "N", "model_size", "parameters"),
+    "tokens": ("tokens", "n_tokens", "D", "train_tokens"),
+    "cost": ("cost", "cost_flops"),
+}
+#: Two sizes closer than this (relative) are the same run.
+SAME_RUN_RTOL = 1e-6
+
+
+def _column(table: pd.DataFrame, canon: str) -> str | None:
+    for name in POOL_COLUMNS[canon]:
+        if name in table.columns:
+            return name
+    return None
+
+
+def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
+    """A table of candidate runs, checked.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        One row per candidate with ``params`` (N) and ``tokens`` (D) (``n_params`` / ``n_tokens``
+        are accepted too); an optional ``cost`` column in FLOPs. Other columns are ignored.
+    flops_per_param_token : float
+        k in the default cost C = k·N·D.
+
+    Returns
+    -------
+    DataFrame
+        ``candidate`` (0-based row as read), ``params``, ``tokens``, ``compute`` (k·N·D) and
+        ``cost``, rows in the order given.
+
+    Raises
+    ------
+    RunsError
+        An empty table, a missing ``params`` / ``tokens`` column, or cells that are not positive
+        finite numbers, each named by row and column.
+    """
+    k = check.positive(flops_per_param_token, "flops_per_param_token")
+    table = read_table(source)
+    if len(table) == 0:
+        raise RunsError("the candidate pool is empty; give at least one row with params and tokens")
+    problems, columns = [], {}
+    for canon in ("params", "tokens", "cost"):
+        name = _column(table, canon)
+        if name is None:
+            if canon != "cost":
+                problems.append(
+                    Problem(
+                        None,
+                        canon,
+                        f"the candidate pool has no {canon!r} column (columns: "
+                        f"{', '.join(map(str, table.columns))}); add one",
+                    )
+                )
+            continue
+        values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+        for row in np.flatnonzero(~(np.isfinite(values) & (values > 0)))[:10]:
+            problems.append(
+                Problem(int(row), name, f"{table[name].iloc[row]!r} is not a positive number")
+            )
+        columns[canon] = values
+    if problems:
+        raise RunsError(problems)
+    compute = k * columns["params"] * columns["tokens"]
+    return pd.DataFrame(
+        {
+            "candidate": np.arange(len(table)),
+            "params": columns["params"],
+            "tokens": columns["tokens"],
+            "compute": compute,
+            "cost": columns.get("cost", compute),
+        }
+    )
+
+
+def already_run(pool: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """Mask of candidates whose (N, D) equals a run's (relative tolerance :data:`SAME_RUN_RTOL`)."""
+    if "n_params" not in runs or "n_tokens" not in runs or len(runs) == 0:
+        return np.zeros(len(pool), bool)
+    n, d = runs["n_params"].to_numpy(float), runs["n_tokens"].to_numpy(float)
+    same_n = np.isclose(pool["params"].to_numpy(float)[:, None], n[None, :], rtol=SAME_RUN_RTOL)
+    same_d = np.isclose(pool["tokens"].to_numpy(float)[:, None], d[None, :], rtol=SAME_RUN_RTOL)
+    return (same_n & same_d).any(axis=1)
+
+
+def isoflop_grid(
+    runs: pd.DataFrame,
+    cap: float,
+    *,
+    n_budgets: int = 6,
+    per_budget: int = 9,
+    spread: float = 0.8,
+    tokens_per_param: float = 20.0,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+) -> pd.DataFrame:
+    """A proposed pool: isoFLOP sweeps at budgets from the smallest run's compute up to ``cap``.
+
+    At each budget C_b (log-spaced, ``n_budgets`` of them), ``per_budget`` sizes N log-spaced over
+    ±``spread`` decades around N₀ = sqrt(C_b / (k·r)) with r = ``tokens_per_param`` (Chinchilla's
+    ~20 tokens per parameter), D = C_b / (k·N): the sweeps Hoffmann et al. (2022) trained.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`read_pool`, ordered by budget then N.
+
+    Examples
+    --------
+    >>> runs = pd.DataFrame({"compute": [1e17, 1e19]})
+    >>> len(isoflop_grid(runs, 1e20, n_budgets=3, per_budget=5))
+    15
+    """
+    k = check.positive(flops_per_param_token, "flops_per_param_token")
+    cap = check.positive(cap, "cap")
+    n_budgets, per_budget = (
+        check.count(n_budgets, "n_budgets"),
+        check.count(per_budget, "per_budget"),
+    )
+    low = float(runs["compute"].min()) if "compute" in runs and len(runs) else cap / 1e3
+    low = min(low, cap)
+    budgets = np.geomspace(low, cap, n_budgets)
+    offsets = np.linspace(-spread, spread, per_budget)
+    n0 = np.sqrt(budgets / (k * tokens_per_param))
+    n = (n0[:, None] * 10.0 ** offsets[None, :]).ravel()
+    c = np.repeat(budgets, per_budget)
+    return read_pool(pd.DataFrame({"params": n, "tokens": c / (k * n)}), flops_per_param_token=k)

@@ -1,0 +1,211 @@
+"""What the ladder says (:mod:`bayes_scaling.inference.rescue`): chains in separate modes, the
+runs the modes disagree on, what the law's runs cannot identify (a break, repetition), and the
+report's sentence on the attempts (:func:`describe`).
+
+Separate modes: R-hat above :data:`MODE_RHAT`, chain medians split by a gap of more than
+:data:`MODE_GAP` within-chain sds, and every group's mean log density within :data:`MODE_LOGP`
+nats of the best. A chain stuck where the density is much lower is not a mode: a longer or
+reseeded run can leave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
+import xarray as xr
+
+from bayes_scaling.laws import Law
+from bayes_scaling.laws.broken import identification as break_identification
+from bayes_scaling.laws.data_constrained import identification as repetition_identification
+from bayes_scaling.model.likelihoods import log_density
+from bayes_scaling.priors import runs_stats
+from bayes_scaling.results.diagnostics import Diagnostics
+
+#: Separate modes: R-hat above this, chain medians split by a gap of more than MODE_GAP
+#: within-chain sds, and every group's mean log density within MODE_LOGP nats of the best.
+MODE_RHAT, MODE_GAP, MODE_LOGP = 1.1, 4.0, 10.0
+#: Runs named as those the modes disagree on: at most MODE_RUNS of those whose mean log
+#: density is more than MODE_NATS lower in one mode than in the other.
+MODE_RUNS, MODE_NATS = 5, 2.0
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+
+
+def explain(out, runs, law, likelihood, pooling) -> Diagnostics:
+    """The final failure's words: what the modes or the law's runs cannot settle, and advice
+    that does not repeat what the ladder already tried."""
+    diag, modes, record, failing = out.diagnostics, out.stopped, out.record, out.failing
+    posterior = out.posterior
+    notes = []
+    if modes is not None:
+        notes.append(_modes_note(modes, out.stopped_posterior, runs, law, likelihood, pooling))
+    law_note = _law_note(posterior, runs, law, pooling)
+    if law_note is not None:
+        notes.append(law_note)
+    if modes is not None:
+        advice = ()
+    elif len(record) > 1:
+        tried = ", ".join(r["rung"] for r in record[1:])
+        advice = (
+            f"the rescue ladder already tried: {tried}; what is left is tighter priors on "
+            f"{', '.join(failing) or 'the parameters that failed'}, runs that identify them, a "
+            "simpler law, or many more draws (e.g. draws=8000) when only the ESS falls short",
+        )
+    else:
+        advice = diag.advice
+    return replace(
+        diag,
+        failures=(*diag.failures, *(n[0] for n in notes)),
+        advice=(*(n[1] for n in notes), *advice),
+    )
+
+
+@dataclass(frozen=True)
+class Modes:
+    """Chains in separate modes: the parameter that splits them and each group's chains and
+    median value."""
+
+    param: str
+    groups: tuple[tuple[tuple[int, ...], float], ...]
+    logp_gap: float
+    label: ClassVar[str] = "separate modes"
+
+
+def separate_modes(posterior: xr.Dataset, sample_stats: xr.Dataset, health) -> Modes | None:
+    """Chains that settled in separate modes of similar density, or None (see the module
+    docstring for the thresholds). A chain stuck where the density is much lower is not a mode:
+    a longer or reseeded run can leave it."""
+    rhat = {
+        n: float(health["rhat"][n]) for n in health["rhat"].data_vars if health["rhat"][n].ndim == 0
+    }
+    if not rhat or "logp" not in sample_stats or posterior.sizes.get("chain", 1) < 2:
+        return None
+    param = max(rhat, key=rhat.__getitem__)
+    if rhat[param] <= MODE_RHAT:
+        return None
+    med = posterior[param].median("draw").values
+    sd = float(posterior[param].std("draw").max())
+    order = np.argsort(med)
+    gaps = np.diff(med[order])
+    cut = int(np.argmax(gaps))
+    if gaps[cut] <= MODE_GAP * max(sd, 1e-12):
+        return None
+    chains = (
+        tuple(sorted(int(c) for c in order[: cut + 1])),
+        tuple(sorted(int(c) for c in order[cut + 1 :])),
+    )
+    logp = sample_stats["logp"].mean("draw").values
+    means = [float(logp[list(g)].mean()) for g in chains]
+    if min(means) < max(means) - MODE_LOGP:
+        return None
+    groups = tuple((g, float(np.median(med[list(g)]))) for g in chains)
+    return Modes(param, groups, abs(means[0] - means[1]))
+
+
+def _modes_note(modes: Modes, posterior, runs, law, likelihood, pooling) -> tuple[str, str]:
+    values = " and ".join(
+        f"{value:.3g} in chain{'s' if len(g) > 1 else ''} {', '.join(map(str, g))}"
+        for g, value in modes.groups
+    )
+    what = (
+        f"the chains settled in separate modes of similar density ({modes.param} {values}; mean "
+        f"log density {modes.logp_gap:.1f} nats apart)"
+    )
+    advice = (
+        "more tuning, draws or a new seed cannot join separate modes (a new seed could only hide "
+        "one), so the rescue ladder stopped"
+    )
+    if pooling is None:
+        advice += "; " + _runs_between_modes(modes, posterior, runs, law, likelihood)
+    return what, advice
+
+
+def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
+    """The runs one mode fits much worse than the other (it treats them as outliers)."""
+    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
+    y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
+    dens = []
+    for chains, _ in modes.groups:
+        part = posterior.isel(chain=list(chains))
+        mu = np.log(law.evaluate(part, inputs)).rename(point="run")
+        dens.append(log_density(likelihood, part, mu, y).mean(("chain", "draw")).values)
+    worse = [np.flatnonzero(dens[g] < dens[1 - g] - MODE_NATS) for g in (0, 1)]
+    g = int(len(worse[1]) > len(worse[0]))
+    bad = worse[g]
+    if not len(bad):
+        return "no run decides between the modes: check the priors and the likelihood"
+    ids = runs["run_id"].astype(str).to_numpy()
+    gap = dens[1 - g][bad] - dens[g][bad]
+    top = bad[np.argsort(-gap)][:MODE_RUNS]
+    ranges = ", ".join(
+        f"{c} {inputs[c][bad].min():.3g}-{inputs[c][bad].max():.3g}" for c in law.inputs
+    )
+    value = modes.groups[g][1]
+    return (
+        f"the mode with {modes.param} {value:.3g} fits {len(bad)} runs more than {MODE_NATS:g} "
+        f"nats worse than the other does, as outliers ({', '.join(ids[top])}"
+        f"{', ...' if len(bad) > MODE_RUNS else ''}; {ranges}): check those runs, and refit "
+        "without them, or with another likelihood or prior, to decide between the modes"
+    )
+
+
+def _law_note(posterior, runs, law: Law, pooling) -> tuple[str, str] | None:
+    """What the runs cannot identify, for the laws that can tell (broken, data-constrained)."""
+    if pooling is not None:
+        return None
+    family = law.name.partition(":")[0]
+    if family == "broken":
+        return break_identification(posterior, runs_stats(runs), law.inputs[0])
+    if family == "data_constrained" and "unique_tokens" in runs:
+        return repetition_identification(posterior, runs)
+    return None
+
+
+# --- the ladder in words ------------------------------------------------------------------
+
+
+def settings_text(entry: Mapping) -> str:
+    text = f"{entry['draws']} draws after {entry['tune']} tuning steps"
+    if entry.get("parameterisation") == "anchored E":
+        text += ", E anchored"
+    return text + f", target_accept {entry['target_accept']}"
+
+
+def _rung_phrase(entry: Mapping) -> str:
+    steps = f"{entry['draws']} draws after {entry['tune']} tuning steps"
+    if entry.get("parameterisation") == "anchored E":
+        return f"with E sampled through the loss at the runs' centre ({steps})"
+    if entry["rung"].startswith("target_accept"):
+        return f"at target_accept {entry['target_accept']} ({steps})"
+    return f"with {steps}"
+
+
+def describe(record: list[Mapping] | None) -> str:
+    """One sentence on the ladder, for the report (empty when the first attempt was the only).
+
+    E.g. "The first try failed (R-hat 1.030 > 1.01 for alpha); a second with 2000 draws after
+    2000 tuning steps passed."
+    """
+    if not record or len(record) < 2:
+        return ""
+    parts = [f"The first try failed ({_first_failure(record[0])})"]
+    for i, entry in enumerate(record[1:], start=1):
+        nth = ORDINALS[i] if i < len(ORDINALS) else f"attempt {i + 1}"
+        what = f"a {nth} {_rung_phrase(entry)}"
+        if entry["passed"]:
+            parts.append(f"{what} passed")
+        else:
+            parts.append(f"{what} failed too ({_first_failure(entry)})")
+    tail = "" if record[-1]["passed"] else "; the fit is reported as not converged"
+    kept = next((i for i, e in enumerate(record) if e.get("kept")), len(record) - 1)
+    if kept != len(record) - 1:
+        nth = ORDINALS[kept] if kept < len(ORDINALS) else f"attempt {kept + 1}"
+        tail += f", with the draws of the {nth} attempt, the closest to passing"
+    return "; ".join(parts) + tail + "."
+
+
+def _first_failure(entry: Mapping) -> str:
+    failures = entry.get("failures") or ["failed"]
+    return failures[0] + (f" and {len(failures) - 1} more" if len(failures) > 1 else "")

@@ -1,0 +1,134 @@
+"""``bayes-scaling design``: the contract a check outside the repository runs, exactly.
+
+stdout: one row per chosen candidate in the order chosen, with ``candidate`` (0-based row of the
+pool as read), ``params``, ``tokens``, ``cost``, ``cumulative_cost``, ``gain``, ``objective``;
+total cost ≤ --budget, no repeats; exit 0, 3 not converged (still answers), 2 bad input with one
+line; a candidate already in RUNS skipped with a line on stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling import datasets
+from bayes_scaling.cli.entry import main
+from bayes_scaling.design.candidates import isoflop_grid
+
+CONTRACT = ["candidate", "params", "tokens", "cost", "cumulative_cost", "gain", "objective"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("design")
+    runs = datasets.demo()
+    runs.to_csv(folder / "runs.csv", index=False)
+    grid = isoflop_grid(runs, 1e21, n_budgets=4, per_budget=6)[["params", "tokens"]]
+    first = runs.iloc[[5]][["n_params", "n_tokens"]].set_axis(["params", "tokens"], axis=1)
+    pool = pd.concat([first, grid], ignore_index=True).assign(note="ignored")
+    pool.to_csv(folder / "pool.csv", index=False)
+    return folder
+
+
+@pytest.mark.slow
+def test_contract_csv_and_json(files, capsys):
+    args = [
+        "design",
+        str(files / "runs.csv"),
+        "--candidates",
+        str(files / "pool.csv"),
+        "--budget",
+        "5e20",
+        "--compute",
+        "1e22",
+        "--seed",
+        "3",
+    ]
+    assert main([*args, "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert list(table.columns[: len(CONTRACT) + 1]) == [
+        "candidate",
+        "params",
+        "tokens",
+        "compute",
+        *CONTRACT[3:],
+    ]
+    assert set(CONTRACT) <= set(table.columns)
+    assert len(table) >= 1 and table["candidate"].is_unique
+    assert table["cost"].sum() <= 5e20 * (1 + 1e-9)
+    assert np.allclose(table["cumulative_cost"], table["cost"].cumsum())
+    pool = pd.read_csv(files / "pool.csv")
+    assert np.allclose(pool.loc[table["candidate"], "params"], table["params"])
+    assert 0 not in set(table["candidate"])  # row 0 is a run of RUNS: skipped, and said so
+    assert captured.err.count("\n") == 1 and "skipped candidate 0" in captured.err
+    assert main([*args, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["converged"] is True
+    assert [r["candidate"] for r in out["rows"]] == table["candidate"].tolist()  # reproducible
+
+
+@pytest.mark.slow
+def test_not_converged_still_answers_with_exit_3(files, capsys):
+    code = main(
+        [
+            "design",
+            str(files / "runs.csv"),
+            "--candidates",
+            str(files / "pool.csv"),
+            "--budget",
+            "5e20",
+            "--params",
+            "3e9",
+            "--tokens",
+            "6e10",
+            "--seed",
+            "1",
+            "--draws",
+            "30",
+            "--tune",
+            "60",
+            "--no-rescue",
+            "--format",
+            "csv",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "did not converge" in captured.err
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert not table["converged"].any()
+
+
+@pytest.mark.parametrize(
+    ("pool", "budget", "target", "message"),
+    [
+        (None, "0", ["--compute", "1e22"], "--budget"),
+        (None, "-1e20", ["--compute", "1e22"], "--budget"),
+        (pd.DataFrame({"params": [], "tokens": []}), "5e20", ["--compute", "1e22"], "empty"),
+        (pd.DataFrame({"n": [1e8], "tokens": [1e9]}), "5e20", ["--compute", "1e22"], "params"),
+        (pd.DataFrame({"params": [1e8], "d": [1e9]}), "5e20", ["--compute", "1e22"], "tokens"),
+        (None, "5e20", ["--compute", "1e22", "--params", "1e9"], "--compute"),
+        (None, "5e20", ["--params", "1e9"], "--tokens"),
+        (
+            None,
+            "5e20",
+            ["--params", "1e9", "--tokens", "1e10", "--objective", "regret"],
+            "--objective",
+        ),
+        (None, "5e20", ["--compute", "1e22", "--law", "nonsense"], "--law"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(files, tmp_path, capsys, pool, budget, target, message):
+    path = files / "pool.csv"
+    if pool is not None:
+        path = tmp_path / "bad.csv"
+        pool.to_csv(path, index=False)
+    args = ["design", str(files / "runs.csv"), "--candidates", str(path), "--budget", budget]
+    assert main([*args, *target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:") and message in err
