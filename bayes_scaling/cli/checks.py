@@ -159,10 +159,11 @@ def _positive(args, attr: str, flag: str) -> None:
         setattr(args, attr, check.positive(value, flag))
 
 
-def sampler(args, *, tune_minimum: int = 0) -> None:
+def sampler(args, *, tune_minimum: int = 1) -> None:
     """The flags of :func:`~bayes_scaling.cli.parser.add_sampler_flags`, one rule for every
-    fitting command: ``--draws``, ``--chains`` ≥ 1; ``--tune`` ≥ ``tune_minimum``; ``--seed``
-    a seed; ``--target-accept`` in (0, 1). ``None`` keeps the fit's default."""
+    fitting command: ``--draws``, ``--chains``, ``--tune`` ≥ 1 (nutpie panics with no tuning
+    step: "assertion failed: early_end < num_tune"); ``--seed`` a seed; ``--target-accept`` in
+    (0, 1). ``None`` keeps the fit's default."""
     if args.draws is not None:  # None: the fit's default length
         args.draws = check.count(args.draws, "--draws")
     if hasattr(args, "chains"):

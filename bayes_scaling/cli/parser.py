@@ -87,9 +87,10 @@ def add_sampler_flags(
     """``--seed --draws --tune --chains`` (and ``--target-accept`` when given a default).
 
     Every fitting command takes these four with the same rules (checked by
-    :func:`bayes_scaling.cli.checks.sampler`): ``--draws``, ``--chains`` ≥ 1, ``--tune`` ≥ 0,
-    ``--seed`` ≥ 0. Pass the API's defaults; ``None`` means "the fit's own default" (for
-    :func:`bayes_scaling.fit`, 1000 draws and 1000 tuning steps, 500 each above 2000 runs).
+    :func:`bayes_scaling.cli.checks.sampler`): ``--draws``, ``--chains``, ``--tune`` ≥ 1 (nutpie
+    cannot sample without tuning steps), ``--seed`` ≥ 0. Pass the API's defaults; ``None`` means
+    "the fit's own default" (for :func:`bayes_scaling.fit`, 1000 draws and 1000 tuning steps, 500
+    each above 2000 runs).
     """
     parser.add_argument("--seed", type=whole, default=seed, help="random seed (reproducible)")
     parser.add_argument("--draws", type=whole, default=draws, help=_default_help(draws))

@@ -161,7 +161,7 @@ def fit_downstream(
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     draws, chains, tune = check.count(draws, "draws"), check.count(chains, "chains"), tune
-    tune = check.count(tune, "tune", minimum=0)
+    tune = check.count(tune, "tune")  # ≥ 1: nutpie panics without tuning steps
     target_accept = check.probability(target_accept, "target_accept")
     step2_points = check.one_of(step2_points, "step2_points", STEP2_POINTS)
     direct, progress = (

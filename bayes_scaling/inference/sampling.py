@@ -296,7 +296,7 @@ def fit(
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     draws, tune = default_length(len(runs), draws, tune)
     draws, chains = check.count(draws, "draws"), check.count(chains, "chains")
-    tune = check.count(tune, "tune", minimum=0)
+    tune = check.count(tune, "tune")  # ≥ 1: nutpie panics without tuning steps
     target_accept = check.probability(target_accept, "target_accept")
     disc_prior = resolve_prior(discrepancy_prior) if discrepancy else None
     user_priors = priors
