@@ -28,14 +28,14 @@ from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
-from bayes_scaling.inference.sampling import (
+from bayes_scaling.inference.nuts import (
     INTERNAL_CHAINS,
     INTERNAL_DRAWS,
     INTERNAL_TUNE,
-    _internal_posterior,
-    sample_checked,
+    internal_posterior,
     sampled_names,
 )
+from bayes_scaling.inference.sampling import sample_checked
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import check_likelihood, log_density
 from bayes_scaling.model.pooling import Pooling, mu_name, pooling_modes, tau_name, tau_prior
@@ -251,7 +251,7 @@ def fit_groups(
 
         def internal_fit(table):
             table_priors = resolve_group_priors(law, table, priors, likelihood, spec)
-            return _internal_posterior(table, law, table_priors, likelihood, pooling=spec, **inner)
+            return internal_posterior(table, law, table_priors, likelihood, pooling=spec, **inner)
 
         disc = estimate_groups(internal_fit, runs, law, likelihood, chosen, cut_on, disc_prior)
         settings.update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_scaling._constants import DEFAULT_PROBS
+from bayes_scaling.passk.answers import pass_at_k
 from bayes_scaling.passk.law import chen_pass_at_k
 
 
@@ -16,8 +17,6 @@ def passk_fan(fit, model=None, k_max: float = 1e5, probs=DEFAULT_PROBS, kind: st
     """pass@k against k (log axis) with nested central bands, and the observed unbiased estimates
     (Chen et al.) at the k the samples allow; the largest k observed is marked."""
     import matplotlib.pyplot as plt
-
-    from bayes_scaling.passk.answers import pass_at_k
 
     model = model or fit.models[0]
     grid = np.unique(np.round(np.geomspace(1, k_max, 40)))

@@ -162,7 +162,7 @@ def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
         if path.suffix == ".zarr":
             swap_folder(path, lambda temp: tree.to_zarr(temp, mode="w-", encoding=encoding))
         else:
-            write_atomic(path, _netcdf_bytes(tree, encoding))
+            write_atomic(path, netcdf_bytes(tree, encoding))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise FitFileError(f"could not write {str(path)!r}: {reason}") from exc
@@ -181,7 +181,7 @@ def _no_distributed_lock():
     return dask.config.set(scheduler="synchronous")
 
 
-def _netcdf_bytes(tree: xr.DataTree, encoding: dict) -> bytes:
+def netcdf_bytes(tree: xr.DataTree | xr.Dataset, encoding: dict | None = None) -> bytes:
     """The NetCDF file as bytes, made in memory. xarray hands back a view of its ``BytesIO``: it
     is copied and released at once, because a view still held when that buffer is collected
     (say, by a traceback of a failed write) crashes the interpreter."""

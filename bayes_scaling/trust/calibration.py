@@ -41,6 +41,8 @@ from bayes_scaling.discrepancy.prior import (
     population_prior,
 )
 from bayes_scaling.inference.sampling import fit
+from bayes_scaling.results.base import netcdf_bytes
+from bayes_scaling.results.disk import write_atomic
 from bayes_scaling.trust.backtests import backtest
 
 #: Method names of the leave-one-out table, by the backtest method and prior that make them.
@@ -119,7 +121,7 @@ def save_evidence(evidence, path) -> None:
         },
         attrs={"package_version": package_version()},
     )
-    ds.to_netcdf(path, engine="h5netcdf")
+    write_atomic(path, netcdf_bytes(ds))  # a failed or killed save keeps the old file
 
 
 def load_evidence(path) -> list[LadderEvidence]:

@@ -10,7 +10,7 @@ import nutpie
 import pytest
 
 from bayes_scaling import datasets, fit
-from bayes_scaling.inference import sampling
+from bayes_scaling.inference import nuts
 from bayes_scaling.inference.compiled import SAMPLING, draws_to_datasets
 from bayes_scaling.laws import get_law
 from bayes_scaling.priors import resolve_priors
@@ -22,7 +22,7 @@ def test_draws_equal_nutpies_own_conversion():
     priors = resolve_priors(law, runs, None, "student_t")
     settings = dict(draws=60, tune=60, chains=2, seed=5, progress_bar=False, save_warmup=False)
     with SAMPLING:
-        model = sampling.compiled_model(runs, law, priors, "student_t")
+        model = nuts.compiled_model(runs, law, priors, "student_t")
         ours = draws_to_datasets(nutpie.sample(model, return_raw_trace=True, **settings), model)
         trace = nutpie.sample(model, **settings)  # the same seed: the same chains
     theirs = trace["posterior"].to_dataset(), trace["sample_stats"].to_dataset()
@@ -37,7 +37,7 @@ def test_draws_equal_nutpies_own_conversion():
 
 @pytest.mark.slow
 def test_a_broken_internal_refit_is_retried_and_its_failure_described(monkeypatch):
-    monkeypatch.setattr(sampling, "INTERNAL_MAX_RHAT", 0.5)  # no refit can pass: both tries fail
+    monkeypatch.setattr(nuts, "INTERNAL_MAX_RHAT", 0.5)  # no refit can pass: both tries fail
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit(datasets.demo(), seed=2, draws=300, tune=300, rescue=False)
@@ -52,5 +52,5 @@ def test_a_broken_internal_refit_is_retried_and_its_failure_described(monkeypatc
 def test_internal_refits_are_recorded(demo_fit):
     refits = demo_fit.settings["discrepancy_refits"]
     assert refits and all(r["usable"] and r["attempts"] in (1, 2) for r in refits)
-    assert all(r["max_rhat"] <= sampling.INTERNAL_MAX_RHAT for r in refits)
+    assert all(r["max_rhat"] <= nuts.INTERNAL_MAX_RHAT for r in refits)
     assert demo_fit.discrepancy.failed_refits == 0 and demo_fit.discrepancy.learned

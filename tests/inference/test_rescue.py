@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from bayes_scaling import ConvergenceWarning, datasets, fit, load, load_runs
+from bayes_scaling.inference.nuts import sample_posterior
 from bayes_scaling.inference.rescue import (
     LONGER,
     ORDINALS,
@@ -25,7 +26,6 @@ from bayes_scaling.inference.rescue import (
     separate_modes,
     shortfall,
 )
-from bayes_scaling.inference.sampling import sample_posterior
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.model.centred_coordinates import INTERNAL, anchorable

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PASSK_TRUTH, simulate_counts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import comb
@@ -23,24 +24,8 @@ from bayes_scaling.passk.law import (
     problems_pass_at_k,
 )
 
-TRUTH = dict(a=0.4, b=8.0, pi=0.3)
-
-
-def simulate(problems=150, samples=200, seed=0, model=None, **truth):
-    t = {**TRUTH, **truth}
-    rng = np.random.default_rng(seed)
-    p = rng.beta(t["a"], t["b"], problems)
-    p[rng.random(problems) < t["pi"]] = 0.0
-    df = pd.DataFrame(
-        {
-            "problem": [f"q{i}" for i in range(problems)],
-            "samples": samples,
-            "correct": rng.binomial(samples, p),
-        }
-    )
-    if model is not None:
-        df.insert(0, "model", model)
-    return df
+TRUTH = PASSK_TRUTH
+simulate = simulate_counts  # the benchmark the session's pass@k fit saw (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
