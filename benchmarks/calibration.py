@@ -1,15 +1,21 @@
-"""Leave-one-ladder-out calibration of the loss bands over the public ladders (issue 2/5).
+"""Leave-one-family-out calibration of the loss bands over the public ladders, by direction and
+by distance (issue 2/5).
 
-Run by hand (a few minutes on 2 cores):
+Run by hand (an hour or more on 2 cores; ``--directions compute`` for the ladders' own protocols
+only, ``--reuse-baselines`` to rerun the learned prior alone):
 
-    .venv/bin/python benchmarks/calibration.py [--data ../shared/data] [--out DIR]
+    .venv/bin/python benchmarks/calibration.py [--data ../shared/data] [--out benchmarks]
 
-For each corpus ladder (bayes_scaling.data.corpus): the discrepancy prior is learned without the
-ladder's family (bayes_scaling.trust.calibration.learn_prior), then the ladder's protocol backtest
-is scored for four methods: the learned prior (the default), the earlier within-table prior,
-parameter-only bands and the Huber + bootstrap baseline. Prints coverage at 50/80/90/95%, the 90%
-interval score and the log predictive density per ladder and averaged over ladders (each weighted
-equally); writes the per-run table (CSV), the summary (CSV) and the calibration figure (PNG).
+For each corpus ladder (bayes_scaling.data.corpus, 12 ladders in 7 families) and each direction
+of extrapolation (compute: the ladder's own protocol; N at fixed tokens per parameter; tokens at
+fixed N: bayes_scaling.data.corpus.direction_split), the discrepancy prior is learned without the
+ladder's family (bayes_scaling.trust.calibration.learn_prior), then the ladder's backtest in that
+direction is scored for four methods: the learned prior (the default), the earlier within-table
+prior, parameter-only bands and the Huber + bootstrap baseline. Prints coverage at 50/80/90/95%,
+the 90% interval score and the log predictive density with each family weighted equally: on
+average, per direction, per multiple bin (~3x, ~10x, ~30x beyond the fitted runs along the
+direction's axis) and per family; writes them as CSV (``calibration_<table>.csv``), the per-run
+rows (``calibration_runs.csv``, not committed) and the figure (``calibration.png``).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.data.corpus import corpus
+from bayes_scaling.data.corpus import DIRECTIONS, corpus
 from bayes_scaling.plots import calibration_curves
 from bayes_scaling.trust.calibration import (
+    POPULATION,
     calibration_summary,
     ladder_evidence,
     leave_one_out,
@@ -33,45 +40,85 @@ from bayes_scaling.trust.calibration import (
 HERE = Path(__file__).resolve().parent
 
 
+def evidence_of(ladders, path: Path, directions) -> list:
+    """Every ladder's evidence in every direction, from ``path`` when it holds them all."""
+    if path.exists():
+        evidence = load_evidence(path)
+        have = {(e.name, e.direction) for e in evidence}
+        if all((n, d) in have for n in ladders for d in directions):
+            return evidence
+    evidence = []
+    for ladder in ladders.values():
+        runs = ladder.load()
+        for direction in DIRECTIONS:
+            start = time.perf_counter()
+            e = ladder_evidence(ladder, direction=direction, runs=runs)
+            if e is not None:
+                evidence.append(e)
+                print(
+                    f"evidence {e.unit:42s} fit {e.n_fit:4d} held {e.n_held:4d} "
+                    f"{time.perf_counter() - start:5.1f} s",
+                    flush=True,
+                )
+    save_evidence(evidence, path)
+    return evidence
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(HERE.parents[1] / "shared" / "data"))
-    parser.add_argument("--out", type=Path, default=HERE / "calibration")
+    parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--evidence", type=Path, default=HERE / "discrepancy_evidence.nc")
     parser.add_argument("--ladders", nargs="*", default=None, help="only these ladders")
+    parser.add_argument("--directions", nargs="*", default=list(DIRECTIONS), choices=DIRECTIONS)
     parser.add_argument("--no-huber", action="store_true", help="skip the bootstrap baseline")
     parser.add_argument(
         "--reuse-baselines",
         type=Path,
         default=None,
         help="take the three methods that do not depend on the learned prior from an earlier "
-        "leave_one_out_runs.csv (same seeds and protocols) and run the learned prior only",
+        "calibration_runs.csv (same seeds and protocols) and run the learned prior only",
+    )
+    parser.add_argument("--learned-only", action="store_true", help="the learned prior only")
+    parser.add_argument("--nu", type=float, default=POPULATION["nu"], help="the population's ν")
+    parser.add_argument(
+        "--drift",
+        choices=("spread", "common"),
+        default="spread" if POPULATION["drift_spread"] else "common",
+        help="a drift that varies from ladder to ladder, or one common to all",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     ladders = corpus(args.data)
     start = time.perf_counter()
-    if args.evidence.exists():
-        evidence = load_evidence(args.evidence)
-    else:
-        evidence = [ladder_evidence(ladder) for ladder in ladders.values()]
-        save_evidence(evidence, args.evidence)
+    evidence = evidence_of(ladders, args.evidence, args.directions)
     chosen = [ladders[n] for n in (args.ladders or ladders)]
     reuse = args.reuse_baselines
-    table = leave_one_out(chosen, evidence, huber=not args.no_huber, baselines=reuse is None)
+    table = leave_one_out(
+        chosen,
+        evidence,
+        directions=args.directions,
+        huber=not args.no_huber,
+        baselines=reuse is None and not args.learned_only,
+        nu=args.nu,
+        drift_spread=args.drift == "spread",
+    )
     if reuse is not None:
         earlier = pd.read_csv(reuse)
         earlier = earlier[earlier["method"] != "learned prior (default)"]
         table = pd.concat([earlier[earlier["ladder"].isin(table["ladder"])], table])
-    table.to_csv(args.out / "leave_one_out_runs.csv", index=False)
-    per_ladder, average = calibration_summary(table)
-    per_ladder.to_csv(args.out / "per_ladder.csv", index=False)
-    average.to_csv(args.out / "average.csv", index=False)
-    calibration_curves(per_ladder).savefig(args.out / "calibration.png", dpi=110)
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
-        print(per_ladder.to_string(index=False))
-        print("\naverage over ladders (each weighted equally):")
-        print(average.to_string(index=False))
+    table.to_csv(args.out / "calibration_runs.csv", index=False)
+    summary = calibration_summary(table)
+    for name, frame in summary.items():
+        frame.to_csv(args.out / f"calibration_{name}.csv", index=False)
+    families = summary["by_family"].rename(columns={"family": "ladder"})
+    title = "7 families x 3 directions, leave one family out"
+    calibration_curves(families, title=title).savefig(args.out / "calibration.png", dpi=110)
+    with pd.option_context("display.width", 220, "display.float_format", "{:.3f}".format):
+        print(summary["per_ladder"].to_string(index=False))
+        for name in ("by_family", "by_direction", "by_bin", "average"):
+            print(f"\n{name} (each family weighted equally):")
+            print(summary[name].to_string(index=False))
     print(f"\n{len(chosen)} ladders, {time.perf_counter() - start:.0f} s; written to {args.out}")
 
 

@@ -1,26 +1,40 @@
-"""Validation of pass@k extrapolation on Pythia × GSM8K (issue 16, section 4), and fit timing.
+"""Validation of pass@k extrapolation (issue 23, item 4): three thinned settings, three methods.
 
-Models with at least 10,000 samples on every problem are thinned to 100 samples a problem (exact
-hypergeometric thinning of the counts, seeded). From the thinned counts each method predicts the
-benchmark's pass@k at k = 1,000 and 10,000, scored against the value from all samples (the mean over
-problems of Chen et al.'s unbiased estimator 1 − C(n − c, k)/C(n, k)):
+Settings (``--settings``), each predicting the benchmark's pass@k at k = 1,000 and 10,000 from the
+thinned counts, scored against the value from all of them:
+
+- ``gsm8k-100``, ``gsm8k-30``: Pythia × GSM8K, the models with at least 10,000 samples on every
+  problem, thinned to 100 (30) samples a problem (exact hypergeometric thinning of the counts,
+  :func:`bayes_scaling.passk.data.thin_counts`); the truth is the mean over problems of Chen et
+  al.'s unbiased estimator 1 − C(n − c, k)/C(n, k) on all samples;
+- ``bon-100``: best-of-N jailbreaking (7 models × 159 prompts), an early-stopped sweep, thinned
+  to its first 100 attempts a prompt (:func:`bayes_scaling.passk.sweep.thin_sweep`; a prompt
+  broken in the first block of 60 kept whole); the truth is the mean over prompts of
+  :func:`bayes_scaling.passk.sweep.sweep_pass_at_k` on the full record (P(a success among the
+  first k attempts | record), unbiased under the stopping; Chen's estimator is not).
+
+Methods:
 
 - ``ours``: :func:`bayes_scaling.fit_passk` (Beta + unsolvable mass per model, NUTS), the
   benchmark's pass@k (``kind="problems"``);
 - ``beta_ml``: Schaeffer et al. (2025)'s distributional estimate — a Beta fitted by maximum
   (beta-binomial) likelihood, pass@k = 1 − B(a, b + k)/B(a, b) — with a bootstrap over problems;
 - ``power_law``: −log pass@k = A·k^(−b) fitted by least squares in log-log to the thinned
-  aggregate curve (k = 1 ... 100), with a bootstrap over problems.
+  aggregate curve (k = 1 ... the samples kept; the sweep's own estimator for ``bon-100``), with
+  a bootstrap over problems.
 
-Reported per method and k: coverage of the central 50% and 90% intervals, the interval score
-(Gneiting & Raftery 2007, mean over models; lower is better) and the median absolute error of the
-median. Then the wall time of fitting all 81 models (one compile, data swaps) and the law.
+Reported per setting, method and k: coverage of the central 50% and 90% intervals, the interval
+score (Gneiting & Raftery 2007, mean over models; lower is better), the median absolute error of
+the median, and ours' 90% interval score against the better baseline's. The summary is written
+to ``benchmarks/passk_validation.csv`` (``--csv``).
 
-    .venv/bin/python benchmarks/passk_validation.py [--seed 1] [--boot 200] [--no-timing]
-        [--methods ours beta_ml power_law] [--prior-check]
+    .venv/bin/python benchmarks/passk_validation.py [--seed 1] [--boot 200]
+        [--settings gsm8k-100 gsm8k-30 bon-100] [--methods ours beta_ml power_law]
+        [--out per_model.csv] [--csv benchmarks/passk_validation.csv] [--timing] [--prior-check]
+        [--prior unsolvable_logit -6 1]
 
-``--methods ours`` skips the bootstrapped baselines (most of the run time); ``--prior-check``
-prints the default priors' prior predictive pass@k quantiles and exits.
+``--timing`` also times the fit of all 81 GSM8K models and the law; ``--prior-check`` prints the
+default priors' prior predictive pass@k quantiles and exits.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,12 +57,47 @@ from bayes_scaling.passk.law import (
     chen_pass_at_k,
     population_pass_at_k,
 )
+from bayes_scaling.passk.sweep import BON_BLOCK, bon_jailbreaking, sweep_pass_at_k, thin_sweep
 
 KS = (1000, 10_000)
 PROBS = (0.5, 0.9)
-THIN = 100
-CURVE_KS = np.array([1, 2, 4, 8, 16, 32, 64, 100])
 METHODS = ("ours", "beta_ml", "power_law")
+SETTINGS = ("gsm8k-100", "gsm8k-30", "bon-100")
+CSV = Path(__file__).with_name("passk_validation.csv")
+
+
+def curve_ks(attempts: int) -> np.ndarray:
+    """The k of the aggregate curve the power law is fitted to: 1 ... ``attempts``, doubling."""
+    return np.unique(np.append(2 ** np.arange(int(np.log2(attempts)) + 1), attempts))
+
+
+def chen_curve(n, c, ks):
+    return np.array([np.mean(chen_pass_at_k(n, c, kk)) for kk in ks])
+
+
+def sweep_curve(n, c, ks):
+    frame = pd.DataFrame({"samples": n, "correct": c})
+    return np.array([np.mean(sweep_pass_at_k(frame, kk, block=BON_BLOCK)) for kk in ks])
+
+
+def setting(name: str, seed: int):
+    """(full counts, thinned counts, truth(part, k), curve(n, c, ks), curve ks) of a setting."""
+    source, attempts = name.split("-")
+    attempts = int(attempts)
+    if source == "gsm8k":
+        counts = gsm8k()
+        per_model_min = counts.groupby("model", sort=False)["samples"].min()
+        chosen = list(per_model_min[per_model_min >= 10_000].index)
+        full = counts[counts["model"].isin(chosen)].reset_index(drop=True)
+        thinned = thin_counts(full, attempts, seed)
+        return full, thinned, truth, chen_curve, curve_ks(attempts)
+    full = bon_jailbreaking()
+    thinned = thin_sweep(full, attempts, seed, block=BON_BLOCK)
+
+    def sweep_truth(part, k):
+        return float(np.mean(sweep_pass_at_k(part, k, block=BON_BLOCK)))
+
+    return full, thinned, sweep_truth, sweep_curve, curve_ks(attempts)
 
 
 def prior_check(seed: int, draws: int = 100_000) -> None:
@@ -86,14 +136,19 @@ def beta_ml_predict(n, c, k):
     return 1 - np.exp(betaln(a, b + np.asarray(k, float)) - betaln(a, b))
 
 
-def power_law_predict(n, c, k):
-    curve = np.array([np.mean(chen_pass_at_k(n, c, kk)) for kk in CURVE_KS])
-    ok = (curve > 0) & (curve < 1)
-    if ok.sum() < 2:
-        return np.full(len(k), float(curve[-1]))
-    y = np.log(-np.log(curve[ok]))
-    slope, icpt = np.polyfit(np.log(CURVE_KS[ok]), y, 1)
-    return np.exp(-np.exp(icpt + slope * np.log(np.asarray(k, float))))
+def power_law(curve_of, ks):
+    """The aggregate power-law predictor on the curve ``curve_of(n, c, ks)``."""
+
+    def predict(n, c, k):
+        curve = curve_of(n, c, ks)
+        ok = (curve > 0) & (curve < 1)
+        if ok.sum() < 2:
+            return np.full(len(k), float(curve[-1]))
+        y = np.log(-np.log(curve[ok]))
+        slope, icpt = np.polyfit(np.log(ks[ok]), y, 1)
+        return np.exp(-np.exp(icpt + slope * np.log(np.asarray(k, float))))
+
+    return predict
 
 
 def bootstrap(predict, n, c, k, boot, rng):
@@ -137,69 +192,108 @@ def score(table: pd.DataFrame) -> pd.DataFrame:
         iscore=interval_score(table["lower"], table["upper"], table["truth"], table["prob"]),
         abs_error=(table["median"] - table["truth"]).abs(),
     )
-    out = t.pivot_table(index=["method", "k"], columns="prob", values=["covered", "iscore"])
+    keys = ["setting", "method", "k"]
+    out = t.pivot_table(index=keys, columns="prob", values=["covered", "iscore"])
     out.columns = [
         f"{'coverage' if a == 'covered' else 'interval_score'}_{int(100 * p)}"
         for a, p in out.columns
     ]
-    err = t[t["prob"] == PROBS[0]].groupby(["method", "k"])["abs_error"].median()
-    out["median_abs_error"] = err
-    out["models"] = t[t["prob"] == PROBS[0]].groupby(["method", "k"]).size()
-    return out.reset_index()
+    first = t[t["prob"] == PROBS[0]].groupby(keys)
+    out["median_abs_error"] = first["abs_error"].median()
+    out["models"] = first.size()
+    out = out.reset_index()
+    base = out[out["method"] != "ours"].groupby(["setting", "k"])["interval_score_90"].min()
+    ref = base.reindex(pd.MultiIndex.from_frame(out[["setting", "k"]])).to_numpy()
+    out["iscore_90_vs_best_baseline"] = out["interval_score_90"] / ref
+    order = {m: i for i, m in enumerate(METHODS)}
+    rank = out["setting"].map({s: i for i, s in enumerate(SETTINGS)})
+    out = out.assign(_s=rank, _m=out["method"].map(order)).sort_values(["_s", "k", "_m"])
+    return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
+
+
+def run_setting(name, args, rng):
+    full, thinned, truth_of, curve_of, ks = setting(name, args.seed)
+    models = list(pd.unique(thinned["model"]))
+    print(f"{name}: {len(models)} models, at most {ks.max()} samples a problem", flush=True)
+    k = np.array(KS)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_passk(
+            thinned[["model", "problem", "samples", "correct"]],
+            law=False,
+            seed=args.seed,
+            priors=args.priors,
+        )
+    seconds = time.perf_counter() - start
+    from bayes_scaling.passk.answers import pass_at_k
+
+    draws = pass_at_k(fit, k).values  # (S, M, K)
+    predictors = {"beta_ml": beta_ml_predict, "power_law": power_law(curve_of, ks)}
+    rows = []
+    for m, model in enumerate(models):
+        part_full = full[full["model"] == model]
+        y = np.array([truth_of(part_full, kk) for kk in k])
+        part = thinned[thinned["model"] == model]
+        n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
+        if "ours" in args.methods:
+            rows += rows_from_draws("ours", model, draws[:, m, :], y, k)
+        for method, predict in predictors.items():
+            if method in args.methods:
+                boot = bootstrap(predict, n, c, k, args.boot, rng)
+                rows += rows_from_draws(method, model, boot, y, k)
+    failed = int((~fit.model_info["converged"].astype(bool)).sum())
+    print(
+        f"  ours: {len(models)} models fitted in {seconds:.1f} s ({failed} did not converge; "
+        f"max R-hat {fit.diagnostics.max_rhat:.3f}, {fit.diagnostics.n_divergent} divergences); "
+        f"baselines {time.perf_counter() - start - seconds:.1f} s",
+        flush=True,
+    )
+    rows = [dict(r, setting=name) for r in rows]
+    with pd.option_context("display.width", 220, "display.float_format", "{:.4f}".format):
+        print(score(pd.DataFrame(rows)).to_string(index=False), flush=True)
+    return rows
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--boot", type=int, default=200)
-    ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    ap.add_argument("--timing", action="store_true", help="time all 81 GSM8K models + the law")
     ap.add_argument("--out", default=None, help="write the per-model table (.csv)")
+    ap.add_argument("--csv", default=str(CSV), help="the summary table (.csv); '' for none")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--prior-check", action="store_true")
+    ap.add_argument(
+        "--prior",
+        nargs=3,
+        action="append",
+        metavar=("PARAM", "MU", "SD"),
+        help="override a default Normal prior of ours (repeatable), e.g. unsolvable_logit -6 1",
+    )
     args = ap.parse_args(argv)
+    args.priors = {p: (float(m), float(s)) for p, m, s in args.prior} if args.prior else None
     if args.prior_check:
         prior_check(args.seed)
         return
-    counts = gsm8k()
-    per_model_min = counts.groupby("model", sort=False)["samples"].min()
-    chosen = list(per_model_min[per_model_min >= 10_000].index)
-    full = counts[counts["model"].isin(chosen)].reset_index(drop=True)
-    thinned = thin_counts(full, THIN, args.seed)
-    print(f"{len(chosen)} models with ≥ 10,000 samples on every problem; thinned to {THIN}")
     rng = np.random.default_rng(args.seed)
-    k = np.array(KS)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_passk(
-            thinned[["model", "problem", "samples", "correct"]], law=False, seed=args.seed
-        )
-    ours_seconds = time.perf_counter() - start
-    from bayes_scaling.passk.answers import pass_at_k
-
-    draws = pass_at_k(fit, k).values  # (S, M, K)
     rows = []
-    for m, model in enumerate(chosen):
-        part_full = full[full["model"] == model]
-        y = np.array([truth(part_full, kk) for kk in k])
-        part = thinned[thinned["model"] == model]
-        n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
-        rows += rows_from_draws("ours", model, draws[:, m, :], y, k)
-        for name, predict in (("beta_ml", beta_ml_predict), ("power_law", power_law_predict)):
-            if name in args.methods:
-                boot = bootstrap(predict, n, c, k, args.boot, rng)
-                rows += rows_from_draws(name, model, boot, y, k)
-    table = pd.DataFrame(rows)
-    if args.out:
-        table.to_csv(args.out, index=False)
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
-        print(score(table).to_string(index=False))
-    print(f"ours: {len(chosen)} models fitted in {ours_seconds:.1f} s (converged: {fit.converged})")
-    if not args.no_timing:
+    for name in args.settings:
+        rows += run_setting(name, args, rng)
+        table = pd.DataFrame(rows)  # written after every setting: a stopped run keeps its part
+        if args.out:
+            table.to_csv(args.out, index=False)
+        summary = score(table)
+        if args.csv:
+            summary.to_csv(args.csv, index=False, float_format="%.4f")
+    with pd.option_context("display.width", 220, "display.float_format", "{:.4f}".format):
+        print(summary.to_string(index=False))
+    if args.timing:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            every = fit_passk(counts, seed=args.seed)
+            every = fit_passk(gsm8k(), seed=args.seed)
         total = time.perf_counter() - start
         print(
             f"all {len(every.models)} GSM8K models + the difficulty law: {total:.1f} s wall "

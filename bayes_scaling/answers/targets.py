@@ -187,8 +187,9 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
         loss = fit.law.fn(split, p, np)
         if disc is not None:
             sizes = {**split, "compute": k * split["n_params"] * split["n_tokens"]}
-            d = np.asarray(disc.distance(sizes))
-            loss = with_error(loss, sum(c * d**g for c, g in curves), floor)
+            far = [np.asarray(d) for d in disc.term_distances(sizes)]
+            error = sum(c * d**g for (c, g), d in zip(curves, far, strict=True))
+            loss = with_error(loss, error, floor)
         return loss * factor > target
 
     return misses

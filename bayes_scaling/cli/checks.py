@@ -254,6 +254,8 @@ def check_report(args) -> None:
     path_text(args.fit, "fit file")
     for path in args.compare or []:
         path_text(path, "--compare")
+    if getattr(args, "skill", False) and not args.compare:
+        raise ArgumentError("--skill", "weighs compared laws; give their fits with --compare")
     output_path(args.out, "--out", HTML_SUFFIXES, make_parents=True)
     if args.markdown is not None:
         output_path(args.markdown, "--markdown", MARKDOWN_SUFFIXES, make_parents=True)

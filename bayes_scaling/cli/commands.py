@@ -56,6 +56,7 @@ def cmd_fit(args) -> int:
         discrepancy=not args.no_discrepancy,
         discrepancy_prior=args.discrepancy_prior,
         rescue=not args.no_rescue,
+        priors=args.priors,
     )
     return write_fit(result, args.out)
 
@@ -108,6 +109,7 @@ def cmd_allocate(args) -> int:
 def cmd_report(args) -> int:
 
     result = single_fit(args.fit)
+    laws = {(other := law_fit(path)).law.name: other for path in args.compare or []}
     report = result.report(
         args.compute,
         target=args.target,
@@ -116,8 +118,9 @@ def cmd_report(args) -> int:
         title=args.title,
         tolerance=args.tolerance,
         relative=not args.absolute,
-        laws={(other := law_fit(path)).law.name: other for path in args.compare or []},
+        laws=laws,
         sensitivity=_sensitivity(result, args),
+        skill=_skill(result, laws, args),
     )
     report.save(html_path=args.out, markdown_path=args.markdown)
     written = [str(p) for p in (args.out, args.markdown) if p]
@@ -130,6 +133,15 @@ def _sensitivity(result, args):
     if not args.prior_sensitivity:
         return None
     return trust.prior_sensitivity(result, compute=[args.compute], client=client_of(args.scheduler))
+
+
+def _skill(result, laws, args):
+    """``--skill``: the compared laws weighed by backtest skill, refits where ``--scheduler``
+    says."""
+    if not args.skill:
+        return None
+    fits = {result.law.name: result, **{k: v for k, v in laws.items() if v is not result}}
+    return trust.law_skill(fits, client=client_of(args.scheduler))
 
 
 # --- flags --------------------------------------------------------------------------------------
@@ -155,6 +167,13 @@ def fit_arguments(f) -> None:
         "--no-rescue",
         action="store_true",
         help="report a failed diagnostics gate at once instead of escalating (longer runs, ...)",
+    )
+    f.add_argument(
+        "--priors",
+        choices=("default", "learned"),
+        default="default",
+        help="the law's priors: default (data-scaled, weak) or learned (a correlated population "
+        "prior learned across public ladders; chinchilla law only)",
     )
     add_column_flags(f)
     f.add_argument("--n-scale", type=number, default=None, help="multiply N (e.g. 1e6)")
@@ -230,10 +249,17 @@ def report_arguments(r) -> None:
         help="refit under wide and informed priors and report what moves",
     )
     r.add_argument(
+        "--skill",
+        action="store_true",
+        help="with --compare: also weigh the laws by backtest skill (each law refitted below two "
+        "internal compute cuts); when these weights disagree with the LOO ones the stacked band "
+        "is the default",
+    )
+    r.add_argument(
         "--scheduler",
         default="serial",
-        help="where --prior-sensitivity's refits run: serial (default), local (worker processes) "
-        "or a Dask scheduler address such as tcp://host:8786",
+        help="where --prior-sensitivity's and --skill's refits run: serial (default), local "
+        "(worker processes) or a Dask scheduler address such as tcp://host:8786",
     )
     r.add_argument("--out", default="report.html")
     r.add_argument("--markdown", default=None)
@@ -247,7 +273,8 @@ register(
         cmd_fit,
         checks.check_fit,
         usage="""bayes-scaling fit RUNS --law chinchilla --out FIT.nc [--seed S] [--draws N]
-                      [--tune T] [--chains K] [--n-col/--d-col/--c-col/--loss-col NAME]""",
+                      [--tune T] [--chains K] [--n-col/--d-col/--c-col/--loss-col NAME]
+                      [--priors default|learned]""",
     ),
     Command(
         "summary",
@@ -283,6 +310,6 @@ register(
         cmd_report,
         checks.check_report,
         usage="""bayes-scaling report FIT.nc --compute C [--target L] [--out report.html]
-                      [--markdown report.md] [--prior-sensitivity]""",
+                      [--markdown report.md] [--prior-sensitivity] [--skill]""",
     ),
 )

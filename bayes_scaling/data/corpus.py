@@ -16,6 +16,7 @@ datablations               compute    <= 1e20          3e20 - 2e21            3.
 olmo-ladder                n_params   <= 760M          1B and 3B              the paper's
 loss-to-loss/<corpus> (6)  compute    <= 1e19          2.2e19 - 4.84e19       top 2 budgets
 llama3-isoflops            compute    <= 1e20          3e20 - 1e22            top 5 budgets
+step-law                   compute    <= 2.6e19        9e19 - 6.5e20          3.5-25x
 ========================== ========== ================ ====================== ===============
 
 For the three tables without a protocol of their own (chinchilla-epoch, gemstones,
@@ -24,6 +25,20 @@ far enough that an extrapolation band is tested where it matters (a 2-3 fold ext
 nearly interpolation), near enough that a law fitted to one decade is still asked something its
 authors would ask. Each cut sits in a gap of the table's compute, so that no cluster of runs at
 one budget is split. See ``data/README.md`` for more.
+
+Directions. Users extrapolate along three directions, and the law errs differently along each;
+:func:`direction_split` gives every ladder a protocol per direction (:data:`DIRECTIONS`):
+
+- ``"compute"``: the ladder's own protocol above (for the OLMo ladder, cut on N);
+- ``"n_params"`` (N at fixed tokens per parameter): fit the runs with N at or below a cut, predict
+  the larger models whose tokens per parameter lie within the fitted runs' range;
+- ``"n_tokens"`` (tokens at fixed N): fit the runs with D at or below a cut, predict the runs with
+  more tokens whose N lies within the fitted runs' range.
+
+The cut of the last two is the smallest distinct value that keeps at least half of the runs
+(and at least 15) in the fitted part; a ladder without held-out runs in a direction has no
+protocol there. :func:`multiple` measures how far each held-out run lies beyond the fitted runs
+along the direction's axis (3x, 10x, 30x: the bins of :data:`MULTIPLE_BINS`).
 """
 
 from __future__ import annotations
@@ -40,12 +55,29 @@ import pandas as pd
 from bayes_scaling.data import datasets, ladders
 from bayes_scaling.errors import Problem, RunsError
 
-__all__ = ["CUT_AXES", "Ladder", "corpus", "corpus_table", "split"]
+__all__ = [
+    "CUT_AXES",
+    "DIRECTIONS",
+    "MULTIPLE_BINS",
+    "Ladder",
+    "corpus",
+    "corpus_table",
+    "direction_split",
+    "multiple",
+    "multiple_bin",
+    "split",
+]
 
 #: Columns a protocol may cut on.
 CUT_AXES = ("compute", "n_params")
 #: Relative tolerance of the cut comparisons (budgets such as 1e19 are stored as 6·N·D).
 RTOL = 1e-6
+#: Directions of extrapolation (see the module docstring), and the axis each measures along.
+DIRECTIONS = {"compute": "compute", "n_params": "n_params", "n_tokens": "n_tokens"}
+#: Bins of the extrapolation multiple (upper edges, exclusive; named by their typical multiple).
+MULTIPLE_BINS = {"~3x": 5.0, "~10x": 17.0, "~30x": np.inf}
+#: A direction's cut keeps at least this share of the runs, and at least MIN_FIT runs, fitted.
+FIT_SHARE, MIN_FIT = 0.5, 15
 
 
 @dataclass(frozen=True)
@@ -166,7 +198,7 @@ _L2L_CAVEAT = (
 
 
 def corpus(path: str | PathLike | None = None) -> dict[str, Ladder]:
-    """The calibration corpus: 11 ladders by name, each with its backtest protocol.
+    """The calibration corpus: 12 ladders by name, each with its backtest protocol.
 
     Parameters
     ----------
@@ -180,7 +212,7 @@ def corpus(path: str | PathLike | None = None) -> dict[str, Ladder]:
     -------
     dict
         Name -> :class:`Ladder`, in the order: chinchilla-epoch, gemstones, datablations,
-        olmo-ladder, loss-to-loss/<corpus> for the six corpora, llama3-isoflops.
+        olmo-ladder, loss-to-loss/<corpus> for the six corpora, llama3-isoflops, step-law.
     """
     out = [
         Ladder(
@@ -245,8 +277,72 @@ def corpus(path: str | PathLike | None = None) -> dict[str, Ladder]:
             "predict 3e20-1e22 (5 budgets, 3-100x): a far reach, sparser at the top (6 points "
             "at each of 3e21 and 1e22).",
         ),
+        Ladder(
+            "step-law",
+            partial(ladders.step_law, path),
+            "compute",
+            2.6e19,
+            (9e19, 6.5e20),
+            "The Step Law sweep (Li et al. 2025) at the best learning rate and batch size of each "
+            "(N, D): 42 tuned runs, 60M-1.07B x 2e9-1e11 tokens (N non-embedding). Fit up to "
+            "2.6e19 (24 runs), predict 9e19-6.5e20 (11 runs, 3.5-25x); the 7 runs between are "
+            "left out. A run's best loss over a grid of settings is biased low by the grid's "
+            "noise, most where the grid is sparse.",
+        ),
     ]
     return {ladder.name: ladder for ladder in out}
+
+
+def direction_split(
+    ladder: Ladder, runs: pd.DataFrame, direction: str
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The fitted and held-out runs of ``runs`` for one direction of extrapolation.
+
+    ``"compute"`` is the ladder's own protocol (:func:`split`). ``"n_params"``: the runs with N at
+    or below the cut are fitted, the larger ones whose tokens per parameter lie within the fitted
+    runs' range are held out. ``"n_tokens"``: the same along D, holding out runs whose N lies
+    within the fitted range. The cut is the smallest distinct value keeping at least
+    :data:`FIT_SHARE` of the runs (and :data:`MIN_FIT`) fitted. Returns None when the direction
+    leaves fewer than 3 held-out runs (or too few to fit).
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    if direction == "compute":
+        return split(ladder, runs)
+    axis = DIRECTIONS[direction]
+    x = runs[axis].to_numpy(float)
+    values = np.unique(x)
+    need = max(MIN_FIT, int(np.ceil(FIT_SHARE * len(runs))))
+    counts = np.searchsorted(np.sort(x), values, side="right")
+    ok = np.flatnonzero(counts >= need)
+    if not len(ok) or ok[0] == len(values) - 1:
+        return None
+    cut = values[ok[0]]
+    fit = x <= cut * (1 + RTOL)
+    other = "n_tokens" if axis == "n_params" else "n_params"
+    if axis == "n_params":  # fixed tokens per parameter: within the fitted runs' range
+        within = runs["n_tokens"].to_numpy(float) / x
+    else:  # fixed N: within the fitted runs' N
+        within = runs[other].to_numpy(float)
+    lo, hi = within[fit].min() * (1 - RTOL), within[fit].max() * (1 + RTOL)
+    held = ~fit & (within >= lo) & (within <= hi)
+    if held.sum() < 3 or fit.sum() < MIN_FIT:
+        return None
+    return _subset(runs, fit), _subset(runs, held)
+
+
+def multiple(fit: pd.DataFrame, held: pd.DataFrame, direction: str) -> np.ndarray:
+    """How many times beyond the fitted runs each held-out run lies along ``direction``'s axis
+    (its value over the largest fitted value; below 1 for a run inside along that axis)."""
+    axis = DIRECTIONS[direction]
+    return held[axis].to_numpy(float) / float(fit[axis].max())
+
+
+def multiple_bin(values) -> np.ndarray:
+    """The :data:`MULTIPLE_BINS` name of each multiple (runs within 1x count as ``"~3x"``)."""
+    edges = np.array(list(MULTIPLE_BINS.values()))
+    names = np.array(list(MULTIPLE_BINS))
+    return names[np.searchsorted(edges, np.asarray(values, float), side="right")]
 
 
 def corpus_table(path: str | PathLike | None = None) -> pd.DataFrame:

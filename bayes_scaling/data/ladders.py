@@ -20,6 +20,10 @@ predictions``        target: task, method, predicted, actual, error.
                      validation loss.
 ``llama3_isoflops``  a point of the Llama 3 isoFLOP figure (6e18-1e22       133     none stated
                      FLOPs), digitized; one of two loss conditions.
+``step_law``         the best learning rate and batch size of one (N, D)    42      MIT /
+                     of the Step Law sweep (Li et al. 2025) as split by     (2,819) CC-BY-4.0
+                     ScaleBench: a tuned L(N, D) ladder, 60M-1.07B x
+                     2e9-1e11 tokens; ``tuned=False``: every run.
 ==================== ====================================================== ======= ===========
 
 Files are found as in :mod:`bayes_scaling.data.datasets`, with its own helpers: ``path=`` (the
@@ -67,6 +71,7 @@ __all__ = [
     "OLMO_LOSSES",
     "llama3_isoflops",
     "loss_to_loss",
+    "step_law",
     "olmo_ladder",
     "olmo_paper_predictions",
     "olmo_params",
@@ -91,6 +96,21 @@ _LLAMA3 = Source(
     "data/isoflops/extract/llama_3/isoflops.csv",
     "9450f8829778ce8bfb51cc9b18ef121ef18f0c81758cd8fbe74d9dcf0545a692",
 )
+
+_STEP_LAW = {
+    part: Source(
+        "scalebench",
+        f"lr_bsz_scaling_law_{part}.parquet",
+        "PlanarG/active-sl",
+        "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d",
+        f"benchmark/dataset/lr_bsz_scaling_law/lr_bsz_scaling_law_{part}.parquet",
+        digest,
+    )
+    for part, digest in (
+        ("train", "3e8bf513e7c7da2b82e3d324c19643256e3f5cc5770aa4d0dcbc0aa3c38768e5"),
+        ("test", "ed6c33d124562015805d3715f9f01a58e5d27befcd63d30be23a94eedc9caa68"),
+    )
+}
 
 
 # --- loss-to-loss ------------------------------------------------------------------------------
@@ -268,3 +288,66 @@ def llama3_isoflops(
         )
     )
     return attach_columns(runs, pd.DataFrame({"budget": budget, "condition": condition}))
+
+
+def step_law(path: str | PathLike | None = None, tuned: bool = True) -> pd.DataFrame:
+    """The Step Law learning-rate / batch-size sweep (Li et al. 2025), as split by ScaleBench.
+
+    2,819 runs (ScaleBench's train and test files): N (non-embedding) 60M-1.07B, D 2e9-1e11
+    tokens, each (N, D) trained at many learning rates and batch sizes; the loss is the final
+    validation loss. With ``tuned=True`` (default) one row per (N, D), its best learning rate and
+    batch size: a 42-point L(N, D) ladder tuned at every size (41 from the train file, and the
+    test file's 1.07B x 1e11 configuration, the largest). ``compute`` is 6·N·D.
+
+    Parameters
+    ----------
+    path : path, optional
+        A folder holding ``scalebench/lr_bsz_scaling_law_{train,test}.parquet`` (or the
+        ``scalebench`` folder itself). By default ``$BAYES_SCALING_DATA``, then a verified download.
+    tuned : bool
+        One row per (N, D), the lowest loss over its learning rates and batch sizes (default), or
+        every run (``False``).
+
+    Returns
+    -------
+    DataFrame
+        Canonical columns (``run_id`` = ``"N<N>-D<D>"``, with ``-lr<lr>-bsz<bsz>`` for every run),
+        then ``lr``, ``bsz`` and ``part`` (``"train"`` or ``"test"``), in order of compute.
+    """
+    frames = []
+    for part, source in _STEP_LAW.items():
+        file = locate(source, path, download_file)
+        raw = read_table(file)
+        require_columns(
+            raw,
+            ["lr", "bsz", "data_size", "non_embedding_param_size", "lm_loss"],
+            file,
+            source.name,
+        )
+        n, d = (positive_column(raw, c, file) for c in ("non_embedding_param_size", "data_size"))
+        frames.append(raw.assign(n_params=n, n_tokens=d, part=part))
+    raw = pd.concat(frames, ignore_index=True)
+    if tuned:
+        best = raw.groupby(["n_params", "n_tokens"])["lm_loss"].idxmin().to_numpy()
+        raw = raw.loc[best]
+    raw = raw.assign(compute=FLOPS_PER_PARAM_TOKEN * raw["n_params"] * raw["n_tokens"])
+    raw = raw.sort_values(["compute", "n_params"], kind="stable").reset_index(drop=True)
+    ids = [f"N{a:.3g}-D{b:.3g}" for a, b in zip(raw["n_params"], raw["n_tokens"], strict=True)]
+    if not tuned:
+        ids = [
+            f"{i}-lr{lr:.3g}-bsz{int(b)}"
+            for i, lr, b in zip(ids, raw["lr"], raw["bsz"], strict=True)
+        ]
+    runs = load_runs(
+        pd.DataFrame(
+            {
+                "run_id": ids,
+                "n_params": raw["n_params"],
+                "n_tokens": raw["n_tokens"],
+                "compute": raw["compute"],
+                "loss": raw["lm_loss"],
+            }
+        )
+    )
+    extra = raw[["lr", "bsz", "part"]].reset_index(drop=True)
+    return attach_columns(runs, extra)

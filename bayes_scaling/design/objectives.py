@@ -66,6 +66,11 @@ class TargetDraws:
     loss_grid, regret_grid : ndarray (S, T, G), optional
         L(N_g, C_t/(kN_g); θ_s) on a grid of N per target budget, and its regret against the draw's
         optimum (compute targets only).
+    term_axes : tuple
+        Per term of ``terms``: the reference axes its distance is measured along (None: all; the
+        scaling discrepancy's drift runs along ``("compute",)``).
+    axis_weights : dict
+        The discrepancy's weights w_a of each axis's decades (missing axes 1).
     """
 
     log_law: np.ndarray
@@ -76,10 +81,23 @@ class TargetDraws:
     loss_grid: np.ndarray | None = None
     regret_grid: np.ndarray | None = None
     grid: np.ndarray | None = field(default=None, repr=False)
+    term_axes: tuple = ()
+    axis_weights: dict = field(default_factory=dict)
 
     def distance(self, reference: dict | None) -> np.ndarray:
         """d(x_t) per draw: max over axes of max(0, log10(x_a / reference_a)); 0 without one."""
-        return distance_beyond(reference, self.sizes, self.log_law.shape)
+        return distance_beyond(reference, self.sizes, self.log_law.shape, self.axis_weights)
+
+    def distances(self, reference: dict | None) -> tuple:
+        """The distance of each term (see ``term_axes``)."""
+        return term_distances(
+            self.term_axes,
+            len(self.terms),
+            reference,
+            self.sizes,
+            self.log_law.shape,
+            self.axis_weights,
+        )
 
     def log_mean(self, reference: dict | None) -> np.ndarray:
         """log L'(x_t; s): the law with the discrepancy measured from ``reference``, (S, T)."""
@@ -87,7 +105,7 @@ class TargetDraws:
             return self.log_law
         return np.log(
             with_error(
-                np.exp(self.log_law), error(self.terms, self.distance(reference)), self.floor
+                np.exp(self.log_law), error(self.terms, self.distances(reference)), self.floor
             )
         )
 
@@ -96,21 +114,49 @@ class TargetDraws:
         return self.log_mean(reference) + self.noise
 
 
-def error(terms, distance: np.ndarray) -> np.ndarray:
-    """δ = Σ_k c_k·d^γ_k for per-draw terms (arrays (S,)) at distances (S, ...)."""
-    out = np.zeros(distance.shape)
-    for coefficient, growth in terms:
-        shape = (-1,) + (1,) * (distance.ndim - 1)
-        out = out + coefficient.reshape(shape) * distance ** growth.reshape(shape)
+def error(terms, distance) -> np.ndarray:
+    """δ = Σ_k c_k·d_k^γ_k for per-draw terms (arrays (S,)) at distances (S, ...): one array for
+    every term, or a tuple with one per term."""
+    if not isinstance(distance, tuple):
+        distance = (distance,) * len(terms)
+    out = np.zeros(np.broadcast_shapes(*(d.shape for d in distance)))
+    for (coefficient, growth), d in zip(terms, distance, strict=True):
+        shape = (-1,) + (1,) * (d.ndim - 1)
+        out = out + coefficient.reshape(shape) * d ** growth.reshape(shape)
     return out
 
 
-def distance_beyond(reference: dict | None, sizes: dict, shape) -> np.ndarray:
-    """Decades beyond ``reference`` along the worst axis (numpy; 0 inside the data)."""
+def term_axes_of(disc) -> tuple:
+    """Per term of ``disc.curves``: the axes its distance runs along (None: the farthest axis);
+    a scaling discrepancy whose drift runs along compute has ``(("compute",), None)``."""
+    if getattr(disc, "drift_on", "distance") == "compute":
+        return (("compute",), None)
+    return ()
+
+
+def term_distances(term_axes, n_terms: int, reference, sizes: dict, shape, weights=None) -> tuple:
+    """The distance of each of ``n_terms`` terms beyond ``reference`` (restricted to the term's
+    axes of ``term_axes``; all axes when it is empty or None; axes weighted by ``weights``)."""
+    axes = tuple(term_axes) or (None,) * n_terms
+    out = []
+    for keep in axes:
+        ref = (
+            reference
+            if keep is None or reference is None
+            else {a: v for a, v in reference.items() if a in keep}
+        )
+        out.append(distance_beyond(ref, sizes, shape, weights))
+    return tuple(out)
+
+
+def distance_beyond(reference: dict | None, sizes: dict, shape, weights=None) -> np.ndarray:
+    """Decades beyond ``reference`` along the worst axis, each weighted by ``weights`` (numpy; 0
+    inside the data)."""
     out = np.zeros(shape)
     for axis, ref in (reference or {}).items():
         if axis in sizes and sizes[axis] is not None:
-            out = np.maximum(out, np.log10(np.asarray(sizes[axis], float) / ref))
+            far = np.log10(np.asarray(sizes[axis], float) / ref) * (weights or {}).get(axis, 1.0)
+            out = np.maximum(out, far)
     return out
 
 

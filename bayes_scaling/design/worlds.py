@@ -23,7 +23,13 @@ import pandas as pd
 
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayes_scaling.answers.bands import resolve_sizes
-from bayes_scaling.design.objectives import DISTANCE_AXES, TargetDraws, distance_beyond, error
+from bayes_scaling.design.objectives import (
+    DISTANCE_AXES,
+    TargetDraws,
+    error,
+    term_axes_of,
+    term_distances,
+)
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.model.likelihoods import normal_logpdf, t_logpdf
@@ -149,8 +155,10 @@ def build_worlds(
             (_flat(c), _flat(g)) for c, g in disc.curves(draws_shape=(n_chain, n_draw), seed=seed)
         )
         reference = {a: float(v) for a, v in disc.reference.items() if a in DISTANCE_AXES}
+        term_axes = term_axes_of(disc)
+        weights = dict(getattr(disc, "axis_weights", {}))
     else:
-        terms_all, reference = (), None
+        terms_all, reference, term_axes, weights = (), None, (), {}
     floor_all = np.broadcast_to(np.asarray(irreducible_loss(law, flat), float), (total,))
     likelihood = fit.settings.get("likelihood", "student_t")
     noise = _noise(draws, likelihood, (len(idx), n_points), rng)
@@ -160,7 +168,16 @@ def build_worlds(
         loss_grid, regret_grid, grid = _regret_tables(law, draws, sizes, np.exp(log_law), k)
     terms = tuple((c[idx], g[idx]) for c, g in terms_all)
     targets = TargetDraws(
-        log_law, terms, floor_all[idx][:, None], noise, sizes, loss_grid, regret_grid, grid
+        log_law,
+        terms,
+        floor_all[idx][:, None],
+        noise,
+        sizes,
+        loss_grid,
+        regret_grid,
+        grid,
+        term_axes,
+        weights,
     )
 
     cand = {
@@ -172,9 +189,10 @@ def build_worlds(
     log_cand = np.log(_law_at(law, {p: draws[p] for p in law.params}, inputs))  # (S, J)
     truths = {p: v[truth][:, None] for p, v in flat.items()}
     log_true = np.log(_law_at(law, {p: truths[p] for p in law.params}, inputs))  # (K, J)
-    d0 = distance_beyond(reference, {a: cand[a][None, :] for a in cand}, log_true.shape)
     y = log_true
     if terms_all:
+        at = {a: cand[a][None, :] for a in cand}
+        d0 = term_distances(term_axes, len(terms_all), reference, at, log_true.shape, weights)
         delta = error(tuple((c[truth], g[truth]) for c, g in terms_all), d0)
         y = np.log(with_error(np.exp(log_true), delta, floor_all[truth][:, None]))
     y = y + _noise(truths, likelihood, log_true.shape, rng)

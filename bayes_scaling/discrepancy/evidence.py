@@ -7,8 +7,11 @@ Given a fit below a cut (its thinned posterior draws θ_s, s = 1..S) and the hel
   assumes (one η per draw), and one noise scale (the Student-t as a scale mixture of Normals with
   a scale w shared by the runs, a multivariate t; a stated approximation of independent t's)::
 
-      p(y | m, τ, γ) = (1/S) Σ_s ∫ N(y; μ_s + m·a, (σ_s²/w)·I + τ²·a·aᵀ) Gamma(w; ν_s/2, ν_s/2) dw,
-      a_i = d_i^γ
+      p(y | m, τ, γ) = (1/S) Σ_s ∫ N(y; μ_s + m·b, (σ_s²/w)·I + τ²·a·aᵀ) Gamma(w; ν_s/2, ν_s/2) dw,
+      a_i = d_i^γ,   b_i = c_i^γ
+
+  (d_i: decades beyond the fitted runs along the farthest axis; c_i: along compute, the drift's
+  direction)
 
   in closed form in y for each w (matrix determinant lemma), the w-integral by quadrature;
 - :func:`independent_loglik` (the earlier default, no drift: m = 0): Π_i of each run's density
@@ -58,18 +61,31 @@ SCALE_OFFSET = 1e-4
 SCALES = np.exp(np.linspace(np.log(SCALE_OFFSET), np.log(1.0 + SCALE_OFFSET), 49)) - SCALE_OFFSET
 
 
-def distances(law, below: pd.DataFrame, above: pd.DataFrame) -> np.ndarray:
-    """d_i: decades by which each run of ``above`` lies beyond the runs of ``below``."""
+def distances(law, below: pd.DataFrame, above: pd.DataFrame, weights=None) -> np.ndarray:
+    """d_i: decades by which each run of ``above`` lies beyond the runs of ``below`` (axes
+    weighted by ``weights``, see :func:`~bayes_scaling.discrepancy.record.distance_beyond`)."""
     return np.asarray(
         distance_beyond(
-            reference_sizes(below, law), {a: above[a].to_numpy(float) for a in AXES if a in above}
+            reference_sizes(below, law),
+            {a: above[a].to_numpy(float) for a in AXES if a in above},
+            weights,
         )
     )
 
 
-def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray) -> dict:
+def compute_distances(below: pd.DataFrame, above: pd.DataFrame) -> np.ndarray:
+    """c_i: decades by which each run of ``above`` lies beyond the runs of ``below`` in compute
+    (the drift's distance); None when either table has no compute column."""
+    if "compute" not in below or "compute" not in above:
+        return None
+    top = float(below["compute"].max())
+    return np.log10(above["compute"].to_numpy(float) / top).clip(min=0)
+
+
+def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray, drift_dist=None) -> dict:
     """What scoring needs of the held-out runs beyond the fitted ones (``dist`` > 0): ``y`` (m,),
-    ``mu`` (S, m) log losses, ``sigma`` and ``nu`` (S, 1) and distances ``d`` (m,)."""
+    ``mu`` (S, m) log losses, ``sigma`` and ``nu`` (S, 1), distances ``d`` (m,) and, when
+    ``drift_dist`` is given, the drift's distances ``drift_d`` (m,)."""
     keep = dist > 0
     post = _thin(post, THIN_DRAWS)
     x = {c: above.loc[keep, c].to_numpy(float) for c in law.inputs}
@@ -79,13 +95,19 @@ def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray) -> di
         "sigma": post["sigma"].values[:, None],
         "nu": post["nu"].values[:, None] if "nu" in post else None,
         "d": np.asarray(dist)[keep],
+        **({} if drift_dist is None else {"drift_d": np.asarray(drift_dist)[keep]}),
     }
 
 
-def shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> np.ndarray:
+def shared_loglik(
+    likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,), drift_d=None
+) -> np.ndarray:
     """log p(y | m, τ, γ) on the grid, the held-out runs sharing one error curve (module docstring).
 
-    Returns an array of shape (len(drift), len(tau), len(gamma)). On fine grids the density is
+    ``drift_d`` (default ``d``): the distances the drift grows with, b_i = drift_d_i^γ in the
+    residual y − μ − m·b (the compute distance: the drift runs along compute, see
+    :mod:`bayes_scaling.discrepancy.record`). Returns an array of shape (len(drift), len(tau),
+    len(gamma)). On fine grids the density is
     computed on every :data:`STRIDE`-th τ (log-spaced) and drift and interpolated by cubic splines
     (in log τ and in m) in between: it is smooth in both, and this is ~6x cheaper (the error on
     the posterior weights is below 1e-3 in total variation on the shipped grids; tests check it).
@@ -94,7 +116,7 @@ def shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> 
 
     tau, drift = np.asarray(tau, float), np.asarray(drift, float)
     t_idx, k_idx = _coarse(len(tau), STRIDE[0]), _coarse(len(drift), STRIDE[1])
-    out = _shared_loglik(likelihood, y, mu, sigma, nu, d, tau[t_idx], gamma, drift[k_idx])
+    out = _shared_loglik(likelihood, y, mu, sigma, nu, d, tau[t_idx], gamma, drift[k_idx], drift_d)
     if len(t_idx) < len(tau):
         out = CubicSpline(np.log(tau[t_idx]), out, axis=1)(np.log(tau))
     if len(k_idx) < len(drift):
@@ -113,7 +135,7 @@ def _coarse(n: int, stride: int) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, n, stride), n - 1])
 
 
-def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift) -> np.ndarray:
+def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift, drift_d=None) -> np.ndarray:
     """:func:`shared_loglik` exactly, on the grid given."""
     r = np.asarray(y, float)[None, :] - np.asarray(mu, float)  # (S, m)
     n_draws, m = r.shape
@@ -136,7 +158,9 @@ def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift) -> np.nda
     out = np.empty((len(drift), len(tau), len(gamma)))
     for g, gam in enumerate(gamma):
         a = np.asarray(d, float) ** gam
+        b = a if drift_d is None else np.asarray(drift_d, float) ** gam  # the drift's design
         aa, ar = float(a @ a), (r @ a)[:, None, None]  # |a|², aᵀr: (S, 1, 1)
+        ab, bb, br = float(a @ b), float(b @ b), (r @ b)[:, None, None]
         base = log_q[:, :, None] - 0.5 * (m * np.log(2 * np.pi * c) + np.log1p(tau2 * aa / c))
         half_shrink = 0.5 * tau2 / (c + tau2 * aa) / c  # (S, J, T)
         # with the Student-t's quadrature nodes the sum over draws and nodes runs in float32
@@ -148,8 +172,8 @@ def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift) -> np.nda
             half_shrink.astype(fast),
             (0.5 / c).astype(fast),
         )
-        for k, shift in enumerate(drift):  # residuals r − m·a
-            rr_k, ar_k = rr - 2 * shift * ar + shift**2 * aa, ar - shift * aa
+        for k, shift in enumerate(drift):  # residuals r − m·b
+            rr_k, ar_k = rr - 2 * shift * br + shift**2 * bb, ar - shift * ab
             lp = base - rr_k.astype(fast) * inv_c
             lp += ar_k.astype(fast) ** 2 * half_shrink  # (S, J, T)
             top = lp.max(axis=(0, 1))
@@ -159,9 +183,11 @@ def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift) -> np.nda
     return out - np.log(n_draws)
 
 
-def independent_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,)) -> np.ndarray:
+def independent_loglik(
+    likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,), drift_d=None
+) -> np.ndarray:
     """log Π_i (1/S) Σ_s p(y_i | θ_s, error sd τ·d_i^γ), each run with its own error; no drift
-    (``drift`` must be ``(0,)``). Shape (1, len(tau), len(gamma))."""
+    (``drift`` must be ``(0,)``; ``drift_d`` is ignored). Shape (1, len(tau), len(gamma))."""
     if np.any(np.asarray(drift) != 0):
         raise ValueError("independent evidence has no drift")
     curves = _scale_curves(likelihood, y, mu, sigma, nu)
@@ -221,18 +247,19 @@ def internal_cuts(
     return cuts
 
 
-def internal_refits(fit_fn, runs: pd.DataFrame, law, cuts, cut_on: str):
-    """For each cut with runs beyond the fitted ones: ``(cut, above, dist, posterior)``, the refit
-    ``fit_fn(below)`` skipped when it did not converge (None): a cut learns nothing then."""
+def internal_refits(fit_fn, runs: pd.DataFrame, law, cuts, cut_on: str, weights=None):
+    """For each cut with runs beyond the fitted ones: ``(cut, above, dist, drift_dist,
+    posterior)``, the refit ``fit_fn(below)`` skipped when it did not converge (None): a cut
+    learns nothing then."""
     for cut in cuts:
         below = runs[runs[cut_on] < cut].reset_index(drop=True)
         above = runs[runs[cut_on] >= cut].reset_index(drop=True)
-        dist = distances(law, below, above)
+        dist = distances(law, below, above, weights)
         if not (dist > 0).any():
             continue
         inner = fit_fn(below)
         if inner is not None:
-            yield cut, above, dist, inner
+            yield cut, above, dist, compute_distances(below, above), inner
 
 
 def _thin(posterior: xr.Dataset, n: int) -> xr.Dataset:
@@ -275,8 +302,12 @@ def estimate(
     score = EVIDENCE[prior.evidence]
     used, n_checked = [], 0
     cuts = internal_cuts(runs, cut_on, len(law.params), prior.fractions)
-    for cut, above, dist, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
-        scored = held_out(inner, law, above, dist)
+    on_compute = prior.drift_on == "compute" and "compute" in runs
+    axis_weights = prior.axis_weights
+    for cut, above, dist, along, inner in internal_refits(
+        fit_fn, runs, law, cuts, cut_on, axis_weights
+    ):
+        scored = held_out(inner, law, above, dist, along if on_compute else None)
         log_post += score(likelihood, **scored, tau=prior.tau, gamma=prior.gamma, drift=prior.drift)
         used.append(cut)
         n_checked += len(scored["y"])
@@ -291,4 +322,6 @@ def estimate(
         cuts=tuple(used),
         n_checked=n_checked,
         prior=prior.name,
+        drift_on="compute" if on_compute else "distance",
+        axis_weights=dict(axis_weights),
     )

@@ -173,6 +173,10 @@ class GroupDiscrepancy:
     def distance(self, sizes) -> xr.DataArray:
         return self.shared.distance(sizes)
 
+    def term_distances(self, sizes) -> tuple:
+        """Both terms (shared, specific) on d(x)."""
+        return (self.distance(sizes),) * 2
+
     def _group(self, group) -> str:
         group = self.group if group is None else group
         if group not in self.groups:

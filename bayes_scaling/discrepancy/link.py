@@ -114,6 +114,10 @@ class LinkDiscrepancy:
         """d(x): decades beyond the fitted runs along the worst axis (0 inside the data)."""
         return distance_beyond(self.reference, sizes)
 
+    def term_distances(self, sizes) -> tuple:
+        """One term, on d(x)."""
+        return (self.distance(sizes),)
+
     def _draw_tau(self, rng, shape) -> np.ndarray:
         p = self.weights / self.weights.sum()
         i = rng.choice(len(self.tau), size=shape, p=p)

@@ -1,29 +1,35 @@
 """The prior of the extrapolation discrepancy (m, τ, γ): learned across public ladders, or per
 table.
 
-The discrepancy δ(x) = (m + τ·η)·d(x)^γ (:mod:`bayes_scaling.discrepancy.record`) has three
-unknowns: m, a systematic drift of the log loss per decade beyond the data; τ, the sd of a ladder's
-own error one decade beyond the data; and γ, how both grow with distance. One table's internal
-backtests say little about how often real ladders break 10-20x beyond their runs; many ladders
-do. So the default prior of (m, τ, γ) is learned from the protocol backtests of a corpus of public
-ladders (:mod:`bayes_scaling.data.corpus`, :mod:`bayes_scaling.trust.calibration`):
+The discrepancy δ(x) = m·c(x)^γ + τ·η·d(x)^γ (:mod:`bayes_scaling.discrepancy.record`: c along
+compute, d along the farthest weighted axis) has three unknowns: m, a systematic drift of the log
+loss per decade of compute beyond the data; τ, the sd of a ladder's own error one decade beyond
+the data; and γ, how both grow with distance. One table's internal backtests say little about how
+often real ladders break 10-20x beyond their runs; many ladders do. So the default prior of
+(m, τ, γ) is learned from backtests of a corpus of public ladders (:mod:`bayes_scaling.data.corpus`,
+:mod:`bayes_scaling.trust.calibration`), each in three directions of extrapolation (compute, N at
+fixed tokens per parameter, tokens at fixed N):
 
-- each ladder ℓ gives a log likelihood grid L_ℓ(m, τ, γ) of its held-out runs given a fit below
+- each protocol ℓ gives a log likelihood grid L_ℓ(m, τ, γ) of its held-out runs given a fit below
   its cut (:func:`bayes_scaling.discrepancy.evidence.shared_loglik`: the held-out runs share
   one error curve, as the predictive assumes);
 - τ and γ vary from ladder to ladder, heavy-tailed in τ::
 
-      log τ_ℓ ~ StudentT(ν = 3, μ, s),      γ_ℓ ~ Categorical(w) on {0.25, 0.5, 0.75, 1}
+      log τ_ℓ ~ StudentT(ν, μ, s),      γ_ℓ ~ Categorical(w) on {0.25, 0.5, 0.75, 1}
 
-  (a log-t, so that a ladder whose big runs shift by several percent is not ruled out);
-- m is common to all ladders (flat prior on its grid): the law's extrapolation errs in one
-  direction on average. On the public ladders it does: fitted below their cuts, the Chinchilla
-  law over-predicts the held-out losses of every one of the 11 ladders (by 0.4-6%; the Huber fit
-  too), which made 50% bands cover far less than 90% bands;
-- (μ, s, w) maximise log Σ_m Π_ℓ [Σ_{τ, γ} exp(L_ℓ(m, τ, γ)) · p(τ, γ | μ, s, w)]^{c_ℓ}, with
-  each family of ladders weighted equally (c_ℓ = 1 / ladders in its family), plus a weak
-  Dirichlet(2) penalty on w and a Normal(0, 2) penalty on log s; m keeps its whole posterior
-  given the ladders (:func:`fit_population`).
+  (a log-t, so that a ladder whose big runs shift by several percent is not ruled out; the
+  shipped prior has ν = 10);
+- the drift: the law's extrapolation errs in one direction on average. Fitted below their cuts,
+  the Chinchilla law over-predicts the held-out losses of larger-compute runs in every family of
+  the corpus (the Huber fit too). Either m is common to all ladders (flat prior on its grid, the
+  earlier form: its posterior narrows with every ladder, so a new ladder's drift is taken as
+  known) or, the shipped form, it varies from ladder to ladder, m_ℓ ~ Normal(m₀, s_m), so that
+  the spread of the drift is part of every band (``drift_spread`` of :func:`fit_population`);
+- (μ, s, w) (and m₀, s_m) maximise the weighted marginal likelihood of the ladders (each family
+  weighted equally: c_ℓ = 1 / protocols in its family), plus a weak Dirichlet(2) penalty on w and
+  Normal(0, 2) penalties on log s and log s_m (:func:`fit_population`). The form (ν, common or
+  spread drift) and the distance's axis weights were chosen by the leave-one-family-out log
+  predictive density (:data:`bayes_scaling.trust.calibration.POPULATION`).
 
 A fit then multiplies this prior by its own table's internal backtests (the same likelihood) and
 uses the grid posterior. The learned prior ships as ``prior.json`` beside this module,
@@ -57,8 +63,12 @@ TAU_GRID = np.geomspace(1e-3, 1.0, 100)
 GAMMAS = (0.25, 0.5, 0.75, 1.0)
 #: Drift grid: systematic log-loss error per decade beyond the data (negative: losses lower).
 DRIFT_GRID = np.linspace(-0.08, 0.04, 25)
-#: Degrees of freedom of the log-t population of τ (heavy tails).
+#: Degrees of freedom of the log-t population of τ (heavy tails) when none is given.
 POPULATION_NU = 3.0
+#: Weights w_a of the distance d(x) = max_a w_a·(decades beyond the data along a) the shipped
+#: prior is learned with (see :mod:`bayes_scaling.discrepancy.record`): a decade of N counts
+#: twice, the compute of a decade of N at fixed tokens per parameter.
+AXIS_WEIGHTS = {"n_params": 2.0}
 #: The within-table prior of earlier versions: τ ~ HalfNormal(0.05) on a linear grid.
 WITHIN_SCALE, WITHIN_GRID = 0.05, np.linspace(0.0, 0.3, 121)
 SHIPPED = "prior.json"
@@ -87,6 +97,13 @@ class DiscrepancyPrior:
         :func:`bayes_scaling.discrepancy.evidence.internal_cuts`): three for a prior that
         knows nothing of other ladders, one for the learned population prior
         (:data:`POPULATION_FRACTIONS`).
+    drift_on : {"compute", "distance"}
+        The distance the drift was learned along (see
+        :class:`~bayes_scaling.discrepancy.record.Discrepancy`): a fit's backtests score it along
+        the same one. A population prior says so in ``provenance["drift_on"]``.
+    axis_weights : dict
+        The weights w_a of the distance d(x) by axis it was learned with
+        (``provenance["axis_weights"]`` for a population prior; missing axes 1).
     """
 
     name: str
@@ -97,6 +114,8 @@ class DiscrepancyPrior:
     evidence: str = "shared"
     provenance: dict = field(default_factory=dict)
     fractions: tuple = (0.6, 0.75, 0.9)
+    drift_on: str = "distance"
+    axis_weights: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.log_weights.shape != (len(self.drift), len(self.tau), len(self.gamma)):
@@ -151,6 +170,7 @@ class DiscrepancyPrior:
                 h.get("drift_log_weights"),
                 provenance,
                 d["name"],
+                h.get("nu"),
             )
         return cls(
             d["name"],
@@ -177,7 +197,9 @@ def _is_population(prior: DiscrepancyPrior) -> bool:
     h = prior.provenance.get("hyper")
     if not h or prior.evidence != "shared" or len(prior.tau) != len(TAU_GRID):
         return False
-    again = population_prior(h["mu"], h["s"], h["gamma_weights"], h.get("drift_log_weights"))
+    again = population_prior(
+        h["mu"], h["s"], h["gamma_weights"], h.get("drift_log_weights"), nu=h.get("nu")
+    )
     return again.log_weights.shape == prior.log_weights.shape and np.allclose(
         again.log_weights, prior.log_weights
     )
@@ -209,12 +231,16 @@ def within_table_prior() -> DiscrepancyPrior:
 POPULATION_FRACTIONS = (0.75,)
 
 
-def population_log_weights(mu: float, s: float, gamma_weights, tau=TAU_GRID) -> np.ndarray:
-    """log p(τ, γ | μ, s, w) on the grid: log τ ~ StudentT(ν, μ, s) (grid uniform in log τ)."""
+def population_log_weights(
+    mu: float, s: float, gamma_weights, tau=TAU_GRID, nu: float | None = None
+) -> np.ndarray:
+    """log p(τ, γ | μ, s, w) on the grid: log τ ~ StudentT(ν, μ, s) (grid uniform in log τ;
+    ν = :data:`POPULATION_NU` unless given; ``inf``: Normal)."""
     # the Student-t log density up to its constant, which the normalisation removes (SciPy's
     # stats, 0.5 s to import, would be the only use of it in a fit)
+    nu = POPULATION_NU if nu is None else float(nu)
     z = (np.log(tau) - mu) / s
-    log_tau = -0.5 * (POPULATION_NU + 1) * np.log1p(z**2 / POPULATION_NU)
+    log_tau = -0.5 * z**2 if np.isinf(nu) else -0.5 * (nu + 1) * np.log1p(z**2 / nu)
     log_tau -= logsumexp(log_tau)
     w = np.asarray(gamma_weights, float)
     return log_tau[:, None] + np.log(w / w.sum())[None, :]
@@ -227,6 +253,7 @@ def population_prior(
     drift_log_weights=None,
     provenance: dict | None = None,
     name: str = "learned",
+    nu: float | None = None,
 ) -> DiscrepancyPrior:
     """The population prior with hyper-parameters (μ, s, w) and the drift's weights on
     :data:`DRIFT_GRID` (default: no drift, m = 0) (see the module docstring)."""
@@ -235,20 +262,33 @@ def population_prior(
     else:
         drift, log_m = DRIFT_GRID.copy(), np.asarray(drift_log_weights, float)
         log_m = log_m - logsumexp(log_m)
+    provenance = provenance or {}
     return DiscrepancyPrior(
         name,
         drift,
         TAU_GRID.copy(),
         np.asarray(GAMMAS, float),
-        log_m[:, None, None] + population_log_weights(mu, s, gamma_weights)[None],
+        log_m[:, None, None] + population_log_weights(mu, s, gamma_weights, nu=nu)[None],
         evidence="shared",
-        provenance=provenance or {},
+        provenance=provenance,
         fractions=POPULATION_FRACTIONS,
+        drift_on=str(provenance.get("drift_on", "distance")),
+        axis_weights={str(k): float(v) for k, v in provenance.get("axis_weights", {}).items()},
     )
 
 
-def fit_population(logliks, weights=None) -> dict:
+def fit_population(
+    logliks, weights=None, nu: float | None = None, drift_spread: bool = False
+) -> dict:
     """Empirical-Bayes hyper-parameters (μ, s, w) from ladders' log likelihood grids.
+
+    With ``drift_spread`` the drift varies from ladder to ladder too, m_ℓ ~ Normal(m₀, s_m) on
+    the grid, and (m₀, s_m) are learned with (μ, s, w)::
+
+        max Σ_ℓ c_ℓ log Σ_{m, τ, γ} N(m; m₀, s_m)·p(τ, γ | μ, s, w)·exp(L_ℓ(m, τ, γ))
+
+    so that a new ladder's drift is a draw from the population, not the ladders' common value
+    (whose posterior narrows with every ladder added).
 
     Parameters
     ----------
@@ -258,12 +298,16 @@ def fit_population(logliks, weights=None) -> dict:
         value, m = 0, fits a population without drift).
     weights : sequence of float, optional
         Each ladder's weight c_ℓ (default 1).
+    nu : float, optional
+        Degrees of freedom of the log-t population of τ (default :data:`POPULATION_NU`).
 
     Returns
     -------
     dict
         ``mu``, ``s``, ``gamma_weights``, ``drift_log_weights`` (the drift's posterior given the
-        ladders, on the grid) and ``log_marginal`` (the maximised objective).
+        ladders, or with ``drift_spread`` the population N(m₀, s_m), on the grid),
+        ``log_marginal`` (the maximised objective), ``nu`` and, with ``drift_spread``,
+        ``drift_mean`` and ``drift_sd``.
     """
     from scipy import optimize  # only when a population is learned
 
@@ -276,35 +320,67 @@ def fit_population(logliks, weights=None) -> dict:
     scaled = np.exp(grids - top[..., None, None]).reshape(*top.shape, -1)
 
     def drift_terms(mu, s, w):
-        log_p = population_log_weights(mu, s, w)
+        log_p = population_log_weights(mu, s, w, nu=nu)
         peak = log_p.max()
         with np.errstate(divide="ignore"):
             per_ladder = np.log(scaled @ np.exp(log_p - peak).ravel()) + top + peak  # (ladder, M)
         return c @ per_ladder  # (M,)
 
+    n_gamma = len(GAMMAS) - 1
+
+    def spread_weights(m0, log_sm):  # log N(m; m0, s_m) on the drift grid, normalised
+        log_m = -0.5 * ((DRIFT_GRID - m0) / np.exp(log_sm)) ** 2
+        return log_m - logsumexp(log_m)
+
+    def per_ladder(mu, s, w):
+        log_p = population_log_weights(mu, s, w, nu=nu)
+        peak = log_p.max()
+        with np.errstate(divide="ignore"):
+            return np.log(scaled @ np.exp(log_p - peak).ravel()) + top + peak  # (ladder, M)
+
     def objective(theta):
-        mu, log_s, *z = theta
+        mu, log_s, *rest = theta
+        z, extra = rest[:n_gamma], rest[n_gamma:]
         w = np.exp(np.r_[0.0, z])
-        total = logsumexp(drift_terms(mu, np.exp(log_s), w)) - np.log(grids.shape[1])
-        penalty = (2 - 1) * np.log(w / w.sum()).sum() - 0.5 * (log_s / 2) ** 2
+        terms = per_ladder(mu, np.exp(log_s), w)
+        if drift_spread:
+            m0, log_sm = extra
+            total = c @ logsumexp(terms + spread_weights(m0, log_sm), axis=1)
+            penalty = -0.5 * ((log_sm - np.log(0.01)) / 2) ** 2  # weak, on the drift's spread
+        else:
+            total = logsumexp(c @ terms) - np.log(grids.shape[1])
+            penalty = 0.0
+        penalty += (2 - 1) * np.log(w / w.sum()).sum() - 0.5 * (log_s / 2) ** 2
         return -(total + penalty)
 
     best = None
     for mu0 in (np.log(0.005), np.log(0.02), np.log(0.08)):
-        start = np.r_[mu0, np.log(0.8), np.zeros(len(GAMMAS) - 1)]
-        res = optimize.minimize(objective, start, method="Nelder-Mead", options={"maxiter": 4000})
+        start = np.r_[mu0, np.log(0.8), np.zeros(n_gamma)]
+        if drift_spread:
+            start = np.r_[start, -0.01, np.log(0.01)]
+        res = optimize.minimize(objective, start, method="Nelder-Mead", options={"maxiter": 6000})
         if best is None or res.fun < best.fun:
             best = res
-    mu, log_s, *z = best.x
-    w = np.exp(np.r_[0.0, z])
-    drift = drift_terms(mu, np.exp(log_s), w)
-    return {
+    mu, log_s, *rest = best.x
+    w = np.exp(np.r_[0.0, rest[:n_gamma]])
+    out = {
         "mu": float(mu),
         "s": float(np.exp(log_s)),
         "gamma_weights": (w / w.sum()).tolist(),
-        "drift_log_weights": (drift - logsumexp(drift)).tolist(),
         "log_marginal": float(-best.fun),
+        "nu": float(POPULATION_NU if nu is None else nu),
     }
+    if drift_spread:
+        m0, log_sm = rest[n_gamma:]
+        out.update(
+            drift_log_weights=spread_weights(m0, log_sm).tolist(),
+            drift_mean=float(m0),
+            drift_sd=float(np.exp(log_sm)),
+        )
+    else:
+        drift = c @ per_ladder(mu, np.exp(log_s), w)
+        out["drift_log_weights"] = (drift - logsumexp(drift)).tolist()
+    return out
 
 
 @cache

@@ -5,10 +5,14 @@ the decades d(x) by which a point x lies beyond them (the worst axis,
 :func:`~bayes_scaling.discrepancy.record.distance_beyond`). Every kind draws it as a sum of
 terms, one curve per posterior draw s::
 
-    δ_s(x) = Σ_k c_{k,s} · d(x)^{γ_{k,s}}
+    δ_s(x) = Σ_k c_{k,s} · d_k(x)^{γ_{k,s}}
 
-- ``"scaling"`` (:class:`~bayes_scaling.discrepancy.record.Discrepancy`): one term,
-  c = m + τ·η, on log loss;
+each term on its own distance (:meth:`DiscrepancyKind.term_distances`; d(x) for all but the
+scaling kind's drift):
+
+- ``"scaling"`` (:class:`~bayes_scaling.discrepancy.record.Discrepancy`): a drift m along
+  compute, c(x), and the error τ·η along the farthest axis, d(x), on log loss (records written
+  before: one term, m + τ·η, on d);
 - ``"group"`` (:class:`~bayes_scaling.discrepancy.grouped.GroupDiscrepancy`): a term shared by
   the groups (m + τ·η) and the group's own (τ'·η_g), on log loss;
 - ``"link"`` (:class:`~bayes_scaling.discrepancy.link.LinkDiscrepancy`): one term τ₂·η with
@@ -104,9 +108,14 @@ class DiscrepancyKind(Protocol):
         """d(x): decades beyond the fitted runs along the worst axis (0 inside the data)."""
         ...
 
+    def term_distances(self, sizes) -> tuple:
+        """The distance d_k(x) of each term of :meth:`curves`, in order."""
+        ...
+
     def curves(self, *, draws_shape: tuple, seed: int, group: str | None = None) -> tuple:
         """The per-draw terms ``((c_1, γ_1), ...)``, arrays of ``draws_shape``, so that
-        δ_s(d) = Σ_k c_{k,s}·d^{γ_{k,s}}; the draws :meth:`error` makes with the same seed."""
+        δ_s(x) = Σ_k c_{k,s}·d_k(x)^{γ_{k,s}} with d_k from :meth:`term_distances`; the draws
+        :meth:`error` makes with the same seed."""
         ...
 
     def error(
@@ -141,11 +150,14 @@ class DiscrepancyKind(Protocol):
 
 
 def error_of_curves(curves, distance) -> xr.DataArray:
-    """δ = Σ_k c_k·d^{γ_k} for per-draw terms with dims (chain, draw) and distances ``d``."""
+    """δ = Σ_k c_k·d_k^{γ_k} for per-draw terms with dims (chain, draw); ``distance`` is one d for
+    every term, or a tuple with one per term (:meth:`DiscrepancyKind.term_distances`)."""
     dims = ("chain", "draw")
-    d = distance if isinstance(distance, xr.DataArray) else xr.DataArray(np.asarray(distance))
+    if not isinstance(distance, tuple):
+        distance = (distance,) * len(curves)
     out = 0
-    for coefficient, growth in curves:
+    for (coefficient, growth), d in zip(curves, distance, strict=True):
+        d = d if isinstance(d, xr.DataArray) else xr.DataArray(np.asarray(d))
         out = out + xr.DataArray(coefficient, dims=dims) * d ** xr.DataArray(growth, dims=dims)
     return out
 

@@ -2,7 +2,8 @@
 
 :func:`sample_posterior` swaps a table into the (cached) compiled nutpie model of its structure
 and samples it; :func:`internal_posterior` is the short refit of a table below an internal cut
-that the discrepancy's backtests score, retried once longer when clearly broken. The fit with
+that the discrepancy's backtests score, retried once when clearly broken (its chains continued
+when it came close, else longer: the rescue ladder's rule). The fit with
 its gate, rescue and discrepancy is :func:`bayes_scaling.inference.sampling.fit`.
 """
 
@@ -111,9 +112,24 @@ INTERNAL_MAX_RHAT = 1.05
 #: lowered the leave-one-ladder-out log predictive density (3.033 -> 2.992 nats a run, two
 #: ladders by 0.2): fewer, more correlated draws make noisier evidence, so the length stays.
 INTERNAL_CHAINS, INTERNAL_DRAWS, INTERNAL_TUNE = 2, 250, 400
-#: A broken internal refit is tried once more, this many times longer, with a derived seed
-#: (0: no retry).
+#: A broken internal refit is tried once more, this many times longer (0: no retry): when it came
+#: close (no divergence, R-hat ≤ :data:`INTERNAL_NEAR_RHAT`) its chains are continued (the same
+#: seed and tuning, this many times the draws), else it is sampled again with this many times the
+#: draws and tuning steps and the seed ``SeedSequence([seed, 1])``: the rescue ladder's rule
+#: (:mod:`bayes_scaling.inference.rescue`, "more draws when close, keep the best").
 INTERNAL_RETRY_LENGTH = 2
+#: A broken internal refit with R-hat at most this (and no divergence) is continued, not restarted.
+INTERNAL_NEAR_RHAT = 1.1
+
+
+def _retry(settings: dict, max_rhat: float, divergences: int) -> tuple[str, dict]:
+    """The second try of an internal refit: ``("more draws", ...)`` continuing the first's
+    chains when it came close, else ``("longer", ...)`` with a derived seed."""
+    if not divergences and max_rhat <= INTERNAL_NEAR_RHAT:
+        return "more draws", dict(settings, draws=settings["draws"] * INTERNAL_RETRY_LENGTH)
+    seed = int(np.random.SeedSequence([settings["seed"], 1]).generate_state(1)[0])
+    longer = {k: settings[k] * INTERNAL_RETRY_LENGTH for k in ("draws", "tune")}
+    return "longer", dict(settings, seed=seed, **longer)
 
 
 def internal_posterior(
@@ -121,35 +137,37 @@ def internal_posterior(
 ) -> xr.Dataset | None:
     """An internal refit for the discrepancy's backtests: its posterior, or None when it is
     clearly broken (R-hat > :data:`INTERNAL_MAX_RHAT` or any divergence) twice: as asked, then
-    :data:`INTERNAL_RETRY_LENGTH` times longer with the seed ``SeedSequence([seed, 1])``.
+    once more (:func:`_retry`: its chains continued with :data:`INTERNAL_RETRY_LENGTH` times the
+    draws when it came close, else :data:`INTERNAL_RETRY_LENGTH` times longer with a derived
+    seed).
 
-    ``record``, when given, gets one dict a refit: rows, attempts, usable, max R-hat and
-    divergences of the last attempt (the fit's ``settings["discrepancy_refits"]``).
+    ``record``, when given, gets one dict a refit: rows, attempts, the retry's rung (or None),
+    usable, max R-hat and divergences of the attempt kept (the usable one, else the closer of
+    the two: no divergence first, then the lower R-hat) (the fit's
+    ``settings["discrepancy_refits"]``).
     """
-    attempts = [kwargs]
-    if INTERNAL_RETRY_LENGTH:
-        retry = dict(
-            kwargs, seed=int(np.random.SeedSequence([kwargs["seed"], 1]).generate_state(1)[0])
-        )
-        retry.update({k: kwargs[k] * INTERNAL_RETRY_LENGTH for k in ("draws", "tune")})
-        attempts.append(retry)
-    for tried, settings in enumerate(attempts, start=1):  # noqa: B007  (recorded below)
+    settings, rung, tries = kwargs, None, []
+    names = sampled_names(law, priors)
+    while True:
         posterior, stats, _ = sample_posterior(table, law, priors, likelihood, **settings)
         # only what the filter needs: R-hat and divergences (ESS would cost time for nothing)
-        names = sampled_names(law, priors)
         max_rhat = max(float(np.max(rhat(posterior[name].values))) for name in names)
         divergences = int(stats["diverging"].sum())
         usable = max_rhat <= INTERNAL_MAX_RHAT and not divergences
-        if usable:
+        tries.append((not usable, divergences > 0, max_rhat, -len(tries), posterior, divergences))
+        if usable or len(tries) > 1 or not INTERNAL_RETRY_LENGTH:
             break
+        rung, settings = _retry(settings, max_rhat, divergences)
+    failed, _, max_rhat, _, posterior, divergences = min(tries, key=lambda t: t[:4])
     if record is not None:
         record.append(
             {
                 "rows": len(table),
-                "attempts": tried,
-                "usable": usable,
+                "attempts": len(tries),
+                "retry": rung,
+                "usable": not failed,
                 "max_rhat": round(max_rhat, 4),
                 "divergences": divergences,
             }
         )
-    return posterior if usable else None
+    return None if failed else posterior

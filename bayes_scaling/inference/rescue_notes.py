@@ -11,7 +11,7 @@ reseeded run can leave it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -166,19 +166,54 @@ def _law_note(posterior, runs, law: Law, pooling) -> tuple[str, str] | None:
 # --- the ladder in words ------------------------------------------------------------------
 
 
+def entry(attempt, diag: Diagnostics, failing, seconds: float, why: str, continues=None) -> dict:
+    """One attempt of ``settings["rescue"]`` (plain JSON types): the attempt's settings (a
+    dataclass), why it was tried, the number (1-based) of the attempt whose chains it continues
+    (or None) and its gate."""
+    out = asdict(attempt)
+    out.update(
+        parameterisation="anchored E" if out.pop("anchored") else "default",
+        reason=why,
+        continues=continues,
+        passed=bool(diag.converged),
+        failures=list(diag.failures),
+        failing_parameters=list(failing),
+        max_rhat=round(float(diag.max_rhat), 4),
+        min_ess_bulk=round(float(diag.min_ess_bulk), 1),
+        min_ess_tail=round(float(diag.min_ess_tail), 1),
+        divergences=int(diag.n_divergent),
+        seconds=round(float(seconds), 3),
+        kept=False,
+    )
+    return out
+
+
+def _nth(k: int) -> str:
+    """The ordinal of attempt number ``k`` (0-based)."""
+    return ORDINALS[k] if k < len(ORDINALS) else f"attempt {k + 1}"
+
+
 def settings_text(entry: Mapping) -> str:
     text = f"{entry['draws']} draws after {entry['tune']} tuning steps"
     if entry.get("parameterisation") == "anchored E":
         text += ", E anchored"
-    return text + f", target_accept {entry['target_accept']}"
+    text += f", target_accept {entry['target_accept']}"
+    if entry.get("continues"):
+        text += f", continuing attempt {entry['continues']}"
+    return text
 
 
 def _rung_phrase(entry: Mapping) -> str:
     steps = f"{entry['draws']} draws after {entry['tune']} tuning steps"
+    if entry.get("continues"):
+        return f"continuing the {_nth(entry['continues'] - 1)}'s chains to {entry['draws']} draws"
+    accept = f"at target_accept {entry['target_accept']}"
     if entry.get("parameterisation") == "anchored E":
+        if entry["rung"].startswith("target_accept"):
+            steps += f", {accept}"
         return f"with E sampled through the loss at the runs' centre ({steps})"
     if entry["rung"].startswith("target_accept"):
-        return f"at target_accept {entry['target_accept']} ({steps})"
+        return f"{accept} ({steps})"
     return f"with {steps}"
 
 
@@ -192,8 +227,7 @@ def describe(record: list[Mapping] | None) -> str:
         return ""
     parts = [f"The first try failed ({_first_failure(record[0])})"]
     for i, entry in enumerate(record[1:], start=1):
-        nth = ORDINALS[i] if i < len(ORDINALS) else f"attempt {i + 1}"
-        what = f"a {nth} {_rung_phrase(entry)}"
+        what = f"a {_nth(i)} {_rung_phrase(entry)}"
         if entry["passed"]:
             parts.append(f"{what} passed")
         else:
@@ -201,8 +235,7 @@ def describe(record: list[Mapping] | None) -> str:
     tail = "" if record[-1]["passed"] else "; the fit is reported as not converged"
     kept = next((i for i, e in enumerate(record) if e.get("kept")), len(record) - 1)
     if kept != len(record) - 1:
-        nth = ORDINALS[kept] if kept < len(ORDINALS) else f"attempt {kept + 1}"
-        tail += f", with the draws of the {nth} attempt, the closest to passing"
+        tail += f", with the draws of the {_nth(kept)} attempt, the closest to passing"
     return "; ".join(parts) + tail + "."
 
 

@@ -31,11 +31,14 @@ from bayes_scaling.inference.nuts import (
     sample_posterior,
     sampled_names,
 )
-from bayes_scaling.inference.rescue import Attempt, escalate
+from bayes_scaling.inference.rescue import Attempt
+from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import check_likelihood, pointwise_log_density
 from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import resolve_priors
+from bayes_scaling.priors.learned import LAW as LEARNED_LAW
+from bayes_scaling.priors.learned import check_priors_argument, prior_label
 from bayes_scaling.results import diagnostics
 from bayes_scaling.results.scaling import ScalingFit, make_datatree
 
@@ -127,6 +130,13 @@ def sample_checked(
     return outcome.posterior, outcome.sample_stats, diag, settings
 
 
+#: A Chinchilla fit of fewer runs than this, with no priors given, uses the learned prior
+#: (``priors="learned"``). Measured by ``benchmarks/sparse.py`` (7 families, leave-one-family-out):
+#: at 6 and 10 runs it narrowed the 90% bands by 26% and 11% and lowered the interval score by
+#: 16% and 29% at the same or closer-to-nominal coverage; at 20 runs and on the full fit parts it
+#: changed nothing measurable (20 runs: interval score 7% higher). 15 lies between 10 and 20.
+SMALL_TABLE = 15
+
 #: Above this many runs, fits default to 500 draws and 500 tuning steps a chain.
 LONG_TABLE = 2000
 
@@ -172,9 +182,17 @@ def fit(
         A runs table (anything :func:`bayes_scaling.load_runs` reads).
     law : str or Law
         ``"chinchilla"`` (default), ``"power"`` / ``"power:n_params"``, or a registered law.
-    priors : dict, optional
-        Overrides by parameter name, e.g.
-        ``{"beta": Prior("Normal", {"mu": 0.28, "sigma": 0.05})}``.
+    priors : dict, "default", "learned" or LearnedLawPrior, optional
+        The law's priors. ``"default"``: data-scaled defaults (weak). None: the same, except
+        that a Chinchilla fit of fewer than :data:`SMALL_TABLE` (15) runs uses ``"learned"``
+        (``settings["priors_chosen"]`` says so; pass ``"default"`` to keep the weak priors).
+        ``"learned"``
+        (Chinchilla law only): a correlated MvNormal on (log E, log A, α, log B, β), learned
+        across public ladders and scaled to the table's median loss
+        (:mod:`bayes_scaling.priors.learned`); a :class:`~bayes_scaling.priors.LearnedLawPrior`
+        (e.g. ``learned_prior(exclude={"gemstones"})``) likewise. A dict: overrides by parameter
+        name, e.g. ``{"beta": Prior("Normal", {"mu": 0.28, "sigma": 0.05})}``.
+        ``settings["priors"]`` says which was used.
     draws, chains, tune : int
         Posterior draws and tuning steps per chain, and the number of chains. ``draws`` and
         ``tune`` default to :func:`default_length`: 1000 each, 500 each above
@@ -217,9 +235,12 @@ def fit(
     >>> result = fit(datasets.demo(), seed=1)        # doctest: +SKIP
     >>> result.bands(compute=[1e21, 1e22])          # doctest: +SKIP
     """
+    priors = check_priors_argument(priors)
     if not isinstance(runs, pd.DataFrame) or "loss" not in runs or "n_params" not in runs:
         runs = load_runs(runs)
     law = get_law(law)
+    chosen = priors is None and law.name == LEARNED_LAW and len(runs) < SMALL_TABLE
+    priors = "learned" if chosen else priors
     check_likelihood(likelihood)
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     draws, tune = default_length(len(runs), draws, tune)
@@ -245,6 +266,9 @@ def fit(
         rescue=rescue,
     )
     seed = settings["seed"]
+    settings["priors"] = prior_label(user_priors)
+    if chosen:
+        settings["priors_chosen"] = f"learned: the default below {SMALL_TABLE} runs"
     inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
     y = np.log(runs["loss"].to_numpy(float))
     loglik = pointwise_log_density(likelihood, law, posterior, inputs, y)

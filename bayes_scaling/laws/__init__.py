@@ -26,6 +26,10 @@ Built-in laws (one module each)
 
     L(x) = E + A·x^(−α)·(1 + (x/x_b)^(1/f))^(−Δα·f)
 
+``farseer`` (a reduced form of Li et al. 2025, :mod:`.farseer`)::
+
+    L(N, D) = E + A·N^(−α) + B·D^(−β(N)),  β(N) = β·(N/10⁹)^κ   (Chinchilla at κ = 0)
+
 ``data_constrained`` / ``data_constrained:muennighoff2023`` (Muennighoff et al. 2023,
 :mod:`.data_constrained`)::
 
@@ -44,6 +48,7 @@ from bayes_scaling.laws.data_constrained import (
     data_constrained,
     data_constrained_from_name,
 )
+from bayes_scaling.laws.farseer import FARSEER
 from bayes_scaling.laws.kaplan import KAPLAN
 from bayes_scaling.laws.law import (
     _FAMILIES,
@@ -61,6 +66,7 @@ _FAMILIES.update(power=power, broken=broken, data_constrained=data_constrained_f
 
 register_law(CHINCHILLA)
 register_law(KAPLAN)
+register_law(FARSEER)
 for _x in ("n_params", "n_tokens"):
     register_law(power(_x))
     register_law(broken(_x))
@@ -72,6 +78,7 @@ del _x
 
 __all__ = [
     "CHINCHILLA",
+    "FARSEER",
     "INPUT_COLUMNS",
     "KAPLAN",
     "MUENNIGHOFF2023_BASE",

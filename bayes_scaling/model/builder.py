@@ -17,6 +17,8 @@ group has dims ``group`` and run i reads θ[g_i]: the law's function is unchange
 parameters are built as :mod:`bayes_scaling.model.pooling` describes. ``anchor=True`` samples E
 and the log coefficients through the loss at the runs' centre (:mod:`.centred_coordinates`):
 the same model in other coordinates, used by the rescue ladder of a fit that fails the gate.
+A learned prior (``priors="learned"``) adds its correlation as one potential over the law's
+parameters (:func:`_joint_potential`); its numbers are constants like any prior's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from bayes_scaling.model import centred_coordinates as anchored
 from bayes_scaling.model.likelihoods import observe
 from bayes_scaling.model.pooling import Pooling, mu_name, pool_scale, tau_name, z_name
 from bayes_scaling.priors import Prior, runs_stats
+from bayes_scaling.priors.learned import JOINT
+from bayes_scaling.priors.learned import LOG_PARAMS as JOINT_LOG
+from bayes_scaling.priors.learned import PARAMS as JOINT_PARAMS
 
 
 def centred_name(param: str) -> str:
@@ -175,6 +180,10 @@ def build_model(
             pm.Potential(
                 f"prior_{name}", pm.logp(priors[name].to_dist(**hyper(name)), params[name]).sum()
             )
+        if JOINT in priors:  # the learned prior: its correlation on top of its marginals
+            if pooling is not None:
+                raise PriorError("the learned (joint) prior applies to ungrouped fits only")
+            _joint_potential(params, hyper)
         x = {c: pt.exp(table[i]) for i, c in enumerate(law.inputs)}
         if pooling is not None:
             code = pt.cast(table[len(law.inputs)], "int64")
@@ -183,6 +192,30 @@ def build_model(
         y = table[-1]
         observe(likelihood, mu, params["sigma"], params.get("nu"), y, y.shape)
     return model
+
+
+def _joint_potential(params, hyper) -> None:
+    """The learned prior's correlation (:mod:`bayes_scaling.priors.learned`).
+
+    The law's parameters already carry the MvNormal's marginals, so this adds
+    log MvNormal(u; 0, R) − Σ_k log Normal(u_k; 0, 1), with u_k = (z_k − μ_k)/σ_k the standardised
+    coordinates z = (log E, log A, α, log B, β) and R = L·Lᵀ from the ``law_joint`` entry: the
+    joint density of z is then the MvNormal's (no Jacobian: both terms are densities of z).
+    """
+    k, numbers = len(JOINT_PARAMS), hyper(JOINT)
+    zero = pt.as_tensor_variable(0.0)
+    chol = pt.stack(
+        [pt.stack([numbers[f"L{i}{j}"] if j <= i else zero for j in range(k)]) for i in range(k)]
+    )
+    u = pt.stack(
+        [
+            ((pt.log(params[n]) if n in JOINT_LOG else params[n]) - hyper(n)["mu"])
+            / hyper(n)["sigma"]
+            for n in JOINT_PARAMS
+        ]
+    )
+    joint = pm.logp(pm.MvNormal.dist(mu=pt.zeros(k), chol=chol), u)
+    pm.Potential("prior_joint", joint - pm.logp(pm.Normal.dist(0.0, 1.0), u).sum())
 
 
 def _dims(mode: str):

@@ -5,7 +5,8 @@ it in this list, and from the core)::
 
     data → law → model → result → fit → answers → decisions → plots → report → cli
 
-- :mod:`.data`: counts tables (one row per model and problem), GSM8K's, thinning;
+- :mod:`.data`: counts tables (one row per model and problem), GSM8K's, best-of-N jailbreaking's
+  (an early-stopped sweep), thinning that respects the stopping;
 - :mod:`.law`: pass@k of a Beta difficulty with an unsolvable share, in closed form;
 - :mod:`.model`: the PyMC models (one model, and the law across models);
 - :mod:`.result`: :class:`PassKFit`, saved and loaded like every result;

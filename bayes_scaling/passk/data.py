@@ -1,4 +1,6 @@
-"""Tables of per-problem counts for pass@k: ``load_counts`` (any table) and ``gsm8k`` (Pythia).
+"""Tables of per-problem counts for pass@k: ``load_counts`` (any table), ``gsm8k`` (Pythia) and
+``bon_jailbreaking`` (best-of-N attacks on 7 frontier models, an early-stopped sweep), and their
+thinning to fewer samples (:func:`thin_counts`, :func:`thin_sweep`).
 
 One row of a counts table is one (model, problem): ``samples`` drawn and ``correct`` among them.
 :func:`load_counts` returns the canonical table
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_scaling._lazy import scipy_function
 from bayes_scaling.data.read import read_table
 from bayes_scaling.errors import ArgumentError, BayesScalingError, Problem, RunsError
 
@@ -86,6 +89,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: Cap on the problems listed in one error.
 MAX_LISTED = 12
+_lgamma = scipy_function("special", "gammaln")  # SciPy on first use
 
 GSM8K_PATH = Path("test-time-compute") / "gsm8k_pass_at_k.parquet"
 _ENV_VAR = "BAYES_SCALING_DATA"
@@ -305,14 +309,23 @@ def sizes_from_names(models) -> pd.DataFrame:
     return pd.DataFrame({"model": names.astype(str), "n_params": n, "n_tokens": d})
 
 
-def locate(path) -> Path:
+def locate(path, relative: Path = GSM8K_PATH) -> Path:
+    """The file: ``path`` (the file, or a data folder holding ``relative``), else
+    ``$BAYES_SCALING_DATA/relative``, else ``../shared/data/relative`` beside the project."""
     if path is not None:
         p = Path(path)
-        return p / GSM8K_PATH if p.is_dir() else p
+        return p / relative if p.is_dir() else p
     env = os.environ.get(_ENV_VAR)
     if env:
-        return Path(env) / GSM8K_PATH
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / GSM8K_PATH
+        return Path(env) / relative
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / relative
+
+
+def _missing(file: Path, what: str, relative: Path) -> BayesScalingError:
+    return BayesScalingError(
+        f"cannot find the {what} table at {str(file)!r}; pass path= (the parquet file or a "
+        f"data folder) or set {_ENV_VAR} to a folder holding {relative}"
+    )
 
 
 def gsm8k(path: str | PathLike | None = None) -> pd.DataFrame:
@@ -325,10 +338,7 @@ def gsm8k(path: str | PathLike | None = None) -> pd.DataFrame:
     """
     file = locate(path)
     if not file.exists():
-        raise BayesScalingError(
-            f"cannot find the GSM8K counts table at {str(file)!r}; pass path= (the parquet "
-            f"file or a data folder) or set {_ENV_VAR} to a folder holding {GSM8K_PATH}"
-        )
+        raise _missing(file, "GSM8K counts", GSM8K_PATH)
     table = load_counts(pd.read_parquet(file))
     sizes = sizes_from_names(table["model"])
     table = table.merge(sizes, on="model", how="left", sort=False)

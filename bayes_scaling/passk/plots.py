@@ -1,4 +1,5 @@
-"""Figures of a pass@k fit: the fan against k, the difficulty distribution, the size frontier.
+"""Figures of a pass@k fit: the fan against k, the difficulty distribution, pass@k across models,
+the size frontier.
 
 Each function takes the fit (or a computed decision Dataset) and returns a matplotlib Figure;
 the numbers come from :mod:`bayes_scaling.passk.answers`.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_scaling._constants import DEFAULT_PROBS
-from bayes_scaling.passk.answers import pass_at_k
+from bayes_scaling.passk.answers import band_dataset, pass_at_k
 from bayes_scaling.passk.law import chen_pass_at_k
 
 
@@ -92,6 +93,49 @@ def difficulty_posterior(fit, model=None, draws: int = 60, seed: int = 0):
         title=f"{model}: difficulty distribution",
     )
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def across_models(fit, k=(100, 1000, 10_000), prob: float = 0.9, models=None):
+    """pass@k at a few k against model size, every model of the fit (or ``models``): the median
+    and the central ``prob`` band of each (model, k), one colour a k. The x axis is N (log) when
+    the table has ``n_params`` for every model shown, else the models in the order given. The
+    numbers are :func:`~bayes_scaling.passk.answers.band_dataset`'s (several models of one size,
+    e.g. training checkpoints, are drawn as points, not joined)."""
+    import matplotlib.pyplot as plt
+
+    ds = band_dataset(fit, k, [prob], models=models)
+    names = [str(m) for m in ds["model"].values]
+    sizes = None
+    if "n_params" in fit.counts:
+        first = fit.counts.groupby("model", sort=False)["n_params"].first()
+        sizes = first.loc[names].to_numpy(float)
+        if not (np.isfinite(sizes).all() and (sizes > 0).all()):
+            sizes = None
+    x = sizes if sizes is not None else np.arange(len(names), dtype=float)
+    order = np.argsort(x, kind="stable")
+    joined = len(np.unique(x)) == len(x)  # a curve only when each size is one model
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, ds.sizes["k"]))
+    for j, kk in enumerate(ds["k"].values):
+        sel = ds.isel(k=j, prob=0)
+        med, lo, hi = (sel[v].values[order] for v in ("median", "lower", "upper"))
+        xs = x[order]
+        if joined:
+            ax.fill_between(xs, lo, hi, color=colours[j], alpha=0.18, lw=0)
+        ax.errorbar(
+            xs, med, yerr=[med - lo, hi - med], fmt="none", lw=1, capsize=2, color=colours[j]
+        )
+        style = "o-" if joined else "o"
+        ax.plot(xs, med, style, ms=4, lw=1.2, color=colours[j], label=f"k = {kk:,.0f}")
+    if sizes is not None:
+        ax.set(xscale="log", xlabel="parameters N")
+    else:
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
+        ax.set_xlabel("model")
+    ax.set(ylabel="pass@k", ylim=(0, 1), title=f"pass@k across models (median, {prob:.0%} band)")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
 

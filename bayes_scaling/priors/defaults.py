@@ -13,6 +13,13 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling.errors import PriorError
+from bayes_scaling.priors.learned import (
+    JOINT,
+    check_joint,
+    check_priors_argument,
+    joint_draws,
+    resolve_learned,
+)
 from bayes_scaling.priors.prior import Prior
 
 
@@ -187,32 +194,50 @@ def noise_priors(stats: Mapping[str, float]) -> dict[str, Prior]:
     }
 
 
-def resolve_priors(law, runs: pd.DataFrame, overrides: Mapping | None, likelihood: str) -> dict:
+def resolve_priors(law, runs: pd.DataFrame, overrides, likelihood: str) -> dict:
     """Merge priors: user overrides > the law's data-scaled defaults; noise priors added.
 
-    Raises :class:`PriorError` when an override names a parameter the law does not have.
+    ``overrides`` is None or ``"default"`` (the law's defaults), ``"learned"`` or a
+    :class:`~bayes_scaling.priors.learned.LearnedLawPrior` (the law's parameters from the
+    population prior learned across public ladders, scaled to this table's median loss; noise
+    priors as by default), or a dict of overrides by parameter name.
+
+    Raises :class:`PriorError` when an override names a parameter the law does not have, and
+    :class:`ArgumentError` for any other ``overrides``.
     """
+    overrides = check_priors_argument(overrides)
     stats = runs_stats(runs)
-    priors = {**law.default_priors(stats), **noise_priors(stats)}
+    population = resolve_learned(overrides, law.name, stats)
+    priors = {**law.default_priors(stats), **(population or {}), **noise_priors(stats)}
     if likelihood != "student_t":
         priors.pop("nu")
-    for name, value in (overrides or {}).items():
-        if name not in priors:
+    for name, value in (overrides if isinstance(overrides, Mapping) else {}).items():
+        if name not in priors and name != JOINT:
             raise PriorError(
                 f"no parameter {name!r} in law {law.name!r} with {likelihood} noise; "
                 f"its parameters are {list(priors)}"
             )
         priors[name] = Prior.from_any(value)
+    if JOINT in priors:
+        check_joint(priors)
     return priors
 
 
 def draw_priors(priors: Mapping[str, Prior], draws: int, seed: int | None = None) -> xr.Dataset:
-    """Independent draws from each prior, as a Dataset with dims ``(chain, draw)`` and one chain."""
+    """Draws from each prior, as a Dataset with dims ``(chain, draw)`` and one chain.
+
+    Independent, except for the law's parameters under a learned prior (a :data:`JOINT`
+    entry), which are drawn jointly from their MvNormal."""
     import pymc as pm  # only where a PyMC object is built: loading a fit never imports PyMC
 
     rng = np.random.default_rng(seed)
     out = {}
+    if JOINT in priors:  # the learned prior: the law's parameters are drawn jointly
+        joint = joint_draws(priors, draws, rng)
+        out = {k: (("chain", "draw"), v.reshape(1, draws)) for k, v in joint.items()}
     for name, prior in priors.items():
+        if name == JOINT or name in out:
+            continue
         values = pm.draw(prior.to_dist(), draws=draws, random_seed=rng)
         out[name] = (("chain", "draw"), np.asarray(values, float).reshape(1, draws))
     return xr.Dataset(out, coords={"chain": [0], "draw": np.arange(draws)})

@@ -17,7 +17,8 @@ from bayes_scaling.errors import PriorError
 #: PyMC distributions checked without importing PyMC (any other name is looked up in PyMC).
 COMMON_DISTRIBUTIONS = frozenset(
     "Normal HalfNormal TruncatedNormal LogNormal StudentT HalfStudentT Cauchy HalfCauchy Gamma "
-    "InverseGamma Exponential Uniform Beta Laplace Logistic Weibull SkewNormal Wald".split()
+    "InverseGamma Exponential Uniform Beta Laplace Logistic Weibull SkewNormal Wald "
+    "MvNormal".split()
 )
 
 

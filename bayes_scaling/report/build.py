@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from bayes_scaling.report.figures import figure_inputs, render
 from bayes_scaling.report.markdown import FIGURE_DIR, render_markdown
 from bayes_scaling.report.render_html import render_html
 from bayes_scaling.trust.law_choice import compare_laws, disagreement, disagreement_sentence
+from bayes_scaling.trust.law_skill import LawSkill, law_skill, skill_bands
 from bayes_scaling.trust.sensitivity import prior_sensitivity
 
 
@@ -126,11 +127,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def law_evidence(fit, laws, facts) -> LawEvidence | None:
+def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:
     """LOO comparison and disagreement of ``laws`` (with ``fit`` added under its law's name).
 
     The laws are compared on each draw's optimal split, or at 20 tokens per parameter (or the
-    proposed ratio) when one of them has no closed-form optimum.
+    proposed ratio) when one of them has no closed-form optimum. ``skill``: True weighs them
+    also by backtest skill (:func:`bayes_scaling.trust.law_skill.law_skill`, refits), or a
+    ``LawSkill`` already computed; when its weights disagree with LOO's, the stacked predictive
+    at the budget is given as the default band.
     """
     if not laws:
         return None
@@ -143,7 +147,24 @@ def law_evidence(fit, laws, facts) -> LawEvidence | None:
     if ratio is None and any(f.law.optimum is None for f in fits.values()):
         ratio = 20.0
     parted = disagreement(fits, compute=grid, tokens_per_param=ratio, prob=facts.prob)
-    return LawEvidence(compare_laws(fits), parted, disagreement_sentence(parted, list(fits)))
+    comparison = compare_laws(fits)
+    if skill is True:
+        skill = law_skill(fits)
+    text = ()
+    if isinstance(skill, LawSkill):
+        text = (skill.sentence(),)
+        if skill.disagree:
+            band = skill_bands(
+                fits, skill, compute=[facts.compute], tokens_per_param=ratio, prob=facts.prob
+            ).sel(band="predictive", prob=facts.prob)
+            lo, med, hi = (float(band[k].values[0]) for k in ("lower", "median", "upper"))
+            text += (
+                f"The default {facts.prob:.0%} predictive band at {facts.compute:.3g} FLOPs is "
+                f"therefore the stacked one, the laws mixed by their backtest skill: "
+                f"{lo:.3f}–{hi:.3f} nats (median {med:.3f}).",
+            )
+    evidence = LawEvidence(comparison, parted, disagreement_sentence(parted, list(fits)))
+    return replace(evidence, skill=skill or None, skill_text=text)
 
 
 def build_report(
@@ -159,6 +180,7 @@ def build_report(
     relative: bool = True,
     laws=None,
     sensitivity=None,
+    skill=None,
 ) -> Report:
     """The decision report for one compute budget.
 
@@ -192,6 +214,10 @@ def build_report(
     sensitivity : Sensitivity or True, optional
         A :func:`bayes_scaling.trust.sensitivity.prior_sensitivity` result to report (True computes
         one: two extra fits).
+    skill : LawSkill or True, optional
+        With ``laws``: weigh them also by backtest skill (True refits each law below two internal
+        cuts, :func:`bayes_scaling.trust.law_skill.law_skill`), beside the LOO weights; when the
+        two disagree the stacked predictive at the budget is the default band.
 
     Returns
     -------
@@ -214,5 +240,6 @@ def build_report(
     )
     if sensitivity is True:
         sensitivity = prior_sensitivity(fit, compute=[compute], prob=prob)
-    content = build_content(fit, facts, title, law_evidence(fit, laws, facts), sensitivity or None)
+    evidence = law_evidence(fit, laws, facts, skill)
+    content = build_content(fit, facts, title, evidence, sensitivity or None)
     return Report.from_content(content, render(figure_inputs(fit, facts)))

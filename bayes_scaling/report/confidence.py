@@ -26,6 +26,10 @@ class LawEvidence:
     comparison: pd.DataFrame
     disagreement: pd.DataFrame
     sentence: str
+    #: :class:`bayes_scaling.trust.law_skill.LawSkill`: the weights by backtest skill, if asked
+    skill: object | None = None
+    #: sentences on the skill weights and the default (stacked) band, worded in build.py
+    skill_text: tuple = ()
 
 
 def _discrepancy_text(facts: Facts) -> list:
@@ -78,19 +82,28 @@ def _horizon_text(facts: Facts) -> list:
 
 def _law_table(evidence: LawEvidence) -> Table:
     rows = []
+    skill = evidence.skill
     for name, r in evidence.comparison.iterrows():
         flag = f"{int(r['n_high_k'])} runs with Pareto k > {r['k_threshold']:.2g}"
-        rows.append(
-            (
-                str(name),
-                f"{float(r['elpd']):.1f} ± {float(r['se']):.1f}",
-                f"{float(r['weight']):.2f}",
-                flag if int(r["n_high_k"]) else "all k fine",
-            )
+        row = (
+            str(name),
+            f"{float(r['elpd']):.1f} ± {float(r['se']):.1f}",
+            f"{float(r['weight']):.2f}",
+            flag if int(r["n_high_k"]) else "all k fine",
         )
+        if skill is not None:  # the weights by backtest skill beside the LOO ones
+            row += (
+                f"{skill.weights.get(name, np.nan):.2f}",
+                f"{skill.mean_lpd.get(name, np.nan):.2f}",
+            )
+        rows.append(row)
+    columns = ("law", "elpd (± se)", "stacking weight", "LOO reliability")
+    if skill is not None:
+        columns += ("skill weight (backtests)", "held-out log density")
     return Table(
-        "Laws compared by PSIS-LOO (higher elpd predicts held-out runs better)",
-        ("law", "elpd (± se)", "stacking weight", "LOO reliability"),
+        "Laws compared by PSIS-LOO (higher elpd predicts held-out runs better)"
+        + ("" if skill is None else " and by backtest skill (extrapolation to internal cuts)"),
+        columns,
         tuple(rows),
         id="law-table",
     )
@@ -102,6 +115,7 @@ def section(facts: Facts, laws: LawEvidence | None = None, sensitivity=None) -> 
     tables = []
     if laws is not None:
         text.append(sentence(laws.sentence))
+        text += [sentence(t) for t in laws.skill_text]
         tables.append(_law_table(laws))
     if sensitivity is not None:
         text += [sentence(s) for s in sensitivity.sentences()]

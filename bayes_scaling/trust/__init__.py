@@ -3,6 +3,7 @@
 - :mod:`.backtests`: fit below cuts, score the held-out runs (coverage, PIT, interval score, LPD);
 - :mod:`.baseline`: the classical Huber + bootstrap fit, scored beside ours;
 - :mod:`.law_choice`: PSIS-LOO comparison of laws, stacking, where laws disagree;
+- :mod:`.law_skill`: laws weighed by backtest skill (extrapolation to internal cuts);
 - :mod:`.sensitivity`: refits under other prior sets, power-scaling;
 - :mod:`.sbc`: simulation-based calibration of the whole fitting procedure, with its rank
   statistics and uniformity tests in :mod:`.ranks`.
@@ -22,6 +23,7 @@ __getattr__, __dir__ = lazy(
         "bootstrap_fit": "bayes_scaling.trust.baseline",
         "huber_fit": "bayes_scaling.trust.baseline",
         "compare_laws": "bayes_scaling.trust.law_choice",
+        "law_skill": "bayes_scaling.trust.law_skill",
         "prior_sensitivity": "bayes_scaling.trust.sensitivity",
     },
 )
@@ -32,6 +34,7 @@ __all__ = [
     "compare_laws",
     "coverage",
     "huber_fit",
+    "law_skill",
     "prior_sensitivity",
     "sbc",
 ]

@@ -18,7 +18,16 @@ import pandas as pd
 import pytest
 
 from bayes_scaling.data import datasets, ladders, olmo, olmo_files
-from bayes_scaling.data.corpus import Ladder, corpus, corpus_table, split
+from bayes_scaling.data.corpus import (
+    DIRECTIONS,
+    Ladder,
+    corpus,
+    corpus_table,
+    direction_split,
+    multiple,
+    multiple_bin,
+    split,
+)
 from bayes_scaling.data.datasets import DatasetError
 from bayes_scaling.data.ladders import (
     LOSS_TO_LOSS_CORPORA,
@@ -70,7 +79,8 @@ def llama_data(shared_data) -> Path:
 
 @pytest.fixture
 def all_data(shared_data) -> Path:
-    for folder in ("gemstones", "datablations", "olmo-ladder", "loss-to-loss", "llama3-isoflops"):
+    folders = ("gemstones", "datablations", "olmo-ladder", "loss-to-loss", "llama3-isoflops")
+    for folder in (*folders, "scalebench"):
         _need(shared_data, folder)
     return shared_data
 
@@ -93,7 +103,7 @@ def _sane(runs: pd.DataFrame, c_is_6nd: bool = True) -> None:
 def test_pins_match_the_reference_copies(all_data):
     for name, sha in olmo_files._OLMO_SHA256.items():
         assert hashlib.sha256((all_data / "olmo-ladder" / name).read_bytes()).hexdigest() == sha
-    for source in (ladders._LOSS_TO_LOSS, ladders._LLAMA3):
+    for source in (ladders._LOSS_TO_LOSS, ladders._LLAMA3, *ladders._STEP_LAW.values()):
         data = (all_data / source.folder / source.name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == source.sha256
 
@@ -308,6 +318,7 @@ def test_every_ladder_splits_into_fit_and_held_out(all_data):
         "olmo-ladder",
         *(f"loss-to-loss/{c}" for c in LOSS_TO_LOSS_CORPORA),
         "llama3-isoflops",
+        "step-law",
     ]
     for name, ladder in ladders_.items():
         runs = ladder.load()
@@ -332,7 +343,7 @@ def test_every_ladder_splits_into_fit_and_held_out(all_data):
 
 def test_corpus_table(all_data):
     table = corpus_table(all_data)
-    assert len(table) == 11 and table["name"].is_unique
+    assert len(table) == 12 and table["name"].is_unique
     assert (table["fit_rows"] > 0).all() and (table["held_out_rows"] > 0).all()
     assert (table["fit_rows"] + table["held_out_rows"] <= table["rows"]).all()
     assert (table["compute_ratio"] > 1).all()
@@ -436,3 +447,49 @@ def test_bad_sweep_and_isoflops_files_raise_runs_errors(l2l_data, llama_data, tm
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(RunsError, match="empty"):
         llama3_isoflops(tmp_path / "empty.csv")
+
+
+def test_step_law_is_the_tuned_ladder_of_the_sweep(all_data):
+    runs = ladders.step_law(all_data)
+    _sane(runs)
+    assert len(runs) == 42 and (runs["part"] == "train").sum() == 41
+    assert runs["compute"].is_monotonic_increasing
+    with pytest.warns(RunsWarning, match="replicates"):  # many settings per (N, D)
+        every = ladders.step_law(all_data / "scalebench", tuned=False)
+    assert len(every) == 2819 and every["run_id"].is_unique
+    # each tuned row is the lowest loss of its (N, D)
+    best = every.groupby(["n_params", "n_tokens"])["loss"].min()
+    got = runs.set_index(["n_params", "n_tokens"])["loss"]
+    assert np.allclose(got.sort_index(), best.sort_index())
+    top = runs.iloc[-1]
+    assert top["part"] == "test" and top["n_tokens"] == 1e11
+
+
+def test_every_ladder_has_a_protocol_in_every_direction(all_data):
+    for name, ladder in corpus(all_data).items():
+        runs = ladder.load()
+        for direction in DIRECTIONS:
+            parts = direction_split(ladder, runs, direction)
+            assert parts is not None, (name, direction)
+            fit, held = parts
+            assert len(held) >= 3 and len(fit) >= 15, (name, direction)
+            along = multiple(fit, held, direction)
+            if direction == "compute" and ladder.cut_on == "n_params":
+                continue  # OLMo's own protocol cuts on N
+            assert (along > 1).all(), (name, direction)
+            assert set(multiple_bin(along)) <= {"~3x", "~10x", "~30x"}
+            if direction == "n_params":  # tokens per parameter within the fitted range
+                tpp, fit_tpp = (
+                    held["n_tokens"] / held["n_params"],
+                    fit["n_tokens"] / fit["n_params"],
+                )
+                assert tpp.min() >= fit_tpp.min() * (1 - 1e-6), name
+                assert tpp.max() <= fit_tpp.max() * (1 + 1e-6), name
+            if direction == "n_tokens":  # N within the fitted range
+                assert held["n_params"].max() <= fit["n_params"].max() * (1 + 1e-6), name
+    np.testing.assert_array_equal(
+        multiple_bin([1.0, 4.9, 5.0, 16.9, 17.0, 300]),
+        ["~3x", "~3x", "~10x", "~10x", "~30x", "~30x"],
+    )
+    with pytest.raises(ValueError, match="direction"):
+        direction_split(corpus(all_data)["olmo-ladder"], runs, "epochs")

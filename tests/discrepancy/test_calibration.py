@@ -41,11 +41,17 @@ def test_shipped_prior_loads_with_its_provenance():
     prov = prior.provenance
     families = {name.split("/")[0] for name in prov["ladders"]}
     assert {"chinchilla-epoch", "gemstones", "datablations", "olmo-ladder"} <= families
-    assert {"loss-to-loss", "llama3-isoflops"} <= families
+    assert {"loss-to-loss", "llama3-isoflops", "step-law"} <= families
+    # every ladder in three directions of extrapolation: its own protocol, N and tokens
+    assert len(prov["units"]) == 3 * len(prov["ladders"]) == 36
     for name in prov["ladders"]:
-        assert set(prov["protocol"][name]) == {"cut_on", "fit_below", "predict"}
+        assert set(prov["protocol"][f"{name} (compute)"]) == {"cut_on", "fit_below", "predict"}
+        assert prov["protocol"][f"{name} (n_tokens)"] == {"direction": "n_tokens"}
     assert prov["created_at"] and prov["package_version"]
-    assert set(prov["hyper"]) >= {"mu", "s", "gamma_weights", "drift_log_weights"}
+    assert set(prov["hyper"]) >= {"mu", "s", "gamma_weights", "drift_log_weights", "nu"}
+    # the drift runs along compute; N counts twice in d(x); τ's population is a log-t(10)
+    assert prior.drift_on == "compute" and prior.axis_weights == {"n_params": 2.0}
+    assert prov["hyper"]["nu"] == 10.0 and "drift_sd" not in prov["hyper"]
     lo, med, hi = prior.quantiles()
     assert 1e-3 < lo < med < hi < 1.0
     assert resolve_prior(None) is prior and resolve_prior("learned") is prior
@@ -175,19 +181,34 @@ def two_ladders(shared_data):
 
 def test_leave_one_out_runs_end_to_end_on_two_small_ladders(two_ladders):
     evidence = [ladder_evidence(ladder, seed=0) for ladder in two_ladders]
+    evidence.append(ladder_evidence(two_ladders[1], direction="n_tokens", seed=0))
     assert all(e.n_held > 0 and np.isfinite(e.loglik).all() for e in evidence)
+    assert [e.unit for e in evidence][-1] == "llama3-isoflops (n_tokens)"
     prior = learn_prior(evidence, exclude={"datablations"})
     assert prior.provenance["ladders"] == ["llama3-isoflops"]
+    assert prior.provenance["drift_on"] == "compute" and prior.drift_on == "compute"
     assert isinstance(prior, DiscrepancyPrior)
-    table = leave_one_out(two_ladders, evidence, huber=False)
+    spread = learn_prior(evidence, drift_spread=True, nu=10.0)
+    hyper = spread.provenance["hyper"]
+    assert hyper["nu"] == 10.0 and hyper["drift_sd"] > 0
+    assert np.isclose(np.exp(hyper["drift_log_weights"]).sum(), 1.0)
+    table = leave_one_out(two_ladders, evidence, huber=False, directions=("compute", "n_tokens"))
     assert set(table["method"]) == {
         "learned prior (default)",
         "within-table prior (before)",
         "parameters only",
     }
-    per_ladder, average = calibration_summary(table)
+    assert set(table["direction"]) == {"compute", "n_tokens"}
+    assert set(table["bin"]) <= {"~3x", "~10x", "~30x"}
+    summary = calibration_summary(table)
+    per_ladder, average = summary["per_ladder"], summary["average"]
     assert set(per_ladder["ladder"]) == {"datablations", "llama3-isoflops"}
     cover = per_ladder.filter(like="cover_")
     assert ((cover >= 0) & (cover <= 1)).all().all()
     assert list(cover.columns) == ["cover_50", "cover_80", "cover_90", "cover_95"]
     assert len(average) == 3 and np.isfinite(average["interval_score_90"]).all()
+    # families weighted equally: the average is the mean of the two families' means
+    by_family = summary["by_family"].set_index(["method", "family"])["cover_90"]
+    for method, value in average.set_index("method")["cover_90"].items():
+        assert value == pytest.approx(by_family[method].mean())
+    assert set(summary["by_direction"]["direction"]) == {"compute", "n_tokens"}

@@ -74,11 +74,12 @@ def test_a_shared_bend_widens_each_group_but_cancels_in_the_difference(both, onl
     shared_tau, specific_tau = disc.shared.quantiles([0.5])[0], disc.specific.quantiles([0.5])[0]
     assert shared_tau > 3 * specific_tau, disc.describe()
     ratio = _widths(both)
-    # each group's band far out is much wider than parameter-only; ΔL's much less so (the bound
-    # keeps each group's lower tail above its E: 14.9, 10.7 and 5.4 here, against 18.8, 14.4
-    # and 5.8 with L·e^δ)
+    # each group's band far out is much wider than parameter-only; ΔL's less so (11.6, 8.4 and
+    # 5.7 here with the shipped prior, whose τ population (ν = 10) has fewer near-zero errors
+    # than the earlier ν = 3 one, so the group-specific part, ρ·τ, is larger: 14.9, 10.7 and 5.4
+    # before; the bound keeps each group's lower tail above its E)
     assert ratio["loss_a"] > 2.5 and ratio["loss_b"] > 2.5, ratio
-    assert ratio["difference"] < 0.6 * min(ratio["loss_a"], ratio["loss_b"]), ratio
+    assert ratio["difference"] < 0.8 * min(ratio["loss_a"], ratio["loss_b"]), ratio
     # B alone bends: the groups' held-out runs disagree, the specific error grows, ΔL widens
     bent = only_b.discrepancy
     assert bent.specific.quantiles([0.5])[0] > 2 * specific_tau, bent.describe()

@@ -81,9 +81,17 @@ def test_discrepancy_is_learned_from_internal_backtests(fits):
         # the learned prior takes one internal cut (DiscrepancyPrior.fractions)
         assert len(f.discrepancy.cuts) == 1 and f.discrepancy.n_checked >= 10
         assert f.discrepancy.prior == "learned" and f.settings["discrepancy_prior"] == "learned"
-    # a law that misses the bend needs a larger extrapolation error than one that fits: the
-    # table's own backtests move the learned prior's scale up
-    assert bent.discrepancy.quantiles([0.5])[0] > 1.2 * straight.discrepancy.quantiles([0.5])[0]
+
+    # a law that misses an upward bend needs a larger extrapolation error than one that fits: the
+    # table's own backtests move the learned prior's spread one decade out up (sd 0.0142 against
+    # 0.0126 on one machine); the drift, common to all ladders in the learned prior, hardly moves
+    def error_one_decade_out(f):
+        sizes = {"compute": np.array([10 * f.runs["compute"].max()])}
+        shift, sd = f.discrepancy.shift_and_sd(sizes, draws_shape=(4, 2000), seed=0)
+        return float(sd.mean()), float(shift.mean())
+
+    (straight_sd, straight_shift), (bent_sd, bent_shift) = map(error_one_decade_out, fits)
+    assert bent_sd > 1.05 * straight_sd and bent_shift > straight_shift - 0.002
     assert "learned prior updated by" in bent.discrepancy.describe()
     # the earlier within-table prior (independent held-out runs) moves much further
     within = [

@@ -5,6 +5,7 @@ is zero inside the data; and the bound: no draw's loss below its E, however far 
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ REFERENCE = {"compute": 1e21, "n_params": 1e10, "n_tokens": 2e11}
 SHAPE = (2, 300)
 #: Points inside the data (d = 0), one decade out (d = 1) and far out (d = 9).
 SIZES = {"compute": xr.DataArray([1e20, 1e22, 1e30], dims="point")}
-METHODS = ("curves", "error", "shift_and_sd", "quantiles", "describe", "to_dataset")
+METHODS = (
+    "curves", "term_distances", "error", "shift_and_sd", "quantiles", "describe", "to_dataset"
+)  # fmt: skip
 ATTRIBUTES = ("kind", "scale", "reference", "cut_on", "cuts", "n_checked", "learned", "prior")
 
 
@@ -34,7 +37,7 @@ def _scaling(seed=0, prior=None) -> Discrepancy:
     weights = np.exp(prior.log_weights) * rng.uniform(0.5, 1.5, prior.log_weights.shape)
     return Discrepancy(
         prior.drift, prior.tau, prior.gamma, weights / weights.sum(), REFERENCE, "compute",
-        (3e20,), 12, prior.name,
+        (3e20,), 12, prior.name, drift_on="compute", axis_weights={"n_params": 2.0},
     )  # fmt: skip
 
 
@@ -44,7 +47,9 @@ def _group() -> GroupDiscrepancy:
         np.zeros(1), specific.tau, specific.gamma, specific.weights.sum(0, keepdims=True),
         REFERENCE, "compute", (3e20,), 12, "learned x 0.5 (group-specific)",
     )  # fmt: skip
-    return GroupDiscrepancy(_scaling(0), specific, ("A", "B"), "B")
+    # a grouped fit's shared error keeps its drift on the farthest axis (grouped_evidence.py)
+    shared = replace(_scaling(0), drift_on="distance", axis_weights={})
+    return GroupDiscrepancy(shared, specific, ("A", "B"), "B")
 
 
 def _link() -> LinkDiscrepancy:
@@ -84,15 +89,36 @@ def test_error_is_the_sum_of_its_curves_zero_inside_the_data(record):
     assert float(abs(err.isel(point=0)).max()) == 0.0  # inside the data: no error at all
     d = np.asarray(record.distance(SIZES))
     np.testing.assert_allclose(d, [0.0, 1.0, 9.0])
-    by_hand = sum(
-        c[..., None] * d ** g[..., None] for c, g in record.curves(draws_shape=SHAPE, seed=4)
-    )
+    curves = record.curves(draws_shape=SHAPE, seed=4)
+    far = [np.asarray(x) for x in record.term_distances(SIZES)]
+    by_hand = sum(c[..., None] * x ** g[..., None] for (c, g), x in zip(curves, far, strict=True))
     np.testing.assert_allclose(np.asarray(err), by_hand, rtol=1e-12)
     # seeded: the same seed gives the same curves, another seed others
     np.testing.assert_array_equal(err, record.error(SIZES, draws_shape=SHAPE, seed=4))
     assert not np.allclose(
         err.isel(point=1), record.error(SIZES, draws_shape=SHAPE, seed=5)[..., 1]
     )
+
+
+def test_the_drift_runs_along_compute_and_a_decade_of_n_counts_twice():
+    record = _scaling()
+    # 10x the largest model on the same compute (fewer tokens): beyond the data by 2 decades
+    # (N weighted twice), with no drift (the drift runs along compute) but the error's spread
+    sizes = {"compute": np.array([1e21, 1e22]), "n_params": np.array([1e11, 1e10])}
+    np.testing.assert_allclose(np.asarray(record.distance(sizes)), [2.0, 1.0])
+    np.testing.assert_allclose(np.asarray(record.drift_distance(sizes)), [0.0, 1.0])
+    shift, sd = record.shift_and_sd(sizes, draws_shape=SHAPE, seed=0)
+    assert float(abs(shift.isel(dim_0=0)).max()) == 0.0 and float(sd.isel(dim_0=0).min()) > 0
+    gamma = record.draw_scale(SHAPE, 0)[2]
+    np.testing.assert_allclose(sd.isel(dim_0=0) / sd.isel(dim_0=1), 2.0**gamma)
+    # a record written before (drift along the farthest axis, no weights) reads back as it was
+    ds = record.to_dataset()
+    for name in ("drift_on", "axis_weight_axes", "axis_weight_values"):
+        del ds.attrs[name]
+    old = Discrepancy.from_dataset(ds)
+    assert old.drift_on == "distance" and old.axis_weights == {}
+    assert len(old.curves(draws_shape=SHAPE, seed=0)) == 1
+    np.testing.assert_allclose(np.asarray(old.distance(sizes)), [1.0, 1.0])
 
 
 def test_shift_and_sd_describe_the_error_draws(record):

@@ -6,26 +6,26 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from bayes_scaling import ConvergenceWarning, datasets, fit, load, load_runs
+from bayes_scaling.inference import nuts
 from bayes_scaling.inference.nuts import sample_posterior
 from bayes_scaling.inference.rescue import (
     LONGER,
     ORDINALS,
     Attempt,
-    Rung,
     climb,
     derived_seed,
     describe,
-    escalate,
     more_draws,
     separate_modes,
-    shortfall,
 )
+from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.model.centred_coordinates import INTERNAL, anchorable
@@ -73,27 +73,59 @@ def ridge_fit(ridge_run):
     return ridge_run[0]
 
 
-#: The core ladder's rungs in order, with the position that derives each one's seed.
-CORE_ORDER = {"longer": 1, "target_accept 0.99": 2, "anchored E": 3, "more draws": 4}
+#: The core ladder's rungs, by the position that derives each one's seed.
+CORE_ORDER = {
+    "longer": 1,
+    "target_accept 0.99": 2,
+    "anchored E": 3,
+    "more draws": 4,
+    "target_accept 0.99 again": 5,
+}
+
+
+def expected_seeds(record, seed=0):
+    """The seed of every recorded attempt: the caller's, the continued attempt's, or derived
+    from the rung's position and its use."""
+    uses, out = dict.fromkeys(CORE_ORDER, 0), []
+    for e in record:
+        if e["rung"] == "as asked":
+            out.append(seed)
+        else:
+            if e["continues"]:
+                out.append(record[e["continues"] - 1]["seed"])
+            else:
+                out.append(derived_seed(seed, CORE_ORDER[e["rung"]] + uses[e["rung"]] * 5))
+            uses[e["rung"]] += 1
+    return out
 
 
 def test_a_ridge_escalates_and_records_every_attempt(ridge_run):
     """Which rungs a real ridge needs, and whether one passes, depends on the CPU's last bits
     (NUTS paths differ across machines), so this checks what the ladder promises whatever the
-    path: the first attempt fails on the ridge; later rungs are climbed in order with derived
-    seeds, each recorded with why it was tried; the fit ends converged on the attempt that
-    passed, or flagged (warning, failures) on the closest attempt."""
+    path: the first attempt fails on the ridge; the rungs in turn come in order, each seeded
+    from its position or continuing an earlier attempt's chains, each recorded with why; no
+    settings twice; the fit ends converged on the attempt that passed, or flagged (warning,
+    failures) on the closest attempt."""
     ridge_fit, warned = ridge_run
     record = ridge_fit.settings["rescue"]
     rungs = [e["rung"] for e in record]
     assert rungs[0] == "as asked" and len(rungs) >= 2
-    assert [CORE_ORDER[r] for r in rungs[1:]] == sorted(CORE_ORDER[r] for r in rungs[1:])
+    in_turn = [CORE_ORDER[r] for r in rungs[1:] if CORE_ORDER[r] < 4]
+    assert in_turn == sorted(in_turn)
     assert record[0]["failures"] and not record[0]["passed"]
     assert (
         set(record[0]["failing_parameters"]) & {"E", "log_A", "alpha"} or record[0]["divergences"]
     )
-    assert [e["seed"] for e in record] == [0, *(derived_seed(0, CORE_ORDER[r]) for r in rungs[1:])]
-    assert [(e["draws"], e["tune"]) for e in record[:2]] == [(1000, 1000), (2000, 2000)]
+    assert [e["seed"] for e in record] == expected_seeds(record)
+    keys = [(e["draws"], e["tune"], e["target_accept"], e["parameterisation"]) for e in record]
+    assert len(set(keys)) == len(keys) and (record[0]["draws"], record[0]["tune"]) == (1000, 1000)
+    for e in record:
+        if e["continues"]:  # the same chains, more draws
+            base = record[e["continues"] - 1]
+            assert e["rung"] == "more draws" and e["draws"] in [
+                k * base["draws"] for k in (2, 3, 4)
+            ]
+            assert (e["tune"], e["target_accept"]) == (base["tune"], base["target_accept"])
     assert all(e["reason"] for e in record)
     assert all(bool(e["failures"]) != e["passed"] for e in record)  # a failure says why
     kept = [i for i, e in enumerate(record) if e["kept"]]
@@ -101,14 +133,27 @@ def test_a_ridge_escalates_and_records_every_attempt(ridge_run):
     if any(e["passed"] for e in record):  # converged: stopped at the first attempt that passed
         assert [e["passed"] for e in record] == [False] * (len(record) - 1) + [True]
         assert kept == [len(record) - 1] and ridge_fit.converged and not warned
+        assert record[-1]["kept_why"] == "it passed the gate"
     else:  # flagged: not converged, a warning that names what was tried
         assert not ridge_fit.converged and ridge_fit.diagnostics.failures
         assert len(warned) == 1 and f"after {len(record)} attempts" in str(warned[0].message)
+        assert record[kept[0]]["kept_why"].startswith("the closest to passing")
     settings, used = ridge_fit.settings, record[kept[0]]
     assert settings["parameterisation"] == used["parameterisation"] and settings["seed"] == 0
     assert (settings["draws"], settings["tune"]) == (used["draws"], used["tune"])
     assert not set(INTERNAL) & set(ridge_fit.posterior.data_vars)
     assert {"E", "log_A", "A", "alpha"} <= set(ridge_fit.posterior.data_vars)
+
+
+def phrase_of(i, entry) -> str:
+    """How the report's sentence names attempt ``i`` (0-based, not the first)."""
+    if entry["continues"]:
+        return f"a {ORDINALS[i]} continuing the {ORDINALS[entry['continues'] - 1]}'s chains"
+    if entry["parameterisation"] == "anchored E":
+        return f"a {ORDINALS[i]} with E sampled through the loss at the runs' centre"
+    if entry["rung"].startswith("target_accept"):
+        return f"a {ORDINALS[i]} at target_accept {entry['target_accept']}"
+    return f"a {ORDINALS[i]} with {entry['draws']} draws"
 
 
 def test_the_record_survives_save_and_load_and_the_report_says_it(ridge_fit, tmp_path):
@@ -120,16 +165,8 @@ def test_the_record_survives_save_and_load_and_the_report_says_it(ridge_fit, tmp
     said = describe(record)
     # whatever rungs this machine climbed, the sentence names each attempt and the outcome
     assert said.startswith(f"The first try failed ({record[0]['failures'][0]}")
-    assert "a second with 2000 draws after 2000 tuning steps" in said
     for i, entry in enumerate(record[1:], start=1):
-        phrase = f"a {ORDINALS[i]} " + (
-            "with E sampled through the loss at the runs' centre"
-            if entry["parameterisation"] == "anchored E"
-            else f"at target_accept {entry['target_accept']}"
-            if entry["rung"].startswith("target_accept")
-            else f"with {entry['draws']} draws"
-        )
-        assert phrase in said, (phrase, said)
+        assert phrase_of(i, entry) in said, (phrase_of(i, entry), said)
     if back.converged:
         assert said.endswith("passed.")
     else:
@@ -198,6 +235,20 @@ def test_anchored_coordinates_sample_the_same_posterior():
             assert abs(np.quantile(a, q) - np.quantile(b, q)) < 0.25 * sd, (name, q)
 
 
+def test_more_draws_continue_the_same_chains():
+    """Real NUTS: the same seed and tuning with more draws repeats the chains draw for draw and
+    goes on, which is what "more draws" relies on to continue a close attempt rather than start
+    a new one (both runs in this process, so no cross-machine path is assumed)."""
+    runs = datasets.demo()
+    law = get_law("chinchilla")
+    priors = resolve_priors(law, runs, None, "student_t")
+    options = dict(chains=2, tune=150, seed=5, target_accept=0.95)
+    short, _, _ = sample_posterior(runs, law, priors, "student_t", draws=100, **options)
+    more, _, _ = sample_posterior(runs, law, priors, "student_t", draws=200, **options)
+    for name in ("E", "alpha", "sigma"):
+        np.testing.assert_array_equal(more[name].values[:, :100], short[name].values)
+
+
 def test_a_tiny_first_attempt_escalates_and_rescue_false_does_not():
     runs = datasets.demo()
     with warnings.catch_warnings():
@@ -226,81 +277,121 @@ def _draws(means, sds, names, seed=0, n=200):
     return xr.Dataset(data, coords={"chain": np.arange(4), "draw": np.arange(n)})
 
 
-def test_ladder_names_what_it_tried_when_every_attempt_fails():
-    runs = datasets.demo()
-    law = get_law("chinchilla")
-    priors = resolve_priors(law, runs, None, "student_t")
-    tried = []
-
-    def slow(attempt):  # chains that disagree a little, not separate modes
-        tried.append(attempt)
-        post = _draws([0.0, 0.1, 0.2, 0.3], [1.0] * 4, PARAMS, seed=len(tried))
-        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 200), bool))})
-        return post.assign(E=post["E"] + 2.0), stats.assign(logp=post["sigma"]), 0.1
-
-    first = Attempt("as asked", 1000, 1000, 0.95, 7)
-    out = escalate(slow, first, PARAMS, runs=runs, law=law, priors=priors, likelihood="student_t")
-    # near the gate (R-hat < 1.02, no divergence): the last rung doubles the best one's draws
-    assert [a.rung for a in tried] == ["as asked", "longer", "anchored E", "more draws"]
-    assert [a.anchored for a in tried[:3]] == [False, False, True]
-    ranks = [shortfall_of(r) for r in out.record]
-    best_before = min(range(3), key=lambda i: (ranks[i], -i))
-    assert tried[3].draws == 2 * tried[best_before].draws
-    assert tried[3].anchored == tried[best_before].anchored
-    assert not out.diagnostics.converged and len(out.record) == 4
-    kept = [i for i, r in enumerate(out.record) if r["kept"]]
-    assert kept == [min(range(4), key=lambda i: (ranks[i], -i))]
-    assert all(r["reason"] for r in out.record)
-    assert out.tried().startswith("after 4 attempts (as asked: 1000 draws after 1000 tuning")
-    assert "already tried: longer, anchored E, more draws" in out.diagnostics.advice[-1]
-    with pytest.warns(ConvergenceWarning, match=r"did not converge after 4 attempts \(as asked"):
-        diagnostics.warn_if_failed(out.diagnostics, tried=out.tried())
-
-
-def shortfall_of(entry) -> tuple:
-    """:func:`shortfall` of a recorded attempt."""
-    diag = Diagnostics(
-        entry["max_rhat"],
-        entry["min_ess_bulk"],
-        entry["min_ess_tail"],
-        entry["divergences"],
-        0,
-        tuple(entry["failures"]),
-    )
-    return shortfall(diag)
-
-
-def test_the_ladder_never_ends_on_an_attempt_worse_than_the_best_plumbing():
-    """A forced path (stub draws, no sampler): far, close, worse, worse. The close attempt is
-    kept and returned, "more draws" doubles it (the best so far), and every attempt is recorded
-    with why it was tried."""
-    spread = {"as asked": 0.6, "longer": 0.04, "worse": 1.5, "more draws": 2.0}
+def gated(script):
+    """A sampler and gate stub: attempt k (0-based) of the ladder gets ``script[k]`` =
+    (max R-hat, min ESS, divergences) as its gate's verdict, carried on the stub's draws."""
     calls = []
 
     def sample(attempt):
+        rhat, ess, div = script[len(calls)]
         calls.append(attempt)
-        d = spread[attempt.rung]
-        post = _draws([0.0, d, 2 * d, 3 * d], [1.0] * 4, ["x"], seed=len(calls), n=90)
-        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 90), bool))})
+        post = _draws([0.0] * 4, [1.0] * 4, ["x"], seed=len(calls), n=10)
+        failures = (
+            [] if (rhat <= 1.01 and ess >= 400 and not div) else ["R-hat, ESS or divergences"]
+        )
+        post.attrs["gate"] = Diagnostics(rhat, ess, ess, div, 40, tuple(failures))
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 10), bool))})
         return post, stats, 0.01
 
-    worse = Rung("worse", lambda c: True, lambda c: c.last, "forced by the test")
-    rungs = (LONGER, worse, more_draws())
-    first = Attempt("as asked", 300, 300, 0.9, 11)
-    out = climb(sample, first, ["x"], rungs)
-    assert [a.rung for a in calls] == ["as asked", "longer", "worse", "more draws"]
-    assert calls[3].draws == 2 * calls[1].draws == 4000  # the best so far, doubled
-    assert not out.diagnostics.converged
-    assert out.attempt == calls[1] and out.attempt.rung == "longer"
-    assert [e["kept"] for e in out.record] == [False, True, False, False]
-    assert out.record[1]["failures"] and "ESS" in out.record[1]["failures"][0]
-    assert out.diagnostics.max_rhat == pytest.approx(out.record[1]["max_rhat"], abs=1e-4)
-    assert [e["reason"] for e in out.record][:3] == ["as asked", LONGER.why, "forced by the test"]
-    assert [e["seed"] for e in out.record] == [11, *(derived_seed(11, i) for i in (1, 2, 3))]
-    assert "kept attempt 2, the closest" in out.tried()
+    return sample, calls
+
+
+@pytest.fixture
+def stub_gate(monkeypatch):
+    """The gate mocked: its verdict is the one the stub sampler put on the draws."""
+    monkeypatch.setattr(diagnostics, "check", lambda post, stats, gate, health: post.attrs["gate"])
+    monkeypatch.setattr(diagnostics, "failing_parameters", lambda health: ["E"])
+
+
+def test_a_close_attempt_is_continued_with_more_draws_at_once_plumbing(stub_gate):
+    """Mocked gate: the first attempt comes close (R-hat 1.02, ESS 320, no divergence), so the
+    next is "more draws" before "longer": the same seed, tuning and target_accept, twice the
+    draws (ESS 320 → 640 ≥ 1.25 × 400), recorded as continuing attempt 1; it passes and is kept."""
+    sample, calls = gated([(1.02, 320, 0), (1.004, 650, 0)])
+    first = Attempt("as asked", 1000, 1000, 0.95, 7)
+    out = climb(sample, first, ["x"])
+    assert [a.rung for a in calls] == ["as asked", "more draws"]
+    assert calls[1] == replace(first, rung="more draws", draws=2000)
+    assert [e["continues"] for e in out.record] == [None, 1]
+    assert out.attempt == calls[1] and out.diagnostics.converged
+    assert [e["kept"] for e in out.record] == [False, True]
+    assert out.record[1]["kept_why"] == "it passed the gate"
+    assert describe(out.record).endswith(
+        "a second continuing the first's chains to 2000 draws passed."
+    )
+    # a lower ESS asks for more: ⌈1.25 · 400 / 210⌉ = 3 times the draws
+    sample, calls = gated([(1.02, 210, 0), (1.004, 650, 0)])
+    climb(sample, first, ["x"])
+    assert calls[1].draws == 3000 and calls[1].seed == 7
+
+
+def test_the_ladder_never_ends_on_an_attempt_worse_than_the_best_plumbing(stub_gate):
+    """Mocked gate, the issue's path: as asked close (R-hat 1.029, ESS 312), then far worse
+    attempts that a stop (separate modes) would end. The close one is continued at once; the stop is
+    not heeded (an attempt's chains agreed); the close attempt is kept, with why; the record
+    names every attempt with why it was tried and no settings twice."""
+    script = [(1.029, 312, 0), (1.385, 12, 0), (1.3, 15, 3), (1.4, 9, 0)]
+    sample, calls = gated(script)
+    first = Attempt("as asked", 1000, 1000, 0.95, 11)
+    out = climb(sample, first, ["x"], stop=lambda post, stats, health: "modes")
+    rungs = [a.rung for a in calls]
+    assert rungs == ["as asked", "more draws", "longer", "target_accept 0.99"]
+    assert calls[1].seed == 11 and calls[1].draws == 2000
+    assert [e["seed"] for e in out.record][2:] == [derived_seed(11, 1), derived_seed(11, 2)]
+    assert out.attempt == first and not out.diagnostics.converged and out.stopped is None
+    assert [e["kept"] for e in out.record] == [True, False, False, False]
+    assert out.record[0]["kept_why"].startswith("the closest to passing of the 4 attempts")
+    assert [e["reason"] for e in out.record][:3] == ["as asked", more_draws().why, LONGER.why]
+    assert "kept attempt 1, the closest" in out.tried()
     said = describe(out.record)
-    assert said.endswith("with the draws of the second attempt, the closest to passing.")
-    assert climb(sample, first, ["x"], rungs, rescue=False).record[0]["kept"] is True
+    assert said.endswith("with the draws of the first attempt, the closest to passing.")
+    # without an attempt whose chains agreed, the stop ends the ladder at once
+    sample, calls = gated([(1.385, 12, 0)])
+    out = climb(sample, first, ["x"], stop=lambda post, stats, health: "modes")
+    assert len(calls) == 1 and out.record[0]["stopped"] == "modes"
+    assert climb(gated(script)[0], first, ["x"], rescue=False).record[0]["kept"] is True
+
+
+def test_a_mixed_attempt_that_diverged_is_tried_again_steadier_plumbing(stub_gate):
+    """Mocked gate: the anchored attempt mixes (R-hat 1.006, ESS 700) with 2 divergences, so
+    the next is its settings at target_accept 0.99 (out of turn, a derived seed); when that
+    comes close it is continued with more draws, which passes."""
+    runs = datasets.demo()
+    law = get_law("chinchilla")
+    priors = resolve_priors(law, runs, None, "student_t")
+    script = [(1.2, 30, 0), (1.1, 60, 0), (1.006, 700, 2), (1.012, 300, 0), (1.005, 900, 0)]
+    sample, calls = gated(script)
+    first = Attempt("as asked", 1000, 1000, 0.95, 3)
+    out = escalate(sample, first, ["x"], runs=runs, law=law, priors=priors, likelihood="normal")
+    assert [a.rung for a in calls] == [
+        "as asked",
+        "longer",
+        "anchored E",
+        "target_accept 0.99 again",
+        "more draws",
+    ]
+    assert calls[3] == replace(calls[2], rung=calls[3].rung, target_accept=0.99, seed=calls[3].seed)
+    assert calls[3].anchored and calls[3].seed == derived_seed(3, 5)
+    assert calls[4] == replace(calls[3], rung="more draws", draws=2 * calls[3].draws)
+    assert out.diagnostics.converged and out.attempt == calls[4]
+    said = describe(out.record)
+    assert (
+        "a fourth with E sampled through the loss at the runs' centre (2000 draws after 2000 "
+        in said
+    )
+    assert "target_accept 0.99)" in said and said.endswith(
+        "continuing the fourth's chains to 4000 draws passed."
+    )
+
+
+def test_the_last_rung_continues_an_attempt_within_reach_plumbing(stub_gate):
+    """Mocked gate: no attempt came close, but the best is within reach (R-hat 1.04, ESS 150):
+    "more draws" in its own turn continues it (4 times the draws: ⌈500 / 150⌉ clipped to 4)."""
+    sample, calls = gated([(1.2, 30, 0), (1.04, 150, 0), (1.06, 90, 0)])
+    out = climb(sample, Attempt("as asked", 1000, 1000, 0.95, 5), ["x"])
+    assert [a.rung for a in calls] == ["as asked", "longer", "more draws"]
+    assert calls[2] == replace(calls[1], rung="more draws", draws=8000)
+    assert out.attempt == calls[1] and [e["kept"] for e in out.record] == [False, True, False]
 
 
 def test_separate_modes_stop_the_ladder_and_name_the_runs():
@@ -366,3 +457,38 @@ def test_broken_law_says_it_sees_no_break_and_where_runs_are_needed():
     assert "power:compute" in advice
     sharp = post.assign(alpha_after=post["alpha"] + 0.3, log_xb=post["log_xb"] * 0 + (top - 3))
     assert break_identification(sharp, stats, "compute") is None
+
+
+def test_internal_refits_continue_a_close_attempt_and_restart_a_diverged_one_plumbing(monkeypatch):
+    """Stub sampler: an internal refit that came close (R-hat 1.07, no divergence) is continued
+    (same seed and tuning, twice the draws); one that diverged is restarted longer with a
+    derived seed; when both fail, None, and the record keeps the closer one."""
+    calls, script = [], []
+
+    def stub(table, law, priors, likelihood, **settings):
+        spread, div = script[len(calls)]
+        calls.append(settings)
+        post = _draws([0.0, spread, 0.0, spread], [1.0] * 4, ["x"], seed=len(calls), n=400)
+        stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 400), bool))})
+        stats["diverging"][0, :div] = True
+        return post, stats, 0.01
+
+    def refit(*steps):
+        calls.clear()
+        script[:] = steps
+        record = []
+        post = nuts.internal_posterior([0] * 5, None, None, "normal", record=record, **asked)
+        return post, record[0]
+
+    monkeypatch.setattr(nuts, "sample_posterior", stub)
+    monkeypatch.setattr(nuts, "sampled_names", lambda law, priors: ["x"])
+    asked = dict(draws=250, tune=400, chains=2, seed=9, target_accept=0.95)
+    post, record = refit((0.7, 0), (0.0, 0))
+    assert post is not None and (record["retry"], record["attempts"]) == ("more draws", 2)
+    assert calls[1] == dict(asked, draws=500)
+    post, record = refit((0.0, 2), (0.0, 0))
+    assert post is not None and (record["retry"], record["usable"]) == ("longer", True)
+    assert calls[1] == dict(asked, draws=500, tune=800, seed=calls[1]["seed"]) != asked
+    assert calls[1]["seed"] != 9
+    post, record = refit((0.7, 0), (2.0, 0))
+    assert post is None and record["usable"] is False and record["max_rhat"] < 1.1

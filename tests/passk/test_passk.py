@@ -226,6 +226,8 @@ def test_report_shows_every_model_and_bands_come_from_one_dataset(tmp_path):
     written = fit.report(tmp_path / "page.md", k=(10, 100), models=["m6", "m0"])
     md = (tmp_path / "page.md").read_text(encoding="utf-8")
     assert md.index("m6: pass@k") < md.index("m0: pass@k") and "m3: pass@k" not in md
+    assert "left out because not asked for: m1, m2, m3, m4, m5" in md
+    assert md.index("The decision") < md.index("m6: pass@k")
     assert (tmp_path / "figures" / "passk_fan.png").exists() and written.markdown == md
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
 

@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bayes_scaling.passk.answers import pass_at_k
+from bayes_scaling import _format as fmt
+from bayes_scaling.passk.answers import band_dataset, pass_at_k
 from bayes_scaling.passk.decisions import decision_table
 from bayes_scaling.passk.law import chen_pass_at_k
-from bayes_scaling.passk.plots import difficulty_posterior, passk_fan, size_frontier
+from bayes_scaling.passk.plots import across_models, difficulty_posterior, passk_fan, size_frontier
+from bayes_scaling.passk.report import borrowing
 from bayes_scaling.passk.result import PassKFit, make_tree
 
 
@@ -77,6 +79,60 @@ def test_size_frontier_marks_the_choice(passk_law_fit):
     assert "2e+13" in ax.get_title()
 
 
+def test_across_models_draws_every_model_at_its_size_with_its_band(passk_law_fit):
+    k = (100, 10_000)
+    fig = across_models(passk_law_fit, k=k, prob=0.9)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log"
+    ds = band_dataset(passk_law_fit, k, [0.9])
+    sizes = passk_law_fit.counts.groupby("model", sort=False)["n_params"].first()
+    order = np.argsort(sizes.to_numpy(), kind="stable")
+    for j, kk in enumerate(k):
+        line = _line(ax, f"k = {kk:,}")
+        assert len(line.get_xdata()) == len(passk_law_fit.models)  # every model, none dropped
+        np.testing.assert_allclose(line.get_xdata(), sizes.to_numpy()[order])
+        med = ds["median"].isel(k=j, prob=0).values[order]
+        np.testing.assert_allclose(line.get_ydata(), med)
+    lo10, lo1e4 = (ds["lower"].isel(k=j, prob=0).values for j in range(2))
+    assert np.all(lo1e4 >= lo10 - 1e-12)  # more samples never lower pass@k
+
+
+def test_across_models_without_sizes_names_the_models(passk_fit):
+    fig = across_models(passk_fit, k=(10, 1000))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == passk_fit.models
+
+
+def test_page_opens_with_the_decision_and_says_who_borrowed(passk_law_fit, tmp_path):
+    page = passk_law_fit.report(tmp_path / "law.md", k=(100, 1000), target=0.5).markdown
+    decision, rest = page.index("The decision"), page.index("Test-time compute: pass@k")
+    assert decision < rest
+    head = page[decision:rest].replace("\\", "")  # Markdown escapes dropped
+    need = passk_law_fit.samples_for(0.5, prob=0.9)
+    sizes = passk_law_fit.counts.groupby("model", sort=False)["n_params"].first()
+    cost = need["samples"].to_numpy() * sizes.loc[need["model"]].to_numpy()
+    best = need.iloc[int(np.argmin(cost))]
+    said = f"takes **{fmt.count(best['samples'])}** samples a problem with {best['model']} "
+    assert said in head
+    ds = passk_law_fit.size_vs_samples(2 * sizes.min() * 1000, tokens_per_sample=1.0)
+    chosen = decision_table(ds).query("chosen")["candidate"].iloc[0]
+    assert f"the best bet is {chosen} with" in head
+    assert "give total_compute=" in head  # the law is there; the budget was not given
+    share = borrowing(passk_law_fit)
+    assert set(share) == set(passk_law_fit.models) and all(v < 1 for v in share.values())
+    top = max(share, key=share.get)
+    assert "Borrowed most from the other models through the difficulty law" in head
+    assert f"{top} ({share[top]:.0%})" in head
+    assert "Every model of the fit is shown (6)" in page
+
+
+def test_page_without_sizes_says_what_it_cannot_answer_and_who_was_left_out(passk_fit, tmp_path):
+    page = passk_fit.report(tmp_path / "one.md", k=(100,), target=0.5).markdown
+    assert "Bigger model or more samples: not answered" in page
+    assert "Training or inference compute: not answered" in page
+    assert "none borrowed from the others" in page
+
+
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
@@ -85,7 +141,7 @@ def test_report_page_has_the_section_figures_and_no_alert(passk_fit, tmp_path):
     path = tmp_path / "passk.html"
     built = passk_fit.report(path, k=(100, 1000), target=0.5)
     html = path.read_text()
-    assert built is not None and html.count("data:image/png;base64,") == 2
+    assert built is not None and html.count("data:image/png;base64,") == 3
     words = _text(html)
     assert "Test-time compute: pass@k" in words and "NOT CONVERGED" not in words
     samples = passk_fit.samples_for(0.5, prob=(0.5, 0.9))["samples"].to_numpy()
@@ -95,7 +151,7 @@ def test_report_page_has_the_section_figures_and_no_alert(passk_fit, tmp_path):
     md = tmp_path / "passk.md"
     passk_fit.report(md, k=(100, 1000), target=0.5)
     text = md.read_text()
-    assert "pass@k" in text and len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)) == 2
+    assert "pass@k" in text and len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)) == 3
     for name in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text):
         assert (md.parent / name).exists(), name
 
