@@ -78,8 +78,8 @@ def compute_distances(below: pd.DataFrame, above: pd.DataFrame) -> np.ndarray:
     (the drift's distance); None when either table has no compute column."""
     if "compute" not in below or "compute" not in above:
         return None
-    top = float(below["compute"].max())
-    return np.log10(above["compute"].to_numpy(float) / top).clip(min=0)
+    reference = {"compute": float(below["compute"].max())}
+    return np.asarray(distance_beyond(reference, {"compute": above["compute"].to_numpy(float)}))
 
 
 def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray, drift_dist=None) -> dict:
