@@ -13,13 +13,13 @@ The package is laid out by stage, each importing only from the stages below it::
 >>> result.bands(compute=[1e22, 1e23])               # doctest: +SKIP
 """
 
-# Every stage that attaches methods to the results, and every capability (it registers its load
-# format and its CLI command when imported).
-from bayes_scaling import answers, downstream, laws, passk, report  # noqa: F401
+# Every stage that attaches methods to the results, and the design capability (it registers its
+# CLI command when imported).
+from bayes_scaling import answers, laws, report  # noqa: F401
 from bayes_scaling import design as _design  # noqa: F401  (registers its command)
 from bayes_scaling._lazy import lazy, xarray_without_dask
+from bayes_scaling.cli.registry import defer
 from bayes_scaling.data import datasets, load_runs
-from bayes_scaling.downstream import DownstreamFit
 from bayes_scaling.errors import (
     ArgumentError,
     BayesScalingError,
@@ -31,9 +31,17 @@ from bayes_scaling.errors import (
     RunsWarning,
 )
 from bayes_scaling.laws import Law, get_law, register_law
-from bayes_scaling.passk import PassKFit
 from bayes_scaling.priors import Prior
 from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
+from bayes_scaling.results.io import defer_format
+
+# The downstream and pass@k capabilities are imported on first use: by name (``bs.passk``,
+# ``bs.PassKFit``, ...), by their CLI command, or by loading one of their files. A command of the
+# core and an answer from a saved scaling-law fit then never import them (0.1 s).
+for _capability in ("downstream", "passk"):
+    defer(_capability, f"bayes_scaling.{_capability}")
+    defer_format(f"bayes_scaling.{_capability}", f"bayes_scaling.{_capability}")
+del _capability
 
 # ``bs.design`` is the function (from the lazy table), not the package of the same name, which
 # the import of ``_design`` above (it registers the ``design`` command) bound as ``design``.
@@ -48,6 +56,10 @@ __getattr__, __dir__ = lazy(
         "fit_many": "bayes_scaling.inference.batch",
         "fit_groups": "bayes_scaling.inference.grouped",
         "fit": "bayes_scaling.inference.sampling",
+        "downstream": "bayes_scaling.downstream",
+        "passk": "bayes_scaling.passk",
+        "DownstreamFit": "bayes_scaling.downstream",
+        "PassKFit": "bayes_scaling.passk",
         "fit_downstream": "bayes_scaling.downstream.fit",
         "fit_passk": "bayes_scaling.passk.fit",
         "design": "bayes_scaling.design.selection",

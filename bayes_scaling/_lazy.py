@@ -22,12 +22,14 @@ import types
 
 def lazy(package: str, names: dict[str, str]):
     """``(__getattr__, __dir__)`` for ``package``: ``names`` maps an attribute to the module that
-    defines it; the module is imported, and the attribute kept in the package, on first access."""
+    defines it (or, for a subpackage, to the subpackage itself); the module is imported, and the
+    attribute kept in the package, on first access."""
 
     def __getattr__(name: str):
         if name not in names:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(names[name]), name)
+        module = importlib.import_module(names[name])
+        value = module if names[name] == f"{package}.{name}" else getattr(module, name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -80,6 +80,13 @@ def main() -> None:
         "calibration_runs.csv (same seeds and protocols) and run the learned prior only",
     )
     parser.add_argument("--learned-only", action="store_true", help="the learned prior only")
+    parser.add_argument(
+        "--baselines",
+        nargs="+",
+        choices=("bayes", "bayes_params", "huber"),
+        default=None,
+        help="only these baselines beside the learned prior (e.g. 'huber': minutes, not hours)",
+    )
     parser.add_argument("--nu", type=float, default=POPULATION["nu"], help="the population's ν")
     parser.add_argument(
         "--drift",
@@ -99,7 +106,7 @@ def main() -> None:
         evidence,
         directions=args.directions,
         huber=not args.no_huber,
-        baselines=reuse is None and not args.learned_only,
+        baselines=args.baselines or (reuse is None and not args.learned_only),
         nu=args.nu,
         drift_spread=args.drift == "spread",
     )

@@ -1,9 +1,10 @@
 """Do default fits converge? Every corpus ladder, 5-run isoFLOP sweeps and sparse subsamples
 (issue 21, item 6; run by hand; prints a table and writes ``benchmarks/convergence.csv``).
 
-Each case is one default fit, as the CLI makes it: ``fit(runs, seed=s)`` (Chinchilla law,
-4 × (1000 + 1000), target_accept 0.95, the rescue ladder of
-:mod:`bayes_scaling.inference.rescue`, the discrepancy learned from internal refits). Cases:
+Each case is one default fit, as the CLI makes it: ``fit(runs, seed=s)`` (Chinchilla law, the
+learned law prior below 15 runs and the default priors from 15, 4 × (1000 + 1000),
+target_accept 0.95, the rescue ladder of :mod:`bayes_scaling.inference.rescue`, the discrepancy
+learned from internal refits). Cases:
 
 - ``ladder``: every corpus ladder's protocol fit part (``split(ladder, ladder.load())[0]``);
 - ``sweep``: 5-run one-budget isoFLOP sweeps, the 5 runs around the lowest loss at each budget of
@@ -24,7 +25,7 @@ internal refits usable.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import subprocess
 import sys
 import tempfile
@@ -87,20 +88,34 @@ def cases(path: Path, only: set[str]):
 
 
 def ladder_at(rev: str):
-    """The ``escalate`` of ``bayes_scaling/inference/rescue.py`` at git revision ``rev``."""
-    source = subprocess.run(
-        ["git", "show", f"{rev}:bayes_scaling/inference/rescue.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    file = Path(tempfile.mkdtemp()) / "rescue_before.py"
-    file.write_text(source)
-    spec = importlib.util.spec_from_file_location("rescue_before", file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rescue_before"] = module
-    spec.loader.exec_module(module)
+    """The ``escalate`` of the rescue ladder at git revision ``rev``: ``rescue_core.py`` with
+    the ``rescue.py`` and ``rescue_notes.py`` of that revision (imported as a throwaway
+    package ``rescue_<rev>``), or ``rescue.py``'s own before the ladder was split."""
+
+    def show(name: str) -> str | None:
+        done = subprocess.run(
+            ["git", "show", f"{rev}:bayes_scaling/inference/{name}.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    tag = "rescue_" + "".join(c if c.isalnum() else "_" for c in rev)
+    package = Path(tempfile.mkdtemp()) / tag
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    names = [n for n in ("rescue", "rescue_notes", "rescue_core") if show(n) is not None]
+    for name in names:
+        source = show(name)
+        for other in names:
+            source = source.replace(f"bayes_scaling.inference.{other} ", f"{tag}.{other} ")
+            source = source.replace(f"bayes_scaling.inference.{other}\n", f"{tag}.{other}\n")
+        (package / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(package.parent))
+    module = importlib.import_module(
+        f"{tag}.{'rescue_core' if 'rescue_core' in names else 'rescue'}"
+    )
     return module.escalate
 
 

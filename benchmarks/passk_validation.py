@@ -15,8 +15,11 @@ thinned counts, scored against the value from all of them:
 
 Methods:
 
-- ``ours``: :func:`bayes_scaling.fit_passk` (Beta + unsolvable mass per model, NUTS), the
-  benchmark's pass@k (``kind="problems"``);
+- ``ours_partial``, ``ours_independent``: :func:`bayes_scaling.fit_passk` (Beta + unsolvable
+  mass, NUTS) with ``pooling="partial"`` (one joint fit of every model, the difficulty pooled
+  along log N and log D, one unsolvable share) and ``pooling="independent"`` (each model on its
+  own), the benchmark's pass@k (``kind="problems"``); the two are also compared by PSIS-LOO
+  (printed);
 - ``beta_ml``: Schaeffer et al. (2025)'s distributional estimate — a Beta fitted by maximum
   (beta-binomial) likelihood, pass@k = 1 − B(a, b + k)/B(a, b) — with a bootstrap over problems;
 - ``power_law``: −log pass@k = A·k^(−b) fitted by least squares in log-log to the thinned
@@ -25,14 +28,22 @@ Methods:
 
 Reported per setting, method and k: coverage of the central 50% and 90% intervals, the interval
 score (Gneiting & Raftery 2007, mean over models; lower is better), the median absolute error of
-the median, and ours' 90% interval score against the better baseline's. The summary is written
+the median, and the 90% interval score against the better baseline's. The summary is written
 to ``benchmarks/passk_validation.csv`` (``--csv``).
 
     .venv/bin/python benchmarks/passk_validation.py [--seed 1] [--boot 200]
-        [--settings gsm8k-100 gsm8k-30 bon-100] [--methods ours beta_ml power_law]
-        [--out per_model.csv] [--csv benchmarks/passk_validation.csv] [--timing] [--prior-check]
-        [--prior unsolvable_logit -6 1]
+        [--settings gsm8k-100 gsm8k-30 bon-100] [--poolings partial independent]
+        [--methods beta_ml power_law] [--no-law] [--out per_model.csv]
+        [--csv benchmarks/passk_validation.csv] [--timing] [--prior-check]
+        [--prior unsolvable_logit -6 1] [--baselines-from per_model.csv]
+        [--sbc 20 --sbc-shape bon-100 [--sbc-out ranks]]
 
+``--baselines-from`` takes the baselines' rows from an earlier ``--out`` table of the same seed
+and settings instead of refitting them (the Beta-MLE bootstrap takes most of the run's time).
+
+``--sbc N`` runs simulation-based calibration instead (:func:`bayes_scaling.passk.sbc.sbc_passk`,
+N simulated benchmarks of a setting's shape: models × problems × samples, 4 chains × 1000
+draws thinned by 8) for each pooling and prints the uniformity of the ranks.
 ``--timing`` also times the fit of all 81 GSM8K models and the law; ``--prior-check`` prints the
 default priors' prior predictive pass@k quantiles and exits.
 """
@@ -49,19 +60,22 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import betaln
 
+from bayes_scaling.passk.answers import compare_poolings, pass_at_k
 from bayes_scaling.passk.data import gsm8k, thin_counts
-from bayes_scaling.passk.fit import fit_passk
+from bayes_scaling.passk.fit import POOLINGS, fit_passk
 from bayes_scaling.passk.law import (
     DEFAULT_PRIORS,
     beta_params,
     chen_pass_at_k,
     population_pass_at_k,
 )
+from bayes_scaling.passk.sbc import sbc_passk, sbc_uniformity
 from bayes_scaling.passk.sweep import BON_BLOCK, bon_jailbreaking, sweep_pass_at_k, thin_sweep
 
 KS = (1000, 10_000)
 PROBS = (0.5, 0.9)
-METHODS = ("ours", "beta_ml", "power_law")
+METHODS = ("ours_partial", "ours_independent", "beta_ml", "power_law")
+BASELINES = ("beta_ml", "power_law")
 SETTINGS = ("gsm8k-100", "gsm8k-30", "bon-100")
 CSV = Path(__file__).with_name("passk_validation.csv")
 
@@ -202,7 +216,7 @@ def score(table: pd.DataFrame) -> pd.DataFrame:
     out["median_abs_error"] = first["abs_error"].median()
     out["models"] = first.size()
     out = out.reset_index()
-    base = out[out["method"] != "ours"].groupby(["setting", "k"])["interval_score_90"].min()
+    base = out[out["method"].isin(BASELINES)].groupby(["setting", "k"])["interval_score_90"].min()
     ref = base.reindex(pd.MultiIndex.from_frame(out[["setting", "k"]])).to_numpy()
     out["iscore_90_vs_best_baseline"] = out["interval_score_90"] / ref
     order = {m: i for i, m in enumerate(METHODS)}
@@ -211,48 +225,99 @@ def score(table: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
 
 
-def run_setting(name, args, rng):
-    full, thinned, truth_of, curve_of, ks = setting(name, args.seed)
-    models = list(pd.unique(thinned["model"]))
-    print(f"{name}: {len(models)} models, at most {ks.max()} samples a problem", flush=True)
-    k = np.array(KS)
+def baseline_rows(path, name, methods):
+    """The baselines' per-model rows of setting ``name`` from an earlier ``--out`` table (they
+    do not depend on our model: the bootstrap of the same seed gives the same rows), keyed by
+    (model, method); None without ``path``."""
+    if not path:
+        return None
+    table = pd.read_csv(path)
+    table = table[(table["setting"] == name) & table["method"].isin(methods)]
+    out = {}
+    for row in table.drop(columns="setting").to_dict("records"):
+        out.setdefault((row["model"], row["method"]), []).append(row)
+    return out
+
+
+def fit_ours(counts, pooling, args):
+    """Our fit of the thinned counts with one pooling; (fit, seconds)."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_passk(
-            thinned[["model", "problem", "samples", "correct"]],
-            law=False,
-            seed=args.seed,
-            priors=args.priors,
-        )
+        fit = fit_passk(counts, seed=args.seed, priors=args.priors, pooling=pooling, law=args.law)
     seconds = time.perf_counter() - start
-    from bayes_scaling.passk.answers import pass_at_k
+    failed = int((~fit.model_info["converged"].astype(bool)).sum())
+    print(
+        f"  ours ({pooling}): {fit.model_info.shape[0]} models in {seconds:.1f} s, converged: "
+        f"{fit.converged} ({failed} failed the gate; max R-hat {fit.diagnostics.max_rhat:.3f}, "
+        f"{fit.diagnostics.n_divergent} divergences)",
+        flush=True,
+    )
+    return fit
 
-    draws = pass_at_k(fit, k).values  # (S, M, K)
+
+def run_setting(name, args, rng):
+    full, thinned, truth_of, curve_of, ks = setting(name, args.seed)
+    models = list(pd.unique(thinned["model"]))
+    columns = [c for c in ("model", "problem", "samples", "correct", "n_params", "n_tokens")
+               if c in thinned]  # fmt: skip
+    print(f"{name}: {len(models)} models, at most {ks.max()} samples a problem", flush=True)
+    k = np.array(KS)
+    fits = {p: fit_ours(thinned[columns], p, args) for p in args.poolings}
+    if len(fits) > 1:
+        cols = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "n_high_k"]
+        table = compare_poolings(fits)
+        print("  PSIS-LOO, one problem of one model left out at a time:")
+        print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)
+    draws = {p: pass_at_k(f, k).values for p, f in fits.items()}  # (S, M, K)
     predictors = {"beta_ml": beta_ml_predict, "power_law": power_law(curve_of, ks)}
+    cached = baseline_rows(args.baselines_from, name, args.methods)
     rows = []
+    start = time.perf_counter()
     for m, model in enumerate(models):
         part_full = full[full["model"] == model]
         y = np.array([truth_of(part_full, kk) for kk in k])
         part = thinned[thinned["model"] == model]
         n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
-        if "ours" in args.methods:
-            rows += rows_from_draws("ours", model, draws[:, m, :], y, k)
+        for pooling, d in draws.items():
+            rows += rows_from_draws(f"ours_{pooling}", model, d[:, m, :], y, k)
         for method, predict in predictors.items():
-            if method in args.methods:
+            if cached is not None:
+                rows += cached.get((model, method), [])
+            elif method in args.methods:
                 boot = bootstrap(predict, n, c, k, args.boot, rng)
                 rows += rows_from_draws(method, model, boot, y, k)
-    failed = int((~fit.model_info["converged"].astype(bool)).sum())
-    print(
-        f"  ours: {len(models)} models fitted in {seconds:.1f} s ({failed} did not converge; "
-        f"max R-hat {fit.diagnostics.max_rhat:.3f}, {fit.diagnostics.n_divergent} divergences); "
-        f"baselines {time.perf_counter() - start - seconds:.1f} s",
-        flush=True,
-    )
+    print(f"  baselines: {time.perf_counter() - start:.1f} s", flush=True)
     rows = [dict(r, setting=name) for r in rows]
     with pd.option_context("display.width", 220, "display.float_format", "{:.4f}".format):
         print(score(pd.DataFrame(rows)).to_string(index=False), flush=True)
     return rows
+
+
+#: (models, problems, samples a problem) of each setting, for ``--sbc``.
+SHAPES = {"gsm8k-100": (39, 130, 100), "gsm8k-30": (39, 130, 30), "bon-100": (7, 159, 100)}
+
+
+def run_sbc(args):
+    """SBC of ours on simulated benchmarks of a setting's shape (printed)."""
+    models, problems, samples = SHAPES[args.sbc_shape]
+    for pooling in args.poolings:
+        start = time.perf_counter()
+        ranks, sims, n_draws = sbc_passk(
+            args.sbc, models=models, problems=problems, samples=samples, pooling=pooling,
+            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
+        )  # fmt: skip
+        test = sbc_uniformity(ranks, n_draws)
+        print(
+            f"SBC {pooling}, {args.sbc} simulated benchmarks of {models} models × {problems} "
+            f"problems × {samples} samples (L = {n_draws}): {int(sims['converged'].sum())} "
+            f"converged, {time.perf_counter() - start:.0f} s; smallest adjusted p "
+            f"{test['p_adjusted'].min():.3f} ({test.loc[test['p_adjusted'].idxmin(), 'parameter']}"
+            f"); adjusted p < 0.01 for {int((test['p_adjusted'] < 0.01).sum())} of {len(test)}",
+            flush=True,
+        )
+        if args.sbc_out:
+            ranks.assign(pooling=pooling).to_csv(f"{args.sbc_out}.{pooling}.csv", index=False)
 
 
 def main(argv=None):
@@ -263,8 +328,17 @@ def main(argv=None):
     ap.add_argument("--timing", action="store_true", help="time all 81 GSM8K models + the law")
     ap.add_argument("--out", default=None, help="write the per-model table (.csv)")
     ap.add_argument("--csv", default=str(CSV), help="the summary table (.csv); '' for none")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=list(BASELINES), choices=BASELINES)
     ap.add_argument("--prior-check", action="store_true")
+    ap.add_argument(
+        "--baselines-from", default="", help="reuse the baselines' rows of an earlier --out table"
+    )
+    ap.add_argument("--sbc", type=int, default=0, help="run SBC with this many simulations")
+    ap.add_argument("--sbc-shape", default="bon-100", choices=list(SHAPES))
+    ap.add_argument("--sbc-out", default="", help="write the SBC ranks to <this>.<pooling>.csv")
+    ap.add_argument("--poolings", nargs="+", default=list(POOLINGS), choices=POOLINGS)
+    ap.add_argument("--no-law", dest="law", action="store_false", default=None,
+                    help="no sizes in ours (exchangeable models)")  # fmt: skip
     ap.add_argument(
         "--prior",
         nargs=3,
@@ -276,6 +350,9 @@ def main(argv=None):
     args.priors = {p: (float(m), float(s)) for p, m, s in args.prior} if args.prior else None
     if args.prior_check:
         prior_check(args.seed)
+        return
+    if args.sbc:
+        run_sbc(args)
         return
     rng = np.random.default_rng(args.seed)
     rows = []

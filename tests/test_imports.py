@@ -125,3 +125,33 @@ def test_lazy_names_resolve_to_the_sampler(name):
     assert callable(getattr(bs, name)) and name in dir(bs)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         bs.nope  # noqa: B018
+
+
+CAPABILITIES = ("bayes_scaling.downstream", "bayes_scaling.passk")
+
+CAPABILITY_PROBE = """
+import json, sys
+import bayes_scaling as bs
+from bayes_scaling.cli.registry import COMMANDS, load_deferred
+caps = {caps!r}
+seen = {{}}
+fit = bs.load(sys.argv[1]); fit.summary(); fit.bands(compute=[1e21])
+seen["scaling fit"] = [c for c in caps if c in sys.modules]
+load_deferred(["summary", sys.argv[1]])
+seen["core command"] = [c for c in caps if c in sys.modules]
+load_deferred(["passk", "fit", "--help"])
+seen["passk command"] = [c for c in caps if c in sys.modules] + ["passk" in COMMANDS]
+load_deferred(["--help"])
+seen["help"] = [c for c in caps if c in sys.modules] + ["downstream" in COMMANDS]
+seen["by name"] = bs.PassKFit.FORMAT.split("/")[0]
+print(json.dumps(seen))
+"""
+
+
+def test_a_scaling_fit_and_core_commands_never_import_the_capabilities(demo_fit, tmp_path):
+    path = demo_fit.save(tmp_path / "fit.nc")
+    seen = _fresh(CAPABILITY_PROBE.format(caps=CAPABILITIES), str(path))
+    assert seen["scaling fit"] == [] and seen["core command"] == []
+    assert seen["passk command"] == ["bayes_scaling.passk", True]  # only the one asked for
+    assert seen["help"] == [*CAPABILITIES, True]  # --help lists every command
+    assert seen["by name"] == "bayes_scaling.passk"

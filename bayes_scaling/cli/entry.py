@@ -23,6 +23,7 @@ import warnings
 
 from bayes_scaling.cli.checks import INTERRUPTED, check_args
 from bayes_scaling.cli.parser import EXIT_BAD_INPUT, build_parser, error_line, one_line
+from bayes_scaling.cli.registry import load_deferred
 from bayes_scaling.errors import BayesScalingError, CacheWarning, RunsWarning
 
 #: Exit code after Ctrl-C (128 + SIGINT, as shells report it).
@@ -39,6 +40,7 @@ def main(argv=None) -> int:
     Every error, usage errors included, is one line on stderr starting ``bayes-scaling: error:``.
     ``--help`` prints the help and returns 0.
     """
+    load_deferred(sys.argv[1:] if argv is None else list(argv))
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0), or a usage error already printed as one line (2)

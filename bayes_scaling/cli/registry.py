@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 import argparse
+import importlib
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,29 @@ def register(*commands: Command) -> None:
         if command.name in COMMANDS and COMMANDS[command.name] is not command:
             raise ValueError(f"the command {command.name!r} is already registered")
         COMMANDS[command.name] = command
+
+
+#: Commands of capability packages not imported yet: the command's name -> the module whose
+#: import registers it. The package root fills it (:func:`defer`), so that a command of the core
+#: never pays for importing a capability; :func:`load_deferred` imports what a command line needs.
+DEFERRED: dict[str, str] = {}
+
+
+def defer(name: str, module: str) -> None:
+    """Register the command ``name`` as defined by ``module``, imported only when needed."""
+    if name not in COMMANDS:
+        DEFERRED[name] = module
+
+
+def load_deferred(argv) -> None:
+    """Import the deferred command that ``argv`` names; every deferred command when it names
+    none (``--help``, no command, an unknown one: the parser then lists them all)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in COMMANDS:
+        return
+    for name in [first] if first in DEFERRED else list(DEFERRED):
+        if name not in COMMANDS:
+            importlib.import_module(DEFERRED[name])
 
 
 def usage() -> str:

@@ -1,8 +1,9 @@
 """What a design makes smaller: objectives as data, each a pure function of weighted draws.
 
-The draws are the current posterior's S draws at the target points; a design changes only their
-**weights** (importance reweighting by a fantasised run's likelihood, :mod:`.selection`) and the
-**reference** the extrapolation discrepancy is measured from (a run nearer the target shrinks the
+The draws are the current posterior's S draws at the target points; a design changes their
+**weights** (importance reweighting by a fantasised run's likelihood) or the law's values in them
+(a linearised update; both in :mod:`.updates`), and the **reference** the extrapolation
+discrepancy is measured from (a run nearer the target shrinks the
 target's distance beyond the data, and so the discrepancy's part of the band). At target point t
 and draw s::
 
@@ -10,7 +11,9 @@ and draw s::
     δ_s(x) = Σ_k c_{k,s} · d(x)^γ_{k,s}
 
 with the discrepancy's per-draw terms (for a scaling fit one, c_s = m_s + τ_s·η_s), d(x) the
-decades beyond the reference (:meth:`TargetDraws.distance`) and ``with_error`` the core's way of
+decades beyond the reference, measured by the discrepancy record itself
+(:meth:`~bayes_scaling.discrepancy.record.Discrepancy.term_distances` with the reference moved:
+:func:`term_distances`) and ``with_error`` the core's way of
 putting a log-loss error on a loss without crossing the draw's irreducible loss E_s
 (:func:`bayes_scaling.discrepancy.protocol.with_error`; L·e^δ wherever that stays well above E).
 Each objective maps weights ``w`` (worlds K × draws S, rows summing to one) to K values; lower is
@@ -33,7 +36,7 @@ argument when built (as pymc-marketing's risk measures):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,11 +69,8 @@ class TargetDraws:
     loss_grid, regret_grid : ndarray (S, T, G), optional
         L(N_g, C_t/(kN_g); θ_s) on a grid of N per target budget, and its regret against the draw's
         optimum (compute targets only).
-    term_axes : tuple
-        Per term of ``terms``: the reference axes its distance is measured along (None: all; the
-        scaling discrepancy's drift runs along ``("compute",)``).
-    axis_weights : dict
-        The discrepancy's weights w_a of each axis's decades (missing axes 1).
+    discrepancy : Discrepancy, optional
+        The fit's discrepancy record, which measures each term's distance beyond a reference.
     """
 
     log_law: np.ndarray
@@ -81,23 +81,11 @@ class TargetDraws:
     loss_grid: np.ndarray | None = None
     regret_grid: np.ndarray | None = None
     grid: np.ndarray | None = field(default=None, repr=False)
-    term_axes: tuple = ()
-    axis_weights: dict = field(default_factory=dict)
-
-    def distance(self, reference: dict | None) -> np.ndarray:
-        """d(x_t) per draw: max over axes of max(0, log10(x_a / reference_a)); 0 without one."""
-        return distance_beyond(reference, self.sizes, self.log_law.shape, self.axis_weights)
+    discrepancy: object = field(default=None, repr=False)
 
     def distances(self, reference: dict | None) -> tuple:
-        """The distance of each term (see ``term_axes``)."""
-        return term_distances(
-            self.term_axes,
-            len(self.terms),
-            reference,
-            self.sizes,
-            self.log_law.shape,
-            self.axis_weights,
-        )
+        """The distance of each term beyond ``reference`` at the targets, (S, T) each."""
+        return term_distances(self.discrepancy, reference, self.sizes, self.log_law.shape)
 
     def log_mean(self, reference: dict | None) -> np.ndarray:
         """log L'(x_t; s): the law with the discrepancy measured from ``reference``, (S, T)."""
@@ -126,38 +114,13 @@ def error(terms, distance) -> np.ndarray:
     return out
 
 
-def term_axes_of(disc) -> tuple:
-    """Per term of ``disc.curves``: the axes its distance runs along (None: the farthest axis);
-    a scaling discrepancy whose drift runs along compute has ``(("compute",), None)``."""
-    if getattr(disc, "drift_on", "distance") == "compute":
-        return (("compute",), None)
-    return ()
-
-
-def term_distances(term_axes, n_terms: int, reference, sizes: dict, shape, weights=None) -> tuple:
-    """The distance of each of ``n_terms`` terms beyond ``reference`` (restricted to the term's
-    axes of ``term_axes``; all axes when it is empty or None; axes weighted by ``weights``)."""
-    axes = tuple(term_axes) or (None,) * n_terms
-    out = []
-    for keep in axes:
-        ref = (
-            reference
-            if keep is None or reference is None
-            else {a: v for a, v in reference.items() if a in keep}
-        )
-        out.append(distance_beyond(ref, sizes, shape, weights))
-    return tuple(out)
-
-
-def distance_beyond(reference: dict | None, sizes: dict, shape, weights=None) -> np.ndarray:
-    """Decades beyond ``reference`` along the worst axis, each weighted by ``weights`` (numpy; 0
-    inside the data)."""
-    out = np.zeros(shape)
-    for axis, ref in (reference or {}).items():
-        if axis in sizes and sizes[axis] is not None:
-            far = np.log10(np.asarray(sizes[axis], float) / ref) * (weights or {}).get(axis, 1.0)
-            out = np.maximum(out, far)
-    return out
+def term_distances(disc, reference: dict, sizes: dict, shape) -> tuple:
+    """The distance of each term of ``disc.curves`` at ``sizes``, measured beyond ``reference``
+    (the fit's own reference grown by the picks) by the record's own
+    :meth:`~bayes_scaling.discrepancy.record.Discrepancy.term_distances`, as numpy arrays
+    broadcast to ``shape``."""
+    moved = replace(disc, reference=dict(reference))
+    return tuple(np.broadcast_to(np.asarray(d, float), shape) for d in moved.term_distances(sizes))
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> np.ndarray:

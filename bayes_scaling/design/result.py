@@ -51,8 +51,10 @@ class DesignResult:
         (0-based row of the pool as read), ``params``, ``tokens``, ``compute`` (k·N·D), ``cost``,
         ``cumulative_cost``, ``gain`` (expected reduction of the objective by this pick, given the
         earlier ones), ``objective`` (its expected value after this pick), ``ess`` (smallest
-        effective sample size of the importance weights over the fantasy worlds), ``tempered``
-        (share of worlds whose weights were tempered to keep that ESS), ``converged``.
+        effective sample size of the importance weights over the fantasy worlds; all S draws
+        with the default linear update, which does not weight them), ``tempered`` (share of
+        worlds whose weights were tempered to keep that ESS; 0 with the linear update),
+        ``converged``.
     bands : DataFrame
         The predictive band at each target before the picks and expected after them
         (:data:`BAND_COLUMNS`; ``stage`` is ``"before"`` or ``"after"``; "after" averages each

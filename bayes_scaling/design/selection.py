@@ -1,23 +1,26 @@
-"""Which runs to train next: a greedy batch under a FLOP budget, judged in fantasy worlds.
+"""Which runs to train next: a greedy batch under a FLOP budget.
 
 Given the current posterior (S draws), a pool of candidates with costs c_j, a target and an
-objective U (lower is better; :mod:`.objectives`), the expected objective after training a set B
-is estimated in K worlds drawn from the posterior predictive (:mod:`.worlds`)::
+objective U (lower is better; :mod:`.objectives`), a design judges a set B of picks by Ū(B), the
+objective expected once B is trained and the fit redone, with ref(B) the discrepancy's reference
+grown to include B (runs nearer the target shrink its distance beyond the data, and so the
+discrepancy's share of the band). How B changes the posterior is an update of
+:mod:`.updates`:
 
-    Ū(B) = (1/K) Σ_k U(w_k(B), ref(B)),    w_ks(B) ∝ Π_{j∈B} p(y_kj | θ_s)
+- ``"linear"`` (default): the law's log values at candidates and targets taken as jointly
+  Gaussian with the draws' covariance; a run at j with noise variance r makes the covariance
+  C − c_j c_jᵀ/(C_jj + r) whatever it shows, and the draws are moved to match (a square-root
+  filter), so Ū(B) = U(draws(B), ref(B)) needs no fantasy outcomes and no weights;
+- ``"reweight"``: Ū(B) = (1/K) Σ_k U(w_k(B), ref(B)), w_ks(B) ∝ Π_{j∈B} p(y_kj | θ_s), over K
+  worlds drawn from the posterior predictive (:mod:`.worlds`), tempered when a world's effective
+  sample size ESS = 1/Σw² falls below ``min_ess`` (``tempered`` in the picks says how often).
 
-with ref(B) the discrepancy's reference grown to include B (runs nearer the target shrink its
-distance beyond the data, and so the discrepancy's share of the band). The batch is chosen
-greedily: at each step the affordable candidate with the largest expected gain per FLOP,
-(Ū(B) − Ū(B ∪ {j})) / c_j, joins B, its outcome in each world now conditioning the next pick
-(Krause & Guestrin 2005 for cost-aware greedy; Li et al. 2026 for budget-aware design of scaling
-fits). The search stops when the budget allows no further candidate or none is expected to help.
-
-Importance weights degenerate when a run is far more informative than the posterior's spread:
-each world's weights are checked by their effective sample size ESS = 1/Σw² and, below
-``min_ess``, the new run's likelihood is tempered (raised to λ = ½, ¼, ... until the ESS is met),
-which understates that pick's gain rather than trusting a handful of draws; ``tempered`` in the
-picks says how often. Checked against real refits in ``tests/design/test_refit_agreement.py``.
+The batch is chosen greedily: at each step the affordable candidate with the largest expected
+gain per FLOP, (Ū(B) − Ū(B ∪ {j})) / c_j, joins B, which conditions every later pick (Krause &
+Guestrin 2005 for cost-aware greedy; Li et al. 2026 for budget-aware design of scaling fits);
+the same search by gain alone is run too and the better final Ū kept. The search stops when
+the budget allows no further candidate or none is expected to help. Both updates are checked
+against real refits in ``tests/design/test_design_refit.py``.
 """
 
 from __future__ import annotations
@@ -31,100 +34,45 @@ from bayes_scaling.data import load_runs
 from bayes_scaling.design.candidates import already_run, isoflop_grid, read_pool
 from bayes_scaling.design.objectives import Objective, get_objective, weighted_quantiles
 from bayes_scaling.design.result import BAND_COLUMNS, PICK_COLUMNS, DesignResult
+from bayes_scaling.design.updates import UPDATES, Linear, Reweighting
 from bayes_scaling.design.worlds import Worlds, build_worlds
 from bayes_scaling.errors import ArgumentError
 
-#: Tempering powers tried, in order, when a world's ESS falls below ``min_ess``.
-TEMPERING = (1.0, 0.5, 0.25, 0.125, 0.0625)
 #: Candidates re-scored at a time by the lazy greedy search (Minoux 1978): a candidate's last
 #: score bounds its next one, since a run's expected gain shrinks as the batch grows.
 LAZY_BATCH = 24
 
 
-def _normalised(logw: np.ndarray) -> np.ndarray:
-    w = np.exp(logw - logw.max(axis=-1, keepdims=True))
-    return w / w.sum(axis=-1, keepdims=True)
+def updater(worlds: Worlds, objective: Objective, update: str, min_ess: float | None):
+    """The update a design judges picks with (:data:`~.worlds.UPDATES`)."""
+    name = check.one_of(update, "update", UPDATES)
+    if name == "linear":
+        return Linear(worlds, objective)
+    min_ess = max(20.0, 0.02 * worlds.n_draws) if min_ess is None else float(min_ess)
+    return Reweighting(worlds, objective, min_ess)
 
 
-def update(logw: np.ndarray, loglik: np.ndarray, min_ess: float):
-    """Each world's weights after one more run: ``(weights, log weights, ess, tempered)``.
-
-    ``logw`` (K, S) are the worlds' log weights so far, ``loglik`` (..., K, S) the new run's log
-    likelihood (a leading axis runs over candidates). Where a world's ESS = 1/Σw² falls below
-    ``min_ess`` the likelihood is tempered, by the powers in :data:`TEMPERING`, until it does not.
-    """
-    new = logw + loglik
-    w = _normalised(new)
-    ess = 1.0 / (w**2).sum(axis=-1)
-    tempered = np.zeros(ess.shape, bool)
-    for lam in TEMPERING[1:]:
-        low = ess < min_ess
-        if not low.any():
-            break
-        new[low] = logw[np.nonzero(low)[-1]] + lam * loglik[low]
-        w[low] = _normalised(new[low])
-        ess[low] = 1.0 / (w[low] ** 2).sum(axis=-1)
-        tempered |= low
-    return w, new, ess, tempered
-
-
-def _score_all(worlds, objective, logw, reference, feasible, min_ess, chunk: int = 96):
-    """Expected objective after each feasible candidate, with the ESS and tempering per world.
-
-    Candidates that leave the discrepancy's reference unchanged share the target draws, so their
-    worlds' weights are evaluated together; a candidate that moves it gets its own evaluation.
-    """
-    n_k = worlds.n_worlds
-    values = np.empty(len(feasible))
-    ess_min, temp_share = np.empty(len(feasible)), np.empty(len(feasible))
-    for start in range(0, len(feasible), chunk):
-        js = feasible[start : start + chunk]
-        w, _, ess, temp = update(logw, worlds.loglik[js].astype(float), min_ess)
-        ess_min[start : start + len(js)] = ess.min(axis=1)
-        temp_share[start : start + len(js)] = temp.mean(axis=1)
-        refs = [worlds.extended(reference, j) for j in js]
-        same = np.array([r == reference for r in refs])
-        out = np.empty(len(js))
-        if same.any():
-            rows = w[same].reshape(-1, w.shape[-1])
-            out[same] = objective.evaluate(rows, worlds.targets, reference).reshape(-1, n_k).mean(1)
-        for i in np.flatnonzero(~same):
-            out[i] = objective.evaluate(w[i], worlds.targets, refs[i]).mean()
-        values[start : start + len(js)] = out
-    return values, ess_min, temp_share
-
-
-def greedy(
-    worlds: Worlds,
-    pool: pd.DataFrame,
-    budget: float,
-    objective: Objective,
-    *,
-    allowed: np.ndarray | None = None,
-    min_ess: float | None = None,
-):
+def greedy(up, pool: pd.DataFrame, budget: float, *, allowed: np.ndarray | None = None):
     """The better of two greedy batches (Krause & Guestrin 2005): by expected gain per FLOP, and
-    by expected gain alone. Gain per FLOP alone can spend the budget on cheap runs and then no
-    longer afford the one expensive run near the target that was worth more than all of them.
+    by expected gain alone, judged with the update ``up`` (:func:`updater`). Gain per FLOP alone
+    can spend the budget on cheap runs and then no longer afford the one expensive run near the
+    target that was worth more than all of them.
 
-    Returns ``(picks rows, initial objective, final world weights, reference, rule)``.
+    Returns ``(picks rows, initial objective, final state, reference, rule)``.
     """
-    per_flop = _greedy(worlds, pool, budget, objective, allowed, min_ess, per_flop=True)
-    whole = _greedy(worlds, pool, budget, objective, allowed, min_ess, per_flop=False)
+    per_flop = _greedy(up, pool, budget, allowed, per_flop=True)
+    whole = _greedy(up, pool, budget, allowed, per_flop=False)
     final = [r[0][-1]["objective"] if r[0] else r[1] for r in (per_flop, whole)]
     if final[1] < final[0]:
         return (*whole, "gain")
     return (*per_flop, "gain per FLOP")
 
 
-def _greedy(worlds, pool, budget, objective, allowed, min_ess, *, per_flop: bool):
-    """One greedy batch: ``(picks rows, initial objective, final world weights, reference)``."""
-    n_k, n_s = worlds.n_worlds, worlds.n_draws
-    min_ess = max(20.0, 0.02 * n_s) if min_ess is None else float(min_ess)
-    logw = np.zeros((n_k, n_s))
-    weights = _normalised(logw)
-    reference = worlds.reference
-    current = float(objective.evaluate(weights, worlds.targets, reference).mean())
+def _greedy(up, pool, budget, allowed, *, per_flop: bool):
+    """One greedy batch: ``(picks rows, initial objective, final state, reference)``."""
+    state = up.start()
+    reference = up.worlds.reference
+    current = up.value(state, reference)
     initial = current
     cost = pool["cost"].to_numpy(float)
     left = np.ones(len(pool), bool) if allowed is None else allowed.copy()
@@ -137,15 +85,9 @@ def _greedy(worlds, pool, budget, objective, allowed, min_ess, *, per_flop: bool
         order = feasible[np.argsort(-bound[feasible], kind="stable")]
         best, done = None, 0
         while done < len(order):
-            batch = order[
-                done : done
-                + (
-                    len(order)
-                    if best is None and done == 0 and np.isinf(bound[order[0]])
-                    else LAZY_BATCH
-                )
-            ]
-            values, ess, temp = _score_all(worlds, objective, logw, reference, batch, min_ess)
+            size = len(order) if best is None and np.isinf(bound[order[0]]) else LAZY_BATCH
+            batch = order[done : done + size]
+            values, ess, temp = up.score(state, reference, batch)
             score = (current - values) / (cost[batch] if per_flop else 1.0)
             bound[batch] = score
             i = int(np.argmax(score))
@@ -157,8 +99,8 @@ def _greedy(worlds, pool, budget, objective, allowed, min_ess, *, per_flop: bool
         _, j, value, ess_j, temp_j = best
         if not current - value > 0:
             break
-        weights, logw, _, _ = update(logw, worlds.loglik[j].astype(float), min_ess)
-        reference = worlds.extended(reference, j)
+        state = up.pick(state, j)
+        reference = up.worlds.extended(reference, j)
         spent += cost[j]
         rows.append(
             {
@@ -176,7 +118,7 @@ def _greedy(worlds, pool, budget, objective, allowed, min_ess, *, per_flop: bool
         )
         current = value
         left[j] = False
-    return rows, initial, weights, reference
+    return rows, initial, state, reference
 
 
 def score_candidates(
@@ -192,6 +134,7 @@ def score_candidates(
     n_worlds: int = 32,
     max_draws: int = 1000,
     min_ess: float | None = None,
+    update: str = "linear",
 ) -> pd.DataFrame:
     """The expected objective after training each candidate alone (no budget, no greedy).
 
@@ -219,11 +162,12 @@ def score_candidates(
         max_draws=max_draws,
         seed=check.seed(seed) or 0,
         regret=obj.name == "regret",
+        likelihoods=update == "reweight",
     )
-    min_ess = max(20.0, 0.02 * worlds.n_draws) if min_ess is None else float(min_ess)
-    logw = np.zeros((worlds.n_worlds, worlds.n_draws))
-    initial = float(obj.evaluate(_normalised(logw), worlds.targets, worlds.reference).mean())
-    values, ess, _ = _score_all(worlds, obj, logw, worlds.reference, np.arange(len(pool)), min_ess)
+    up = updater(worlds, obj, update, min_ess)
+    state = up.start()
+    initial = up.value(state, worlds.reference)
+    values, ess, _ = up.score(state, worlds.reference, np.arange(len(pool)))
     out = pool[["candidate", "params", "tokens", "cost"]].assign(
         objective=values, gain=initial - values, ess=ess
     )
@@ -231,15 +175,12 @@ def score_candidates(
     return out
 
 
-def band_table(worlds: Worlds, weights_before, weights_after, ref_before, ref_after, prob):
-    """The predictive band at each target before and (expected) after the picks."""
+def band_table(before, after, ref_before, ref_after, prob):
+    """The predictive band at each target before and (expected) after the picks; ``before`` and
+    ``after`` are (weights, TargetDraws) pairs."""
     qs = ((1 - prob) / 2, 0.5, (1 + prob) / 2)
-    t = worlds.targets
     rows = []
-    for stage, w, ref in (
-        ("before", weights_before, ref_before),
-        ("after", weights_after, ref_after),
-    ):
+    for stage, (w, t), ref in (("before", before, ref_before), ("after", after, ref_after)):
         values = t.log_predictive(ref)
         for i in range(values.shape[1]):
             q = np.exp(weighted_quantiles(values[:, i], w, qs)).mean(axis=0)
@@ -275,6 +216,7 @@ def design(
     n_worlds: int = 32,
     max_draws: int = 1000,
     min_ess: float | None = None,
+    update: str = "linear",
     cap: float | None = None,
     skip_existing: bool = True,
     **fit_kwargs,
@@ -298,7 +240,12 @@ def design(
     seed : int, optional
         Seeds the fit (when runs are given) and the fantasy worlds: the same seed, the same picks.
     n_worlds, max_draws, min_ess :
-        Fantasy worlds K, posterior draws S, and the smallest ESS kept before tempering.
+        Fantasy worlds K, posterior draws S, and the smallest ESS kept before tempering (K and
+        the ESS only for ``update="reweight"``).
+    update : {"linear", "reweight"}
+        How a pick changes the posterior: a linearised Gaussian update of the S draws (default;
+        :class:`~.worlds.Linear`), or importance reweighting in K fantasy worlds
+        (:class:`~.worlds.Reweighting`).
     skip_existing : bool
         Leave out candidates with the N and D of a run already in the table (``skipped``).
 
@@ -355,14 +302,15 @@ def design(
         max_draws=max_draws,
         seed=world_seed,
         regret=obj.name == "regret",
+        likelihoods=update == "reweight",
     )
-    rows, initial, weights, reference, rule = greedy(
-        worlds, pool, budget, obj, allowed=allowed, min_ess=min_ess
-    )
+    up = updater(worlds, obj, update, min_ess)
+    rows, initial, state, reference, rule = greedy(up, pool, budget, allowed=allowed)
     picks = pd.DataFrame(rows, columns=[c for c in PICK_COLUMNS if c != "converged"])
     picks["converged"] = bool(fit.converged)
     uniform = np.full((1, worlds.n_draws), 1.0 / worlds.n_draws)
-    bands = band_table(worlds, uniform, weights, worlds.reference, reference, prob)
+    before = (uniform, worlds.targets)
+    bands = band_table(before, up.draws(state), worlds.reference, reference, prob)
     runs = fit.runs[[c for c in ("n_params", "n_tokens", "compute") if c in fit.runs]].copy()
     return DesignResult(
         picks=picks,
@@ -384,5 +332,6 @@ def design(
             "target": {"compute": compute, "params": params, "tokens": tokens},
             "prob": prob,
             "rule": rule,
+            "update": up.name,
         },
     )

@@ -27,7 +27,6 @@ from bayes_scaling.design.objectives import (
     DISTANCE_AXES,
     TargetDraws,
     error,
-    term_axes_of,
     term_distances,
 )
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
@@ -47,8 +46,15 @@ class Worlds:
     Attributes
     ----------
     targets : TargetDraws
-    loglik : ndarray (J, K, S), float32
-        log p(y_kj | θ_s): the likelihood of world k's outcome at candidate j under draw s.
+    loglik : ndarray (J, K, S), float32, or None
+        log p(y_kj | θ_s): the likelihood of world k's outcome at candidate j under draw s (None
+        when not asked for: the linearised update needs no worlds).
+    log_cand : ndarray (S, J)
+        log L(x_j; θ_s) at every candidate.
+    noise_var : float
+        The variance of log loss a new run is observed with, as information: E_s[σ_s²·(ν_s+3)/
+        (ν_s+1)] for Student-t noise (the inverse of its Fisher information about the location),
+        E_s[σ_s²] for normal noise.
     reference : dict or None
         The largest compute, N and D of the fitted runs (the discrepancy's reference).
     cand_sizes : dict of ndarray (J,)
@@ -62,6 +68,8 @@ class Worlds:
     cand_sizes: dict
     n_draws: int
     n_worlds: int
+    log_cand: np.ndarray | None = None
+    noise_var: float = 0.0
 
     def extended(self, reference: dict | None, j: int) -> dict | None:
         """The reference once candidate ``j`` is a run: each axis' maximum grows to include it."""
@@ -108,6 +116,7 @@ def build_worlds(
     max_draws: int = 1000,
     seed: int = 0,
     regret: bool = False,
+    likelihoods: bool = True,
 ) -> Worlds:
     """The S reweighted draws at the targets, and K worlds' outcomes at every candidate.
 
@@ -125,6 +134,8 @@ def build_worlds(
         Seeds the worlds, the noise and the discrepancy draws.
     regret : bool
         Also tabulate the loss on a grid of N at each target budget (the regret objective).
+    likelihoods : bool
+        Draw the worlds and tabulate ``loglik`` (the importance-reweighting update needs them).
     """
     law = fit.law
     unknown = [c for c in law.inputs if c not in CANDIDATE_INPUTS]
@@ -155,10 +166,8 @@ def build_worlds(
             (_flat(c), _flat(g)) for c, g in disc.curves(draws_shape=(n_chain, n_draw), seed=seed)
         )
         reference = {a: float(v) for a, v in disc.reference.items() if a in DISTANCE_AXES}
-        term_axes = term_axes_of(disc)
-        weights = dict(getattr(disc, "axis_weights", {}))
     else:
-        terms_all, reference, term_axes, weights = (), None, (), {}
+        terms_all, reference = (), None
     floor_all = np.broadcast_to(np.asarray(irreducible_loss(law, flat), float), (total,))
     likelihood = fit.settings.get("likelihood", "student_t")
     noise = _noise(draws, likelihood, (len(idx), n_points), rng)
@@ -176,8 +185,7 @@ def build_worlds(
         loss_grid,
         regret_grid,
         grid,
-        term_axes,
-        weights,
+        disc,
     )
 
     cand = {
@@ -192,12 +200,17 @@ def build_worlds(
     y = log_true
     if terms_all:
         at = {a: cand[a][None, :] for a in cand}
-        d0 = term_distances(term_axes, len(terms_all), reference, at, log_true.shape, weights)
+        d0 = term_distances(disc, reference, at, log_true.shape)
         delta = error(tuple((c[truth], g[truth]) for c, g in terms_all), d0)
         y = np.log(with_error(np.exp(log_true), delta, floor_all[truth][:, None]))
     y = y + _noise(truths, likelihood, log_true.shape, rng)
-    loglik = _loglik(y, log_cand, draws, likelihood)
-    return Worlds(targets, loglik, reference, cand, len(idx), n_worlds)
+    loglik = _loglik(y, log_cand, draws, likelihood) if likelihoods else None
+    sigma2 = draws["sigma"][:, 0] ** 2
+    if likelihood == "student_t":
+        sigma2 = sigma2 * (draws["nu"][:, 0] + 3) / (draws["nu"][:, 0] + 1)
+    return Worlds(
+        targets, loglik, reference, cand, len(idx), n_worlds, log_cand, float(sigma2.mean())
+    )
 
 
 def _noise(draws: dict, likelihood: str, shape, rng) -> np.ndarray:

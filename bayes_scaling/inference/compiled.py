@@ -126,12 +126,34 @@ SKIPPED_STATS = frozenset(
         "draw",
     }
 )
+#: nutpie's bookkeeping statistics, not kept either: constant after tuning (``step_size_bar``,
+#: ``tuning``, ``num_eigenvalues``, ``transformation_*``), the mass matrix's internals
+#: (``fisher_distance``), the position of the draw in its trajectory, a symmetric copy of the
+#: acceptance, and per-divergence details beside ``diverging`` itself. Fewer variables make a
+#: saved fit smaller and faster to open (a 240-run fit: 48 -> 37 variables, 754 -> 623 kB).
+#: The statistics ArviZ's diagnostics read (``diverging``, ``energy``, ``step_size``, ``depth``,
+#: ``n_steps``, ``logp``, ``mean_tree_accept``, ...) stay.
+BOOKKEEPING_STATS = frozenset(
+    {
+        "divergence_draw",
+        "divergence_message",
+        "divergence_energy_error",
+        "fisher_distance",
+        "index_in_trajectory",
+        "mean_tree_accept_sym",
+        "num_eigenvalues",
+        "step_size_bar",
+        "transformation_index",
+        "transformation_update_id",
+        "tuning",
+    }
+)
 
 
 def draws_to_datasets(raw, compiled) -> tuple[xr.Dataset, xr.Dataset]:
     """nutpie's raw trace (``nutpie.sample(..., return_raw_trace=True)``) as ``(posterior,
     sample_stats)`` Datasets with dims ``(chain, draw, ...)``: the variables nutpie's own DataTree
-    holds, read from its Arrow batches directly.
+    holds (less :data:`BOOKKEEPING_STATS`), read from its Arrow batches directly.
 
     nutpie would build them through ArviZ (``arviz.from_dict``), which costs the import of all of
     ArviZ and about 0.2 s a call; the values are the same (tests compare them). Tuning draws are
@@ -142,7 +164,7 @@ def draws_to_datasets(raw, compiled) -> tuple[xr.Dataset, xr.Dataset]:
     skip_draws = set(getattr(compiled, "reparameterized_names", ()) or ())
     return (
         _batches_to_dataset(draw_batches, stat_batches, skip_draws, coords),
-        _batches_to_dataset(stat_batches, stat_batches, SKIPPED_STATS, coords),
+        _batches_to_dataset(stat_batches, stat_batches, SKIPPED_STATS | BOOKKEEPING_STATS, coords),
     )
 
 

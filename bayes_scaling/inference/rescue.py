@@ -20,6 +20,8 @@ ladder and result. The rungs in turn, in the core's order:
    with a prior on E > 0: E is sampled through the loss at the runs' centre
    (:mod:`~.centred_coordinates`); the model is unchanged, ``settings["parameterisation"]``
    says which coordinates gave the draws.
+5. **retuned** (the core's own, last): the best attempt's settings afresh, 4000 tuning steps and
+   draws, when it came within reach but its continued chains did not finish it.
 
 Two rungs are also tried **out of turn**, as soon as they apply, before the next in turn:
 
@@ -39,9 +41,9 @@ Two rungs are also tried **out of turn**, as soon as they apply, before the next
 The ladder never tries the same settings twice and stops at the first attempt that passes; when
 all fail it **returns the best** (fewest divergences, then the smallest shortfall from the gate,
 :func:`shortfall`), never a later attempt that did worse, and its entry says why it was kept.
-The core also stops when the chains settled in separate modes of similar density
-(:mod:`~.rescue_notes`: no tuning joins them and a new seed could only hide one; the fit names
-the runs they disagree on), but only while no attempt had chains that agreed (R-hat ≤
+The core also stops when the chains settled in separate modes of similar density that some run
+decides between (:mod:`~.rescue_notes`: no tuning joins them and a new seed could only hide one;
+the fit names the runs they disagree on), but only while no attempt had chains that agreed (R-hat ≤
 :data:`NEAR_RHAT`): once one did, a later split is slow mixing, not modes. The record
 (``settings["rescue"]``) lists every attempt: settings, why, the attempt whose chains it
 continues, failures, seconds, passed, kept and why. The caller warns

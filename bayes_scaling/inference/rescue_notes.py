@@ -41,9 +41,12 @@ def explain(out, runs, law, likelihood, pooling) -> Diagnostics:
     notes = []
     if modes is not None:
         notes.append(_modes_note(modes, out.stopped_posterior, runs, law, likelihood, pooling))
-    law_note = _law_note(posterior, runs, law, pooling)
-    if law_note is not None:
-        notes.append(law_note)
+    for note in (
+        _law_note(posterior, runs, law, pooling),
+        noise_note(posterior, runs, law, failing),
+    ):
+        if note is not None:
+            notes.append(note)
     if modes is not None:
         advice = ()
     elif len(record) > 1:
@@ -122,8 +125,12 @@ def _modes_note(modes: Modes, posterior, runs, law, likelihood, pooling) -> tupl
     return what, advice
 
 
-def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
-    """The runs one mode fits much worse than the other (it treats them as outliers)."""
+def deciding_runs(modes: Modes, posterior, runs, law, likelihood):
+    """The runs one mode fits more than :data:`MODE_NATS` worse than the other (mean log
+    density): ``(g, rows, gap)``, g the mode (0 or 1) that fits more of them worse. No such run
+    means no run decides between the "modes": they are two ends of a ridge the runs leave open
+    (a 5-run sweep under the weak default priors, E from 0.1 to 0.6 in chains of one fit),
+    which slow mixing, not separate modes, explains."""
     inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
     y = xr.DataArray(np.log(runs["loss"].to_numpy(float)), dims="run")
     dens = []
@@ -133,11 +140,16 @@ def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
         dens.append(log_density(likelihood, part, mu, y).mean(("chain", "draw")).values)
     worse = [np.flatnonzero(dens[g] < dens[1 - g] - MODE_NATS) for g in (0, 1)]
     g = int(len(worse[1]) > len(worse[0]))
-    bad = worse[g]
+    return g, worse[g], dens[1 - g][worse[g]] - dens[g][worse[g]]
+
+
+def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
+    """The runs one mode fits much worse than the other (it treats them as outliers)."""
+    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
+    g, bad, gap = deciding_runs(modes, posterior, runs, law, likelihood)
     if not len(bad):
         return "no run decides between the modes: check the priors and the likelihood"
     ids = runs["run_id"].astype(str).to_numpy()
-    gap = dens[1 - g][bad] - dens[g][bad]
     top = bad[np.argsort(-gap)][:MODE_RUNS]
     ranges = ", ".join(
         f"{c} {inputs[c][bad].min():.3g}-{inputs[c][bad].max():.3g}" for c in law.inputs
@@ -149,6 +161,36 @@ def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
         f"{', ...' if len(bad) > MODE_RUNS else ''}; {ranges}): check those runs, and refit "
         "without them, or with another likelihood or prior, to decide between the modes"
     )
+
+
+#: σ "slides toward 0" when its posterior's 95% quantile is more than this times its 5% one.
+NOISE_SPREAD = 10.0
+
+
+def noise_note(posterior, runs, law: Law, failing) -> tuple[str, str] | None:
+    """A funnel in the noise: σ failed the gate and its posterior spans more than
+    :data:`NOISE_SPREAD` × from its 5% to its 95% quantile. With barely more runs than law
+    parameters the law can nearly interpolate them, so σ slides toward 0 and the law's
+    parameters narrow with it (a 6-run fineweb-edu subsample: σ's median 3e-4, its chains' sds
+    of E from 0.04 to 0.44 with σ); NUTS cannot cross such a funnel with any length or step
+    (4 × 4000 draws at target_accept 0.99: R-hat 1.04-1.18). The model, not the sampler, must
+    change: a floor on σ or more runs."""
+    if "sigma" not in failing or "sigma" not in posterior:
+        return None
+    low, high = np.quantile(posterior["sigma"].values, [0.05, 0.95])
+    if not (low > 0 and high / low > NOISE_SPREAD):
+        return None
+    what = (
+        f"the noise σ is not pinned: it slides toward 0 (5%-95% {low:.2g}-{high:.2g}) and the "
+        f"law's parameters narrow with it, a funnel that NUTS cannot cross ({len(runs)} runs for "
+        f"{len(law.params)} law parameters: the law nearly interpolates them)"
+    )
+    advice = (
+        "give σ a prior that keeps it near the runs' known seed-to-seed noise (a LogNormal "
+        "around it, not the HalfNormal that reaches 0), fit a law with fewer parameters, or add "
+        "runs; more draws or tuning cannot help"
+    )
+    return what, advice
 
 
 def _law_note(posterior, runs, law: Law, pooling) -> tuple[str, str] | None:

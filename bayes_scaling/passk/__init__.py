@@ -3,14 +3,18 @@
 A capability over the core, in the core's stage order (each module imports only from those above
 it in this list, and from the core)::
 
-    data → law → model → result → fit → answers → decisions → plots → report → cli
+    data → sweep → law → model → result → joint → fit → sbc → answers → decisions → plots
+    → report → cli
 
 - :mod:`.data`: counts tables (one row per model and problem), GSM8K's, best-of-N jailbreaking's
   (an early-stopped sweep), thinning that respects the stopping;
 - :mod:`.law`: pass@k of a Beta difficulty with an unsolvable share, in closed form;
-- :mod:`.model`: the PyMC models (one model, and the law across models);
+- :mod:`.model`: the PyMC models (one model; every model jointly, partially pooled along
+  log N and log D; the two-stage law across models);
 - :mod:`.result`: :class:`PassKFit`, saved and loaded like every result;
-- :mod:`.fit`: :func:`fit_passk`, NUTS with the gate and the rescue;
+- :mod:`.joint`, :mod:`.fit`: :func:`fit_passk`, NUTS with the gate and the rescue, every model
+  in one fit (``pooling="partial"``) or each on its own (``"independent"``);
+- :mod:`.sbc`: simulation-based calibration on simulated benchmarks of a given shape;
 - :mod:`.answers`, :mod:`.decisions`: bands at any k, samples needed, bigger model or more samples;
 - :mod:`.plots`, :mod:`.report`, :mod:`.cli`: figures, report section, ``bayes-scaling passk``.
 

@@ -28,6 +28,7 @@ from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.law import (
     benchmark_pass_at_k,
+    log_marginal,
     population_pass_at_k,
     problems_pass_at_k,
     unsolvable_weight,
@@ -309,10 +310,60 @@ def samples_for(
     return out
 
 
+def log_likelihood(fit: PassKFit) -> xr.DataArray:
+    """log P(c_j | n_j, θ_m) per draw and row of the counts table (dims ``chain, draw, row``):
+    the marginal likelihood of one problem's count, p_j integrated out
+    (:func:`bayes_scaling.passk.law.log_marginal`), the pointwise terms of LOO."""
+    post = fit.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    out = np.empty((*shape, len(fit.counts)))
+    model_of = fit.counts["model"].astype(str).to_numpy()
+    n = fit.counts["samples"].to_numpy(float)
+    c = fit.counts["correct"].to_numpy(float)
+    for name in fit.models:
+        rows = np.flatnonzero(model_of == name)
+        a, b, pi = (post[v].sel(model=name).values[..., None] for v in ("a", "b", "pi"))
+        out[..., rows] = log_marginal(a, b, pi, n[rows], c[rows])
+    return xr.DataArray(
+        out,
+        dims=("chain", "draw", "row"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+    )
+
+
+def loo_tree(fit: PassKFit) -> xr.DataTree:
+    """The fit's posterior with its pointwise log likelihood (variable ``counts``), as ArviZ's
+    ``loo`` and ``compare`` take it."""
+    return xr.DataTree.from_dict(
+        {
+            "posterior": fit.posterior[["log_a", "log_b", "unsolvable_logit"]],
+            "log_likelihood": xr.Dataset({"counts": log_likelihood(fit)}),
+        }
+    )
+
+
+def compare_poolings(fits: dict) -> pd.DataFrame:
+    """PSIS-LOO of pass@k fits of the same counts (e.g. ``{"partial": f1, "independent": f2}``),
+    one problem of one model left out at a time: ArviZ's ``compare`` table (``elpd``, ``se``,
+    ``elpd_diff``, ``dse``, ``weight``, ...) and ``n_high_k``, the problems whose Pareto k is
+    above ArviZ's threshold (their LOO is unreliable)."""
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
+    trees = {name: loo_tree(f) for name, f in fits.items()}
+    table = az.compare(trees)
+    high = {}
+    for name, tree in trees.items():
+        loo = az.loo(tree, pointwise=True)
+        high[name] = int((loo.pareto_k > loo.good_k).sum())
+    return table.assign(n_high_k=pd.Series(high))
+
+
 __all__ = [
     "band_dataset",
     "bands",
+    "compare_poolings",
     "exponent",
+    "log_likelihood",
     "pass_at_k",
     "samples_for",
 ]

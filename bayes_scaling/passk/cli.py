@@ -3,6 +3,7 @@
     bayes-scaling passk fit samples.csv --out p.nc [--model-col M] [--problem-col P]
                                         [--samples-col N] [--correct-col C] [--seed S]
                                         [--draws N] [--chains K] [--tune T] [--no-law]
+                                        [--pooling partial|independent]
     bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
                                    [--format csv|json|table]
 
@@ -44,6 +45,12 @@ def passk_arguments(top) -> None:
         f.add_argument(f"--{canon}-col", dest=dest, default=None, help=f"column holding {canon}")
     add_sampler_flags(f, draws=1000, tune=1000)  # fit_passk's defaults
     f.add_argument("--no-law", action="store_true", help="skip the law across models")
+    f.add_argument(
+        "--pooling",
+        choices=("partial", "independent"),
+        default=None,
+        help="one joint fit of every model (partial) or each on its own (independent, default)",
+    )
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")
     b.add_argument("fit")
@@ -85,6 +92,7 @@ def run(args) -> int:
             args.samples,
             columns=columns,
             law=False if args.no_law else None,
+            **({"pooling": args.pooling} if args.pooling else {}),
             seed=args.seed,
             draws=args.draws,
             chains=args.chains,

@@ -26,7 +26,7 @@ from bayes_scaling.passk.answers import (
     _flat,
     _models,
 )
-from bayes_scaling.passk.law import beta_params, design, population_pass_at_k
+from bayes_scaling.passk.law import beta_params, design, law_params, population_pass_at_k
 from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
@@ -49,7 +49,8 @@ def law_theta(fit: PassKFit, n_params, n_tokens, *, seed: int | None = None) -> 
     scatter = _flat(law["scatter"])  # (S, 3)
     rng = np.random.default_rng(fit.settings.get("seed", 0) if seed is None else seed)
     eps = rng.standard_normal((coef.shape[0], len(n), 3))
-    return np.einsum("pt,sqt->spq", x, coef) + eps * scatter[:, None, :]
+    theta = np.einsum("pt,sqt->spq", x, coef) + eps * scatter[:, None, :]
+    return law_params(theta, law["param"].values)  # a joint fit's law is in log(b/a)
 
 
 def _law_pass(fit, n_params, n_tokens, k, seed=None) -> np.ndarray:

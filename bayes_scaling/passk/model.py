@@ -1,4 +1,4 @@
-"""PyMC models of per-problem counts: one model's difficulty distribution; the law across models.
+"""PyMC models of per-problem counts: one model's difficulty; every model jointly; the law.
 
 **One model** (:func:`build_single`). Problem j has n_j samples and c_j correct,
 c_j ~ Binomial(n_j, p_j); p_j = 0 with probability π (never solvable), else p_j ~ Beta(a, b).
@@ -22,11 +22,14 @@ with X_m the difficulty law's terms in standardised log N and log D
 (intercepts centred on the single-model priors) and σ ~ HalfNormal(1) the models' scatter about
 the law, non-centred (z), so a prediction at a new (N, D) carries the law's misfit.
 
-Why two stages, and which two. A joint model on every model's raw counts was tried first: on the
-81 GSM8K models NUTS took 290 s for 250 iterations of 2 chains (the trajectories hit the tree
-depth limit), because the models that solve almost nothing leave a curved ridge between the
-unsolvable share and a Beta with a ≪ 1, and the random effects turn it into a funnel. So each
-model is fitted on its own (three parameters, well behaved, ~0.3 s), and the law is fitted to
+Why a second stage at all. A joint model on every model's raw counts with a π per model
+was tried first: on the 81 GSM8K models NUTS took 290 s for 250 iterations of 2 chains (the
+trajectories hit the tree depth limit). Two causes, both mended in :func:`build_joint`: log B
+computed as a difference of log-gammas lost every digit at the b ≈ 1e10–1e13 that a model
+solving nothing reaches (step sizes collapsed to 1e-17; now :func:`_lgamma_step`, Stirling's
+series), and a π per model leaves an L-shaped ridge (π → 1, or b/a → ∞) for every such model
+(now one π for the benchmark). The two-stage law remains for ``pooling="independent"``:
+each model is fitted on its own (three parameters, ~0.3 s), and the law is fitted to
 those fits — but not by regressing their posteriors, which would count the per-model prior once
 per model. Each model's *likelihood* is recovered from its posterior by dividing out the prior
 in the Gaussian approximation (precision Λ = Σ_post⁻¹ − Σ_prior⁻¹, location
@@ -46,7 +49,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS
+from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS, STIRLING_FROM
 
 
 def compress(n, c) -> np.ndarray:
@@ -56,14 +59,29 @@ def compress(n, c) -> np.ndarray:
     return np.vstack([uniq[:, 0], uniq[:, 1], mult.astype(float)])
 
 
-def _betaln(x, y):
-    return pt.gammaln(x) + pt.gammaln(y) - pt.gammaln(x + y)
+def _lgamma_step(y, x):
+    """log Γ(y + x) − log Γ(y) in PyTensor, stable for large y: the graph of
+    :func:`bayes_scaling.passk.law.log_gamma_step` (Stirling's series above
+    :data:`~bayes_scaling.passk.law.STIRLING_FROM`; NUTS stalled on GSM8K's zero-success models
+    without it, whose b run to 1e10 and beyond)."""
+    big = pt.gt(y, STIRLING_FROM)
+    safe = pt.switch(big, y, STIRLING_FROM)
+    stirling = (
+        (safe - 0.5) * pt.log1p(x / safe)
+        + x * pt.log(safe + x)
+        - x
+        + 1 / (12 * (safe + x))
+        - 1 / (12 * safe)
+    )
+    small = pt.switch(big, 1.0, y)
+    return pt.switch(big, stirling, pt.gammaln(small + x) - pt.gammaln(small))
 
 
 def _loglik(n, c, w, log_a, log_b, unsolvable_logit):
     """Σ w·log P(c | n) with the parameters given per row (broadcasting)."""
     a, b = pt.exp(log_a), pt.exp(log_b)
-    log_bb = _betaln(a + c, b + n - c) - _betaln(a, b)
+    # log B(a + c, b + n − c) − log B(a, b) as three stable steps of log Γ (law.log_gamma_step)
+    log_bb = _lgamma_step(a, c) - _lgamma_step(b + n - c, a + c) + _lgamma_step(b, a)
     log_pi = -pt.softplus(-unsolvable_logit)  # log sigmoid
     log_1m_pi = -pt.softplus(unsolvable_logit)
     solved = log_1m_pi + log_bb
@@ -122,4 +140,63 @@ def build_law(obs: np.ndarray, x: np.ndarray, priors: tuple, n_models: int) -> p
         rows = theta[pt.cast(data[0], "int64")]
         proj = rows[:, 0] * data[1] + rows[:, 1] * data[2] + rows[:, 2] * data[3]
         pm.Potential("loglik", -0.5 * pt.sum(data[5] * (data[4] - proj) ** 2))
+    return model
+
+
+#: The coordinates of the joint fit's regression (:func:`build_joint`): log a, log(b/a) and
+#: logit π (the sampler's own coordinates of :func:`build_single`).
+JOINT_PARAMS = ("log_a", "log_b_over_a", "unsolvable_logit")
+#: Prior sd of a slope of the joint fit (per standardised unit of log N or log D) and the
+#: HalfNormal scale of the models' scatter about the regression of log a and log(b/a).
+JOINT_SLOPE_SD = 2.0
+JOINT_SCATTER = 1.0
+
+
+def stack_counts(parts) -> np.ndarray:
+    """Every model's :func:`compress` ed counts in one (4, U) matrix: model index, n, c and the
+    multiplicity, models in the order given."""
+    blocks = [np.vstack([np.full(p.shape[1], m, float), p]) for m, p in enumerate(parts)]
+    return np.hstack(blocks)
+
+
+def build_joint(counts: np.ndarray, x: np.ndarray, priors: tuple, n_models: int) -> pm.Model:
+    """Every model of a benchmark in one model: partial pooling along the models' sizes, and one
+    unsolvable share for the benchmark.
+
+    Model m's (log a, log(b/a)) are
+
+        (log a, log(b/a))_m = β·x_m + τ ∘ z_m,   z_m ~ Normal(0, I),   τ ~ HalfNormal(1),
+
+    with x_m the design row (:func:`bayes_scaling.passk.law.design`: a constant and terms in
+    standardised log N and log D; a constant only when the sizes are unknown, which makes the
+    models exchangeable), β's intercepts Normal(mu_a, sd_a) and Normal(mu_b − mu_a, sd_b) from
+    the per-model priors, slopes Normal(0, :data:`JOINT_SLOPE_SD`). The unsolvable share π is
+    one for the benchmark (logit π ~ Normal(mu_π, sd_π)): a problem no model solves is a
+    property of the benchmark, while a weak model's zeros are explained by its own (large) b,
+    hard rather than impossible. Per model, π and a Beta tail are not told apart by counts at
+    one n (zero successes have probability ≈ 1 under both): with π per model the zero-success
+    models leave an L-shaped ridge (π → 1, or b/a → ∞) that the hierarchy turns into a funnel
+    (NUTS saturated its tree depth on GSM8K's 39 models); shared, it is identified by the
+    models that do solve problems. Every model's counts enter through the likelihood of
+    :func:`build_single` (``counts`` from :func:`stack_counts`). A model with few successes is
+    pulled towards the regression at its size by as much as its own counts leave open: the
+    posterior variance of z_m is the share of its scatter known only from its neighbours.
+    """
+    n_terms = x.shape[1]
+    (_, mu_a, sd_a), (_, mu_b, sd_b), (_, mu_pi, sd_pi) = priors
+    coef_mu = np.zeros((2, n_terms))
+    coef_sd = np.full((2, n_terms), JOINT_SLOPE_SD)
+    coef_mu[:, 0], coef_sd[:, 0] = (mu_a, mu_b - mu_a), (sd_a, sd_b)
+    with pm.Model() as model:
+        data = pm.Data("counts", counts)
+        design = pm.Data("design", x)
+        coef = pm.Normal("coef", coef_mu, coef_sd, shape=(2, n_terms))
+        scatter = pm.HalfNormal("scatter", JOINT_SCATTER, shape=2)
+        z = pm.Normal("z", 0.0, 1.0, shape=(n_models, 2))
+        phi = pt.dot(design, coef.T) + z * scatter  # (models, 2)
+        rows = phi[pt.cast(data[0], "int64")]
+        logit_pi = pm.Normal("unsolvable_logit", mu_pi, sd_pi)
+        log_a = rows[:, 0]
+        loglik = _loglik(data[1], data[2], data[3], log_a, log_a + rows[:, 1], logit_pi)
+        pm.Potential("loglik", loglik)
     return model

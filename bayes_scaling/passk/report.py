@@ -105,13 +105,19 @@ def _compute_sentence(fit, prob, total_compute, queries, tokens_per_sample):
 
 
 def borrowing(fit: PassKFit, models=None) -> dict[str, float] | None:
-    """How much each model borrowed from the others through the difficulty law: 1 − the ratio
-    of log b's posterior variance under the law to that of the model's own fit (0: nothing
-    borrowed; near 1: the model is known mostly through its neighbours). None without a law."""
+    """How much each model borrowed from the others (0: nothing borrowed; near 1: the model is
+    known mostly through its neighbours). A joint fit: the posterior variance of z_m of log(b/a)
+    (its scatter about the law, prior variance 1), the share of it the model's own counts left
+    open. A two-stage law: 1 − the ratio of log b's posterior variance under the law to that
+    of the model's own fit. None when each model was fitted alone without a law."""
+    models = fit.models if models is None else list(models)
+    pool = fit.pool_posterior
+    if pool is not None:
+        z = _flat(pool["z"].sel(model=models, param="log_b_over_a")).var(axis=0)
+        return {m: float(v) for m, v in zip(models, z, strict=True)}
     law = fit.law_posterior
     if law is None:
         return None
-    models = fit.models if models is None else list(models)
     own = _flat(fit.posterior["log_b"].sel(model=models)).var(axis=0)
     joint = _flat(law["theta"].sel(model=models, param="log_b")).var(axis=0)
     return {m: float(1 - j / o) for m, j, o in zip(models, joint, own, strict=True)}
@@ -125,10 +131,12 @@ def _borrow_sentence(fit, models):
         )
     top = sorted(share, key=share.get, reverse=True)[:3]
     said = ", ".join(f"{m} ({share[m]:.0%})" for m in top)
-    return sentence(
-        "Borrowed most from the other models through the difficulty law (the share of the "
-        f"variance of log b the law removed): {said}."
+    how = (
+        "in the joint fit (the share of its scatter about the law its own counts left open)"
+        if fit.pool_posterior is not None
+        else "through the difficulty law (the share of the variance of log b the law removed)"
     )
+    return sentence(f"Borrowed most from the other models {how}: {said}.")
 
 
 def decision_section(

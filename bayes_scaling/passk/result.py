@@ -3,14 +3,16 @@
 Made by :func:`bayes_scaling.fit_passk`. Its DataTree holds
 
 - ``posterior``: per model (dim ``model``) ``log_a``, ``log_b``, ``unsolvable_logit`` and
-  the derived ``a``, ``b`` (the solvable problems' Beta) and ``pi`` (the unsolvable share); each
-  model was fitted on its own (independent posteriors stacked along ``model``);
+  the derived ``a``, ``b`` (the solvable problems' Beta) and ``pi`` (the unsolvable share), from
+  the joint fit or from each model's own (``settings["pooling"]``);
 - ``models``: each model's gate and sampler record (R-hat, ESS, divergences, attempts, seconds)
   and its N and D when known;
 - ``counts``: the whole counts table it saw (``model, problem, samples, correct`` ...);
 - ``law_posterior`` (when the difficulty law was fitted): ``coef`` (dims ``param, term``),
   ``scatter`` (``param``) and the law-pooled ``theta`` (``model, param``); its design's centre and
-  scale in the root attributes;
+  scale in the root attributes. A joint fit (``pooling="partial"``) stores its pooling there
+  too, in its own coordinates (``param`` = log_a, log_b_over_a, unsolvable_logit) with ``z``
+  (``model, param``), or as ``pool_posterior`` when the models have no sizes;
 
 and the provenance attributes on the root (format tag, settings and diagnostics JSON, package
 version, SHA-256 of the counts, created_at). No pymc is needed to read it or answer from it.
@@ -40,8 +42,12 @@ def counts_hash(counts: pd.DataFrame) -> str:
     return hashlib.sha256(counts.to_csv(index=False).encode()).hexdigest()
 
 
-def make_tree(posterior, models, counts, diag, settings, law_posterior=None, law_attrs=None):
-    """Assemble the result's DataTree (see the module docstring)."""
+def make_tree(
+    posterior, models, counts, diag, settings, law_posterior=None, law_attrs=None, group=None
+):
+    """Assemble the result's DataTree (see the module docstring); ``law_posterior`` goes to the
+    group ``group`` (default ``law_posterior``; ``pool_posterior`` for a joint fit without
+    sizes)."""
     table = counts.reset_index(drop=True).rename_axis("row")
     counts_ds = xr.Dataset.from_dataframe(table)
     for name in counts_ds.data_vars:
@@ -64,7 +70,7 @@ def make_tree(posterior, models, counts, diag, settings, law_posterior=None, law
         "counts": counts_ds,
     }
     if law_posterior is not None:
-        groups["law_posterior"] = law_posterior
+        groups[group or "law_posterior"] = law_posterior
     return xr.DataTree.from_dict(groups)
 
 
@@ -113,6 +119,22 @@ class PassKFit(FitResult):
         if "law_posterior" not in self.idata.children:
             return None
         return self.idata["law_posterior"].to_dataset()
+
+    @property
+    def pooling(self) -> str:
+        """``"partial"`` (every model in one fit) or ``"independent"`` (each on its own)."""
+        return self.settings.get("pooling", "independent")
+
+    @property
+    def pool_posterior(self) -> xr.Dataset | None:
+        """The joint fit's pooling (``coef``, ``scatter``, ``z``, ``theta``), with or without
+        sizes; None for independent fits."""
+        if self.pooling != "partial":
+            return None
+        for group in ("law_posterior", "pool_posterior"):
+            if group in self.idata.children:
+                return self.idata[group].to_dataset()
+        return None
 
     @property
     def law_design(self) -> dict | None:

@@ -9,6 +9,7 @@ the runs table. Writing is :meth:`FitResult.save <bayes_scaling.results.base.Fit
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,18 @@ from bayes_scaling.results.scaling import ScalingFit
 #: Readers by the format tag a result writes: ``reader(tree) -> result``. A capability package
 #: registers its result's reader with :func:`register_format` when it is imported.
 FORMATS: dict[str, Callable[[xr.DataTree], FitResult]] = {}
+
+
+#: Capability packages not imported yet, by the family of their format tags (the tag before its
+#: "/version"): :func:`read_tree` imports the package (which registers its reader) on meeting
+#: one. The package root fills it, so that ``import bayes_scaling`` needs no capability.
+DEFERRED_FORMATS: dict[str, str] = {}
+
+
+def defer_format(family: str, module: str) -> None:
+    """Let :func:`load` read tags ``family/<version>`` once ``module`` is imported, importing it
+    when such a file is read."""
+    DEFERRED_FORMATS[family] = module
 
 
 def register_format(
@@ -66,6 +79,10 @@ def read_tree(path: str | Path) -> xr.DataTree:
             for node in tree.subtree:
                 for var in node.variables.values():
                     var.attrs.pop("_FillValue", None)
+        tag = tree.attrs.get("format")
+        family = str(tag).split("/")[0]
+        if tag not in FORMATS and family in DEFERRED_FORMATS:  # before the restore, which the
+            importlib.import_module(DEFERRED_FORMATS[family])  # package may take part in
         tree = restore_tree(tree.load())
     except Exception as exc:  # any reader failure means: not one of ours
         raise FitFileError(f"{path.name!r} is not a readable NetCDF/Zarr fit file ({exc})") from exc

@@ -282,7 +282,8 @@ def leave_one_out(
     """Per ladder and direction: prior learned without its family, then its backtest by four
     methods.
 
-    ``baselines=False`` runs the learned prior only (the other three methods do not depend on it);
+    ``baselines=False`` runs the learned prior only (the other three methods do not depend on it),
+    a list of method names (``"bayes"``, ``"bayes_params"``, ``"huber"``) only those beside it;
     ``nu`` and ``drift_spread``: the population's form (:data:`POPULATION`).
     Returns the backtests' rows (one per method, held-out run and probability) with ``ladder``,
     ``family``, ``direction``, ``along``, ``bin`` and ``method`` (see :data:`METHOD_NAMES`)
@@ -297,6 +298,7 @@ def leave_one_out(
         plans = {"learned": (["bayes"], prior)}
         if baselines:
             methods = ["bayes", "bayes_params", *(["huber"] if huber else [])]
+            methods = methods if baselines is True else list(baselines)
             plans["within-table"] = (methods, "within-table")
         for direction in directions:
             for prior_name, (methods, value) in plans.items():

@@ -26,6 +26,7 @@ from bayes_scaling.inference.rescue import (
     separate_modes,
 )
 from bayes_scaling.inference.rescue_core import escalate
+from bayes_scaling.inference.rescue_notes import noise_note
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.model.centred_coordinates import INTERNAL, anchorable
@@ -80,6 +81,7 @@ CORE_ORDER = {
     "anchored E": 3,
     "more draws": 4,
     "target_accept 0.99 again": 5,
+    "retuned": 6,
 }
 
 
@@ -94,7 +96,7 @@ def expected_seeds(record, seed=0):
             if e["continues"]:
                 out.append(record[e["continues"] - 1]["seed"])
             else:
-                out.append(derived_seed(seed, CORE_ORDER[e["rung"]] + uses[e["rung"]] * 5))
+                out.append(derived_seed(seed, CORE_ORDER[e["rung"]] + uses[e["rung"]] * 6))
             uses[e["rung"]] += 1
     return out
 
@@ -110,7 +112,7 @@ def test_a_ridge_escalates_and_records_every_attempt(ridge_run):
     record = ridge_fit.settings["rescue"]
     rungs = [e["rung"] for e in record]
     assert rungs[0] == "as asked" and len(rungs) >= 2
-    in_turn = [CORE_ORDER[r] for r in rungs[1:] if CORE_ORDER[r] < 4]
+    in_turn = [CORE_ORDER[r] for r in rungs[1:] if CORE_ORDER[r] in (1, 2, 3, 6)]
     assert in_turn == sorted(in_turn)
     assert record[0]["failures"] and not record[0]["passed"]
     assert (
@@ -394,14 +396,11 @@ def test_the_last_rung_continues_an_attempt_within_reach_plumbing(stub_gate):
     assert out.attempt == calls[1] and [e["kept"] for e in out.record] == [False, True, False]
 
 
-def test_separate_modes_stop_the_ladder_and_name_the_runs():
-    runs = datasets.demo()
-    law = get_law("chinchilla")
-    priors = resolve_priors(law, runs, None, "student_t")
+def two_modes(calls, shift):
+    """A stub sampler: draws near the demo truth, chains 2-3 with E ``shift`` higher."""
     truth = {**DEMO_TRUTH, "sigma": 0.012, "nu": 5.0}
-    calls = []
 
-    def two_modes(attempt):  # chains 2-3 sit where E is 0.3 higher: a curve that misses runs
+    def sample(attempt):
         calls.append(attempt)
         post = xr.merge(
             [
@@ -409,7 +408,7 @@ def test_separate_modes_stop_the_ladder_and_name_the_runs():
                 for i, (k, v) in enumerate(truth.items())
             ]
         )
-        post["E"] = post["E"] + xr.DataArray([0.0, 0.0, 0.3, 0.3], dims="chain")
+        post["E"] = post["E"] + xr.DataArray([0.0, 0.0, shift, shift], dims="chain")
         zeros = np.zeros((4, 200))
         stats = xr.Dataset(
             {
@@ -419,8 +418,19 @@ def test_separate_modes_stop_the_ladder_and_name_the_runs():
         )
         return post, stats, 0.1
 
+    return sample
+
+
+def test_separate_modes_stop_the_ladder_and_name_the_runs():
+    runs = datasets.demo()
+    law = get_law("chinchilla")
+    priors = resolve_priors(law, runs, None, "student_t")
+    calls = []
+    # chains 2-3 sit where E is 0.3 higher: a curve that misses runs
     first = Attempt("as asked", 1000, 1000, 0.95, 7)
-    out = escalate(two_modes, first, PARAMS, runs=runs, law=law, priors=priors, likelihood="normal")
+    out = escalate(
+        two_modes(calls, 0.3), first, PARAMS, runs=runs, law=law, priors=priors, likelihood="normal"
+    )
     assert len(calls) == 1 and out.record[0]["stopped"] == "separate modes"
     assert "separate modes of similar density (E " in out.diagnostics.reason()
     advice = out.diagnostics.advice[0]
@@ -428,6 +438,45 @@ def test_separate_modes_stop_the_ladder_and_name_the_runs():
     assert re.search(
         r"the mode with E 2.2 fits \d+ runs more than 2 nats worse than the other", advice
     )
+
+
+def test_modes_that_no_run_decides_between_do_not_stop_the_ladder_plumbing():
+    """Stub draws: chains split in E by 0.01 (far beyond their sd of 0.002, the same density),
+    which no run fits 2 nats worse: ends of a ridge, not modes, so the ladder goes on."""
+    runs = datasets.demo()
+    law = get_law("chinchilla")
+    priors = resolve_priors(law, runs, None, "student_t")
+    calls = []
+    first = Attempt("as asked", 1000, 1000, 0.95, 7)
+    sample = two_modes(calls, 0.01)
+    out = escalate(sample, first, PARAMS, runs=runs, law=law, priors=priors, likelihood="normal")
+    assert len(calls) > 1 and not any(e.get("stopped") for e in out.record)
+    assert not out.diagnostics.converged and out.stopped is None
+
+
+def test_a_stalled_continuation_is_retuned_plumbing(stub_gate):
+    """Mocked gate, a 20-run gemstones subsample's path: longer comes close (R-hat 1.007, ESS
+    310), its chains continued do not raise the ESS (309), the anchored attempt is worse; the
+    last rung samples the close attempt's settings afresh with 4000 tuning steps and draws and a
+    new seed, which passes."""
+    runs = datasets.demo()
+    law = get_law("chinchilla")
+    priors = resolve_priors(law, runs, None, "student_t")
+    script = [(1.037, 122, 0), (1.007, 310, 0), (1.006, 309, 0), (1.025, 96, 1), (1.005, 980, 0)]
+    sample, calls = gated(script)
+    first = Attempt("as asked", 1000, 1000, 0.95, 0)
+    out = escalate(sample, first, ["x"], runs=runs, law=law, priors=priors, likelihood="normal")
+    rungs = ["as asked", "longer", "more draws", "anchored E", "retuned"]
+    assert [a.rung for a in calls] == rungs
+    assert calls[4] == replace(calls[1], rung="retuned", draws=4000, tune=4000, seed=calls[4].seed)
+    assert calls[4].seed == derived_seed(0, 6) and not calls[4].anchored
+    assert out.diagnostics.converged and out.attempt == calls[4]
+    assert [e["seed"] for e in out.record] == expected_seeds(out.record)
+    # nothing within reach (the funnel of a 6-run table): no retuned rung
+    sample, calls = gated([(1.23, 13, 1), (1.09, 34, 2), (1.09, 41, 0), (1.11, 50, 0)])
+    out = escalate(sample, first, ["x"], runs=runs, law=law, priors=priors, likelihood="normal")
+    assert "retuned" not in [a.rung for a in calls] and not out.diagnostics.converged
+    assert out.record[2]["kept"]
 
 
 def test_a_chain_stuck_far_below_is_not_a_mode():
@@ -492,3 +541,19 @@ def test_internal_refits_continue_a_close_attempt_and_restart_a_diverged_one_plu
     assert calls[1]["seed"] != 9
     post, record = refit((0.7, 0), (2.0, 0))
     assert post is None and record["usable"] is False and record["max_rhat"] < 1.1
+
+
+def test_a_noise_funnel_is_named_with_what_would_settle_it():
+    """Stub draws: σ spread over three decades (a law that nearly interpolates its runs) and
+    failing the gate: the note says σ is not pinned and that the model must change; a σ
+    spread as the noise of a well-fitted table (factor 2) gets no note."""
+    runs = datasets.demo().iloc[:6]
+    law = get_law("chinchilla")
+    post = _draws([0.0] * 4, [1.0] * 4, ["s"], n=400)
+    funnel = post.assign(sigma=np.exp(-8 + 1.2 * post["s"]))
+    what, advice = noise_note(funnel, runs, law, ["sigma", "E"])
+    assert "the noise σ is not pinned" in what and "6 runs for 5 law parameters" in what
+    assert "more draws or tuning cannot help" in advice
+    steady = post.assign(sigma=np.exp(-4 + 0.2 * post["s"]))
+    assert noise_note(steady, runs, law, ["sigma"]) is None
+    assert noise_note(funnel, runs, law, ["E"]) is None

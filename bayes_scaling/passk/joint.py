@@ -1,0 +1,130 @@
+"""Sampling for pass@k: the rescue ladder, and the joint fit of every model of a benchmark.
+
+:func:`fit_joint` samples :func:`bayes_scaling.passk.model.build_joint` (partial pooling of the
+models' difficulty along log N and log D, one unsolvable share) once for all models, gated and
+rescued like every fit; :func:`ladder`, :func:`thin` and :func:`derived` are shared with the
+per-model fits of :mod:`bayes_scaling.passk.fit`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit
+
+from bayes_scaling.inference.compiled import sample_attempt
+from bayes_scaling.inference.rescue import LONGER, STEADY, Attempt, climb, derived_seed, more_draws
+from bayes_scaling.passk.law import DESIGN_TERMS, beta_params, design
+from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, compress, stack_counts
+
+#: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
+#: successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K models at a tail
+#: ESS of 373).
+PASSK_RUNGS = (LONGER, STEADY, more_draws(times=2))
+#: The joint fit's terms in standardised log N and log D (see :func:`joint_design`).
+JOINT_TERMS = DESIGN_TERMS
+#: What the joint fit's gate watches.
+JOINT_GATE = ["coef", "scatter", "z", "unsolvable_logit"]
+
+
+def ladder(sample, first: Attempt, gate: list[str], rescue: bool):
+    """The shared ladder (:func:`bayes_scaling.inference.rescue.climb`) with
+    :data:`PASSK_RUNGS`: ``(posterior, sample_stats, diagnostics, record, seconds)`` of the
+    attempt kept (the first that passed, else the best)."""
+    out = climb(sample, first, gate, PASSK_RUNGS, rescue=rescue)
+    return out.posterior, out.sample_stats, out.diagnostics, out.record, out.seconds
+
+
+def thin(post: xr.Dataset, draws: int) -> xr.Dataset:
+    """``draws`` evenly spaced draws of a longer (rescued) posterior."""
+    n = post.sizes["draw"]
+    if n == draws:
+        return post
+    keep = np.linspace(0, n - 1, draws).round().astype(int)
+    return post.isel(draw=keep).assign_coords(draw=np.arange(draws))
+
+
+def derived(post: xr.Dataset) -> xr.Dataset:
+    """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit)."""
+    a, b = beta_params(post["log_a"], post["log_b"])
+    return post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
+
+
+def joint_design(info: pd.DataFrame, sizes: bool):
+    """The joint fit's design: the difficulty law's terms (:data:`DESIGN_TERMS`) in the models'
+    standardised log N and log D when ``sizes``, else a constant (exchangeable models).
+    Returns ``(x, terms, centre, scale)``."""
+    if sizes:
+        x, centre, scale = design(info["n_params"], info["n_tokens"], terms=JOINT_TERMS)
+        return x, JOINT_TERMS, centre, scale
+    return np.ones((len(info), 1)), ("const",), None, None
+
+
+def fit_joint(
+    counts, info, pkey, sizes, draws, chains, tune, seed, target_accept, rescue, progress
+):
+    """Every model in one NUTS fit (:func:`bayes_scaling.passk.model.build_joint`).
+
+    Returns ``(posterior, pool, attrs, diagnostics, record, seconds)``: the per-model posterior
+    (dims ``chain, draw, model``: ``log_a``, ``log_b``, ``unsolvable_logit``, the last the same
+    for every model), the pooling's posterior (``coef`` over ``param, term``, ``scatter`` and
+    ``z`` over ``param``, ``theta`` over ``model, param``, in :data:`JOINT_PARAMS`; the
+    unsolvable share's row holds its one value as the constant, with no slope and no scatter)
+    and its design's attributes.
+    """
+    names = list(info["model"])
+    parts = [
+        compress(part["samples"], part["correct"])
+        for part in (counts[counts["model"] == m] for m in names)
+    ]
+    x, terms, centre, scale = joint_design(info, sizes)
+    data = {"counts": stack_counts(parts), "design": x}
+    key = ("passk-joint", pkey, len(names), tuple(terms))
+    first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0))
+
+    def sample(attempt):
+        return sample_attempt(
+            key,
+            lambda: build_joint(data["counts"], x, pkey, len(names)),
+            data,
+            attempt,
+            chains,
+            progress,
+        )
+
+    post, _, diag, record, secs = ladder(sample, first, JOINT_GATE, rescue)
+    post = thin(post, draws)
+    coef, scatter, z = (post[v].values for v in ("coef", "scatter", "z"))
+    phi = np.einsum("mt,cdpt->cdmp", x, coef) + z * scatter[:, :, None, :]
+    # the unsolvable share's row: its one value as the constant, no slope, no scatter
+    logit_pi = post["unsolvable_logit"].values  # (chain, draw)
+    shape = logit_pi.shape
+    coef = np.concatenate([coef, np.zeros((*shape, 1, len(terms)))], axis=2)
+    coef[:, :, 2, 0] = logit_pi
+    scatter = np.concatenate([scatter, np.zeros((*shape, 1))], axis=2)
+    z = np.concatenate([z, np.zeros((*shape, len(names), 1))], axis=3)
+    pi_m = np.broadcast_to(logit_pi[:, :, None], phi.shape[:3])
+    theta = np.concatenate([phi, pi_m[..., None]], axis=3)
+    dims = ("chain", "draw")
+    pool = xr.Dataset(
+        {
+            "coef": ((*dims, "param", "term"), coef),
+            "scatter": ((*dims, "param"), scatter),
+            "z": ((*dims, "model", "param"), z),
+            "theta": ((*dims, "model", "param"), theta),
+        },
+        coords={"model": names, "param": list(JOINT_PARAMS), "term": list(terms)},
+    )
+    per_model = xr.Dataset(
+        {
+            "log_a": ((*dims, "model"), theta[..., 0]),
+            "log_b": ((*dims, "model"), theta[..., 0] + theta[..., 1]),
+            "unsolvable_logit": ((*dims, "model"), theta[..., 2]),
+        },
+        coords={"chain": post["chain"].values, "draw": post["draw"].values, "model": names},
+    )
+    attrs = {"law_terms": list(terms)}
+    if centre is not None:
+        attrs.update(law_centre=centre.tolist(), law_scale=scale.tolist())
+    return derived(per_model), pool, attrs, diag, record, secs
