@@ -79,6 +79,13 @@ DESIGN_TERMS = ("const", "log_n", "log_d", "log_d_sq", "log_n_log_d")
 STIRLING_FROM = 1e3
 
 
+def stirling_step(y, x, xp):
+    """Stirling's series for log Γ(y + x) − log Γ(y) (large y), in the array library ``xp``
+    (``numpy`` or ``pytensor.tensor``): the one formula of :func:`log_gamma_step` and of the
+    model's graph."""
+    return (y - 0.5) * xp.log1p(x / y) + x * xp.log(y + x) - x + 1 / (12 * (y + x)) - 1 / (12 * y)
+
+
 def log_gamma_step(y, x):
     """log Γ(y + x) − log Γ(y), stable for large y.
 
@@ -99,14 +106,7 @@ def log_gamma_step(y, x):
     """
     y, x = np.broadcast_arrays(np.asarray(y, float), np.asarray(x, float))
     big = y > STIRLING_FROM
-    safe = np.where(big, y, STIRLING_FROM)
-    stirling = (
-        (safe - 0.5) * np.log1p(x / safe)
-        + x * np.log(safe + x)
-        - x
-        + 1 / (12 * (safe + x))
-        - 1 / (12 * safe)
-    )
+    stirling = stirling_step(np.where(big, y, STIRLING_FROM), x, np)
     small = np.where(big, 1.0, y)
     return np.where(big, stirling, gammaln(small + x) - gammaln(small))
 

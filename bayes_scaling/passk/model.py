@@ -49,7 +49,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS, STIRLING_FROM
+from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS, STIRLING_FROM, stirling_step
 
 
 def compress(n, c) -> np.ndarray:
@@ -65,14 +65,7 @@ def _lgamma_step(y, x):
     :data:`~bayes_scaling.passk.law.STIRLING_FROM`; NUTS stalled on GSM8K's zero-success models
     without it, whose b run to 1e10 and beyond)."""
     big = pt.gt(y, STIRLING_FROM)
-    safe = pt.switch(big, y, STIRLING_FROM)
-    stirling = (
-        (safe - 0.5) * pt.log1p(x / safe)
-        + x * pt.log(safe + x)
-        - x
-        + 1 / (12 * (safe + x))
-        - 1 / (12 * safe)
-    )
+    stirling = stirling_step(pt.switch(big, y, STIRLING_FROM), x, pt)
     small = pt.switch(big, 1.0, y)
     return pt.switch(big, stirling, pt.gammaln(small + x) - pt.gammaln(small))
 
