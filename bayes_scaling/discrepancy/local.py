@@ -1,6 +1,12 @@
 """A local residual discrepancy: a Gaussian process on the fitted runs' residuals over
-(log10 N, log10 D), in the manner of Kennedy & O'Hagan (2001). Building block for issue 21,
-item 1; NOT yet wired into :func:`bayes_scaling.fit`, the bands or the saved fits.
+(log10 N, log10 D), in the manner of Kennedy & O'Hagan (2001). Every fit with a discrepancy and
+a law of N and D learns one (:func:`learn`: the shipped (s, ℓ_N, ℓ_R) of ``local.json``, σ_n by
+type-II maximum likelihood, the posterior-median residuals); it is part of the fit's
+:class:`~bayes_scaling.discrepancy.record.Discrepancy` (``local``), saved with it, and added to δ
+wherever :meth:`~bayes_scaling.discrepancy.record.Discrepancy.error` is used (bands, backtests,
+allocation losses, downstream). The root finders of targets and design work on the distance
+terms alone (:meth:`~bayes_scaling.discrepancy.record.Discrepancy.curves`): far beyond the data,
+where targets lie, g is back to its prior, mean 0 and sd s = 1% of log loss.
 
 The shipped discrepancy δ(x) = m·c(x)^γ + τ·η·d(x)^γ (:mod:`bayes_scaling.discrepancy.record`)
 is zero at distance 0, so it cannot carry a misfit the law shows *inside* the data (on
@@ -40,9 +46,12 @@ score 0.125 on log loss, coverage 0.51/0.93 at 50/90%):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
 
@@ -176,3 +185,152 @@ def predict(residuals, x_fit, x_new, gp: ResidualGP) -> tuple[np.ndarray, np.nda
     mean = np.asarray(residuals, float) @ h.T
     cov = kernel(x_new, x_new, gp) - v.T @ v
     return mean, 0.5 * (cov + cov.T)
+
+
+# ---------------------------------------------------------------- the shipped local misfit
+#: The shipped hyper-parameters (s, ℓ_N, ℓ_R) and their provenance.
+SHIPPED = "local.json"
+#: The grid of the noise σ_n's type-II maximum likelihood, as multiples of the fit's σ.
+NOISE_GRID = np.geomspace(1.0, 30.0, 41)
+#: Jitter (as a share of s²) added to the conditional covariance before its Cholesky factor.
+JITTER = 1e-9
+
+
+def shipped_hyper() -> dict:
+    """The shipped (s, ℓ_N, ℓ_R) with their provenance (``local.json`` beside this module)."""
+    from importlib import resources  # only when a fit learns its local misfit
+
+    return json.loads(resources.files(__package__).joinpath(SHIPPED).read_text())
+
+
+@dataclass(frozen=True)
+class LocalMisfit:
+    """The residual GP of one fit, ready to predict: hyper-parameters, the fitted runs'
+    positions and their posterior-median residuals r̄ (see the module docstring).
+
+    The mean is shared by the posterior draws (r̄, not each draw's residuals: in the study, 2.83
+    against 2.85 nats per held-out run and the same coverage). One posterior draw gets one joint
+    draw of g at all the points asked, g ~ N(mean, cov) (:func:`predict`), so that each draw is
+    one smooth curve. Where the points move from draw to draw (a per-draw optimal split), g is
+    taken at each point's median position over the draws: the misfit is a function of the
+    point asked for, smooth over half a decade, not of each draw's split.
+    """
+
+    gp: ResidualGP
+    positions: np.ndarray
+    residuals: np.ndarray
+
+    @cached_property
+    def _solved(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L⁻¹, α): L the Cholesky factor of K + σ_n² I, α = (K + σ_n² I)⁻¹ r̄."""
+        k = kernel(self.positions, self.positions, self.gp)
+        chol = np.linalg.cholesky(k + self.gp.noise**2 * np.eye(len(k)))
+        inverse = np.linalg.inv(chol)  # once per fit (n ≤ a few hundred): then matmuls only
+        return inverse, inverse.T @ (inverse @ self.residuals)
+
+    def _at(self, x: np.ndarray, joint: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance (``joint``) or variance of g at the rows of ``x``."""
+        inverse, alpha = self._solved
+        cross = kernel(self.positions, x, self.gp)  # (n, m)
+        v = inverse @ cross
+        if joint:
+            cov = kernel(x, x, self.gp) - v.T @ v
+            return cross.T @ alpha, 0.5 * (cov + cov.T)
+        return cross.T @ alpha, np.clip(self.gp.s**2 - (v**2).sum(0), 0, None)
+
+    @cached_property
+    def largest_shift(self) -> float:
+        """max |E g| at the fitted runs: how far the GP moves the law near the data."""
+        return float(np.abs(self._at(self.positions, joint=False)[0]).max())
+
+    def moments(self, sizes) -> tuple[xr.DataArray, xr.DataArray] | None:
+        """Posterior mean and variance of g at ``sizes``, dims those of the points (None without
+        n_params and n_tokens)."""
+        x = _positions_of(sizes)
+        if x is None:
+            return None
+        mean, var = self._at(x.values.reshape(-1, 2), joint=False)
+        dims, shape = x.dims[:-1], x.shape[:-1]
+        return xr.DataArray(mean.reshape(shape), dims=dims), xr.DataArray(
+            var.reshape(shape), dims=dims
+        )
+
+    def error(self, sizes, *, draws_shape, seed) -> xr.DataArray | int:
+        """g_s(x), dims (chain, draw, ...point dims); 0 without n_params and n_tokens."""
+        x = _positions_of(sizes)
+        if x is None:
+            return 0
+        mean, cov = self._at(x.values.reshape(-1, 2), joint=True)
+        chol = np.linalg.cholesky(cov + JITTER * self.gp.s**2 * np.eye(len(mean)))
+        z = np.random.default_rng([int(seed), 13]).standard_normal((*draws_shape, len(mean)))
+        g = mean + z @ chol.T
+        return xr.DataArray(
+            g.reshape(*draws_shape, *x.shape[:-1]), dims=("chain", "draw", *x.dims[:-1])
+        )
+
+    def describe(self) -> str:
+        """One phrase: the GP's scale and the largest shift it makes at the fitted runs."""
+        shift = self.largest_shift
+        return (
+            f"local misfit: a Gaussian process on the runs' residuals (sd {self.gp.s:.2g} of log "
+            f"loss, length {self.gp.ell_n:.2g} decades of N and {self.gp.ell_r:.2g} of tokens per "
+            f"parameter), shifting the law by up to {shift:.2%} near the runs"
+        )
+
+    def to_dataset(self) -> xr.Dataset:
+        """Variables and attributes for the ``discrepancy`` group."""
+        return xr.Dataset(
+            {
+                "local_positions": (("local_run", "position"), self.positions),
+                "local_residuals": ("local_run", self.residuals),
+            },
+            coords={"position": ["log10_n_params", "log10_n_tokens"]},
+            attrs={
+                f"local_{k}": float(getattr(self.gp, k)) for k in ("s", "ell_n", "ell_r", "noise")
+            },
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> LocalMisfit | None:
+        """The misfit saved in a ``discrepancy`` group, or None (none, or written before)."""
+        if "local_residuals" not in ds:
+            return None
+        a = ds.attrs
+        gp = ResidualGP(*(float(a[f"local_{k}"]) for k in ("s", "ell_n", "ell_r", "noise")))
+        return cls(
+            gp,
+            np.asarray(ds["local_positions"], float),
+            np.asarray(ds["local_residuals"], float),
+        )
+
+
+def _positions_of(sizes) -> xr.DataArray | None:
+    """(log10 N, log10 D) of ``sizes`` with a trailing dim ``position`` (None without both)."""
+    if sizes.get("n_params") is None or sizes.get("n_tokens") is None:
+        return None
+    n, d = (
+        np.log10(v if isinstance(v, xr.DataArray) else xr.DataArray(np.asarray(v, float)))
+        for v in (sizes["n_params"], sizes["n_tokens"])
+    )
+    n, d = xr.broadcast(n, d)
+    x = xr.concat([n, d], dim="position").transpose(..., "position")
+    per_draw = [dim for dim in ("chain", "draw") if dim in x.dims]
+    return x.median(per_draw) if per_draw else x  # see LocalMisfit
+
+
+def learn(runs, law, posterior, hyper: dict | None = None) -> LocalMisfit | None:
+    """The local misfit of a fit: the shipped (s, ℓ_N, ℓ_R), σ_n ≥ the fit's median σ by type-II
+    maximum likelihood on a grid (:data:`NOISE_GRID`), conditioned on the posterior-median
+    residuals of the fitted runs. None for a law without both n_params and n_tokens."""
+    if not {"n_params", "n_tokens"} <= set(law.inputs):
+        return None
+    hyper = shipped_hyper() if hyper is None else hyper
+    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
+    log_law = np.log(law.evaluate(posterior, inputs))
+    y = np.log(runs["loss"].to_numpy(float))
+    residuals = np.median((y - log_law).stack(sample=("chain", "draw")).values, axis=-1)
+    x = positions(runs["n_params"], runs["n_tokens"])
+    sigma = float(np.median(posterior["sigma"]))
+    fits = [ResidualGP(hyper["s"], hyper["ell_n"], hyper["ell_r"], sigma * k) for k in NOISE_GRID]
+    best = min(fits, key=lambda gp: neg_log_marginal(residuals, x, gp))
+    return LocalMisfit(best, x, residuals)

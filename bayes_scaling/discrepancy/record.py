@@ -22,13 +22,9 @@ beyond it::
   leave-one-family-out log score on the corpus (3.134 nats per run against 3.123 with w = 1;
   doubling tokens too, 3.127; halving both, 3.109);
 - c(x) is the same along compute alone, c(x) = max(0, log10(C / max_i C_i)): the drift runs
-  along compute, not along N or tokens. Across the public ladders the law's extrapolation
-  over-predicts the loss of larger-compute runs (every family), while runs beyond the data in N
-  at fixed tokens per parameter, or in tokens at fixed N, show no common sign once their
-  compute is accounted for. Scored by the leave-one-family-out log predictive density of the
-  held-out runs of three directions of extrapolation on 12 ladders (``benchmarks/
-  calibration.py``), the drift along compute beats the drift along the farthest axis in every
-  family (3.13 against 3.03 nats per run on average). Records written before this
+  along compute (across the public ladders the law over-predicts larger-compute runs in every
+  family; along N or tokens at fixed compute no common sign), 3.13 against 3.03 nats per
+  held-out run for a drift along d (``benchmarks/calibration.py``). Records written before
   (``drift_on = "distance"``) keep c = d;
 - m is a systematic drift per decade, common to all ladders (learned across public ladders: the
   fitted law's extrapolation over-predicts held-out losses on average; see
@@ -47,6 +43,10 @@ beyond it::
 - Every posterior draw s gets its own (m_s, τ_s, γ_s) (from that grid posterior) and its own η_s,
   shared by all points: one draw is one "law error curve", so fan charts and allocation see
   smooth curves.
+- Inside and near the data a Gaussian process g(x) on the fitted runs' residuals carries the
+  law's local misfit (:mod:`bayes_scaling.discrepancy.local`, :attr:`Discrepancy.local`): added
+  to δ by :meth:`Discrepancy.error` and :meth:`Discrepancy.shift_and_sd`, 0 in mean and sd s far
+  from the runs.
 - Far beyond the data δ grows without bound (a negative drift most of all), so it is put on the
   loss by :func:`~bayes_scaling.discrepancy.protocol.with_error`: upward as e^δ, downward on the
   reducible loss L − E with the same first-order effect, so that no draw's loss falls below that
@@ -65,6 +65,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.local import LocalMisfit
 from bayes_scaling.discrepancy.protocol import error_of_curves
 from bayes_scaling.errors import ArgumentError, BayesScalingError
 from bayes_scaling.model.likelihoods import normal_logpdf, t_logpdf
@@ -112,6 +113,10 @@ class Discrepancy:
         no compute axis).
     axis_weights : dict
         w_a of d(x) by axis (missing axes 1; empty for records written before).
+    local : LocalMisfit or None
+        The misfit inside and near the data, g(x) (:mod:`bayes_scaling.discrepancy.local`),
+        added to δ by :meth:`error` and :meth:`shift_and_sd`; None for records written before,
+        laws without N and D, and the root finders of :meth:`curves`.
     kind, scale : str
         ``"scaling"`` and ``"log loss"`` (class attributes of the protocol).
     """
@@ -131,6 +136,7 @@ class Discrepancy:
     failed_refits: int = 0
     drift_on: str = "distance"
     axis_weights: dict = field(default_factory=dict)
+    local: LocalMisfit | None = None
 
     @property
     def learned(self) -> bool:
@@ -165,9 +171,11 @@ class Discrepancy:
             source += f" ({self.failed_refits} internal refit(s) failed twice and were left out)"
         drift = self.drift_mean()
         shift = f"shift {drift:+.2%} and " if drift else ""
+        local = f"; {self.local.describe()}" if self.local is not None else ""
         return (
             f"extrapolation discrepancy: {shift}sd {med:.3g} of log loss at 10x beyond the data "
             f"(90% {lo:.3g}-{hi:.3g}), growing as distance^{self.gamma_mean():.2g}, {source}"
+            f"{local}"
         )
 
     def distance(self, sizes) -> xr.DataArray:
@@ -217,15 +225,19 @@ class Discrepancy:
         return ((drift + tau * eta, gamma),)
 
     def error(self, sizes, *, draws_shape, seed, group=None) -> xr.DataArray:
-        """δ(x) = (m_s + τ_s·η_s)·d(x)^γ_s on log loss, dims (chain, draw, ...point dims).
+        """δ(x) = m_s·c(x)^γ_s + τ_s·η_s·d(x)^γ_s (+ g_s(x), the local misfit, when the record
+        has one and ``sizes`` gives N and D) on log loss, dims (chain, draw, ...point dims).
 
         Put it on a loss with :func:`~bayes_scaling.discrepancy.protocol.with_error` (never below
         E), not as ``loss·e^δ``.
         """
-        return error_of_curves(
+        out = error_of_curves(
             self.curves(draws_shape=draws_shape, seed=seed, group=group),
             self.term_distances(sizes),
         )
+        if self.local is None:
+            return out
+        return out + self.local.error(sizes, draws_shape=draws_shape, seed=seed)
 
     def shift_and_sd(self, sizes, *, draws_shape, seed, group=None) -> tuple[xr.DataArray, ...]:
         """Per-draw mean m_s·c(x)^γ_s and sd τ_s·d(x)^γ_s of δ, dims (chain, draw, ...points)."""
@@ -234,26 +246,34 @@ class Discrepancy:
         dims = ("chain", "draw")
         growth = xr.DataArray(gamma, dims=dims)
         shift = xr.DataArray(drift, dims=dims) * self.drift_distance(sizes) ** growth
-        return shift, xr.DataArray(tau, dims=dims) * self.distance(sizes) ** growth
+        sd = xr.DataArray(tau, dims=dims) * self.distance(sizes) ** growth
+        local = self.local.moments(sizes) if self.local is not None else None
+        if local is None:
+            return shift, sd
+        return shift + local[0], np.sqrt(sd**2 + local[1])
 
     def to_dataset(self) -> xr.Dataset:
         """For the fit's DataTree group ``discrepancy`` (NetCDF-safe attributes)."""
-        return xr.Dataset(
-            {"weights": (("drift", "tau", "gamma"), self.weights)},
-            coords={"drift": self.drift, "tau": self.tau, "gamma": self.gamma},
-            attrs={
-                "kind": self.kind,
-                "cut_on": self.cut_on,
-                "cuts": list(map(float, self.cuts)) or [np.nan],
-                "n_checked": int(self.n_checked),
-                "prior": self.prior,
-                "failed_refits": int(self.failed_refits),
-                "drift_on": self.drift_on,
-                "axis_weight_axes": list(self.axis_weights) or [""],
-                "axis_weight_values": [float(v) for v in self.axis_weights.values()] or [1.0],
-                "reference_axes": list(self.reference),
-                "reference_values": [float(v) for v in self.reference.values()],
-            },
+        local = self.local.to_dataset() if self.local is not None else xr.Dataset()
+        return local.merge(
+            xr.Dataset(
+                {"weights": (("drift", "tau", "gamma"), self.weights)},
+                coords={"drift": self.drift, "tau": self.tau, "gamma": self.gamma},
+                attrs={
+                    "kind": self.kind,
+                    "cut_on": self.cut_on,
+                    "cuts": list(map(float, self.cuts)) or [np.nan],
+                    "n_checked": int(self.n_checked),
+                    "prior": self.prior,
+                    "failed_refits": int(self.failed_refits),
+                    "drift_on": self.drift_on,
+                    "axis_weight_axes": list(self.axis_weights) or [""],
+                    "axis_weight_values": [float(v) for v in self.axis_weights.values()] or [1.0],
+                    "reference_axes": list(self.reference),
+                    "reference_values": [float(v) for v in self.reference.values()],
+                },
+            ),
+            combine_attrs="no_conflicts",
         )
 
     @classmethod
@@ -294,6 +314,7 @@ class Discrepancy:
                 )
                 if str(k)
             },
+            local=LocalMisfit.from_dataset(ds),
         )
 
 

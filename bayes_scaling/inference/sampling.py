@@ -21,6 +21,7 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
+from bayes_scaling.discrepancy.local import learn as learn_local_misfit
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.inference.compiled import STATS
 from bayes_scaling.inference.nuts import (
@@ -292,8 +293,7 @@ def fit(
 
         disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on, disc_prior)
         failed = sum(not r["usable"] for r in refits)
-        if failed:
-            disc = replace(disc, failed_refits=failed)
+        disc = replace(disc, failed_refits=failed, local=learn_local_misfit(runs, law, posterior))
         settings["discrepancy_prior"] = disc_prior.name
         settings["discrepancy_refits"] = refits
         settings["discrepancy_seconds"] = round(time.perf_counter() - start, 3)

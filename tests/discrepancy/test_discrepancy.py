@@ -106,10 +106,14 @@ def test_bands_carry_the_discrepancy_beyond_the_data_only(fits):
     _, bent = fits
     largest = float(bent.runs["compute"].max())
     inside = bent.runs.iloc[[0, 10]]
-    kw = dict(params=inside["n_params"], tokens=inside["n_tokens"], as_xarray=True)
-    np.testing.assert_allclose(
-        bent.bands(**kw)["upper"].values, bent.bands(**kw, discrepancy=False)["upper"].values
+    disc, sizes = (
+        bent.discrepancy,
+        {a: inside[a].to_numpy(float) for a in ("compute", "n_params", "n_tokens")},
     )
+    total = disc.error(sizes, draws_shape=(2, 50), seed=1)
+    local = disc.local.error(sizes, draws_shape=(2, 50), seed=1)
+    np.testing.assert_allclose(total, local)  # the distance terms are 0 inside the data
+    assert float(np.abs(local).max()) < 5 * disc.local.gp.s  # the local misfit stays small
     far = bent.bands(compute=[10 * largest, 100 * largest], prob=0.9, as_xarray=True)
     plain = bent.bands(
         compute=[10 * largest, 100 * largest], prob=0.9, as_xarray=True, discrepancy=False

@@ -1,19 +1,29 @@
-"""The residual GP of bayes_scaling.discrepancy.local (maths only; not yet wired into fits): it
-carries a local bias to nearby new points and forgets it far away, is linear in per-draw
-residuals, and type-II maximum likelihood recovers the hyper-parameters of simulated residuals."""
+"""The residual GP of bayes_scaling.discrepancy.local: it carries a local bias to nearby new
+points and forgets it far away, is linear in per-draw residuals, and type-II maximum likelihood
+recovers the hyper-parameters of simulated residuals; the fit's LocalMisfit predicts the exact
+GP, draws one smooth curve per posterior draw, is learned from a fit's residuals and saved with
+its discrepancy."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
+import xarray as xr
 
 from bayes_scaling.discrepancy.local import (
+    LocalMisfit,
     ResidualGP,
     fit_hyper,
     kernel,
+    learn,
     noise_by_ml,
     positions,
     predict,
 )
+from bayes_scaling.discrepancy.record import Discrepancy
+from bayes_scaling.laws import get_law
 
 
 def ladder_positions():
@@ -81,3 +91,83 @@ def test_noise_by_ml_respects_the_floor_and_finds_plain_noise():
     assert 0.01 < gp.noise < 0.04 and (gp.s, gp.ell_n) == (0.001, 0.5)
     quiet = noise_by_ml(np.zeros(len(n)), x, s=0.01, ell_n=0.5, ell_r=0.5, noise_floor=0.003)
     assert np.isclose(quiet.noise, 0.003)
+
+
+def biased_misfit():
+    n, d = ladder_positions()
+    r = np.where((n >= 3e9) & (d / n <= 5), 0.015, 0.0)
+    return LocalMisfit(ResidualGP(s=0.01, ell_n=0.5, ell_r=0.5, noise=0.002), positions(n, d), r)
+
+
+def test_misfit_moments_are_the_exact_gp_and_draws_follow_them():
+    misfit = biased_misfit()
+    n, d = np.array([1.5e10, 2e8, 1e14]), np.array([3e10, 4e9, 2e15])
+    mean, cov = predict(misfit.residuals, misfit.positions, positions(n, d), misfit.gp)
+    m, v = misfit.moments({"n_params": n, "n_tokens": d})
+    np.testing.assert_allclose(m.values, mean, atol=1e-12)
+    np.testing.assert_allclose(v.values, np.diag(cov), atol=1e-12)
+    g = misfit.error({"n_params": n, "n_tokens": d}, draws_shape=(4, 2000), seed=3)
+    assert g.dims[:2] == ("chain", "draw") and g.shape == (4, 2000, 3)
+    flat = g.values.reshape(-1, 3)
+    np.testing.assert_allclose(flat.mean(0), mean, atol=4 * misfit.gp.s / np.sqrt(8000))
+    # joint: one curve a draw (4 sd of a variance estimated from 8000 draws)
+    np.testing.assert_allclose(np.cov(flat.T), cov, atol=4 * misfit.gp.s**2 * np.sqrt(2 / 8000))
+    same = misfit.error({"n_params": n, "n_tokens": d}, draws_shape=(4, 2000), seed=3)
+    np.testing.assert_array_equal(g.values, same.values)
+
+
+def test_points_that_move_with_the_draw_take_their_median_position():
+    misfit = biased_misfit()
+    n = xr.DataArray(
+        np.full((2, 5, 1), 1.5e10) * np.linspace(0.9, 1.1, 5)[None, :, None],
+        dims=("chain", "draw", "point"),
+    )
+    g = misfit.error({"n_params": n, "n_tokens": 2 * n}, draws_shape=(2, 5), seed=0)
+    fixed = misfit.error(
+        {"n_params": np.array([1.5e10]), "n_tokens": np.array([3e10])}, draws_shape=(2, 5), seed=0
+    )
+    assert g.dims == ("chain", "draw", "point")
+    np.testing.assert_allclose(g.values, fixed.values)
+    assert misfit.error({"compute": np.array([1e21])}, draws_shape=(2, 5), seed=0) == 0
+
+
+def test_a_fit_learns_the_misfit_of_its_runs():
+    law = get_law("chinchilla")
+    truth = {"E": 1.7, "log_A": np.log(400.0), "alpha": 0.34, "log_B": np.log(400.0), "beta": 0.28}
+    n, d = ladder_positions()
+    runs = pd.DataFrame({"n_params": n, "n_tokens": d})
+    bump = np.where((n >= 3e9) & (d / n <= 5), 0.015, 0.0)  # the law misses one corner
+    clean = law.fn({"n_params": n, "n_tokens": d}, truth, np)
+    runs["loss"] = np.asarray(clean) * np.exp(bump)
+    rng = np.random.default_rng(0)
+    post = xr.Dataset(
+        {k: (("chain", "draw"), v + 1e-4 * rng.standard_normal((2, 50))) for k, v in truth.items()}
+        | {"sigma": (("chain", "draw"), np.full((2, 50), 0.002))}
+    )
+    misfit = learn(runs, law, post)
+    assert misfit.gp.noise >= 0.002 and misfit.gp.s == 0.01
+    m, _ = misfit.moments({"n_params": np.array([1e10, 1e8]), "n_tokens": np.array([2e10, 4e9])})
+    assert m.values[0] > 0.008 and abs(m.values[1]) < 0.003
+    one_input = SimpleNamespace(inputs=("compute",))  # a law of compute alone: no (N, D) misfit
+    assert learn(runs, one_input, post) is None
+
+
+def test_the_misfit_is_saved_with_its_discrepancy_and_old_records_load_without():
+    grid = np.ones((1, 2, 1)) / 2
+    base = dict(
+        drift=np.zeros(1),
+        tau=np.array([0.01, 0.02]),
+        gamma=np.ones(1),
+        weights=grid,
+        reference={"compute": 1e21},
+        cut_on="compute",
+        cuts=(),
+        n_checked=0,
+    )
+    record = Discrepancy(**base, local=biased_misfit())
+    back = Discrepancy.from_dataset(record.to_dataset())
+    np.testing.assert_array_equal(back.local.residuals, record.local.residuals)
+    np.testing.assert_array_equal(back.local.positions, record.local.positions)
+    assert back.local.gp == record.local.gp
+    assert "local misfit" in back.describe()
+    assert Discrepancy.from_dataset(Discrepancy(**base).to_dataset()).local is None
