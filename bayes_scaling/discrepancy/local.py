@@ -222,17 +222,17 @@ class LocalMisfit:
 
     @cached_property
     def _solved(self) -> tuple[np.ndarray, np.ndarray]:
-        """(L⁻¹, α): L the Cholesky factor of K + σ_n² I, α = (K + σ_n² I)⁻¹ r̄."""
-        k = kernel(self.positions, self.positions, self.gp)
-        chol = np.linalg.cholesky(k + self.gp.noise**2 * np.eye(len(k)))
-        inverse = np.linalg.inv(chol)  # once per fit (n ≤ a few hundred): then matmuls only
-        return inverse, inverse.T @ (inverse @ self.residuals)
+        """(R, α) with R Rᵀ = (K + σ_n² I)⁻¹ (from one eigendecomposition of K) and
+        α = (K + σ_n² I)⁻¹ r̄: then kᵀ(K + σ_n² I)⁻¹k' = (Rᵀk)ᵀ(Rᵀk') by matmuls only."""
+        lam, vec = np.linalg.eigh(kernel(self.positions, self.positions, self.gp))
+        root = vec / np.sqrt(np.clip(lam, 0, None) + self.gp.noise**2)
+        return root, root @ (root.T @ self.residuals)
 
     def _at(self, x: np.ndarray, joint: bool) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance (``joint``) or variance of g at the rows of ``x``."""
-        inverse, alpha = self._solved
+        root, alpha = self._solved
         cross = kernel(self.positions, x, self.gp)  # (n, m)
-        v = inverse @ cross
+        v = root.T @ cross
         if joint:
             cov = kernel(x, x, self.gp) - v.T @ v
             return cross.T @ alpha, 0.5 * (cov + cov.T)
@@ -331,6 +331,14 @@ def learn(runs, law, posterior, hyper: dict | None = None) -> LocalMisfit | None
     residuals = np.median((y - log_law).stack(sample=("chain", "draw")).values, axis=-1)
     x = positions(runs["n_params"], runs["n_tokens"])
     sigma = float(np.median(posterior["sigma"]))
-    fits = [ResidualGP(hyper["s"], hyper["ell_n"], hyper["ell_r"], sigma * k) for k in NOISE_GRID]
-    best = min(fits, key=lambda gp: neg_log_marginal(residuals, x, gp))
-    return LocalMisfit(best, x, residuals)
+    # −log N(r̄; 0, K + σ_n² I) for every σ_n of the grid from one eigendecomposition of K
+    lam, vec = np.linalg.eigh(
+        kernel(x, x, ResidualGP(hyper["s"], hyper["ell_n"], hyper["ell_r"], 0))
+    )
+    lam, z2 = np.clip(lam, 0, None), (vec.T @ residuals) ** 2
+    noise = sigma * NOISE_GRID
+    total = lam[None, :] + noise[:, None] ** 2
+    best = noise[np.argmin((z2 / total + np.log(total)).sum(1))]
+    return LocalMisfit(
+        ResidualGP(hyper["s"], hyper["ell_n"], hyper["ell_r"], float(best)), x, residuals
+    )
