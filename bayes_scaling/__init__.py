@@ -13,10 +13,11 @@ The package is laid out by stage, each importing only from the stages below it::
 >>> result.bands(compute=[1e22, 1e23])               # doctest: +SKIP
 """
 
-# Every stage that attaches methods to the results, and the design capability (it registers its
-# CLI command when imported).
+# Every stage that attaches methods to the results.
+import sys as _sys
+import types as _types
+
 from bayes_scaling import answers, laws, report  # noqa: F401
-from bayes_scaling import design as _design  # noqa: F401  (registers its command)
 from bayes_scaling._lazy import lazy, xarray_without_dask
 from bayes_scaling.cli.registry import defer
 from bayes_scaling.data import datasets, load_runs
@@ -35,17 +36,28 @@ from bayes_scaling.priors import Prior
 from bayes_scaling.results import FitResult, GroupedFit, ScalingFit, load
 from bayes_scaling.results.io import defer_format
 
-# The downstream and pass@k capabilities are imported on first use: by name (``bs.passk``,
-# ``bs.PassKFit``, ...), by their CLI command, or by loading one of their files. A command of the
+# The capabilities are imported on first use: by name (``bs.passk``, ``bs.PassKFit``,
+# ``bs.design``, ...), by their CLI command, or by loading one of their files. A command of the
 # core and an answer from a saved scaling-law fit then never import them (0.1 s).
-for _capability in ("downstream", "passk"):
+for _capability in ("design", "downstream", "passk"):
     defer(_capability, f"bayes_scaling.{_capability}")
+for _capability in ("downstream", "passk"):
     defer_format(f"bayes_scaling.{_capability}", f"bayes_scaling.{_capability}")
 del _capability
 
-# ``bs.design`` is the function (from the lazy table), not the package of the same name, which
-# the import of ``_design`` above (it registers the ``design`` command) bound as ``design``.
-del design  # noqa: F821
+
+class _Package(_types.ModuleType):
+    """This package's module: ``bs.design`` stays the function (from the lazy table below) when
+    the package of the same name is first imported (say, by the ``design`` command or
+    ``from bayes_scaling.design import selection``), which would bind the package in its place."""
+
+    def __setattr__(self, name, value):
+        if name == "design" and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 # What samples is imported on first use: loading a saved fit and answering from it never imports
 # PyMC, PyTensor, nutpie or numba.
@@ -62,7 +74,7 @@ __getattr__, __dir__ = lazy(
         "PassKFit": "bayes_scaling.passk",
         "fit_downstream": "bayes_scaling.downstream.fit",
         "fit_passk": "bayes_scaling.passk.fit",
-        "design": "bayes_scaling.design.selection",
+        "design": "bayes_scaling.design.selection",  # the function; the package: _Package
         "prior_predictive": "bayes_scaling.model.predictive",
     },
 )

@@ -365,7 +365,20 @@ def machine() -> dict:
         ),
         platform.processor(),
     )
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+    # With PYTHONDONTWRITEBYTECODE set and an editable install, every process compiles this
+    # package's modules from source (numpy, pandas and xarray load their installed bytecode):
+    # a cost an installed package does not have, said beside the numbers.
+    bytecode = (
+        "not cached (PYTHONDONTWRITEBYTECODE)"
+        if os.environ.get("PYTHONDONTWRITEBYTECODE")
+        else "cached"
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "package bytecode": bytecode,
+    }
 
 
 def main(argv=None) -> None:
@@ -403,7 +416,8 @@ def main(argv=None) -> None:
             )
     import pandas as pd
 
-    table = pd.concat([summarise(rows), peer_rows(pairs)], ignore_index=True)
+    # object columns: the machine rows below leave the numeric and boolean cells empty
+    table = pd.concat([summarise(rows), peer_rows(pairs)], ignore_index=True).astype(object)
     info = {**machine(), "load_avg_1m": f"{load:.2f} -> {os.getloadavg()[0]:.2f}"}
     info["before"] = args.before
     for key, value in info.items():

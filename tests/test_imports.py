@@ -155,3 +155,47 @@ def test_a_scaling_fit_and_core_commands_never_import_the_capabilities(demo_fit,
     assert seen["passk command"] == ["bayes_scaling.passk", True]  # only the one asked for
     assert seen["help"] == [*CAPABILITIES, True]  # --help lists every command
     assert seen["by name"] == "bayes_scaling.passk"
+
+
+#: Off the path of a saved fit's summary, bands and allocate: SciPy's optimizer (the Bayes-optimal
+#: N is searched in numpy), h5netcdf (the file is read with h5py), the commands and capabilities
+#: the command line does not name, and what only they import.
+NOT_FOR_AN_ANSWER = (
+    "scipy.optimize",
+    "h5netcdf",
+    "bayes_scaling.design",
+    "bayes_scaling.downstream",
+    "bayes_scaling.passk",
+    "bayes_scaling.trust",
+    "bayes_scaling.inference.batch",
+    "bayes_scaling.cli.backtest",
+    "bayes_scaling.cli.compare",
+    "bayes_scaling.cli.many",
+    "bayes_scaling.cli.demo",
+)
+
+COMMAND_PROBE = """
+import contextlib, io, json, sys
+from bayes_scaling.cli import main
+from bayes_scaling.results import io as results_io
+rebuilt, rebuilders = [], results_io.LOG_LIKELIHOOD_REBUILDERS
+rebuild = rebuilders["bayes_scaling.fit/1"]
+rebuilders["bayes_scaling.fit/1"] = lambda node: rebuilt.append(1) or rebuild(node)
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+unwanted = {unwanted!r}
+print(json.dumps([code, sorted(m for m in unwanted if m in sys.modules), len(rebuilt)]))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["summary"], ["bands", "--compute", "1e22", "1e23"], ["allocate", "--compute", "1e23"]],
+    ids=["summary", "bands", "allocate"],
+)
+def test_answer_commands_on_a_saved_fit_import_only_what_they_run(demo_fit, tmp_path, argv):
+    path = demo_fit.save(tmp_path / "fit.nc")
+    code = COMMAND_PROBE.format(unwanted=NOT_FOR_AN_ANSWER)
+    command = [argv[0], str(path), *argv[1:]]
+    # exit 0, none of the unwanted modules, and the log-likelihood never rebuilt (only LOO reads it)
+    assert _fresh(code, *command) == [0, [], 0]

@@ -8,7 +8,7 @@ converged); 2 bad input (one line on stderr starting ``bayes-scaling: error:``, 
 
 from __future__ import annotations
 
-from bayes_scaling import inference, trust
+from bayes_scaling import inference
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.output import (
@@ -132,6 +132,8 @@ def _sensitivity(result, args):
     """``--prior-sensitivity``: the refits under other priors, run where ``--scheduler`` says."""
     if not args.prior_sensitivity:
         return None
+    from bayes_scaling import trust  # imports the SBC and the samplers' helpers: only when asked
+
     return trust.prior_sensitivity(result, compute=[args.compute], client=client_of(args.scheduler))
 
 
@@ -140,6 +142,8 @@ def _skill(result, laws, args):
     says."""
     if not args.skill:
         return None
+    from bayes_scaling import trust  # as in _sensitivity
+
     fits = {result.law.name: result, **{k: v for k, v in laws.items() if v is not result}}
     return trust.law_skill(fits, client=client_of(args.scheduler))
 

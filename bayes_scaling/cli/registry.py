@@ -61,9 +61,10 @@ def register(*commands: Command) -> None:
         COMMANDS[command.name] = command
 
 
-#: Commands of capability packages not imported yet: the command's name -> the module whose
-#: import registers it. The package root fills it (:func:`defer`), so that a command of the core
-#: never pays for importing a capability; :func:`load_deferred` imports what a command line needs.
+#: Commands not imported yet: the command's name -> the module whose import registers it. The
+#: package root (the capabilities) and :mod:`bayes_scaling.cli` (the core's commands beyond fit,
+#: summary, bands, allocate, report) fill it with :func:`defer`, so that a command never pays for
+#: importing the others; :func:`load_deferred` imports what a command line needs.
 DEFERRED: dict[str, str] = {}
 
 

@@ -62,10 +62,34 @@ class FitResult:
 
     FORMAT: ClassVar[str] = ""
 
-    idata: xr.DataTree
     diagnostics: Diagnostics
     runs: pd.DataFrame
     settings: dict
+
+    @property
+    def idata(self) -> xr.DataTree:
+        """The whole DataTree; a loaded fit's ``log_likelihood`` group, left out of its file
+        because it is rebuilt from the draws, is put back on first use (:meth:`restore_later`)."""
+        if self.__dict__.get("_restore_pending"):
+            self.__dict__["_idata"] = restore_tree(self.__dict__["_idata"])
+            self.__dict__["_restore_pending"] = False
+        return self.__dict__["_idata"]
+
+    @idata.setter
+    def idata(self, tree: xr.DataTree) -> None:
+        self.__dict__["_idata"] = tree
+        self.__dict__["_restore_pending"] = False
+
+    @property
+    def _tree(self) -> xr.DataTree:
+        """The DataTree as held, without putting back a left-out ``log_likelihood``: for what
+        reads the draws, the data or the attributes only."""
+        return self.__dict__["_idata"]
+
+    def restore_later(self) -> None:
+        """Put the left-out ``log_likelihood`` groups back when ``idata`` is first used, not now:
+        a loaded fit's summary, bands and allocation never read them (only LOO does)."""
+        self.__dict__["_restore_pending"] = True
 
     @property
     def converged(self) -> bool:
@@ -75,7 +99,7 @@ class FitResult:
     @property
     def posterior(self) -> xr.Dataset:
         """The posterior draws, dims ``(chain, draw, ...)``."""
-        return self.idata["posterior"].to_dataset()
+        return self._tree["posterior"].to_dataset()
 
     @property
     def parameters(self) -> list[str]:  # pragma: no cover - every subclass defines it
@@ -100,7 +124,7 @@ class FitResult:
         >>> fit.summary(prob=0.9)[["parameter", "median", "lower", "upper"]]  # doctest: +SKIP
         """
         prob = check.probability(prob, "prob")
-        stored = self.idata.attrs.get(SUMMARY_ATTR)
+        stored = self._tree.attrs.get(SUMMARY_ATTR)
         if stored is not None and json.loads(stored)["prob"] == prob:
             return self._table(json.loads(stored), prob)
         # ArviZ's summary numbers, computed without importing ArviZ (SciPy's stats, LOO: 0.7 s)
@@ -130,8 +154,10 @@ class FitResult:
         table = FitResult.summary(self, DEFAULT_PROB)  # the base table (a subclass adds to it)
         stored = {"prob": DEFAULT_PROB, "columns": list(table.columns)}
         stored["data"] = table.astype(object).to_numpy().tolist()
-        self.idata.attrs[SUMMARY_ATTR] = json.dumps(stored)
-        return save_tree(self.idata, path)
+        # a loaded fit whose log-likelihood was left out is saved as it was read: still marked
+        # as rebuilt, nothing to rebuild and compare again
+        self._tree.attrs[SUMMARY_ATTR] = json.dumps(stored)
+        return save_tree(self._tree, path)
 
 
 def save_tree(tree: xr.DataTree, path: str | Path) -> Path:

@@ -55,9 +55,9 @@ class GroupedFit(FitResult):
         """The learned discrepancy, shared by the groups and specific to each
         (:class:`~bayes_scaling.discrepancy.grouped.GroupDiscrepancy`), or None when the fit
         was made with ``discrepancy=False``."""
-        if "discrepancy" not in self.idata.children:
+        if "discrepancy" not in self._tree.children:
             return None
-        return GroupDiscrepancy.from_dataset(self.idata["discrepancy"].to_dataset())
+        return GroupDiscrepancy.from_dataset(self._tree["discrepancy"].to_dataset())
 
     @property
     def groups(self) -> tuple[str, ...]:

@@ -107,9 +107,9 @@ class ScalingFit(FitResult):
         """The learned extrapolation discrepancy
         (:class:`~bayes_scaling.discrepancy.record.Discrepancy`),
         or None when the fit was made with ``discrepancy=False``."""
-        if "discrepancy" not in self.idata.children:
+        if "discrepancy" not in self._tree.children:
             return None
-        return Discrepancy.from_dataset(self.idata["discrepancy"].to_dataset())
+        return Discrepancy.from_dataset(self._tree["discrepancy"].to_dataset())
 
     @property
     def parameters(self) -> list[str]:

@@ -22,6 +22,7 @@ import bayes_scaling as bs
 import bayes_scaling.inference as inference
 from bayes_scaling.cli import main
 from bayes_scaling.cli.registry import COMMANDS as COMMAND_REGISTRY
+from bayes_scaling.cli.registry import load_deferred
 
 FUZZ = settings(
     deadline=None,
@@ -507,6 +508,7 @@ def _assemble(base: list, parts: list[list]) -> list:
 
 #: Every registered command, sub-commands included; a command registered later fails the fuzz
 #: below until command_lines has its bad lines.
+load_deferred(["--help"])  # the commands imported when a command line names them, too
 COMMANDS = list(COMMAND_REGISTRY)
 
 
