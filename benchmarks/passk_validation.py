@@ -20,6 +20,9 @@ Methods:
   along log N and log D, one unsolvable share) and ``pooling="independent"`` (each model on its
   own), the benchmark's pass@k (``kind="problems"``); the two are also compared by PSIS-LOO
   (printed);
+- ``ours_independent_mixture``: the same per model with ``difficulty="beta-mixture"`` (a body
+  and a hard component, a rare unsolvable share; ``--difficulties``), compared with the Beta
+  by PSIS-LOO (printed);
 - ``beta_ml``: Schaeffer et al. (2025)'s distributional estimate — a Beta fitted by maximum
   (beta-binomial) likelihood, pass@k = 1 − B(a, b + k)/B(a, b) — with a bootstrap over problems;
 - ``power_law``: −log pass@k = A·k^(−b) fitted by least squares in log-log to the thinned
@@ -29,10 +32,12 @@ Methods:
 Reported per setting, method and k: coverage of the central 50% and 90% intervals, the interval
 score (Gneiting & Raftery 2007, mean over models; lower is better), the median absolute error of
 the median, and the 90% interval score against the better baseline's. The summary is written
-to ``benchmarks/passk_validation.csv`` (``--csv``).
+to ``benchmarks/passk_validation.csv`` (``--csv``): the (setting, method) rows of this run
+replace their old rows, the others are kept.
 
     .venv/bin/python benchmarks/passk_validation.py [--seed 1] [--boot 200]
         [--settings gsm8k-100 gsm8k-30 bon-100] [--poolings partial independent]
+        [--difficulties beta beta-mixture]
         [--methods beta_ml power_law] [--no-law] [--out per_model.csv]
         [--csv benchmarks/passk_validation.csv] [--timing] [--prior-check]
         [--prior unsolvable_logit -6 1] [--baselines-from per_model.csv]
@@ -44,8 +49,9 @@ and settings instead of refitting them (the Beta-MLE bootstrap takes most of the
 ``--sbc N`` runs simulation-based calibration instead (:func:`bayes_scaling.passk.sbc.sbc_passk`,
 N simulated benchmarks of a setting's shape: models × problems × samples, 4 chains × 1000
 draws thinned by 8) for each pooling and prints the uniformity of the ranks.
-``--timing`` also times the fit of all 81 GSM8K models and the law; ``--prior-check`` prints the
-default priors' prior predictive pass@k quantiles and exits.
+``--timing`` also times the fit of all 81 GSM8K models and the law; ``--prior-check`` prints
+each difficulty's prior predictive pass@k quantiles (:func:`bayes_scaling.passk.law.
+prior_pass_at_k`) and exits.
 """
 
 from __future__ import annotations
@@ -60,21 +66,27 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import betaln
 
-from bayes_scaling.passk.answers import compare_poolings, pass_at_k
+from bayes_scaling.passk.answers import compare_difficulties, compare_poolings, pass_at_k
 from bayes_scaling.passk.data import gsm8k, thin_counts
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
 from bayes_scaling.passk.law import (
-    DEFAULT_PRIORS,
-    beta_params,
+    DIFFICULTIES,
+    PRIOR_KS,
     chen_pass_at_k,
-    population_pass_at_k,
+    prior_pass_at_k,
 )
 from bayes_scaling.passk.sbc import sbc_passk, sbc_uniformity
 from bayes_scaling.passk.sweep import BON_BLOCK, bon_jailbreaking, sweep_pass_at_k, thin_sweep
 
 KS = (1000, 10_000)
 PROBS = (0.5, 0.9)
-METHODS = ("ours_partial", "ours_independent", "beta_ml", "power_law")
+METHODS = (
+    "ours_partial",
+    "ours_independent",
+    "ours_independent_mixture",
+    "beta_ml",
+    "power_law",
+)
 BASELINES = ("beta_ml", "power_law")
 SETTINGS = ("gsm8k-100", "gsm8k-30", "bon-100")
 CSV = Path(__file__).with_name("passk_validation.csv")
@@ -114,16 +126,23 @@ def setting(name: str, seed: int):
     return full, thinned, sweep_truth, sweep_curve, curve_ks(attempts)
 
 
-def prior_check(seed: int, draws: int = 100_000) -> None:
-    """Prior predictive check: population pass@k quantiles under the default priors."""
-    rng = np.random.default_rng(seed)
-    theta = {p: rng.normal(m, s, draws) for p, (m, s) in DEFAULT_PRIORS.items()}
-    a, b = beta_params(theta["log_a"], theta["log_b"])
-    pi = 1 / (1 + np.exp(-theta["unsolvable_logit"]))
-    print("prior predictive population pass@k (5%, 25%, 50%, 75%, 95%):")
-    for k in (1, 10, 100, 1000, 10_000, 1_000_000):
-        q = np.quantile(population_pass_at_k(a, b, pi, k), [0.05, 0.25, 0.5, 0.75, 0.95])
-        print(f"  k={k:>9,}: " + "  ".join(f"{v:.3f}" for v in q))
+def prior_check(seed: int, difficulties, priors=None, draws: int = 100_000) -> None:
+    """Prior predictive check (:func:`bayes_scaling.passk.law.prior_pass_at_k`): population
+    pass@k quantiles under each difficulty's default priors, and how the rise is spread over
+    the decades of k."""
+    decades = [int(np.flatnonzero(PRIOR_KS == k)[0]) for k in (1, 10, 100, 1000, 10_000)]
+    for difficulty in difficulties:
+        curves = prior_pass_at_k(difficulty, priors, draws=draws, seed=seed)
+        print(f"{difficulty}: prior predictive population pass@k (5%, 25%, 50%, 75%, 95%):")
+        for i in decades:
+            q = np.quantile(curves[:, i], [0.05, 0.25, 0.5, 0.75, 0.95])
+            print(f"  k={int(PRIOR_KS[i]):>9,}: " + "  ".join(f"{v:.3f}" for v in q))
+        rise = np.diff(curves[:, decades], axis=1)
+        print(
+            f"  still rising by > 0.01 from k = 1,000 to 10,000: {np.mean(rise[:, -1] > 0.01):.2f}"
+            f" of the models; pass@1 above half of pass@10,000: "
+            f"{np.mean(curves[:, 0] > 0.5 * curves[:, -1]):.2f}"
+        )
 
 
 def truth(part: pd.DataFrame, k: int) -> float:
@@ -225,6 +244,25 @@ def score(table: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
 
 
+def merged(summary: pd.DataFrame, path) -> pd.DataFrame:
+    """The summary table at ``path`` with the (setting, method) pairs of ``summary`` replaced
+    by its rows (the others kept as they were), in the order of :func:`score`."""
+    if not Path(path).exists():
+        return summary
+    old = pd.read_csv(path)
+    rerun = pd.MultiIndex.from_frame(summary[["setting", "method"]])
+    keep = old[~pd.MultiIndex.from_frame(old[["setting", "method"]]).isin(rerun)]
+    out = pd.concat([keep, summary], ignore_index=True)
+    # the ratio against the better baseline, from the baselines' rows kept or rerun
+    base = out[out["method"].isin(BASELINES)].groupby(["setting", "k"])["interval_score_90"].min()
+    ref = base.reindex(pd.MultiIndex.from_frame(out[["setting", "k"]])).to_numpy()
+    out["iscore_90_vs_best_baseline"] = out["interval_score_90"] / ref
+    order = {m: i for i, m in enumerate(METHODS)}
+    rank = out["setting"].map({s: i for i, s in enumerate(SETTINGS)})
+    out = out.assign(_s=rank, _m=out["method"].map(order)).sort_values(["_s", "k", "_m"])
+    return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
+
+
 def baseline_rows(path, name, methods):
     """The baselines' per-model rows of setting ``name`` from an earlier ``--out`` table (they
     do not depend on our model: the bootstrap of the same seed gives the same rows), keyed by
@@ -239,17 +277,25 @@ def baseline_rows(path, name, methods):
     return out
 
 
-def fit_ours(counts, pooling, args):
-    """Our fit of the thinned counts with one pooling; (fit, seconds)."""
+def method_name(pooling: str, difficulty: str) -> str:
+    return f"ours_{pooling}" + ("" if difficulty == "beta" else "_mixture")
+
+
+def fit_ours(counts, pooling, difficulty, args):
+    """Our fit of the thinned counts with one pooling and difficulty."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_passk(counts, seed=args.seed, priors=args.priors, pooling=pooling, law=args.law)
+        fit = fit_passk(
+            counts, seed=args.seed, priors=args.priors, pooling=pooling, law=args.law,
+            difficulty=difficulty,
+        )  # fmt: skip
     seconds = time.perf_counter() - start
     failed = int((~fit.model_info["converged"].astype(bool)).sum())
     print(
-        f"  ours ({pooling}): {fit.model_info.shape[0]} models in {seconds:.1f} s, converged: "
-        f"{fit.converged} ({failed} failed the gate; max R-hat {fit.diagnostics.max_rhat:.3f}, "
+        f"  ours ({pooling}, {difficulty}): {fit.model_info.shape[0]} models in {seconds:.1f} s, "
+        f"converged: {fit.converged} ({failed} failed the gate; max R-hat "
+        f"{fit.diagnostics.max_rhat:.3f}, "
         f"{fit.diagnostics.n_divergent} divergences)",
         flush=True,
     )
@@ -263,13 +309,24 @@ def run_setting(name, args, rng):
                if c in thinned]  # fmt: skip
     print(f"{name}: {len(models)} models, at most {ks.max()} samples a problem", flush=True)
     k = np.array(KS)
-    fits = {p: fit_ours(thinned[columns], p, args) for p in args.poolings}
-    if len(fits) > 1:
-        cols = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "n_high_k"]
-        table = compare_poolings(fits)
-        print("  PSIS-LOO, one problem of one model left out at a time:")
+    fits = {
+        method_name(p, d): fit_ours(thinned[columns], p, d, args)
+        for p in args.poolings
+        for d in args.difficulties
+        if d == "beta" or p == "independent"  # the mixture is fitted per model
+    }
+    cols = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "n_high_k"]
+    beta = {m: f for m, f in fits.items() if not m.endswith("_mixture")}
+    if len(beta) > 1:
+        table = compare_poolings(beta)
+        print("  PSIS-LOO of the poolings, one problem of one model left out at a time:")
         print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)
-    draws = {p: pass_at_k(f, k).values for p, f in fits.items()}  # (S, M, K)
+    if {"ours_independent", "ours_independent_mixture"} <= set(fits):
+        pair = {d: fits[method_name("independent", d)] for d in DIFFICULTIES}
+        table = compare_difficulties(pair)
+        print("  PSIS-LOO of the difficulties (independent):")
+        print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)
+    draws = {m: pass_at_k(f, k).values for m, f in fits.items()}  # (S, M, K)
     predictors = {"beta_ml": beta_ml_predict, "power_law": power_law(curve_of, ks)}
     cached = baseline_rows(args.baselines_from, name, args.methods)
     rows = []
@@ -279,8 +336,8 @@ def run_setting(name, args, rng):
         y = np.array([truth_of(part_full, kk) for kk in k])
         part = thinned[thinned["model"] == model]
         n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
-        for pooling, d in draws.items():
-            rows += rows_from_draws(f"ours_{pooling}", model, d[:, m, :], y, k)
+        for method, d in draws.items():
+            rows += rows_from_draws(method, model, d[:, m, :], y, k)
         for method, predict in predictors.items():
             if cached is not None:
                 rows += cached.get((model, method), [])
@@ -337,6 +394,10 @@ def main(argv=None):
     ap.add_argument("--sbc-shape", default="bon-100", choices=list(SHAPES))
     ap.add_argument("--sbc-out", default="", help="write the SBC ranks to <this>.<pooling>.csv")
     ap.add_argument("--poolings", nargs="+", default=list(POOLINGS), choices=POOLINGS)
+    ap.add_argument(
+        "--difficulties", nargs="+", default=list(DIFFICULTIES), choices=DIFFICULTIES,
+        help="difficulty distributions of ours (the mixture with pooling independent only)",
+    )  # fmt: skip
     ap.add_argument("--no-law", dest="law", action="store_false", default=None,
                     help="no sizes in ours (exchangeable models)")  # fmt: skip
     ap.add_argument(
@@ -349,7 +410,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     args.priors = {p: (float(m), float(s)) for p, m, s in args.prior} if args.prior else None
     if args.prior_check:
-        prior_check(args.seed)
+        prior_check(args.seed, args.difficulties, args.priors)
         return
     if args.sbc:
         run_sbc(args)
@@ -363,7 +424,9 @@ def main(argv=None):
             table.to_csv(args.out, index=False)
         summary = score(table)
         if args.csv:
-            summary.to_csv(args.csv, index=False, float_format="%.4f")
+            merged(summary, args.csv).to_csv(args.csv, index=False, float_format="%.4f")
+    if args.csv:
+        summary = merged(summary, args.csv)  # the whole table, the rows kept included
     with pd.option_context("display.width", 220, "display.float_format", "{:.4f}".format):
         print(summary.to_string(index=False))
     if args.timing:

@@ -8,7 +8,8 @@ it in this list, and from the core)::
 
 - :mod:`.data`: counts tables (one row per model and problem), GSM8K's, best-of-N jailbreaking's
   (an early-stopped sweep), thinning that respects the stopping;
-- :mod:`.law`: pass@k of a Beta difficulty with an unsolvable share, in closed form;
+- :mod:`.law`: pass@k of a Beta difficulty (or a two-component Beta mixture) with an unsolvable
+  share, in closed form; the priors and their prior predictive check;
 - :mod:`.model`: the PyMC models (one model; every model jointly, partially pooled along
   log N and log D; the two-stage law across models);
 - :mod:`.result`: :class:`PassKFit`, saved and loaded like every result;

@@ -27,6 +27,8 @@ from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
 from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.law import (
+    MIXTURE_PARAMS,
+    PARAMS,
     benchmark_pass_at_k,
     log_marginal,
     population_pass_at_k,
@@ -37,6 +39,8 @@ from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
 KINDS = ("problems", "population")
+#: The parameters NUTS moved in (either difficulty), the posterior that LOO sees.
+SAMPLED = (*PARAMS, *MIXTURE_PARAMS)
 BAND_COLUMNS = ["model", "k", "prob", "lower", "median", "upper"]
 #: Forward-pass FLOPs per parameter and generated token.
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
@@ -72,6 +76,23 @@ def _flat(da: xr.DataArray) -> np.ndarray:
     return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
 
 
+def difficulty_draws(post: xr.Dataset, flat=_flat):
+    """``(a, b, pi, hard)`` per draw from a posterior (``flat`` shapes each variable): ``hard``
+    = (share, a, b) of the Beta mixture's hard component, or None for one Beta."""
+    a, b, pi = (flat(post[v]) for v in ("a", "b", "pi"))
+    hard = None
+    if "a_hard" in post:
+        hard = tuple(flat(post[v]) for v in ("hard_share", "a_hard", "b_hard"))
+    return a, b, pi, hard
+
+
+def _column(hard, m, rows=None):
+    """Model m's column of the hard component (kept 2-d), or None."""
+    if hard is None:
+        return None
+    return tuple(h[:, m, None] if rows is None else h[rows][:, m, None] for h in hard)
+
+
 def pass_at_k(fit: PassKFit, k, *, kind: str = "problems", models=None) -> xr.DataArray:
     """pass@k per draw, dims ``(sample, model, k)`` (``sample`` = chain × draw), k in the order
     given."""
@@ -79,16 +100,17 @@ def pass_at_k(fit: PassKFit, k, *, kind: str = "problems", models=None) -> xr.Da
     k = ks(k)
     models = _models(fit, models)
     post = fit.posterior.sel(model=models)
-    a, b, pi = (_flat(post[v]) for v in ("a", "b", "pi"))  # (S, M)
+    a, b, pi, hard = difficulty_draws(post)  # (S, M) each
     out = np.empty((a.shape[0], len(models), len(k)))
     for m, name in enumerate(models):
+        theta = (a[:, m, None], b[:, m, None], pi[:, m, None])
         if kind == "population":
-            out[:, m, :] = population_pass_at_k(a[:, m, None], b[:, m, None], pi[:, m, None], k)
+            out[:, m, :] = population_pass_at_k(*theta, k, hard=_column(hard, m))
             continue
         rows = fit.counts[fit.counts["model"] == name]
         n = rows["samples"].to_numpy(float)
         c = rows["correct"].to_numpy(float)
-        out[:, m, :] = benchmark_pass_at_k(a[:, m, None], b[:, m, None], pi[:, m, None], n, c, k)
+        out[:, m, :] = benchmark_pass_at_k(*theta, n, c, k, hard=_column(hard, m))
     return xr.DataArray(
         out,
         dims=("sample", "model", "k"),
@@ -204,7 +226,8 @@ def exponent(
 ) -> pd.DataFrame:
     """The power-law exponent b of −log pass@k ≈ A·k^(−b) over ``k_range``: per draw the
     least-squares slope of log(−log pass@k) on log k over 25 log-spaced k, with its interval.
-    Also ``a`` (the asymptotic exponent when no problem is unsolvable: −log pass@k → k^(−a)).
+    Also ``a`` (the asymptotic exponent when no problem is unsolvable: −log pass@k → k^(−a);
+    with the Beta mixture the smaller of its two components' a, which wins at large k).
 
     Returns ``model, quantity, median, lower, upper`` (``quantity`` ∈ {exponent, a}).
     """
@@ -216,7 +239,10 @@ def exponent(
     y = np.log(-np.log(np.clip(draws, 1e-300, 1 - 1e-16)))
     x = np.log(grid) - np.log(grid).mean()
     slope = -(y - y.mean(axis=2, keepdims=True)) @ x / (x @ x)  # (S, M)
-    a = _flat(self.posterior.sel(model=models)["a"])
+    post = self.posterior.sel(model=models)
+    a = _flat(post["a"])
+    if "a_hard" in post:
+        a = np.minimum(a, _flat(post["a_hard"]))
     rows = []
     for m, name in enumerate(models):
         for q, vals in (("exponent", slope[:, m]), ("a", a[:, m])):
@@ -228,12 +254,12 @@ def exponent(
     return out
 
 
-def _k_needed(a, b, pi, n, c, target, kind):
+def _k_needed(a, b, pi, n, c, target, kind, hard=None):
     """Per draw the smallest k (real, ≥ 1) with pass@k ≥ target; inf where never."""
     if kind == "population":
 
         def f(k):
-            return population_pass_at_k(a, b, pi, k[:, None])[:, 0]
+            return population_pass_at_k(a, b, pi, k[:, None], hard=hard)[:, 0]
 
         ceiling = 1 - pi[:, 0]
     else:
@@ -242,9 +268,9 @@ def _k_needed(a, b, pi, n, c, target, kind):
         share = mult / mult.sum()
 
         def f(k):
-            return problems_pass_at_k(a, b, pi, n, c, k[:, None]) @ share
+            return problems_pass_at_k(a, b, pi, n, c, k[:, None], hard=hard) @ share
 
-        ceiling = 1 - unsolvable_weight(a, b, pi, n, c) @ share
+        ceiling = 1 - unsolvable_weight(a, b, pi, n, c, hard=hard) @ share
     lo = np.zeros(len(a))
     hi = np.full(len(a), np.log(K_MAX))
     reach = (ceiling > target) & (f(np.full(len(a), K_MAX)) >= target)
@@ -287,7 +313,7 @@ def samples_for(
     models = _models(self, models)
     flops = _inference_flops(self, models, tokens_per_sample, n_params)
     post = self.posterior.sel(model=models)
-    a_all, b_all, pi_all = (_flat(post[v]) for v in ("a", "b", "pi"))
+    a_all, b_all, pi_all, hard_all = difficulty_draws(post)
     keep = np.unique(np.linspace(0, len(a_all) - 1, min(SEARCH_DRAWS, len(a_all))).astype(int))
     a_all, b_all, pi_all = a_all[keep], b_all[keep], pi_all[keep]
     rows = []
@@ -295,7 +321,8 @@ def samples_for(
         part = self.counts[self.counts["model"] == name]
         n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
         a, b, pi = a_all[:, m, None], b_all[:, m, None], pi_all[:, m, None]
-        found = needed_quantiles(_k_needed(a, b, pi, n, c, target, kind), probs)
+        hard = _column(hard_all, m, keep)
+        found = needed_quantiles(_k_needed(a, b, pi, n, c, target, kind, hard), probs)
         unreachable = found.prob_unreachable
         for p in probs:
             kq = found.values[p]
@@ -322,8 +349,10 @@ def log_likelihood(fit: PassKFit) -> xr.DataArray:
     c = fit.counts["correct"].to_numpy(float)
     for name in fit.models:
         rows = np.flatnonzero(model_of == name)
-        a, b, pi = (post[v].sel(model=name).values[..., None] for v in ("a", "b", "pi"))
-        out[..., rows] = log_marginal(a, b, pi, n[rows], c[rows])
+        a, b, pi, hard = difficulty_draws(
+            post.sel(model=name), flat=lambda da: da.values[..., None]
+        )
+        out[..., rows] = log_marginal(a, b, pi, n[rows], c[rows], hard=hard)
     return xr.DataArray(
         out,
         dims=("chain", "draw", "row"),
@@ -336,19 +365,26 @@ def loo_tree(fit: PassKFit) -> xr.DataTree:
     ``loo`` and ``compare`` take it."""
     return xr.DataTree.from_dict(
         {
-            "posterior": fit.posterior[["log_a", "log_b", "unsolvable_logit"]],
+            "posterior": fit.posterior[[v for v in SAMPLED if v in fit.posterior]],
             "log_likelihood": xr.Dataset({"counts": log_likelihood(fit)}),
         }
     )
 
 
-def compare_poolings(fits: dict) -> pd.DataFrame:
-    """PSIS-LOO of pass@k fits of the same counts (e.g. ``{"partial": f1, "independent": f2}``),
-    one problem of one model left out at a time: ArviZ's ``compare`` table (``elpd``, ``se``,
-    ``elpd_diff``, ``dse``, ``weight``, ...) and ``n_high_k``, the problems whose Pareto k is
-    above ArviZ's threshold (their LOO is unreliable)."""
+def compare_fits(fits: dict) -> pd.DataFrame:
+    """PSIS-LOO of pass@k fits of the same counts, one problem of one model left out at a time:
+    ArviZ's ``compare`` table (``elpd``, ``se``, ``elpd_diff``, ``dse``, ``weight``, ...) and
+    ``n_high_k``, the problems whose Pareto k is above ArviZ's threshold (their LOO is
+    unreliable). ArgumentError when the fits saw different counts."""
     import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
 
+    if len(fits) < 2:
+        raise ArgumentError("fits", f"give at least two fits to compare, got {len(fits)}")
+    hashes = {name: f.idata.attrs.get("counts_sha256") for name, f in fits.items()}
+    if len(set(hashes.values())) > 1:
+        raise ArgumentError(
+            "fits", f"the fits saw different counts tables ({sorted(hashes)}); fit the same table"
+        )
     trees = {name: loo_tree(f) for name, f in fits.items()}
     table = az.compare(trees)
     high = {}
@@ -358,9 +394,27 @@ def compare_poolings(fits: dict) -> pd.DataFrame:
     return table.assign(n_high_k=pd.Series(high))
 
 
+def compare_poolings(fits: dict) -> pd.DataFrame:
+    """:func:`compare_fits` of fits that differ in pooling, e.g.
+    ``{"partial": f1, "independent": f2}``."""
+    return compare_fits(fits)
+
+
+def compare_difficulties(fits: dict) -> pd.DataFrame:
+    """:func:`compare_fits` of fits that differ in the difficulty distribution, e.g.
+    ``{"beta": f1, "beta-mixture": f2}``: LOO's choice is the first row (``rank`` 0); a
+    ``elpd_diff`` within about two ``dse`` of the best is no choice at all.
+
+    >>> compare_difficulties({"beta": f1, "beta-mixture": f2})  # doctest: +SKIP
+    """
+    return compare_fits(fits)
+
+
 __all__ = [
     "band_dataset",
     "bands",
+    "compare_difficulties",
+    "compare_fits",
     "compare_poolings",
     "exponent",
     "log_likelihood",

@@ -4,6 +4,7 @@
                                         [--samples-col N] [--correct-col C] [--seed S]
                                         [--draws N] [--chains K] [--tune T] [--no-law]
                                         [--pooling partial|independent]
+                                        [--difficulty beta|beta-mixture]
     bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
                                    [--format csv|json|table]
 
@@ -23,6 +24,7 @@ from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.errors import ArgumentError, FitFileError
+from bayes_scaling.passk.law import DIFFICULTIES
 from bayes_scaling.passk.result import PassKFit
 
 #: The columns ``passk bands`` prints.
@@ -51,6 +53,13 @@ def passk_arguments(top) -> None:
         default=None,
         help="one joint fit of every model (partial) or each on its own (independent, default)",
     )
+    f.add_argument(
+        "--difficulty",
+        choices=DIFFICULTIES,
+        default=None,
+        help="the solvable problems' success rates: one Beta (default) or a two-component Beta "
+        "mixture with a hard component (per model, no law)",
+    )
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")
     b.add_argument("fit")
@@ -69,6 +78,12 @@ def check_passk(args) -> None:
             value = getattr(args, dest)
             if value is not None and not value.strip():
                 raise ArgumentError(f"--{canon}-col", "is empty; give the name of a column")
+        if args.difficulty == "beta-mixture" and args.pooling == "partial":
+            raise ArgumentError(
+                "--pooling",
+                "the Beta mixture is fitted per model; drop --pooling partial or use "
+                "--difficulty beta",
+            )
         sampler(args)
         return
     path_text(args.fit, "fit")
@@ -93,6 +108,7 @@ def run(args) -> int:
             columns=columns,
             law=False if args.no_law else None,
             **({"pooling": args.pooling} if args.pooling else {}),
+            **({"difficulty": args.difficulty} if args.difficulty else {}),
             seed=args.seed,
             draws=args.draws,
             chains=args.chains,

@@ -25,6 +25,7 @@ from bayes_scaling.passk.answers import (
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     _flat,
     _models,
+    difficulty_draws,
 )
 from bayes_scaling.passk.law import beta_params, design, law_params, population_pass_at_k
 from bayes_scaling.passk.result import PassKFit
@@ -125,8 +126,8 @@ def size_vs_samples(
         x = _law_pass(self, n, d, kk, seed)  # (S, cand)
     else:
         post = self.posterior.sel(model=names)
-        a, b, pi = (_flat(post[v]) for v in ("a", "b", "pi"))
-        x = population_pass_at_k(a, b, pi, kk[None, :])
+        a, b, pi, hard = difficulty_draws(post)
+        x = population_pass_at_k(a, b, pi, kk[None, :], hard=hard)
     x = np.where(affordable[None, :], x, 0.0)
     ds = xr.Dataset(
         {

@@ -46,9 +46,15 @@ def thin(post: xr.Dataset, draws: int) -> xr.Dataset:
 
 
 def derived(post: xr.Dataset) -> xr.Dataset:
-    """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit)."""
+    """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit), and with
+    the Beta mixture's hard component ``a_hard``, ``b_hard`` and its share ``hard_share`` of the
+    solvable problems."""
     a, b = beta_params(post["log_a"], post["log_b"])
-    return post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
+    post = post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
+    if "log_a_hard" in post:
+        a2, b2 = beta_params(post["log_a_hard"], post["log_b_hard"])
+        post = post.assign(a_hard=a2, b_hard=b2, hard_share=expit(post["hard_logit"]))
+    return post
 
 
 def joint_design(info: pd.DataFrame, sizes: bool):

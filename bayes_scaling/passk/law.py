@@ -68,6 +68,62 @@ DEFAULT_PRIORS = {
     "log_b": (4.0, 4.0),
     "unsolvable_logit": (-3.0, 2.0),
 }
+#: The difficulty distributions of the solvable problems (``difficulty=``): one Beta, or a
+#: two-component Beta mixture (a second, "hard" component further down in p).
+DIFFICULTIES = ("beta", "beta-mixture")
+DEFAULT_DIFFICULTY = "beta"
+#: The Beta mixture's own parameters, after :data:`PARAMS`.
+MIXTURE_PARAMS = ("log_a_hard", "log_hard_gap", "hard_logit")
+#: The unsolvable share's prior that a heavy tail is not mistaken for: logit π ~ N(−6, 1), π
+#: below 0.25% at the median and 1.7% at +2 sd.
+#:
+#: Why. A problem with c = 0 in n samples has probability 1 if unsolvable and
+#: B(a, b + n)/B(a, b) ≈ (b/(b + n))^a if solvable: for a heavy tail (a ≪ 1, or b ≫ n) that is
+#: ≈ 1 too, so the counts leave the split of the zeros between "never" and "hard" to the prior
+#: odds π : (1 − π)·P(tail): every zero goes where the prior puts more mass. What is known of
+#: pass@k says where: coverage keeps rising over four decades of k on code and maths
+#: (Brown et al. 2024) and best-of-N jailbreaking breaks most prompts held at 100 attempts by
+#: 10,000 (Hughes et al. 2024; Schaeffer et al. 2025, −log pass@k a power law in k): problems
+#: unsolved at 100 samples are mostly hard. A prior concentrated on small π encodes that, and
+#: a true unsolvable share still shows where the tail cannot explain the zeros (a tail steep
+#: enough to give the solved problems' counts predicts successes among the zeros). Measured on
+#: best-of-N jailbreaking with the Beta mixture (``benchmarks/passk_validation.py --settings
+#: bon-100 --difficulties beta-mixture [--prior unsolvable_logit -3 2]``): the 90% interval
+#: score at k = 1e3/1e4 is 0.63/0.25 of the best baseline's with this prior, 0.79/0.36 with the
+#: Beta's N(−3, 2), whose π took zeros that were hard problems.
+RARE_UNSOLVABLE = (-6.0, 1.0)
+#: Default priors of the Beta mixture (``difficulty="beta-mixture"``): the first (body)
+#: component keeps :data:`DEFAULT_PRIORS`; π gets :data:`RARE_UNSOLVABLE`; the hard component
+#: (weight w of the solvable problems, Beta(a_hard, b_hard)) has
+#:
+#: - log a_hard ~ N(−1, 1.5), the body's prior: the two components differ in where they sit,
+#:   not in what shapes they may take (a_hard from 0.02 to 7, 95%; in the hard component
+#:   1 − pass@k ∝ k^(−a_hard) for k ≫ b_hard);
+#: - log(gap) ~ N(1.5, 0.75), log(b_hard/a_hard) = log(b/a) + gap: the hard component's mean
+#:   success rate is below the body's (gap > 0 orders the two, so their labels cannot swap) by
+#:   e^gap, 2.7 to 3e8 times (95%), median 90 times;
+#: - logit w ~ N(0, 1): its share of the solvable problems, from 12% to 88% (95%). A component
+#:   that holds almost nothing leaves its own parameters free: with N(0, 1.5) NUTS diverged in
+#:   that funnel on 2 of the 39 GSM8K models thinned to 100 samples, rescue included.
+MIXTURE_PRIORS = {
+    **DEFAULT_PRIORS,
+    "unsolvable_logit": RARE_UNSOLVABLE,
+    "log_a_hard": DEFAULT_PRIORS["log_a"],
+    "log_hard_gap": (1.5, 0.75),
+    "hard_logit": (0.0, 1.0),
+}
+
+
+def difficulty_params(difficulty: str) -> tuple:
+    """The parameters of a difficulty distribution, in order."""
+    return PARAMS if difficulty == "beta" else PARAMS + MIXTURE_PARAMS
+
+
+def default_priors(difficulty: str) -> dict:
+    """The default Normal (mu, sigma) priors of a difficulty distribution."""
+    return DEFAULT_PRIORS if difficulty == "beta" else MIXTURE_PRIORS
+
+
 #: Terms of the difficulty law in standardised log N and log D (a constant first). The square in
 #: log D lets the difficulty rise and saturate over training (early Pythia checkpoints solve almost
 #: nothing); the interaction lets size matter more late in training.
@@ -111,6 +167,44 @@ def log_gamma_step(y, x):
     return np.where(big, stirling, gammaln(small + x) - gammaln(small))
 
 
+#: The k of the prior predictive check (:func:`prior_pass_at_k`): 1 to 10,000, four a decade.
+PRIOR_KS = np.unique(np.round(np.logspace(0, 4, 17)))
+
+
+def prior_draws(difficulty: str = DEFAULT_DIFFICULTY, priors=None, draws: int = 4000, seed=0):
+    """``draws`` models' difficulty from the priors the fit uses (``priors`` overriding
+    :func:`default_priors`): ``(a, b, pi, hard)`` as in :func:`population_pass_at_k`, each of
+    shape (draws, 1). log b is drawn as log a + log(b/a) with log(b/a) | log a ~
+    N(mu_b − log a, sd_b), i.e. N(mu_b, sd_b), as the model does; the hard component's
+    log(b/a) is the body's plus e^(log gap)."""
+    merged = {**default_priors(difficulty), **(priors or {})}
+    rng = np.random.default_rng(seed)
+    x = {p: rng.normal(*merged[p], size=(draws, 1)) for p in difficulty_params(difficulty)}
+    a, b = beta_params(x["log_a"], x["log_b"])
+    pi = 1 / (1 + np.exp(-x["unsolvable_logit"]))
+    hard = None
+    if difficulty != "beta":
+        log_b2 = x["log_a_hard"] + x["log_b"] - x["log_a"] + np.exp(x["log_hard_gap"])
+        hard = (1 / (1 + np.exp(-x["hard_logit"])), *beta_params(x["log_a_hard"], log_b2))
+    return a, b, pi, hard
+
+
+def prior_pass_at_k(
+    difficulty: str = DEFAULT_DIFFICULTY, priors=None, k=PRIOR_KS, draws: int = 4000, seed=0
+) -> np.ndarray:
+    """The prior predictive check: population pass@k (:func:`population_pass_at_k`) of
+    ``draws`` models drawn from the fit's prior (:func:`prior_draws`), one row per model, one
+    column per k (default :data:`PRIOR_KS`, 1 to 10,000). What is known of pass@k to hold it
+    against: it rises over many decades of k, −log pass@k roughly a power law in k (Brown et
+    al. 2024; Schaeffer et al. 2025), not a step at k = 1 followed by a plateau.
+
+    >>> curves = prior_pass_at_k("beta-mixture")       # (4000, 17)
+    >>> np.median(curves, axis=0)[[0, 8, 16]]           # k = 1, 100, 10,000  # doctest: +SKIP
+    """
+    a, b, pi, hard = prior_draws(difficulty, priors, draws, seed)
+    return population_pass_at_k(a, b, pi, np.asarray(k, float)[None, :], hard=hard)
+
+
 def log_beta_shift(a, b, k):
     """log B(a, b + k) − log B(a, b) = log E[(1 − p)^k] for p ~ Beta(a, b), stable for large b."""
     return log_gamma_step(b, a) - log_gamma_step(b + k, a)
@@ -126,33 +220,66 @@ def check_k(k) -> np.ndarray:
     return np.atleast_1d(np.asarray(k, float))
 
 
-def population_pass_at_k(a, b, pi, k):
-    """1 − π − (1 − π)·B(a, b + k)/B(a, b), broadcasting ``a, b, pi`` against ``k``."""
-    return (1 - pi) * -np.expm1(log_beta_shift(a, b, k))
+def components(a, b, hard=None) -> list:
+    """The solvable problems' Beta components as ``[(weight, a, b), ...]``: one, or with
+    ``hard = (w, a_hard, b_hard)`` the two of the Beta mixture (see :data:`MIXTURE_PRIORS`),
+    weights 1 − w and w."""
+    if hard is None:
+        return [(1.0, a, b)]
+    w, a2, b2 = hard
+    return [(1 - w, a, b), (w, a2, b2)]
 
 
-def unsolvable_weight(a, b, pi, n, c):
-    """P(problem unsolvable | its counts): 0 when it was ever solved, else
-    π / (π + (1 − π)·B(a, b + n)/B(a, b))."""
-    log_miss = log_beta_shift(a, b, n)
-    w = pi / (pi + (1 - pi) * np.exp(log_miss))
-    return np.where(c > 0, 0.0, w)
+def log_beta_binomial(a, b, n, c):
+    """log B(a + c, b + n − c) − log B(a, b) (the beta-binomial without its coefficient), as
+    three stable steps of :func:`log_gamma_step`."""
+    return log_gamma_step(a, c) - log_gamma_step(b + n - c, a + c) + log_gamma_step(b, a)
 
 
-def problems_pass_at_k(a, b, pi, n, c, k):
-    """Per problem pass@k given its counts: ``a, b, pi`` of shape (S, 1), ``n, c`` of shape (J,),
-    ``k`` a scalar; returns (S, J)."""
-    w = unsolvable_weight(a, b, pi, n, c)
-    a1, b1 = a + c, b + n - c
-    return (1 - w) * -np.expm1(log_beta_shift(a1, b1, k))
+def population_pass_at_k(a, b, pi, k, hard=None):
+    """1 − π − (1 − π)·Σ_i w_i·B(a_i, b_i + k)/B(a_i, b_i) over the components
+    (:func:`components`), broadcasting ``a, b, pi`` (and ``hard``) against ``k``."""
+    solved = sum(w * -np.expm1(log_beta_shift(ai, bi, k)) for w, ai, bi in components(a, b, hard))
+    return (1 - pi) * solved
 
 
-def log_marginal(a, b, pi, n, c):
-    """log P(c | n, a, b, π) per problem (with the binomial coefficient)."""
-    log_choose = gammaln(n + 1) - gammaln(c + 1) - gammaln(n - c + 1)
-    steps = log_gamma_step(a, c) - log_gamma_step(b + n - c, a + c) + log_gamma_step(b, a)
-    bb = log_choose + steps
+def _responsibilities(a, b, pi, n, c, hard):
+    """P(unsolvable | counts) and P(component i | counts) per problem: the prior weights times
+    each one's probability of the counts, B(a_i + c, b_i + n − c)/B(a_i, b_i) (the binomial
+    coefficient cancels), normalised; an unsolvable problem explains only c = 0."""
+    comps = components(a, b, hard)
     with np.errstate(divide="ignore"):
+        logs = [np.log1p(-pi) + np.log(w) + log_beta_binomial(ai, bi, n, c) for w, ai, bi in comps]
+        never = np.where(c > 0, -np.inf, np.log(pi) + 0 * logs[0])
+    total = np.logaddexp(never, np.logaddexp.reduce(np.stack(np.broadcast_arrays(*logs)), axis=0))
+    return np.exp(never - total), [np.exp(v - total) for v in logs], comps
+
+
+def unsolvable_weight(a, b, pi, n, c, hard=None):
+    """P(problem unsolvable | its counts): 0 when it was ever solved, else
+    π / (π + (1 − π)·Σ_i w_i·B(a_i, b_i + n)/B(a_i, b_i))."""
+    return _responsibilities(a, b, pi, n, c, hard)[0]
+
+
+def problems_pass_at_k(a, b, pi, n, c, k, hard=None):
+    """Per problem pass@k given its counts: ``a, b, pi`` of shape (S, 1), ``n, c`` of shape (J,),
+    ``k`` a scalar; returns (S, J). Each component i contributes its posterior weight r_ij
+    (:func:`_responsibilities`) times 1 − B(a_i + c, b_i + n − c + k)/B(a_i + c, b_i + n − c)."""
+    _, resp, comps = _responsibilities(a, b, pi, n, c, hard)
+    return sum(
+        r * -np.expm1(log_beta_shift(ai + c, bi + n - c, k))
+        for r, (_, ai, bi) in zip(resp, comps, strict=True)
+    )
+
+
+def log_marginal(a, b, pi, n, c, hard=None):
+    """log P(c | n, a, b, π) per problem (with the binomial coefficient):
+    log[π·[c = 0] + (1 − π)·C(n, c)·Σ_i w_i·B(a_i + c, b_i + n − c)/B(a_i, b_i)]."""
+    log_choose = gammaln(n + 1) - gammaln(c + 1) - gammaln(n - c + 1)
+    with np.errstate(divide="ignore"):
+        comps = components(a, b, hard)
+        terms = [np.log(w) + log_beta_binomial(ai, bi, n, c) for w, ai, bi in comps]
+        bb = log_choose + np.logaddexp.reduce(np.stack(np.broadcast_arrays(*terms)), axis=0)
         solved = np.log1p(-pi) + bb
         never = np.logaddexp(np.log(pi), solved)
     return np.where(c > 0, solved, never)
@@ -189,18 +316,19 @@ def design(n_params, n_tokens, centre=None, scale=None, terms=DESIGN_TERMS):
     return np.column_stack([cols[t] for t in terms]), np.asarray(centre), np.asarray(scale)
 
 
-def benchmark_pass_at_k(a, b, pi, n, c, k):
+def benchmark_pass_at_k(a, b, pi, n, c, k, hard=None):
     """The benchmark's pass@k, the mean over problems of :func:`problems_pass_at_k`, for every k:
-    ``a, b, pi`` of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,); returns (S, K).
-    Problems with the same (n, c) are computed once."""
+    ``a, b, pi`` (and ``hard``'s) of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,);
+    returns (S, K). Problems with the same (n, c) are computed once."""
     pairs, mult = np.unique(np.column_stack([n, c]), axis=0, return_counts=True)
     n1, c1 = pairs[:, 0], pairs[:, 1]
     weight = mult / mult.sum()
-    solvable = (1 - unsolvable_weight(a, b, pi, n1, c1)) * weight  # (S, U)
-    a1, b1 = a + c1, b + n1 - c1
-    out = np.empty((np.shape(a)[0], len(k)))
-    for i, kk in enumerate(np.asarray(k, float)):
-        out[:, i] = np.sum(solvable * -np.expm1(log_beta_shift(a1, b1, kk)), axis=1)
+    _, resp, comps = _responsibilities(a, b, pi, n1, c1, hard)  # (S, U) each
+    out = np.zeros((np.shape(a)[0], len(k)))
+    for r, (_, ai, bi) in zip(resp, comps, strict=True):
+        a1, b1 = ai + c1, bi + n1 - c1
+        for i, kk in enumerate(np.asarray(k, float)):
+            out[:, i] += np.sum(r * weight * -np.expm1(log_beta_shift(a1, b1, kk)), axis=1)
     return out
 
 

@@ -13,6 +13,19 @@ Only three parameters whatever the number of problems: the counts enter as one `
 distinct (n, c) pairs and their multiplicities, so one compiled model serves every model of a
 benchmark by :func:`bayes_scaling.inference.compiled.with_data` swaps.
 
+**The Beta mixture** (``difficulty="beta-mixture"``, :func:`build_single` with six priors). The
+solvable problems' p_j come from w·Beta(a_h, b_h) + (1 − w)·Beta(a, b), so
+
+    P(c_j | n_j) = π·[c_j = 0]
+                   + (1 − π)·C(n_j, c_j)·Σ_i w_i·B(a_i + c_j, b_i + n_j − c_j)/B(a_i, b_i),
+
+with log(b_h/a_h) = log(b/a) + e^(log gap) (the hard component sits lower in p, so the labels
+cannot swap) and π's prior concentrated on small shares
+(:data:`bayes_scaling.passk.law.RARE_UNSOLVABLE`): a benchmark whose zeros are hard problems
+gets a component for them instead of a single Beta whose tail is set by the solved problems
+(on best-of-N jailbreaking that tail rose too slowly: pass@10,000 from 100 attempts a prompt
+came out 0.1–0.3 too low for every model).
+
 **The law across models** (:func:`build_law`). The three parameters of model m are
 
     θ_m = X_m·β + σ ∘ z_m,   z_m ~ Normal(0, 1),
@@ -49,7 +62,14 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS, STIRLING_FROM, stirling_step
+from bayes_scaling.passk.law import (
+    DEFAULT_DIFFICULTY,
+    PARAMS,
+    STIRLING_FROM,
+    default_priors,
+    difficulty_params,
+    stirling_step,
+)
 
 
 def compress(n, c) -> np.ndarray:
@@ -70,11 +90,22 @@ def _lgamma_step(y, x):
     return pt.switch(big, stirling, pt.gammaln(small + x) - pt.gammaln(small))
 
 
-def _loglik(n, c, w, log_a, log_b, unsolvable_logit):
-    """Σ w·log P(c | n) with the parameters given per row (broadcasting)."""
-    a, b = pt.exp(log_a), pt.exp(log_b)
-    # log B(a + c, b + n − c) − log B(a, b) as three stable steps of log Γ (law.log_gamma_step)
-    log_bb = _lgamma_step(a, c) - _lgamma_step(b + n - c, a + c) + _lgamma_step(b, a)
+def _loglik(n, c, w, log_a, log_b, unsolvable_logit, hard=None):
+    """Σ w·log P(c | n) with the parameters given per row (broadcasting); ``hard`` =
+    (logit of the hard component's share, its log a, its log b) adds the Beta mixture's second
+    component."""
+    comps = [(0.0, log_a, log_b)]
+    if hard is not None:
+        hard_logit, log_a2, log_b2 = hard
+        log_w = -pt.softplus(-hard_logit)  # log of the hard component's share
+        comps = [(-pt.softplus(hard_logit), log_a, log_b), (log_w, log_a2, log_b2)]
+    terms = []
+    for log_w, la, lb in comps:
+        a, b = pt.exp(la), pt.exp(lb)
+        # log B(a + c, b + n − c) − log B(a, b) as three stable steps of log Γ (law.log_gamma_step)
+        steps = _lgamma_step(a, c) - _lgamma_step(b + n - c, a + c) + _lgamma_step(b, a)
+        terms.append(log_w + steps)
+    log_bb = terms[0] if len(terms) == 1 else pt.logaddexp(*terms)
     log_pi = -pt.softplus(-unsolvable_logit)  # log sigmoid
     log_1m_pi = -pt.softplus(unsolvable_logit)
     solved = log_1m_pi + log_bb
@@ -82,16 +113,23 @@ def _loglik(n, c, w, log_a, log_b, unsolvable_logit):
     return pt.sum(w * pt.switch(pt.gt(c, 0.5), solved, never))
 
 
-def priors_key(priors: Mapping[str, tuple[float, float]] | None) -> tuple:
-    """The priors as a hashable, complete tuple (defaults filled in)."""
-    merged = {**DEFAULT_PRIORS, **(priors or {})}
-    return tuple((p, float(merged[p][0]), float(merged[p][1])) for p in PARAMS)
+def priors_key(
+    priors: Mapping[str, tuple[float, float]] | None, difficulty: str = DEFAULT_DIFFICULTY
+) -> tuple:
+    """The priors as a hashable, complete tuple (the difficulty's defaults filled in): one
+    ``(name, mu, sigma)`` per parameter of :func:`~bayes_scaling.passk.law.difficulty_params`,
+    so its length says the difficulty (3: Beta; 6: Beta mixture)."""
+    merged = {**default_priors(difficulty), **(priors or {})}
+    params = difficulty_params(difficulty)
+    return tuple((p, float(merged[p][0]), float(merged[p][1])) for p in params)
 
 
 def build_single(counts: np.ndarray, priors: tuple) -> pm.Model:
     """One model's difficulty distribution; ``counts`` from :func:`compress`, ``priors`` from
-    :func:`priors_key`."""
-    (_, mu_a, sd_a), (_, mu_b, sd_b), (_, mu_pi, sd_pi) = priors
+    :func:`priors_key` (six of them: the Beta mixture of
+    :data:`~bayes_scaling.passk.law.MIXTURE_PRIORS`, its hard component's log(b/a) the body's
+    plus a positive gap, so the components cannot swap labels)."""
+    (_, mu_a, sd_a), (_, mu_b, sd_b), (_, mu_pi, sd_pi) = priors[:3]
     with pm.Model() as model:
         data = pm.Data("counts", counts)
         # The sampler moves in (log a, log(b/a)): the prior is the same independent Normals on
@@ -106,7 +144,15 @@ def build_single(counts: np.ndarray, priors: tuple) -> pm.Model:
             "log_b": pm.Deterministic("log_b", log_a + log_ratio),
             "unsolvable_logit": pm.Normal("unsolvable_logit", mu_pi, sd_pi),
         }
-        pm.Potential("loglik", _loglik(data[0], data[1], data[2], *(theta[p] for p in PARAMS)))
+        hard = None
+        if len(priors) > 3:
+            (_, mu_a2, sd_a2), (_, mu_gap, sd_gap), (_, mu_w, sd_w) = priors[3:]
+            log_a2 = pm.Normal("log_a_hard", mu_a2, sd_a2)
+            log_gap = pm.Normal("log_hard_gap", mu_gap, sd_gap)
+            log_b2 = pm.Deterministic("log_b_hard", log_a2 + log_ratio + pt.exp(log_gap))
+            hard = (pm.Normal("hard_logit", mu_w, sd_w), log_a2, log_b2)
+        args = (data[0], data[1], data[2], *(theta[p] for p in PARAMS))
+        pm.Potential("loglik", _loglik(*args, hard=hard))
     return model
 
 

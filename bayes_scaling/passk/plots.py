@@ -49,20 +49,28 @@ def passk_fan(fit, model=None, k_max: float = 1e5, probs=DEFAULT_PROBS, kind: st
 
 def difficulty_posterior(fit, model=None, draws: int = 60, seed: int = 0):
     """The posterior of the per-problem success distribution (densities of log10 p for draws of
-    (a, b), the unsolvable share as a bar at the left) with the problems' empirical rates c/n."""
+    (a, b), both components of a Beta mixture, the unsolvable share as a bar at the left) with
+    the problems' empirical rates c/n."""
     import matplotlib.pyplot as plt
     from scipy import stats
 
     model = model or fit.models[0]
     post = fit.posterior.sel(model=model)
     a, b, pi = (post[v].values.ravel() for v in ("a", "b", "pi"))
+    # the Beta mixture's hard component (share w, Beta(a_hard, b_hard)); none for one Beta
+    w, a2, b2 = (
+        (post[v].values.ravel() for v in ("hard_share", "a_hard", "b_hard"))
+        if "a_hard" in post
+        else (np.zeros_like(a), a, b)
+    )
     rng = np.random.default_rng(seed)
     pick = rng.choice(a.size, size=min(draws, a.size), replace=False)
     x = np.linspace(-8, 0, 300)
     p = 10.0**x
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i in pick:
-        dens = (1 - pi[i]) * stats.beta.pdf(p, a[i], b[i]) * p * np.log(10)
+        mix = (1 - w[i]) * stats.beta.pdf(p, a[i], b[i]) + w[i] * stats.beta.pdf(p, a2[i], b2[i])
+        dens = (1 - pi[i]) * mix * p * np.log(10)
         ax.plot(x, dens, color="tab:blue", alpha=0.15, lw=0.8)
     rows = fit.counts[fit.counts["model"] == model]
     rate = rows["correct"] / rows["samples"]

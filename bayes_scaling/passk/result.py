@@ -4,7 +4,9 @@ Made by :func:`bayes_scaling.fit_passk`. Its DataTree holds
 
 - ``posterior``: per model (dim ``model``) ``log_a``, ``log_b``, ``unsolvable_logit`` and
   the derived ``a``, ``b`` (the solvable problems' Beta) and ``pi`` (the unsolvable share), from
-  the joint fit or from each model's own (``settings["pooling"]``);
+  the joint fit or from each model's own (``settings["pooling"]``); with the Beta mixture
+  (``settings["difficulty"]``) also the hard component's ``log_a_hard``, ``log_hard_gap``,
+  ``log_b_hard``, ``hard_logit`` and the derived ``a_hard``, ``b_hard``, ``hard_share``;
 - ``models``: each model's gate and sampler record (R-hat, ESS, divergences, attempts, seconds)
   and its N and D when known;
 - ``counts``: the whole counts table it saw (``model, problem, samples, correct`` ...);
@@ -35,6 +37,8 @@ from bayes_scaling.results.io import register_format
 
 FORMAT = "bayes_scaling.passk/1"
 PARAMETERS = ("log_a", "log_b", "unsolvable_logit", "a", "b", "pi")
+#: The Beta mixture's hard component (``difficulty="beta-mixture"``), after :data:`PARAMETERS`.
+HARD_PARAMETERS = ("log_a_hard", "log_b_hard", "hard_logit", "a_hard", "b_hard", "hard_share")
 
 
 def counts_hash(counts: pd.DataFrame) -> str:
@@ -105,7 +109,13 @@ class PassKFit(FitResult):
 
     @property
     def parameters(self) -> list[str]:
-        return list(PARAMETERS)
+        hard = [p for p in HARD_PARAMETERS if p in self.posterior]
+        return [*PARAMETERS, *hard]
+
+    @property
+    def difficulty(self) -> str:
+        """``"beta"`` (one Beta) or ``"beta-mixture"`` (a body and a hard component)."""
+        return self.settings.get("difficulty", "beta")
 
     @property
     def model_info(self) -> pd.DataFrame:
