@@ -5,12 +5,13 @@ Each kind of discrepancy is a grid posterior, learned after the fit from the fit
 backtests times a prior, of an error that is zero inside the runs and grows with the decades
 d(x) beyond them (one error curve per posterior draw s)::
 
-    scaling  (record.py)   δ_s(x) = (m_s + τ_s·η_s)·d(x)^γ_s                      on log loss
+    scaling  (record.py)   δ_s(x) = m_s·c(x)^γ_s + τ_s·η_s·d(x)^γ_s (+ g_s(x))     on log loss
     group    (grouped.py)  δ_s(x) = (m_s + τ_s·η_s)·d^γ_s + τ'_s·η_{g,s}·d^γ'_s  on log loss
     link     (link.py)     δ₂_s(x) = τ₂_s·η_s·d(x)                                on the metric
 
 with η ~ Normal(0, 1) per draw, m a drift per decade, τ the error's sd one decade out and γ its
-growth. All three follow :class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`: the same
+growth; g is the scaling fit's local misfit inside and near the runs (``local.py``, a Gaussian
+process on the fitted runs' residuals). All three follow :class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`: the same
 ``curves`` / ``error`` / ``shift_and_sd`` (keywords ``draws_shape``, ``seed``, ``group``),
 ``quantiles`` (of the error's sd at d = 1), ``describe``, ``to_dataset`` / ``from_dataset``, and
 the attributes ``kind``, ``scale``, ``reference``, ``cut_on``, ``cuts``, ``n_checked``,
