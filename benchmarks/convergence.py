@@ -2,7 +2,8 @@
 (issue 21, item 6; run by hand; prints a table and writes ``benchmarks/convergence.csv``).
 
 Each case is one default fit, as the CLI makes it: ``fit(runs, seed=s)`` (Chinchilla law, the
-learned law prior below 15 runs and the default priors from 15, 4 × (1000 + 1000),
+learned law prior with the learned floor on the run noise σ below 15 runs (the 5-run sweeps and
+the 6- and 10-run subsamples) and the default priors from 15, 4 × (1000 + 1000),
 target_accept 0.95, the rescue ladder of :mod:`bayes_scaling.inference.rescue`, the discrepancy
 learned from internal refits). Cases:
 
@@ -19,7 +20,12 @@ since the main fit's draws do not depend on it), the rungs climbed, the kept att
 internal refits usable.
 
     python benchmarks/convergence.py [--data ../shared/data] [--only ladder,sweep,sparse]
+        [--sizes 6,10,20] [--match TEXT] [--update]
         [--before 035d2e7 [--before-groups ladder,sweep]] [--csv benchmarks/convergence.csv]
+
+``--sizes`` keeps those sparse sizes, ``--match`` the cases whose name holds TEXT, and ``--update``
+replaces the rerun cases' rows in the existing csv (keeping the others) instead of rewriting it:
+``--only sparse --sizes 6,10 --update`` reruns the tables that take the learned prior.
 """
 
 from __future__ import annotations
@@ -67,8 +73,16 @@ def sweeps(path: Path):
         yield f"chinchilla C~{budget:.0e}", chinchilla.iloc[np.sort(nearest)]
 
 
-def cases(path: Path, only: set[str]):
-    """(group, case, seed, runs) of every case asked for."""
+def cases(path: Path, only: set[str], sizes=SPARSE_SIZES, match: str = ""):
+    """(group, case, seed, runs) of every case asked for (sparse ones of ``sizes``), those whose
+    name holds ``match``."""
+    for group, case, seed, runs in all_cases(path, only, sizes):
+        if match in case:
+            yield group, case, seed, runs
+
+
+def all_cases(path: Path, only: set[str], sizes=SPARSE_SIZES):
+    """(group, case, seed, runs) of every case of the groups in ``only``."""
     ladders_ = corpus(path)
     if "ladder" in only:
         for name, ladder in ladders_.items():
@@ -80,7 +94,7 @@ def cases(path: Path, only: set[str]):
     if "sparse" in only:
         for i, (name, ladder) in enumerate(ladders_.items()):
             full = ladder.load()
-            for size in SPARSE_SIZES:
+            for size in sizes:
                 for k in range(SPARSE_DRAWS if size < len(full) else 0):
                     rng = np.random.default_rng([SPARSE_SEED, i, size, k])
                     rows = np.sort(rng.choice(len(full), size, replace=False))
@@ -165,7 +179,7 @@ def one(runs: pd.DataFrame, seed: int, before) -> dict:
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per group: fits, first-try passes, converged after the ladder (and before, if run)."""
-    ok = table[table["error"].fillna("") == ""]
+    ok = table[table["error"].isna() | (table["error"] == "")]
     agg = {
         "fits": ("converged", "size"),
         "first_try": ("first", "sum"),
@@ -190,20 +204,38 @@ def main() -> None:
     parser.add_argument("--only", default="ladder,sweep,sparse")
     parser.add_argument("--before", default=None, help="git revision of the earlier ladder")
     parser.add_argument("--before-groups", default="ladder,sweep,sparse")
+    parser.add_argument("--sizes", default=",".join(map(str, SPARSE_SIZES)))
+    parser.add_argument("--match", default="", help="only the cases whose name holds this")
+    parser.add_argument("--update", action="store_true", help="replace these rows in --csv")
     parser.add_argument("--csv", default=str(ROOT / "benchmarks" / "convergence.csv"))
     args = parser.parse_args()
+    sizes = tuple(int(v) for v in args.sizes.split(","))
     before = ladder_at(args.before) if args.before else None
     pd.set_option("display.width", 220)
     rows = []
-    for group, case, seed, runs in cases(Path(args.data), set(args.only.split(","))):
+    for group, case, seed, runs in cases(
+        Path(args.data), set(args.only.split(",")), sizes, args.match
+    ):
         earlier = before if group in args.before_groups.split(",") else None
         rows.append({"group": group, "case": case, "seed": seed, **one(runs, seed, earlier)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table.to_csv(args.csv, index=False)
+    if args.update and Path(args.csv).exists():
+        print("\n# These cases before (the rows replaced)")
+        old = pd.read_csv(args.csv)
+        key = ["group", "case", "seed"]
+        rerun = old.set_index(key).index.isin(table.set_index(key).index)
+        print(summary(old[rerun]).to_string(float_format="{:.1f}".format))
+        merged = pd.concat([old[~rerun], table], ignore_index=True)
+        order = {k: i for i, k in enumerate(map(tuple, old[key].to_numpy()))}
+        at = [order.get(tuple(r), len(order) + i) for i, r in enumerate(merged[key].to_numpy())]
+        merged.iloc[np.argsort(at, kind="stable")].to_csv(args.csv, index=False)
+    else:
+        table.to_csv(args.csv, index=False)
     print("\n# Default fits: passed at the first try, converged after the rescue ladder")
     print(summary(table).to_string(float_format="{:.1f}".format))
-    bad = table[(table["converged"] != True) | (table["error"].fillna("") != "")]  # noqa: E712
+    failed = table["error"].notna() & (table["error"] != "")
+    bad = table[(table["converged"] != True) | failed]  # noqa: E712
     if len(bad):
         print("\n# Not converged (or failed)")
         print(bad[["group", "case", "seed", "rungs", "max_rhat", "min_ess", "error"]].to_string())

@@ -11,7 +11,8 @@ d(x) beyond them (one error curve per posterior draw s)::
 
 with η ~ Normal(0, 1) per draw, m a drift per decade, τ the error's sd one decade out and γ its
 growth; g is the scaling fit's local misfit inside and near the runs (``local.py``, a Gaussian
-process on the fitted runs' residuals). All three follow :class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`: the same
+process on the fitted runs' residuals). All three follow
+:class:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind`: the same
 ``curves`` / ``error`` / ``shift_and_sd`` (keywords ``draws_shape``, ``seed``, ``group``),
 ``quantiles`` (of the error's sd at d = 1), ``describe``, ``to_dataset`` / ``from_dataset``, and
 the attributes ``kind``, ``scale``, ``reference``, ``cut_on``, ``cuts``, ``n_checked``,

@@ -300,7 +300,7 @@ def _compile(model, shared_vars, initial_point):
         "n_expanded": int(n_expanded),
         "shape_info": [
             list(names),
-            [[s.start, s.stop] for s in slices],
+            [[int(s.start), int(s.stop)] for s in slices],  # numpy ints past a vector
             [[int(n) for n in s] for s in shapes],
         ],
         "reparameterized_names": list(reparam),

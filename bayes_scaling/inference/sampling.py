@@ -190,7 +190,8 @@ def fit(
         ``"learned"``
         (Chinchilla law only): a correlated MvNormal on (log E, log A, α, log B, β), learned
         across public ladders and scaled to the table's median loss
-        (:mod:`bayes_scaling.priors.learned`); a :class:`~bayes_scaling.priors.LearnedLawPrior`
+        (:mod:`bayes_scaling.priors.learned`), and the run noise σ's learned floor
+        (:mod:`bayes_scaling.priors.noise`); a :class:`~bayes_scaling.priors.LearnedLawPrior`
         (e.g. ``learned_prior(exclude={"gemstones"})``) likewise. A dict: overrides by parameter
         name, e.g. ``{"beta": Prior("Normal", {"mu": 0.28, "sigma": 0.05})}``.
         ``settings["priors"]`` says which was used.

@@ -199,8 +199,8 @@ def resolve_priors(law, runs: pd.DataFrame, overrides, likelihood: str) -> dict:
 
     ``overrides`` is None or ``"default"`` (the law's defaults), ``"learned"`` or a
     :class:`~bayes_scaling.priors.learned.LearnedLawPrior` (the law's parameters from the
-    population prior learned across public ladders, scaled to this table's median loss; noise
-    priors as by default), or a dict of overrides by parameter name.
+    population prior learned across public ladders, scaled to this table's median loss; σ from
+    the run noise of those ladders, ν as by default), or a dict of overrides by parameter name.
 
     Raises :class:`PriorError` when an override names a parameter the law does not have, and
     :class:`ArgumentError` for any other ``overrides``.
@@ -208,7 +208,8 @@ def resolve_priors(law, runs: pd.DataFrame, overrides, likelihood: str) -> dict:
     overrides = check_priors_argument(overrides)
     stats = runs_stats(runs)
     population = resolve_learned(overrides, law.name, stats)
-    priors = {**law.default_priors(stats), **(population or {}), **noise_priors(stats)}
+    # the learned prior's σ (a population LogNormal) replaces the default HalfNormal
+    priors = {**law.default_priors(stats), **noise_priors(stats), **(population or {})}
     if likelihood != "student_t":
         priors.pop("nu")
     for name, value in (overrides if isinstance(overrides, Mapping) else {}).items():

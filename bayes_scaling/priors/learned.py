@@ -42,12 +42,16 @@ closer-to-nominal coverage, and changed nothing measurable at 20 runs or on the 
 The prior ships as ``law_prior.json`` beside this module, with each ladder's summary, so a prior
 without some families (leave-one-family-out) is recomputed without refitting:
 ``learned_prior(exclude={"gemstones"})``. ``scripts/learn-law-prior`` regenerates it.
+
+**Run noise.** The same file holds a population prior on σ, the scale of the run noise of log
+loss, which ``priors="learned"`` uses instead of the default HalfNormal: a floor learned from the
+ladders' full tables, which keeps a few runs out of the funnel at σ → 0
+(:mod:`bayes_scaling.priors.noise`).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -57,6 +61,20 @@ from pathlib import Path
 import numpy as np
 
 from bayes_scaling.errors import ArgumentError, PriorError
+from bayes_scaling.priors.noise import METHOD as NOISE_METHOD
+from bayes_scaling.priors.noise import (
+    NOISE,
+    NOISE_KEY,
+    noise_population,
+    noise_prior,
+    noise_summary,
+)
+from bayes_scaling.priors.population import (
+    effective_ladders,
+    family_of,
+    family_weights,
+    inflated_between,
+)
 from bayes_scaling.priors.prior import Prior
 
 #: The shipped file, beside this module.
@@ -80,11 +98,6 @@ MIN_RESIDUAL = 0.02
 NAMES = ("default", "learned")
 
 
-def family_of(name: str) -> str:
-    """A ladder's family: its name up to the first "/"."""
-    return name.split("/")[0]
-
-
 def chol_keys(k: int = len(PARAMS)) -> list[str]:
     """Keys of the Cholesky factor's lower triangle in the :data:`JOINT` entry."""
     return [f"L{i}{j}" for i in range(k) for j in range(i + 1)]
@@ -104,6 +117,9 @@ class LearnedLawPrior:
         Each ladder's summary: ``name, family, weight, runs, converged, mean, cov``.
     provenance : dict
         How and when it was made (ladders, method, date, package version, excluded families).
+    noise : dict
+        The learned prior of σ (:func:`bayes_scaling.priors.noise.noise_population`), or empty
+        (a file without it: σ keeps its default prior).
 
     Examples
     --------
@@ -116,6 +132,7 @@ class LearnedLawPrior:
     cov: np.ndarray
     ladders: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    noise: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -132,7 +149,8 @@ class LearnedLawPrior:
 
     def priors(self, stats: Mapping[str, float]) -> dict[str, Prior]:
         """The law's priors for a table with these :func:`~bayes_scaling.priors.runs_stats`:
-        the five marginals and the :data:`JOINT` correlation entry."""
+        the five marginals, the :data:`JOINT` correlation entry and, when the prior has one,
+        σ's (:data:`~bayes_scaling.priors.noise.NOISE`, an InverseGamma floor)."""
         level = float(np.log(stats["median_loss"]))
         why = f"{self.name} population prior across public ladders (correlated; see {JOINT})"
         out = {}
@@ -154,6 +172,8 @@ class LearnedLawPrior:
             why=f"correlation of z = ({', '.join(COORDINATES)}), l = log median loss: "
             "Cholesky factor by rows; the marginals are the law's priors",
         )
+        if self.noise:
+            out[NOISE] = noise_prior(self.noise, self.name)
         return out
 
     def to_dict(self) -> dict:
@@ -165,6 +185,7 @@ class LearnedLawPrior:
             "cov": [[float(v) for v in row] for row in self.cov],
             "ladders": self.ladders,
             "provenance": self.provenance,
+            **({"noise": dict(self.noise)} if self.noise else {}),
         }
 
     def save(self, path: str | PathLike) -> Path:
@@ -177,7 +198,11 @@ class LearnedLawPrior:
         if d.get("format") != FORMAT:
             raise PriorError(f"not a learned law prior (format {d.get('format')!r}, need {FORMAT})")
         return cls(
-            np.asarray(d["mean"], float), np.asarray(d["cov"], float), d["ladders"], d["provenance"]
+            np.asarray(d["mean"], float),
+            np.asarray(d["cov"], float),
+            d["ladders"],
+            d["provenance"],
+            dict(d.get("noise") or {}),
         )
 
 
@@ -194,9 +219,10 @@ def posterior_coordinates(posterior, median_loss: float) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def ladder_summary(name: str, draws: np.ndarray, *, runs: int, converged: bool) -> dict:
-    """One ladder's entry: the mean and covariance of its draws of z."""
-    return {
+def ladder_summary(name: str, draws: np.ndarray, *, runs: int, converged: bool, sigma=None) -> dict:
+    """One ladder's entry: the mean and covariance of its draws of z and, given its draws of
+    σ, the mean and sd of log σ (:func:`noise_summary`)."""
+    out = {
         "name": name,
         "family": family_of(name),
         "runs": int(runs),
@@ -204,6 +230,7 @@ def ladder_summary(name: str, draws: np.ndarray, *, runs: int, converged: bool) 
         "mean": [float(v) for v in draws.mean(axis=0)],
         "cov": [[float(v) for v in row] for row in np.cov(draws, rowvar=False)],
     }
+    return out if sigma is None else {**out, NOISE_KEY: noise_summary(sigma)}
 
 
 def shrink_correlation(cov: np.ndarray, components: int = COMPONENTS) -> np.ndarray:
@@ -230,15 +257,12 @@ def learn_population(
     used = [dict(lad) for lad in ladders if lad["family"] not in exclude]
     if len({lad["family"] for lad in used}) < 2:
         raise PriorError("a population prior needs ladders of at least two families")
-    counts = Counter(lad["family"] for lad in used)
-    w = np.array([1.0 / counts[lad["family"]] for lad in used])
-    w = w / w.sum()
+    w = family_weights(used)
     means = np.array([lad["mean"] for lad in used])
     covs = np.array([lad["cov"] for lad in used])
     mean = w @ means
-    n_eff = 1.0 / np.sum(w**2)
-    dev = means - mean
-    between = (dev.T * w) @ dev * n_eff / (n_eff - 1) * (1 + 1 / n_eff)
+    n_eff = effective_ladders(w)
+    between = inflated_between(means, w)
     within = np.einsum("l,lij->ij", w, covs)
     cov = shrink_correlation(between + within)
     for lad, weight in zip(used, w, strict=True):
@@ -254,7 +278,23 @@ def learn_population(
         f"(1 + 1/n), n = Kish effective ladders; correlation shrunk to its top {COMPONENTS} "
         "principal components, variances kept",
     }
-    return LearnedLawPrior(mean, cov, used, info)
+    noise = noise_population(used)
+    if noise:
+        info["noise_method"] = NOISE_METHOD
+    return LearnedLawPrior(mean, cov, used, info, noise)
+
+
+def with_noise(
+    prior: LearnedLawPrior, summaries: Mapping[str, Mapping], provenance: Mapping | None = None
+) -> LearnedLawPrior:
+    """``prior`` with each ladder's log-σ summary (by ladder name, :func:`noise_summary`) and
+    the noise prior learned from them; the law's part is unchanged."""
+    missing = [lad["name"] for lad in prior.ladders if lad["name"] not in summaries]
+    if missing:
+        raise PriorError(f"no noise summary for the ladders {missing}")
+    ladders = [{**lad, NOISE_KEY: dict(summaries[lad["name"]])} for lad in prior.ladders]
+    info = {**prior.provenance, **(provenance or {}), "noise_method": NOISE_METHOD}
+    return LearnedLawPrior(prior.mean, prior.cov, ladders, info, noise_population(ladders))
 
 
 def load(path: str | PathLike | None = None) -> LearnedLawPrior:
@@ -278,7 +318,8 @@ def learned_prior(exclude: Iterable[str] = (), path=None) -> LearnedLawPrior:
     exclude = set(exclude)
     if not exclude:
         return shipped
-    keep = {k: v for k, v in shipped.provenance.items() if k in ("fit", "data", "created_at")}
+    keep = ("fit", "data", "created_at", "noise_created_at", "noise_fit")
+    keep = {k: v for k, v in shipped.provenance.items() if k in keep}
     return learn_population(shipped.ladders, exclude, {**keep, "derived_from": SHIPPED})
 
 

@@ -85,7 +85,8 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
             code = main([*backtest, "--scheduler", cluster.scheduler_address])
             on_cluster = capsys.readouterr().out
             many = ["fit-many", str(demo), "--out-dir", str(tmp_path / "fits")]
-            many += ["--no-discrepancy", "--format", "csv"]
+            many += ["--no-discrepancy", "--format", "csv", "--chains", "2"]
+            many += ["--draws", str(OPTIONS["draws"]), "--tune", str(OPTIONS["tune"])]
             many_code = main([*many, "--scheduler", cluster.scheduler_address])
             many_rows = capsys.readouterr().out.splitlines()
             compiled = client.run(lambda: importlib.import_module(SAMPLING).COMPILE_COUNT)

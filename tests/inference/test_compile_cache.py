@@ -218,3 +218,26 @@ def test_default_folder_is_private(tmp_path, monkeypatch):
     assert path == root / "compiled" / compile_cache.versions_hash()
     for folder in (root, root / "compiled", path):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_a_model_with_vector_parameters_is_stored_and_loaded(tmp_path, monkeypatch):
+    """Past a vector-valued variable, nutpie's slice bounds are numpy integers: the entry's
+    metadata must still be written (grouped fits compiled in every process before)."""
+
+    def vector_model():
+        with pm.Model(coords={"g": ["a", "b", "c"]}) as model:
+            y = pm.Data("y", np.array([0.1, 0.5, 0.9]))
+            s = pm.HalfNormal("s")
+            mu = pm.Normal("mu", dims="g")
+            pm.Normal("obs", mu, s, observed=y, dims="g")
+        return model
+
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path))
+    first, again = {}, {}
+    made = compile_cache.compile_model(vector_model(), first)
+    loaded = compile_cache.compile_model(vector_model(), again)
+    assert first == {"disk_misses": 1, "disk_writes": 1}
+    assert again == {"disk_hits": 1}
+    kwargs = dict(draws=100, tune=100, chains=1, seed=SEED, progress_bar=False)
+    a, b = nutpie.sample(made, **kwargs), nutpie.sample(loaded, **kwargs)
+    np.testing.assert_array_equal(a.posterior["mu"].values, b.posterior["mu"].values)
