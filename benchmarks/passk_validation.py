@@ -66,7 +66,8 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import betaln
 
-from bayes_scaling.passk.answers import compare_difficulties, compare_poolings, pass_at_k
+from bayes_scaling.passk.answers import pass_at_k
+from bayes_scaling.passk.comparison import compare_difficulties, compare_poolings
 from bayes_scaling.passk.data import gsm8k, thin_counts
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
 from bayes_scaling.passk.law import (

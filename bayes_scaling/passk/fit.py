@@ -14,7 +14,7 @@ Two poolings (``pooling=``, named as the core's pooling modes):
 Two difficulty distributions (``difficulty=``): one Beta per model (default), or a two-component
 Beta mixture with a hard component and a rare unsolvable share
 (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`; per model, no law), compared by PSIS-LOO with
-:func:`bayes_scaling.passk.answers.compare_difficulties`.
+:func:`bayes_scaling.passk.comparison.compare_difficulties`.
 
 Every fit passes the diagnostics gate (:mod:`bayes_scaling.results.diagnostics`) or climbs the
 rescue ladder of :mod:`bayes_scaling.inference.rescue` (longer, target_accept 0.99 after
@@ -140,7 +140,7 @@ def fit_passk(
         two-component Beta mixture whose second component holds hard problems over many decades
         of p, with an unsolvable share that cannot take the zeros such a tail explains
         (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`). Compare the two by PSIS-LOO with
-        :func:`bayes_scaling.passk.answers.compare_difficulties`. The mixture is fitted per
+        :func:`bayes_scaling.passk.comparison.compare_difficulties`. The mixture is fitted per
         model (``pooling="independent"``) and without the difficulty law.
         ``benchmarks/passk_validation.py`` kept the Beta as the default: on best-of-N
         jailbreaking (100 attempts a prompt) the mixture's 90% bands hold 0.71/0.86 of the

@@ -110,7 +110,7 @@ def test_joint_law_answers_new_sizes_and_saves(joint_pair, tmp_path):
 
 
 def test_poolings_compared_by_loo(joint_pair):
-    from bayes_scaling.passk.answers import compare_poolings, log_likelihood
+    from bayes_scaling.passk.comparison import compare_poolings, log_likelihood
 
     partial, independent = joint_pair
     ll = log_likelihood(partial)

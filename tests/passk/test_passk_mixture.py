@@ -144,7 +144,7 @@ def test_mixture_fit_converges_and_does_not_call_hard_problems_impossible(mixtur
 
 
 def test_loo_chooses_the_mixture_on_a_benchmark_of_two_kinds_of_problem(mixture_pair):
-    from bayes_scaling.passk.answers import compare_difficulties
+    from bayes_scaling.passk.comparison import compare_difficulties
 
     _, beta, mixture = mixture_pair
     table = compare_difficulties({"beta": beta, "beta-mixture": mixture})

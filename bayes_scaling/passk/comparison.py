@@ -1,0 +1,91 @@
+"""LOO comparisons of pass@k fits of the same counts: the pointwise marginal log likelihood of
+each problem's count (p_j integrated out), the fit as ArviZ's ``loo`` takes it, and comparisons
+of poolings (independent, partial) and difficulty distributions (Beta, Beta mixture) through
+``arviz_stats.compare``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.passk.answers import SAMPLED, difficulty_draws
+from bayes_scaling.passk.law import log_marginal
+from bayes_scaling.passk.result import PassKFit
+
+
+def log_likelihood(fit: PassKFit) -> xr.DataArray:
+    """log P(c_j | n_j, θ_m) per draw and row of the counts table (dims ``chain, draw, row``):
+    the marginal likelihood of one problem's count, p_j integrated out
+    (:func:`bayes_scaling.passk.law.log_marginal`), the pointwise terms of LOO."""
+    post = fit.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    out = np.empty((*shape, len(fit.counts)))
+    model_of = fit.counts["model"].astype(str).to_numpy()
+    n = fit.counts["samples"].to_numpy(float)
+    c = fit.counts["correct"].to_numpy(float)
+    for name in fit.models:
+        rows = np.flatnonzero(model_of == name)
+        a, b, pi, hard = difficulty_draws(
+            post.sel(model=name), flat=lambda da: da.values[..., None]
+        )
+        out[..., rows] = log_marginal(a, b, pi, n[rows], c[rows], hard=hard)
+    return xr.DataArray(
+        out,
+        dims=("chain", "draw", "row"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+    )
+
+
+def loo_tree(fit: PassKFit) -> xr.DataTree:
+    """The fit's posterior with its pointwise log likelihood (variable ``counts``), as ArviZ's
+    ``loo`` and ``compare`` take it."""
+    return xr.DataTree.from_dict(
+        {
+            "posterior": fit.posterior[[v for v in SAMPLED if v in fit.posterior]],
+            "log_likelihood": xr.Dataset({"counts": log_likelihood(fit)}),
+        }
+    )
+
+
+def compare_fits(fits: dict) -> pd.DataFrame:
+    """PSIS-LOO of pass@k fits of the same counts, one problem of one model left out at a time:
+    ArviZ's ``compare`` table (``elpd``, ``se``, ``elpd_diff``, ``dse``, ``weight``, ...) and
+    ``n_high_k``, the problems whose Pareto k is above ArviZ's threshold (their LOO is
+    unreliable). ArgumentError when the fits saw different counts."""
+    import arviz_stats as az  # ArviZ's statistics, on first use (all of ArviZ loads matplotlib)
+
+    if len(fits) < 2:
+        raise ArgumentError("fits", f"give at least two fits to compare, got {len(fits)}")
+    hashes = {name: f.idata.attrs.get("counts_sha256") for name, f in fits.items()}
+    if len(set(hashes.values())) > 1:
+        raise ArgumentError(
+            "fits", f"the fits saw different counts tables ({sorted(hashes)}); fit the same table"
+        )
+    trees = {name: loo_tree(f) for name, f in fits.items()}
+    table = az.compare(trees)
+    high = {}
+    for name, tree in trees.items():
+        loo = az.loo(tree, pointwise=True)
+        high[name] = int((loo.pareto_k > loo.good_k).sum())
+    return table.assign(n_high_k=pd.Series(high))
+
+
+def compare_poolings(fits: dict) -> pd.DataFrame:
+    """:func:`compare_fits` of fits that differ in pooling, e.g.
+    ``{"partial": f1, "independent": f2}``."""
+    return compare_fits(fits)
+
+
+def compare_difficulties(fits: dict) -> pd.DataFrame:
+    """:func:`compare_fits` of fits that differ in the difficulty distribution, e.g.
+    ``{"beta": f1, "beta-mixture": f2}``: LOO's choice is the first row (``rank`` 0); a
+    ``elpd_diff`` within about two ``dse`` of the best is no choice at all.
+
+    >>> compare_difficulties({"beta": f1, "beta-mixture": f2})  # doctest: +SKIP
+    """
+    return compare_fits(fits)
+
+
+__all__ = ["compare_difficulties", "compare_fits", "compare_poolings", "log_likelihood", "loo_tree"]
