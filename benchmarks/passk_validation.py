@@ -236,6 +236,12 @@ def score(table: pd.DataFrame) -> pd.DataFrame:
     out["median_abs_error"] = first["abs_error"].median()
     out["models"] = first.size()
     out = out.reset_index()
+    return against_baselines(out)
+
+
+def against_baselines(out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with each row's 90% interval score divided by the better baseline's at its
+    (setting, k), in the table's order (settings, k, methods)."""
     base = out[out["method"].isin(BASELINES)].groupby(["setting", "k"])["interval_score_90"].min()
     ref = base.reindex(pd.MultiIndex.from_frame(out[["setting", "k"]])).to_numpy()
     out["iscore_90_vs_best_baseline"] = out["interval_score_90"] / ref
@@ -253,15 +259,8 @@ def merged(summary: pd.DataFrame, path) -> pd.DataFrame:
     old = pd.read_csv(path)
     rerun = pd.MultiIndex.from_frame(summary[["setting", "method"]])
     keep = old[~pd.MultiIndex.from_frame(old[["setting", "method"]]).isin(rerun)]
-    out = pd.concat([keep, summary], ignore_index=True)
     # the ratio against the better baseline, from the baselines' rows kept or rerun
-    base = out[out["method"].isin(BASELINES)].groupby(["setting", "k"])["interval_score_90"].min()
-    ref = base.reindex(pd.MultiIndex.from_frame(out[["setting", "k"]])).to_numpy()
-    out["iscore_90_vs_best_baseline"] = out["interval_score_90"] / ref
-    order = {m: i for i, m in enumerate(METHODS)}
-    rank = out["setting"].map({s: i for i, s in enumerate(SETTINGS)})
-    out = out.assign(_s=rank, _m=out["method"].map(order)).sort_values(["_s", "k", "_m"])
-    return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
+    return against_baselines(pd.concat([keep, summary], ignore_index=True))
 
 
 def baseline_rows(path, name, methods):
