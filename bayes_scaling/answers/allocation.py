@@ -224,12 +224,37 @@ def choose_params(
         n_star = optimal_allocation(fit, [compute], k)["n_params"]
     lo, hi = np.log(float(n_star.min()) / 10), np.log(float(n_star.max()) * 10)
 
-    def objective(log_n: float) -> float:
-        n = np.exp(log_n)
-        loss = loss_draws(fit, n, compute / (k * n), k, discrepancy=discrepancy)
-        return measure(np.asarray(loss).ravel())
+    objective = _search_objective(fit, compute, k, measure, discrepancy)
 
     return float(np.exp(minimise_bounded(objective, lo, hi, xtol=1e-6)))
+
+
+def _search_objective(fit, compute: float, k: float, measure: RiskMeasure, discrepancy: bool):
+    """log N ↦ measure of :func:`loss_draws` at (N, C/(kN)), in plain numpy per evaluation.
+
+    The law's parameters and E are taken out of the posterior once per budget; each call makes
+    one :meth:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind.error` call for its one point
+    (never a batch: the local misfit's joint draw depends on the set of points), so the draws
+    equal :func:`loss_draws` exactly.
+    """
+    post = fit.posterior
+    params = {name: np.asarray(post[name]) for name in fit.law.params}
+    disc = fit.discrepancy if discrepancy else None
+    floor = np.asarray(irreducible_loss(fit.law, post))
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    seed = fit.settings.get("seed", 0)
+
+    def objective(log_n: float) -> float:
+        n = np.exp(log_n)
+        d = compute / (k * n)
+        loss = fit.law.fn({"n_params": n, "n_tokens": d}, params, np)
+        if disc is not None:
+            sizes = {"n_params": n, "n_tokens": d, "compute": k * n * d}
+            error = disc.error(sizes, draws_shape=shape, seed=seed)
+            loss = with_error(loss, np.asarray(error.transpose("chain", "draw")), floor)
+        return measure(np.asarray(loss).ravel())
+
+    return objective
 
 
 _GOLDEN = 0.5 * (3.0 - 5.0**0.5)

@@ -143,3 +143,16 @@ def test_frontier_minimum_sits_at_the_bayes_optimum():
     assert best == pytest.approx(ds.attrs["bayes_n"], rel=0.15)  # grid resolution
     assert ds["lower"].dims == ("prob", "n_params")
     np.testing.assert_allclose(ds["n_tokens"] * ds["n_params"] * K, 1e22)
+
+
+def test_search_objective_equals_loss_draws_measure(small_fit):
+    """The numpy objective of the N search gives the risk of :func:`loss_draws` at each point."""
+    assert small_fit.discrepancy is not None
+    compute, measure = 1e23, al.quantile(0.9)
+    k = al.flops_of(small_fit)
+    for discrepancy in (True, False):
+        objective = al._search_objective(small_fit, compute, k, measure, discrepancy)
+        for n in (3e9, 2e10, 1e11):
+            draws = al.loss_draws(small_fit, n, compute / (k * n), k, discrepancy=discrepancy)
+            want = measure(np.asarray(draws).ravel())
+            assert objective(np.log(n)) == pytest.approx(want, rel=1e-12)
