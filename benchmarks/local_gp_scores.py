@@ -31,10 +31,10 @@ import pandas as pd
 import xarray as xr
 from scipy.interpolate import CubicSpline
 from scipy.special import logsumexp
-from scipy.stats import gamma as gamma_dist
 from scipy.stats import t as student_t
 
 from bayes_scaling.data.corpus import multiple_bin
+from bayes_scaling.discrepancy.density import LOG_W, NORMAL_NU, log_gamma_weights
 from bayes_scaling.discrepancy.evidence import PRUNE
 from bayes_scaling.discrepancy.local import positions
 from bayes_scaling.discrepancy.prior import (
@@ -44,7 +44,6 @@ from bayes_scaling.discrepancy.prior import (
     fit_population,
     population_prior,
 )
-from bayes_scaling.discrepancy.record import LOG_W, NORMAL_NU
 
 AXIS = {"compute": "c", "n_params": "n", "n_tokens": "d"}
 N_DRAWS = 100  # of the 200 cached draws, for the grid likelihood
@@ -74,14 +73,6 @@ def load_units(folder: Path) -> list[dict]:
         u["sig_med"] = float(np.median(u["sigma"]))
         units.append(u)
     return units
-
-
-def log_gamma_weights(nu: np.ndarray) -> np.ndarray:
-    """log weights of Gamma(w; ν/2, rate ν/2) on the nodes LOG_W (trapezoid in log w), ν capped
-    at NORMAL_NU: log Gamma-pdf(w) + log w + Δlog w (as the package's record module)."""
-    a = np.minimum(nu, NORMAL_NU) / 2
-    w = np.exp(LOG_W)
-    return gamma_dist.logpdf(w, a, scale=1 / a) + LOG_W + np.log(LOG_W[1] - LOG_W[0])
 
 
 def unit_grid(u: dict, gp_mean=None, gp_cov=None) -> np.ndarray:

@@ -243,13 +243,6 @@ def _search_objective(fit, compute: float, k: float, measure: RiskMeasure, discr
     floor = np.asarray(irreducible_loss(fit.law, post))
     shape = (post.sizes["chain"], post.sizes["draw"])
     seed = fit.settings.get("seed", 0)
-    # δ's per-draw terms, drawn once (the draws of disc.error at any point, same seed)
-    curves = (
-        []
-        if disc is None
-        else [tuple(map(np.asarray, t)) for t in disc.curves(draws_shape=shape, seed=seed)]
-    )
-    local = getattr(disc, "local", None)
 
     def objective(log_n: float) -> float:
         n = np.exp(log_n)
@@ -257,12 +250,8 @@ def _search_objective(fit, compute: float, k: float, measure: RiskMeasure, discr
         loss = fit.law.fn({"n_params": n, "n_tokens": d}, params, np)
         if disc is not None:
             sizes = {"n_params": n, "n_tokens": d, "compute": k * n * d}
-            error = 0
-            for (coefficient, growth), far in zip(curves, disc.term_distances(sizes), strict=True):
-                error = error + coefficient * float(far) ** growth
-            if local is not None:
-                error = error + np.asarray(local.error(sizes, draws_shape=shape, seed=seed))
-            loss = with_error(loss, error, floor)
+            error = disc.error(sizes, draws_shape=shape, seed=seed)
+            loss = with_error(loss, np.asarray(error.transpose("chain", "draw")), floor)
         return measure(np.asarray(loss).ravel())
 
     return objective

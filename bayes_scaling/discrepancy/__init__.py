@@ -22,8 +22,9 @@ A log-loss error is put on a loss by :func:`with_error`, which never goes below 
 irreducible loss E however far out (the form and why: :mod:`.protocol`).
 
 Modules, bottom first: ``protocol`` (the protocol, :func:`with_error`), ``prior`` (+
-``prior.json``: the prior of (m, τ, γ) learned across public ladders), ``record`` (the scaling
-kind, distances, the predictive density with an error), ``evidence`` (what internal backtests
+``prior.json``: the prior of (m, τ, γ) learned across public ladders), ``density`` (the
+predictive density with an error), ``local`` (+ ``local.json``: the local misfit), ``record``
+(the scaling kind, distances), ``evidence`` (what internal backtests
 say, :func:`estimate`), ``grouped`` and ``link`` (the other two kinds).
 
 Examples

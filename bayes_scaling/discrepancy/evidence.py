@@ -34,13 +34,11 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.density import LOG_W, NORMAL_NU, log_gamma_weights
 from bayes_scaling.discrepancy.prior import DiscrepancyPrior, resolve_prior
 from bayes_scaling.discrepancy.record import (
     AXES,
-    LOG_W,
-    NORMAL_NU,
     Discrepancy,
-    _log_gamma_weights,
     distance_beyond,
     reference_sizes,
 )
@@ -146,7 +144,7 @@ def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift, drift_d=N
     else:
         nu = np.asarray(nu, float).reshape(n_draws, 1)
         log_c = np.log(sigma2) - LOG_W[None, :]  # (S, J): c = σ²/w
-        log_q = _log_gamma_weights(nu)  # (S, J)
+        log_q = log_gamma_weights(nu)  # (S, J)
         normal = (nu > NORMAL_NU)[:, 0]
         log_c[normal], log_q[normal] = np.log(sigma2[normal]), -np.inf
         log_q[normal, 0] = 0.0
@@ -215,7 +213,7 @@ def _scale_curves(likelihood, y, mu, sigma, nu) -> np.ndarray:
         var = sigma2 + SCALES[:, None, None] ** 2  # (K, S, 1)
         lp = -0.5 * (np.log(2 * np.pi * var) + r2 / var)
         return logsumexp(lp, axis=1) - np.log(n_draws)
-    log_q = _log_gamma_weights(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1])  # (S, J)
+    log_q = log_gamma_weights(np.broadcast_to(np.asarray(nu, float), r2.shape)[:, :1])  # (S, J)
     base = sigma2 / np.exp(LOG_W)  # (S, J)
     curves = np.empty((len(SCALES), r2.shape[1]))
     for k, scale in enumerate(SCALES):

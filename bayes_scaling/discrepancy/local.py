@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 
 import numpy as np
 import xarray as xr
@@ -198,8 +199,6 @@ JITTER = 1e-9
 
 def shipped_hyper() -> dict:
     """The shipped (s, ℓ_N, ℓ_R) with their provenance (``local.json`` beside this module)."""
-    from importlib import resources  # only when a fit learns its local misfit
-
     return json.loads(resources.files(__package__).joinpath(SHIPPED).read_text())
 
 

@@ -28,13 +28,9 @@ import pandas as pd
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, SAMPLE_DIMS
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.discrepancy.density import log_density_with_error
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
-from bayes_scaling.discrepancy.record import (
-    AXES,
-    distance_beyond,
-    log_density_with_error,
-    reference_sizes,
-)
+from bayes_scaling.discrepancy.record import AXES, distance_beyond, reference_sizes
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.laws import Law, get_law

@@ -11,8 +11,9 @@ from scipy import integrate, stats
 from bayes_scaling import fit, load, load_runs
 from bayes_scaling.answers.allocation import law_loss, loss_draws
 from bayes_scaling.answers.horizon import trust_horizon
+from bayes_scaling.discrepancy.density import log_density_with_error
 from bayes_scaling.discrepancy.evidence import internal_cuts
-from bayes_scaling.discrepancy.record import distance_beyond, log_density_with_error
+from bayes_scaling.discrepancy.record import distance_beyond
 from bayes_scaling.model.simulate import DEMO_TRUTH, simulate_runs
 
 BUDGETS = np.geomspace(1e17, 3e20, 8)
