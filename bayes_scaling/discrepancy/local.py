@@ -307,9 +307,15 @@ def _positions_of(sizes) -> xr.DataArray | None:
     """(log10 N, log10 D) of ``sizes`` with a trailing dim ``position`` (None without both)."""
     if sizes.get("n_params") is None or sizes.get("n_tokens") is None:
         return None
+    n, d = sizes["n_params"], sizes["n_tokens"]
+    if not isinstance(n, xr.DataArray) and not isinstance(d, xr.DataArray):
+        # plain numbers and arrays in numpy (dims named as xarray names an unlabelled array)
+        n, d = np.broadcast_arrays(np.log10(np.asarray(n, float)), np.log10(np.asarray(d, float)))
+        names = tuple(f"dim_{i}" for i in range(n.ndim))
+        return xr.DataArray(np.stack([n, d], axis=-1), dims=(*names, "position"))
     n, d = (
         np.log10(v if isinstance(v, xr.DataArray) else xr.DataArray(np.asarray(v, float)))
-        for v in (sizes["n_params"], sizes["n_tokens"])
+        for v in (n, d)
     )
     n, d = xr.broadcast(n, d)
     x = xr.concat([n, d], dim="position").transpose(..., "position")

@@ -155,9 +155,22 @@ def error_of_curves(curves, distance) -> xr.DataArray:
     dims = ("chain", "draw")
     if not isinstance(distance, tuple):
         distance = (distance,) * len(curves)
+    distance = [d if isinstance(d, xr.DataArray) else xr.DataArray(np.asarray(d)) for d in distance]
+    first = distance[0]
+    if not set(dims) & set(first.dims) and all(
+        d.dims == first.dims and d.shape == first.shape for d in distance
+    ):
+        # distances per point, not per draw, with one set of dims: the sum in numpy, dims
+        # (chain, draw, *point dims) as xarray's broadcasting gives them (the root finders and
+        # searches call this point by point)
+        tail = (...,) + (None,) * first.ndim
+        out = sum(
+            np.asarray(coefficient)[tail] * d.values ** np.asarray(growth)[tail]
+            for (coefficient, growth), d in zip(curves, distance, strict=True)
+        )
+        return xr.DataArray(out, dims=(*dims, *first.dims), coords=first.coords)
     out = 0
     for (coefficient, growth), d in zip(curves, distance, strict=True):
-        d = d if isinstance(d, xr.DataArray) else xr.DataArray(np.asarray(d))
         out = out + xr.DataArray(coefficient, dims=dims) * d ** xr.DataArray(growth, dims=dims)
     return out
 

@@ -325,19 +325,22 @@ def _no_group(group) -> None:
 def distance_beyond(reference: dict, sizes, weights: dict | None = None) -> xr.DataArray:
     """d(x) = max over axes of w_a·max(0, log10(x_a / reference_a)), for the axes given in
     ``sizes`` (``weights`` w_a by axis, default 1)."""
-    parts = []
-    for axis, ref in reference.items():
-        value = sizes.get(axis)
-        if value is None:
-            continue
-        value = value if isinstance(value, xr.DataArray) else xr.DataArray(np.asarray(value))
-        parts.append(np.log10(value / ref).clip(min=0) * (weights or {}).get(axis, 1.0))
-    if not parts:
+    given = {axis: sizes.get(axis) for axis in reference if sizes.get(axis) is not None}
+    if not given:
         raise BayesScalingError("no size given to measure the distance beyond the data")
+    # plain numbers and arrays in numpy, wrapped once (an answer's searches ask point by point)
+    labelled = any(isinstance(v, xr.DataArray) for v in given.values())
+    parts = []
+    for axis, value in given.items():
+        if labelled and not isinstance(value, xr.DataArray):
+            value = xr.DataArray(np.asarray(value))
+        elif not labelled:
+            value = np.asarray(value, float)
+        parts.append(np.log10(value / reference[axis]).clip(min=0) * (weights or {}).get(axis, 1.0))
     out = parts[0]
     for p in parts[1:]:
         out = np.maximum(out, p)
-    return out
+    return out if labelled else xr.DataArray(out)
 
 
 def reference_sizes(runs: pd.DataFrame, law) -> dict:

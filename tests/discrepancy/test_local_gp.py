@@ -114,6 +114,16 @@ def test_misfit_moments_are_the_exact_gp_and_draws_follow_them():
     np.testing.assert_allclose(np.cov(flat.T), cov, atol=4 * misfit.gp.s**2 * np.sqrt(2 / 8000))
     same = misfit.error({"n_params": n, "n_tokens": d}, draws_shape=(4, 2000), seed=3)
     np.testing.assert_array_equal(g.values, same.values)
+    # plain arrays (read in numpy) and labelled ones (through xarray) give the same draws
+    labelled = {
+        "n_params": xr.DataArray(n, dims="point"),
+        "n_tokens": xr.DataArray(d, dims="point"),
+    }
+    also = misfit.error(labelled, draws_shape=(4, 2000), seed=3)
+    assert also.dims == ("chain", "draw", "point")
+    np.testing.assert_allclose(also.values, g.values, rtol=1e-12)
+    one = misfit.error({"n_params": n[0], "n_tokens": d[0]}, draws_shape=(4, 2000), seed=3)
+    assert one.dims == ("chain", "draw")
 
 
 def test_points_that_move_with_the_draw_take_their_median_position():

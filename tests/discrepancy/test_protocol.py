@@ -194,3 +194,42 @@ def test_a_group_quantiles_combine_the_shared_and_its_own_part():
     # sqrt(τ² + τ'²) is at least each part in every draw, so in every quantile
     assert np.all(total >= np.maximum(shared, own) - 1e-12)
     assert total[1] > 1.2 * max(shared[1], own[1])  # two parts of similar size: about √2 times
+
+
+SIZES_PER_AXIS = {"compute": [1e20, 3e22], "n_params": [1e9, 4e10], "n_tokens": [1e10, 7e11]}
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"compute": 3e22, "n_params": 4e10, "n_tokens": 7e11},  # plain numbers, as searches ask
+        SIZES_PER_AXIS,
+        {c: xr.DataArray(v, dims="point") for c, v in SIZES_PER_AXIS.items()},
+    ],
+)
+def test_the_error_is_the_same_sum_whether_sizes_are_numbers_arrays_or_labelled(sizes):
+    disc = _scaling()
+    error = disc.error(sizes, draws_shape=SHAPE, seed=3)
+    assert error.dims[:2] == ("chain", "draw")
+    d_c, d = disc.term_distances(sizes)
+    logs = {a: np.log10(np.asarray(sizes[a], float) / REFERENCE[a]).clip(0) for a in REFERENCE}
+    np.testing.assert_allclose(d_c, logs["compute"])
+    np.testing.assert_allclose(
+        d, np.maximum.reduce([logs["compute"], 2 * logs["n_params"], logs["n_tokens"]])
+    )
+    (m, g1), (te, g2) = disc.curves(draws_shape=SHAPE, seed=3)
+    tail = (...,) + (None,) * np.ndim(d)
+    expected = m[tail] * np.asarray(d_c) ** g1[tail] + te[tail] * np.asarray(d) ** g2[tail]
+    np.testing.assert_allclose(error.values, expected)
+
+
+def test_per_draw_distances_keep_each_draw_with_its_own_curve():
+    # a per-draw point (say each draw's optimal N) broadcasts on chain and draw, not beside them
+    disc = _scaling()
+    rng = np.random.default_rng(1)
+    n = xr.DataArray(10 ** rng.uniform(9, 12, SHAPE), dims=("chain", "draw"))
+    error = disc.error({"n_params": n, "compute": 1e21}, draws_shape=SHAPE, seed=2)
+    assert error.dims == ("chain", "draw")
+    (m, g1), (te, g2) = disc.curves(draws_shape=SHAPE, seed=2)
+    d = 2 * np.log10(n.values / REFERENCE["n_params"]).clip(0)
+    np.testing.assert_allclose(error.values, te * d**g2)
