@@ -13,7 +13,7 @@ posterior draw s, Σ shared by the draws). Scores, leave one family out, familie
 - the grid likelihood log p(y_held | m, τ, γ) of every unit (held-out runs share η; Student-t noise
   as one shared Gamma scale mixture, as the package's ``shared_loglik``), from which the population
   prior of (m, τ, γ) is learned without the unit's family
-  (:func:`bayes_scaling.discrepancy.prior.fit_population`);
+  (:func:`bayes_scaling.discrepancy.population.fit_population`);
 - joint log density per run: log Σ_cells p(cell) p(y_held | cell) / (held-out runs);
 - from 4000 Monte-Carlo draws of the joint predictive: PIT, coverage of the central 50/80/90/95%
   intervals, the 90% interval score (Gneiting & Raftery 2007) on log loss, and the log predictive
@@ -37,11 +37,11 @@ from bayes_scaling.data.corpus import multiple_bin
 from bayes_scaling.discrepancy.density import LOG_W, NORMAL_NU, log_gamma_weights
 from bayes_scaling.discrepancy.evidence import PRUNE
 from bayes_scaling.discrepancy.local import positions
+from bayes_scaling.discrepancy.population import fit_population
 from bayes_scaling.discrepancy.prior import (
     DRIFT_GRID,
     GAMMAS,
     TAU_GRID,
-    fit_population,
     population_prior,
 )
 

@@ -12,7 +12,8 @@
 from bayes_scaling.answers import methods  # noqa: F401  (attaches fit.bands, fit.allocate, ...)
 from bayes_scaling.answers.bands import loss_bands
 from bayes_scaling.answers.decision import allocate
-from bayes_scaling.answers.gap import compare, difference_table, loss_difference
+from bayes_scaling.answers.difference import difference_table, loss_difference
+from bayes_scaling.answers.gap import compare
 from bayes_scaling.answers.horizon import trust_horizon
 
 __all__ = [

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from bayes_scaling._constants import DEFAULT_PROB
-from bayes_scaling.answers.gap import check_request, difference_table, loss_difference
+from bayes_scaling.answers.difference import difference_table, loss_difference
+from bayes_scaling.answers.gap import check_request
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.output import column_map, formatted, read_fit, result_meta, status

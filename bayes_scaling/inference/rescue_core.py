@@ -12,7 +12,9 @@ from dataclasses import replace
 import pandas as pd
 import xarray as xr
 
-from bayes_scaling.inference.rescue import (
+from bayes_scaling.inference.rescue import Outcome, climb
+from bayes_scaling.inference.rescue_notes import deciding_runs, explain, separate_modes
+from bayes_scaling.inference.rungs import (
     LONGER,
     REACH_ESS,
     REACH_RHAT,
@@ -21,14 +23,11 @@ from bayes_scaling.inference.rescue import (
     STEADY_TARGET,
     Attempt,
     Climb,
-    Outcome,
     Rung,
-    climb,
     close,
     longer,
     more_draws,
 )
-from bayes_scaling.inference.rescue_notes import deciding_runs, explain, separate_modes
 from bayes_scaling.laws import Law
 from bayes_scaling.model.centred_coordinates import anchorable
 
@@ -71,7 +70,7 @@ def _retuned(c: Climb) -> Attempt:
 
 
 #: The last rung in turn: when the best attempt is within reach (no divergence, R-hat ≤
-#: :data:`~bayes_scaling.inference.rescue.REACH_RHAT`, ESS ≥ ``REACH_ESS``) and nothing else
+#: :data:`~bayes_scaling.inference.rungs.REACH_RHAT`, ESS ≥ ``REACH_ESS``) and nothing else
 #: applies, its settings with :data:`RETUNE_FACTOR` × the longer rung's draws and tuning steps and
 #: a new seed. A continued attempt keeps its tuning: when the step or mass matrix adapted badly its
 #: ESS stops growing (a 20-run gemstones subsample: 310 at 2000 draws, 309 continued to 4000, tail

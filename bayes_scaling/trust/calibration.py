@@ -41,13 +41,13 @@ from bayes_scaling.discrepancy.evidence import (
     held_out,
     shared_loglik,
 )
+from bayes_scaling.discrepancy.population import fit_population
 from bayes_scaling.discrepancy.prior import (
     AXIS_WEIGHTS,
     DRIFT_GRID,
     GAMMAS,
     TAU_GRID,
     DiscrepancyPrior,
-    fit_population,
     population_prior,
 )
 from bayes_scaling.inference.sampling import fit
@@ -178,7 +178,7 @@ def load_evidence(path) -> list[LadderEvidence]:
     ]
 
 
-#: The population's form (:func:`~bayes_scaling.discrepancy.prior.fit_population`): log τ ~
+#: The population's form (:func:`~bayes_scaling.discrepancy.population.fit_population`): log τ ~
 #: StudentT(10) and a drift common to all ladders. Chosen by proper scores leave-one-family-out
 #: (three directions, 12 ladders, families weighted equally): with the whole pipeline (each
 #: ladder's fit updating the prior by its own internal cut, ``benchmarks/calibration.py``) the
@@ -200,7 +200,7 @@ def learn_prior(
 ) -> DiscrepancyPrior:
     """The population prior from ladders' evidence, leaving out the families in ``exclude``
     (``nu``: the degrees of freedom of the log-t population of τ, see
-    :func:`~bayes_scaling.discrepancy.prior.fit_population`)."""
+    :func:`~bayes_scaling.discrepancy.population.fit_population`)."""
     used = [e for e in evidence if e.family not in set(exclude)]
     counts = Counter(e.family for e in used)
     weights = [1.0 / counts[e.family] for e in used]

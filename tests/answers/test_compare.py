@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.answers.gap import (
-    check_request,
-    crossover,
-    difference_table,
-    loss_difference,
-    multiplier,
-)
+from bayes_scaling.answers.difference import difference_table, loss_difference
+from bayes_scaling.answers.gap import check_request, crossover, multiplier
 from bayes_scaling.cli import main
 from bayes_scaling.errors import BayesScalingError, PriorError, RunsError
 from bayes_scaling.inference.grouped import fit_groups, gate_names, resolve_group_priors

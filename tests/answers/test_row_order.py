@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_scaling.answers.gap import difference_table, loss_difference
+from bayes_scaling.answers.difference import difference_table, loss_difference
 from bayes_scaling.trust.law_choice import stacked_bands
 
 BUDGET = 1e20

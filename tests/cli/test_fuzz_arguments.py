@@ -26,12 +26,8 @@ from hypothesis import strategies as st
 
 import bayes_scaling as bs
 from bayes_scaling.answers.bands import loss_bands
-from bayes_scaling.answers.gap import (
-    compare,
-    difference_table,
-    loss_difference,
-    parameter_differences,
-)
+from bayes_scaling.answers.difference import difference_table, loss_difference
+from bayes_scaling.answers.gap import compare, parameter_differences
 from bayes_scaling.answers.horizon import trust_horizon
 from bayes_scaling.answers.targets import compute_to_reach, prob_reach, target_answer
 from bayes_scaling.errors import ArgumentError, BayesScalingError

@@ -12,12 +12,12 @@ from scipy import integrate, stats
 from bayes_scaling import fit, load_runs
 from bayes_scaling.data.corpus import corpus
 from bayes_scaling.discrepancy.evidence import shared_loglik
+from bayes_scaling.discrepancy.population import fit_population
 from bayes_scaling.discrepancy.prior import (
     DRIFT_GRID,
     GAMMAS,
     TAU_GRID,
     DiscrepancyPrior,
-    fit_population,
     population_log_weights,
     resolve_prior,
     shipped_prior,

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.answers.gap import _flat, loss_difference
+from bayes_scaling.answers.difference import loss_difference
+from bayes_scaling.answers.gap import _flat
 from bayes_scaling.discrepancy.grouped import GroupDiscrepancy
 from bayes_scaling.discrepancy.protocol import KNEE
 from bayes_scaling.inference.grouped import fit_groups
