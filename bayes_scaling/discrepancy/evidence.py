@@ -7,11 +7,12 @@ Given a fit below a cut (its thinned posterior draws θ_s, s = 1..S) and the hel
   assumes (one η per draw), and one noise scale (the Student-t as a scale mixture of Normals with
   a scale w shared by the runs, a multivariate t; a stated approximation of independent t's)::
 
-      p(y | m, τ, γ) = (1/S) Σ_s ∫ N(y; μ_s + m·b, (σ_s²/w)·I + τ²·a·aᵀ) Gamma(w; ν_s/2, ν_s/2) dw,
-      a_i = d_i^γ,   b_i = c_i^γ
+      p(y | m, τ, γ) = (1/S) Σ_s ∫ N(y; μ_s + ḡ + m·b, (σ_s²/w)·I + Σ + τ²·a·aᵀ)
+                                   Gamma(w; ν_s/2, ν_s/2) dw,      a_i = d_i^γ,   b_i = c_i^γ
 
   (d_i: decades beyond the fitted runs along the farthest axis; c_i: along compute, the drift's
-  direction)
+  direction; g ~ N(ḡ, Σ): the local misfit of the fit below the cut at the held-out runs, when
+  the prior was learned with it, :attr:`DiscrepancyPrior.local`; else ḡ = 0, Σ = 0)
 
   in closed form in y for each w (matrix determinant lemma), the w-integral by quadrature;
 - :func:`independent_loglik` (the earlier default, no drift: m = 0): Π_i of each run's density
@@ -35,6 +36,7 @@ import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
 from bayes_scaling.discrepancy.density import LOG_W, NORMAL_NU, log_gamma_weights
+from bayes_scaling.discrepancy.local import learn as learn_local
 from bayes_scaling.discrepancy.prior import DiscrepancyPrior, resolve_prior
 from bayes_scaling.discrepancy.record import (
     AXES,
@@ -80,11 +82,19 @@ def compute_distances(below: pd.DataFrame, above: pd.DataFrame) -> np.ndarray:
     return np.asarray(distance_beyond(reference, {"compute": above["compute"].to_numpy(float)}))
 
 
-def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray, drift_dist=None) -> dict:
+def held_out(
+    post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray, drift_dist=None, local=None
+) -> dict:
     """What scoring needs of the held-out runs beyond the fitted ones (``dist`` > 0): ``y`` (m,),
     ``mu`` (S, m) log losses, ``sigma`` and ``nu`` (S, 1), distances ``d`` (m,) and, when
-    ``drift_dist`` is given, the drift's distances ``drift_d`` (m,)."""
+    ``drift_dist`` is given, the drift's distances ``drift_d`` (m,); with ``local`` (the fit's
+    :class:`~bayes_scaling.discrepancy.local.LocalMisfit`), its ``gp_mean`` and ``gp_cov`` at
+    the runs."""
     keep = dist > 0
+    extra = {}
+    if local is not None:
+        n, d = (above.loc[keep, c].to_numpy(float) for c in ("n_params", "n_tokens"))
+        extra["gp_mean"], extra["gp_cov"] = local.joint(n, d)
     post = _thin(post, THIN_DRAWS)
     x = {c: above.loc[keep, c].to_numpy(float) for c in law.inputs}
     return {
@@ -94,17 +104,32 @@ def held_out(post: xr.Dataset, law, above: pd.DataFrame, dist: np.ndarray, drift
         "nu": post["nu"].values[:, None] if "nu" in post else None,
         "d": np.asarray(dist)[keep],
         **({} if drift_dist is None else {"drift_d": np.asarray(drift_dist)[keep]}),
+        **extra,
     }
 
 
 def shared_loglik(
-    likelihood, y, mu, sigma, nu, d, tau, gamma, drift=(0.0,), drift_d=None
+    likelihood,
+    y,
+    mu,
+    sigma,
+    nu,
+    d,
+    tau,
+    gamma,
+    drift=(0.0,),
+    drift_d=None,
+    gp_mean=None,
+    gp_cov=None,
 ) -> np.ndarray:
     """log p(y | m, τ, γ) on the grid, the held-out runs sharing one error curve (module docstring).
 
     ``drift_d`` (default ``d``): the distances the drift grows with, b_i = drift_d_i^γ in the
     residual y − μ − m·b (the compute distance: the drift runs along compute, see
-    :mod:`bayes_scaling.discrepancy.record`). Returns an array of shape (len(drift), len(tau),
+    :mod:`bayes_scaling.discrepancy.record`). ``gp_mean`` (m,) and ``gp_cov`` (m, m): the local
+    misfit at the held-out runs (:meth:`~bayes_scaling.discrepancy.local.LocalMisfit.joint`),
+    g ~ N(gp_mean, gp_cov) added to every draw's log loss and shared by the draws, so that τ is
+    the error beyond it. Returns an array of shape (len(drift), len(tau),
     len(gamma)). On fine grids the density is
     computed on every :data:`STRIDE`-th τ (log-spaced) and drift and interpolated by cubic splines
     (in log τ and in m) in between: it is smooth in both, and this is ~6x cheaper (the error on
@@ -114,7 +139,11 @@ def shared_loglik(
 
     tau, drift = np.asarray(tau, float), np.asarray(drift, float)
     t_idx, k_idx = _coarse(len(tau), STRIDE[0]), _coarse(len(drift), STRIDE[1])
-    out = _shared_loglik(likelihood, y, mu, sigma, nu, d, tau[t_idx], gamma, drift[k_idx], drift_d)
+    if gp_mean is not None:
+        mu = np.asarray(mu, float) + np.asarray(gp_mean, float)
+    out = _shared_loglik(
+        likelihood, y, mu, sigma, nu, d, tau[t_idx], gamma, drift[k_idx], drift_d, gp_cov
+    )
     if len(t_idx) < len(tau):
         out = CubicSpline(np.log(tau[t_idx]), out, axis=1)(np.log(tau))
     if len(k_idx) < len(drift):
@@ -133,8 +162,20 @@ def _coarse(n: int, stride: int) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, n, stride), n - 1])
 
 
-def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift, drift_d=None) -> np.ndarray:
-    """:func:`shared_loglik` exactly, on the grid given."""
+def _shared_loglik(
+    likelihood, y, mu, sigma, nu, d, tau, gamma, drift, drift_d=None, gp_cov=None
+) -> np.ndarray:
+    """:func:`shared_loglik` exactly, on the grid given.
+
+    For each draw s and noise node j the covariance is D + τ²·a·aᵀ with D = c·I + Σ (c = σ_s²/w_j,
+    Σ the local misfit's, 0 without one). In the eigenbasis of Σ (Σ = U Λ Uᵀ, r' = Uᵀr, a' = Uᵀa)
+    D is diagonal, c + λ_i, and with q(u, v) = Σ_i u_i v_i / (c + λ_i)::
+
+        log N = −½ [m log 2π + Σ_i log(c + λ_i) + log(1 + τ² q(a', a'))
+                    + q(r', r') − τ² q(a', r')² / (1 + τ² q(a', a'))]
+
+    (the matrix determinant lemma and Sherman-Morrison), with r − m·b for the drift.
+    """
     r = np.asarray(y, float)[None, :] - np.asarray(mu, float)  # (S, m)
     n_draws, m = r.shape
     sigma2 = np.asarray(sigma, float).reshape(n_draws, 1) ** 2  # (S, 1)
@@ -151,28 +192,43 @@ def _shared_loglik(likelihood, y, mu, sigma, nu, d, tau, gamma, drift, drift_d=N
     keep = log_q.max(axis=0) > log_q.max() - PRUNE  # nodes of weight > e^-PRUNE for some draw
     log_c, log_q = log_c[:, keep], log_q[:, keep]
     c = np.exp(log_c)[:, :, None]  # (S, J, 1)
-    rr = (r**2).sum(axis=1)[:, None, None]  # (S, 1, 1)
+    if gp_cov is None:  # D = c·I: every q is a plain sum over c
+
+        def q(u, v):  # Σ_i u_i v_i / c for u·v of shape (m,) or (S, m): (S, J, 1)
+            return np.asarray((u * v).sum(axis=-1)).reshape(-1, 1, 1) / c
+
+        logdet = m * np.log(c)
+    else:
+        lam, vec = np.linalg.eigh(np.asarray(gp_cov, float))
+        inv = 1.0 / (c + np.clip(lam, 0, None))  # (S, J, m)
+        r = r @ vec
+
+        def q(u, v):  # Σ_i u_i v_i / (c + λ_i): (S, J, 1)
+            w = u * v
+            return np.einsum("sjm,m->sj" if w.ndim == 1 else "sjm,sm->sj", inv, w)[..., None]
+
+        logdet = -np.log(inv).sum(axis=-1, keepdims=True)
+    q_rr = q(r, r)  # (S, J, 1)
     tau2 = np.asarray(tau, float)[None, None, :] ** 2  # (1, 1, T)
     out = np.empty((len(drift), len(tau), len(gamma)))
     for g, gam in enumerate(gamma):
         a = np.asarray(d, float) ** gam
         b = a if drift_d is None else np.asarray(drift_d, float) ** gam  # the drift's design
-        aa, ar = float(a @ a), (r @ a)[:, None, None]  # |a|², aᵀr: (S, 1, 1)
-        ab, bb, br = float(a @ b), float(b @ b), (r @ b)[:, None, None]
-        base = log_q[:, :, None] - 0.5 * (m * np.log(2 * np.pi * c) + np.log1p(tau2 * aa / c))
-        half_shrink = 0.5 * tau2 / (c + tau2 * aa) / c  # (S, J, T)
+        if gp_cov is not None:
+            a, b = a @ vec, b @ vec
+        q_aa, q_ab, q_bb = q(a, a), q(a, b), q(b, b)
+        q_ar, q_br = q(r, a[None]), q(r, b[None])
+        base = log_q[:, :, None] - 0.5 * (m * np.log(2 * np.pi) + logdet + np.log1p(tau2 * q_aa))
+        half_shrink = 0.5 * tau2 / (1 + tau2 * q_aa)  # (S, J, T)
         # with the Student-t's quadrature nodes the sum over draws and nodes runs in float32
         # (half the time; after recentring the terms are ≤ 1 and 7 digits are plenty for a log
         # density: ~1e-5 nats), the rest in float64; a Normal (one node) stays in float64
         fast = np.float32 if c.shape[1] > 1 else np.float64
-        base, half_shrink, inv_c = (
-            base.astype(fast),
-            half_shrink.astype(fast),
-            (0.5 / c).astype(fast),
-        )
+        base, half_shrink = base.astype(fast), half_shrink.astype(fast)
         for k, shift in enumerate(drift):  # residuals r − m·b
-            rr_k, ar_k = rr - 2 * shift * br + shift**2 * bb, ar - shift * ab
-            lp = base - rr_k.astype(fast) * inv_c
+            rr_k = q_rr - 2 * shift * q_br + shift**2 * q_bb
+            ar_k = q_ar - shift * q_ab
+            lp = base - (0.5 * rr_k).astype(fast)
             lp += ar_k.astype(fast) ** 2 * half_shrink  # (S, J, T)
             top = lp.max(axis=(0, 1))
             lp -= top
@@ -305,7 +361,9 @@ def estimate(
     for cut, above, dist, along, inner in internal_refits(
         fit_fn, runs, law, cuts, cut_on, axis_weights
     ):
-        scored = held_out(inner, law, above, dist, along if on_compute else None)
+        below = runs[runs[cut_on] < cut].reset_index(drop=True)
+        local = learn_local(below, law, inner) if prior.local else None
+        scored = held_out(inner, law, above, dist, along if on_compute else None, local)
         log_post += score(likelihood, **scored, tau=prior.tau, gamma=prior.gamma, drift=prior.drift)
         used.append(cut)
         n_checked += len(scored["y"])

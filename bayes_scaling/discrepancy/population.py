@@ -13,7 +13,6 @@ import numpy as np
 
 from bayes_scaling.discrepancy.prior import (
     DRIFT_GRID,
-    GAMMAS,
     POPULATION_NU,
     logsumexp,
     population_log_weights,
@@ -62,7 +61,7 @@ def fit_population(
     top = grids.max(axis=(2, 3))  # (ladder, M)
     scaled = np.exp(grids - top[..., None, None]).reshape(*top.shape, -1)
 
-    n_gamma = len(GAMMAS) - 1
+    n_gamma = grids.shape[3] - 1
 
     def spread_weights(m0, log_sm):  # log N(m; m0, s_m) on the drift grid, normalised
         log_m = -0.5 * ((DRIFT_GRID - m0) / np.exp(log_sm)) ** 2

@@ -211,7 +211,8 @@ def fit_groups(
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     runs, chosen = group_runs(runs, law, group_col, groups)
     spec = Pooling(chosen, pooling_modes(law, pool, pooling), group_col, pool)
-    disc_prior = resolve_prior(discrepancy_prior) if discrepancy else None
+    # a grouped fit has no local misfit: the population learned without one
+    disc_prior = resolve_prior(discrepancy_prior, local=False) if discrepancy else None
     resolved = resolve_group_priors(law, runs, priors, likelihood, spec)
     posterior, stats, diag, settings = sample_checked(
         runs,

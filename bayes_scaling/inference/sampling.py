@@ -21,6 +21,7 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
+from bayes_scaling.discrepancy.local import applies as local_applies
 from bayes_scaling.discrepancy.local import learn as learn_local_misfit
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.inference.compiled import STATS
@@ -249,7 +250,7 @@ def fit(
     draws, chains = check.count(draws, "draws"), check.count(chains, "chains")
     tune = check.count(tune, "tune")  # ≥ 1: nutpie panics without tuning steps
     target_accept = check.probability(target_accept, "target_accept")
-    disc_prior = resolve_prior(discrepancy_prior) if discrepancy else None
+    disc_prior = resolve_prior(discrepancy_prior, local_applies(law)) if discrepancy else None
     user_priors = priors
     priors = resolve_priors(law, runs, priors, likelihood)
     posterior, sample_stats, diag, settings = sample_checked(

@@ -41,6 +41,7 @@ from bayes_scaling.discrepancy.evidence import (
     held_out,
     shared_loglik,
 )
+from bayes_scaling.discrepancy.local import learn as learn_local
 from bayes_scaling.discrepancy.population import fit_population
 from bayes_scaling.discrepancy.prior import (
     AXIS_WEIGHTS,
@@ -50,6 +51,7 @@ from bayes_scaling.discrepancy.prior import (
     DiscrepancyPrior,
     population_prior,
 )
+from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.sampling import fit
 from bayes_scaling.results.base import netcdf_bytes
 from bayes_scaling.results.disk import write_atomic
@@ -85,6 +87,7 @@ class LadderEvidence:
     converged: bool
     protocol: dict
     direction: str = "compute"
+    local: bool = False  # the held-out runs carried the local misfit of the fit below the cut
 
     @property
     def unit(self) -> str:
@@ -104,10 +107,14 @@ def ladder_evidence(
     runs=None,
     law="chinchilla",
     seed: int = 0,
+    local: bool = True,
     **fit_kwargs,
 ):
     """Fit the runs at or below the ladder's cut in ``direction`` (no discrepancy) and score its
-    held-out runs; None when the ladder has no protocol in that direction."""
+    held-out runs; None when the ladder has no protocol in that direction. With ``local`` (the
+    default) the held-out runs carry the fit's local misfit
+    (:func:`~bayes_scaling.discrepancy.local.learn`), as a fit's predictions do, so that the
+    grid scores the error beyond it."""
     parts = direction_split(ladder, ladder.load() if runs is None else runs, direction)
     if parts is None:
         return None
@@ -115,7 +122,8 @@ def ladder_evidence(
     result = fit(fit_part, law, seed=seed, discrepancy=False, progress=False, **fit_kwargs)
     dist = distances(result.law, fit_part, held, AXIS_WEIGHTS)
     along = compute_distances(fit_part, held)
-    scored = held_out(result.posterior, result.law, held, dist, along)
+    misfit = learn_local(fit_part, result.law, result.posterior) if local else None
+    scored = held_out(result.posterior, result.law, held, dist, along, misfit)
     grid = shared_loglik(
         result.settings["likelihood"], **scored, tau=TAU_GRID, gamma=GAMMAS, drift=DRIFT_GRID
     )
@@ -128,6 +136,7 @@ def ladder_evidence(
         result.converged,
         protocol_of(ladder, direction),
         direction,
+        misfit is not None,
     )
 
 
@@ -146,6 +155,7 @@ def save_evidence(evidence, path) -> None:
             "protocol": ("ladder", [json.dumps(e.protocol) for e in evidence]),
             "name": ("ladder", [e.name for e in evidence]),
             "direction": ("ladder", [e.direction for e in evidence]),
+            "local_misfit": ("ladder", [int(e.local) for e in evidence]),
         },
         coords={
             "ladder": [e.unit for e in evidence],
@@ -163,6 +173,7 @@ def load_evidence(path) -> list[LadderEvidence]:
     ds = xr.load_dataset(path, engine="h5netcdf")
     names = ds["name"].values if "name" in ds else ds["ladder"].values
     directions = ds["direction"].values if "direction" in ds else ["compute"] * len(names)
+    local = ds["local_misfit"].values if "local_misfit" in ds else [0] * len(names)
     return [
         LadderEvidence(
             str(name),
@@ -173,6 +184,7 @@ def load_evidence(path) -> list[LadderEvidence]:
             bool(ds["converged"].values[i]),
             json.loads(str(ds["protocol"].values[i])),
             str(directions[i]),
+            bool(local[i]),
         )
         for i, name in enumerate(names)
     ]
@@ -202,6 +214,10 @@ def learn_prior(
     (``nu``: the degrees of freedom of the log-t population of τ, see
     :func:`~bayes_scaling.discrepancy.population.fit_population`)."""
     used = [e for e in evidence if e.family not in set(exclude)]
+    if len({e.local for e in used}) > 1:
+        raise ArgumentError(
+            "evidence", "some ladders were scored with the local misfit and some without: rescore"
+        )
     counts = Counter(e.family for e in used)
     weights = [1.0 / counts[e.family] for e in used]
     hyper = fit_population([e.loglik for e in used], weights, nu=nu, drift_spread=drift_spread)
@@ -215,8 +231,9 @@ def learn_prior(
         "hyper": hyper,
         "drift_on": "compute",
         "axis_weights": dict(AXIS_WEIGHTS),
+        "local_misfit": bool(used and used[0].local),
         "population": f"log tau ~ StudentT({hyper['nu']:g}, mu, s); gamma ~ "
-        "Categorical(gamma_weights); drift m along compute, "
+        f"Categorical(gamma_weights) on {list(GAMMAS)}; drift m along compute, "
         + (
             "m ~ Normal(drift_mean, drift_sd) per ladder"
             if drift_spread

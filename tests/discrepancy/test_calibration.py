@@ -5,6 +5,8 @@ leave-one-out end to end on two small ladders (real NUTS)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -16,6 +18,7 @@ from bayes_scaling.discrepancy.population import fit_population
 from bayes_scaling.discrepancy.prior import (
     DRIFT_GRID,
     GAMMAS,
+    GAMMAS_BEFORE,
     TAU_GRID,
     DiscrepancyPrior,
     population_log_weights,
@@ -33,9 +36,12 @@ from bayes_scaling.trust.calibration import (
 )
 
 
-def test_shipped_prior_loads_with_its_provenance():
-    prior = shipped_prior()
+@pytest.mark.parametrize("local", [True, False])
+def test_shipped_prior_loads_with_its_provenance(local):
+    prior = shipped_prior(local)
     assert prior.name == "learned" and prior.evidence == "shared"
+    # one learned with the local misfit at the held-out runs, one without (fits without one)
+    assert prior.local is local and prior.provenance["local_misfit"] is local
     assert prior.log_weights.shape == (len(DRIFT_GRID), len(TAU_GRID), len(GAMMAS))
     assert np.exp(prior.log_weights).sum() == pytest.approx(1.0)
     prov = prior.provenance
@@ -54,13 +60,28 @@ def test_shipped_prior_loads_with_its_provenance():
     assert prov["hyper"]["nu"] == 10.0 and "drift_sd" not in prov["hyper"]
     lo, med, hi = prior.quantiles()
     assert 1e-3 < lo < med < hi < 1.0
-    assert resolve_prior(None) is prior and resolve_prior("learned") is prior
+    assert resolve_prior(None, local) is prior and resolve_prior("learned", local) is prior
     # written compactly as its hyper-parameters, and rebuilt exactly
     again = DiscrepancyPrior.from_json(prior.to_json())
     assert '"population": true' in prior.to_json() and '"log_weights"' not in prior.to_json()
     np.testing.assert_allclose(again.log_weights, prior.log_weights)
     np.testing.assert_allclose(again.drift, DRIFT_GRID)
     assert -0.03 < prior.drift_mean() < 0.0  # the ladders' extrapolations erred low
+
+
+def test_the_local_prior_says_less_error_beyond_the_misfit_and_old_files_still_load():
+    with_local, without = shipped_prior(), shipped_prior(local=False)
+    # the misfit carries part of what τ carried: the error beyond it is smaller
+    assert with_local.quantiles()[1] < without.quantiles()[1]
+    # a population file written before the γ grid reached 2 (four γ weights) loads on its grid
+    old = json.loads(with_local.to_json())
+    old["provenance"]["hyper"]["gamma_weights"] = [0.2, 0.3, 0.2, 0.3]
+    before = DiscrepancyPrior.from_json(json.dumps(old))
+    np.testing.assert_allclose(before.gamma, GAMMAS_BEFORE)
+    assert before.log_weights.shape == (len(DRIFT_GRID), len(TAU_GRID), 4)
+    old["provenance"]["hyper"]["gamma_weights"] = [1.0, 1.0]
+    with pytest.raises(ArgumentError, match="gamma_weights"):
+        DiscrepancyPrior.from_json(json.dumps(old))
 
 
 def test_prior_round_trips_and_bad_priors_are_argument_errors(tmp_path):
@@ -124,6 +145,54 @@ def test_shared_error_likelihood_matches_numerical_integration(nu):
         np.testing.assert_allclose(moved[0, :, j], base[0, :, 0])
 
 
+@pytest.mark.parametrize("nu", [None, 4.0])
+def test_shared_likelihood_with_the_local_misfit_is_the_multivariate_density(nu):
+    # y ~ N(μ_s + ḡ + m·b, σ²/w·I + Σ + τ²·a·aᵀ), w ~ Gamma(ν/2, ν/2): exact for a Normal, and
+    # over w by 400 Gamma quantiles for a Student-t (the package integrates w by quadrature)
+    rng = np.random.default_rng(3)
+    m = 4
+    d, c = np.array([0.2, 0.5, 0.8, 1.1]), np.array([0.1, 0.4, 0.9, 1.3])
+    mu = np.log([2.4, 2.3, 2.2, 2.1]) + rng.normal(0, 0.002, (2, m))  # two draws
+    sigma = np.array([[0.004], [0.006]])
+    x = rng.normal(size=(m, 2))
+    cov = 1e-4 * np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1))
+    g_mean = rng.normal(0, 0.005, m)
+    y = mu[0] + 0.01 * d + rng.normal(0, 0.006, m)
+    tau, gamma, drift = np.array([0.004, 0.03]), np.array([0.5, 1.0]), np.array([-0.01, 0.02])
+    nus = None if nu is None else np.array([[nu], [nu]])
+    likelihood = "normal" if nu is None else "student_t"
+    got = shared_loglik(
+        likelihood, y, mu, sigma, nus, d, tau, gamma, drift, c, gp_mean=g_mean, gp_cov=cov
+    )
+    w = (
+        np.ones(1)
+        if nu is None
+        else stats.gamma(nu / 2, scale=2 / nu).ppf((np.arange(400) + 0.5) / 400)
+    )
+    for k, shift in enumerate(drift):
+        for i, t in enumerate(tau):
+            for j, g in enumerate(gamma):
+                a, b = d**g, c**g
+                dens = [
+                    stats.multivariate_normal.pdf(
+                        y,
+                        mu[s] + g_mean + shift * b,
+                        sigma[s, 0] ** 2 / wi * np.eye(m) + cov + t**2 * np.outer(a, a),
+                    )
+                    for s in range(2)
+                    for wi in w
+                ]
+                assert got[k, i, j] == pytest.approx(
+                    np.log(np.mean(dens)), abs=0.02 if nu else 1e-8
+                )
+    # no misfit: the same as before it existed
+    plain = shared_loglik(likelihood, y, mu, sigma, nus, d, tau, gamma, drift, c)
+    zero = shared_loglik(
+        likelihood, y, mu, sigma, nus, d, tau, gamma, drift, c, np.zeros(m), np.zeros((m, m))
+    )
+    np.testing.assert_allclose(zero, plain, atol=1e-4 if nu else 1e-10)
+
+
 def test_empirical_bayes_recovers_a_simulated_population():
     rng = np.random.default_rng(1)
     mu_true, s_true, drift_true = np.log(0.02), 0.5, -0.02
@@ -141,7 +210,7 @@ def test_empirical_bayes_recovers_a_simulated_population():
     hyper = fit_population(grids)
     assert hyper["mu"] == pytest.approx(mu_true, abs=0.35)
     assert 0.2 < hyper["s"] < 1.2
-    assert hyper["gamma_weights"][-1] == max(hyper["gamma_weights"])  # the truth is γ = 1
+    assert hyper["gamma_weights"][GAMMAS.index(1.0)] == max(hyper["gamma_weights"])  # γ = 1: truth
     drift_post = np.exp(hyper["drift_log_weights"])
     assert drift_post.sum() == pytest.approx(1.0)
     assert drift_post @ DRIFT_GRID == pytest.approx(drift_true, abs=0.008)
