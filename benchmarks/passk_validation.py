@@ -48,7 +48,8 @@ and settings instead of refitting them (the Beta-MLE bootstrap takes most of the
 
 ``--sbc N`` runs simulation-based calibration instead (:func:`bayes_scaling.passk.sbc.sbc_passk`,
 N simulated benchmarks of a setting's shape: models × problems × samples, 4 chains × 1000
-draws thinned by 8) for each pooling and prints the uniformity of the ranks.
+draws thinned by 8) for each pooling and difficulty (the mixture per model only) and prints the
+uniformity of the ranks.
 ``--timing`` also times the fit of all 81 GSM8K models and the law; ``--prior-check`` prints
 each difficulty's prior predictive pass@k quantiles (:func:`bayes_scaling.passk.law.
 prior_pass_at_k`) and exits.
@@ -358,15 +359,22 @@ SHAPES = {"gsm8k-100": (39, 130, 100), "gsm8k-30": (39, 130, 30), "bon-100": (7,
 def run_sbc(args):
     """SBC of ours on simulated benchmarks of a setting's shape (printed)."""
     models, problems, samples = SHAPES[args.sbc_shape]
-    for pooling in args.poolings:
+    plans = [
+        (pooling, difficulty)
+        for difficulty in args.difficulties
+        for pooling in args.poolings
+        if difficulty == "beta" or pooling == "independent"  # the mixture is fitted per model
+    ]
+    for pooling, difficulty in plans:
         start = time.perf_counter()
         ranks, sims, n_draws = sbc_passk(
             args.sbc, models=models, problems=problems, samples=samples, pooling=pooling,
-            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
+            difficulty=difficulty, draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
         )  # fmt: skip
         test = sbc_uniformity(ranks, n_draws)
         print(
-            f"SBC {pooling}, {args.sbc} simulated benchmarks of {models} models × {problems} "
+            f"SBC {pooling} {difficulty}, {args.sbc} simulated benchmarks of {models} models × "
+            f"{problems} "
             f"problems × {samples} samples (L = {n_draws}): {int(sims['converged'].sum())} "
             f"converged, {time.perf_counter() - start:.0f} s; smallest adjusted p "
             f"{test['p_adjusted'].min():.3f} ({test.loc[test['p_adjusted'].idxmin(), 'parameter']}"
@@ -374,7 +382,8 @@ def run_sbc(args):
             flush=True,
         )
         if args.sbc_out:
-            ranks.assign(pooling=pooling).to_csv(f"{args.sbc_out}.{pooling}.csv", index=False)
+            out = f"{args.sbc_out}.{pooling}.{difficulty}.csv"
+            ranks.assign(pooling=pooling, difficulty=difficulty).to_csv(out, index=False)
 
 
 def main(argv=None):

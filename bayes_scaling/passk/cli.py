@@ -4,7 +4,7 @@
                                         [--samples-col N] [--correct-col C] [--seed S]
                                         [--draws N] [--chains K] [--tune T] [--no-law]
                                         [--pooling partial|independent]
-                                        [--difficulty beta|beta-mixture]
+                                        [--difficulty beta|beta-mixture]  (default: auto)
     bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
                                    [--format csv|json|table]
 
@@ -57,8 +57,9 @@ def passk_arguments(top) -> None:
         "--difficulty",
         choices=DIFFICULTIES,
         default=None,
-        help="the solvable problems' success rates: one Beta (default) or a two-component Beta "
-        "mixture with a hard component (per model, no law)",
+        help="the solvable problems' success rates: one Beta or a two-component Beta mixture "
+        "with a hard component (per model, no law); default: the Beta when the law across "
+        "models is fitted or the models are pooled, else the mixture",
     )
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")

@@ -39,6 +39,7 @@ from bayes_scaling.inference.rescue import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.joint import derived, fit_joint, ladder, thin
 from bayes_scaling.passk.law import (
+    AUTO,
     DEFAULT_DIFFICULTY,
     DESIGN_TERMS,
     DIFFICULTIES,
@@ -135,19 +136,21 @@ def fit_passk(
         median error but its 90% bands hold 0.54–0.67 of the truths (independent: 0.79–0.87),
         and on GSM8K-30 it did not converge (R-hat 5). A one-model table is always
         independent.
-    difficulty : {"beta", "beta-mixture"}
-        The solvable problems' distribution of success rates: one Beta (default), or a
-        two-component Beta mixture whose second component holds hard problems over many decades
-        of p, with an unsolvable share that cannot take the zeros such a tail explains
-        (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`). Compare the two by PSIS-LOO with
-        :func:`bayes_scaling.passk.comparison.compare_difficulties`. The mixture is fitted per
-        model (``pooling="independent"``) and without the difficulty law.
-        ``benchmarks/passk_validation.py`` kept the Beta as the default: on best-of-N
-        jailbreaking (100 attempts a prompt) the mixture's 90% bands hold 0.71/0.86 of the
-        truths at k = 1e3/1e4 (Beta: 0.14/0.00) with an interval score 0.63/0.25 of the best
-        baseline's (Beta: 1.99/1.96), and on GSM8K-100/-30 its interval score is 10–21% lower
-        than the Beta's, but its coverage there is no better (50%: 0.36/0.26 against
-        0.36/0.31 on GSM8K-100) and PSIS-LOO does not tell the two apart on either domain.
+    difficulty : {"auto", "beta", "beta-mixture"}
+        The solvable problems' distribution of success rates: one Beta, or a two-component Beta
+        mixture whose second component holds hard problems over many decades of p, with an
+        unsolvable share that cannot take the zeros such a tail explains
+        (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`). The mixture is fitted per model
+        (``pooling="independent"``) and without the difficulty law. ``"auto"`` (default,
+        :func:`auto_difficulty`): the Beta when the fit pools the models or fits the law
+        across them (which only the Beta carries, and the "bigger model or more samples"
+        answers need), the mixture otherwise. Why (``benchmarks/passk_validation.py``): on
+        best-of-N jailbreaking, 7 models without N and D, 100 attempts a prompt, the mixture's
+        90% bands hold 0.71/0.86 of the truths at k = 1e3/1e4 (Beta: 0.14/0.00) with an
+        interval score 0.63/0.25 of the best baseline's (Beta: 1.99/1.96); on GSM8K-100/-30 its
+        interval score is 10–21% lower than the Beta's with coverage no better (50%: 0.36/0.26
+        against 0.36/0.31 on GSM8K-100). PSIS-LOO does not tell the two apart on either domain
+        (:func:`bayes_scaling.passk.comparison.compare_difficulties` compares them).
 
     Returns
     -------
@@ -172,19 +175,21 @@ def fit_passk(
     )
     seed = check.seed(seed)
     target_accept = check.probability(target_accept, "target_accept")
-    difficulty = check.one_of(difficulty, "difficulty", DIFFICULTIES)
-    params = difficulty_params(difficulty)
-    if priors is not None:
-        unknown = set(priors) - set(params)
-        if unknown:
-            raise ArgumentError("priors", f"unknown parameters {sorted(unknown)}; use {params}")
+    difficulty = check.one_of(difficulty, "difficulty", (AUTO, *DIFFICULTIES))
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     if progress is None:
         progress = sys.stderr.isatty()
     pooling = check.one_of(pooling, "pooling", POOLINGS)
-    pkey = priors_key(priors, difficulty)
     info = model_table(counts)
+    if difficulty == AUTO:
+        difficulty = auto_difficulty(law, pooling, info)
+    params = difficulty_params(difficulty)
+    if priors is not None:
+        unknown = set(priors) - set(params)
+        if unknown:
+            raise ArgumentError("priors", f"unknown parameters {sorted(unknown)}; use {params}")
+    pkey = priors_key(priors, difficulty)
     if difficulty != "beta":
         _beta_only(pooling, law, info)
         law = False
@@ -230,6 +235,14 @@ def fit_passk(
     models_ds = xr.Dataset.from_dataframe(models.astype({"reason": str}))
     tree = make_tree(posterior, models_ds, counts, diag, settings, law_post, law_attrs, group)
     return PassKFit(tree, counts.reset_index(drop=True), diag, settings)
+
+
+def auto_difficulty(law, pooling: str, info: pd.DataFrame) -> str:
+    """``difficulty="auto"``: ``"beta"`` when the fit pools several models or fits the
+    difficulty law across them (only the Beta carries them), else ``"beta-mixture"``."""
+    if (pooling == "partial" and len(info) > 1) or _law_wanted(law, info):
+        return "beta"
+    return "beta-mixture"
 
 
 def _beta_only(pooling, law, info) -> None:

@@ -71,7 +71,11 @@ DEFAULT_PRIORS = {
 #: The difficulty distributions of the solvable problems (``difficulty=``): one Beta, or a
 #: two-component Beta mixture (a second, "hard" component further down in p).
 DIFFICULTIES = ("beta", "beta-mixture")
-DEFAULT_DIFFICULTY = "beta"
+#: ``difficulty="auto"`` (the default of :func:`~bayes_scaling.passk.fit.fit_passk`): the Beta
+#: when the fit carries the difficulty law across models or pools them (only the Beta does),
+#: else the Beta mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).
+AUTO = "auto"
+DEFAULT_DIFFICULTY = AUTO
 #: The Beta mixture's own parameters, after :data:`PARAMS`.
 MIXTURE_PARAMS = ("log_a_hard", "log_hard_gap", "hard_logit")
 #: The unsolvable share's prior that a heavy tail is not mistaken for: logit π ~ N(−6, 1), π

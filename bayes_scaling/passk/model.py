@@ -63,7 +63,6 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_scaling.passk.law import (
-    DEFAULT_DIFFICULTY,
     PARAMS,
     STIRLING_FROM,
     default_priors,
@@ -113,9 +112,7 @@ def _loglik(n, c, w, log_a, log_b, unsolvable_logit, hard=None):
     return pt.sum(w * pt.switch(pt.gt(c, 0.5), solved, never))
 
 
-def priors_key(
-    priors: Mapping[str, tuple[float, float]] | None, difficulty: str = DEFAULT_DIFFICULTY
-) -> tuple:
+def priors_key(priors: Mapping[str, tuple[float, float]] | None, difficulty: str = "beta") -> tuple:
     """The priors as a hashable, complete tuple (the difficulty's defaults filled in): one
     ``(name, mu, sigma)`` per parameter of :func:`~bayes_scaling.passk.law.difficulty_params`,
     so its length says the difficulty (3: Beta; 6: Beta mixture)."""

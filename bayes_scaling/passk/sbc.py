@@ -5,6 +5,10 @@ For s = 1..S:
 
     θ̃_s ~ π(θ)                      (every model's log a, log b, logit π, from the fit's prior)
     c̃_s ~ π(c | θ̃_s)                (p_j = 0 with probability π, else Beta(a, b); c_j ~ Bin(n, p_j))
+
+(with ``difficulty="beta-mixture"`` θ also holds the hard component's log a_hard, log gap and
+logit w, and a solvable p_j is drawn from Beta(a_hard, b_hard) with probability w: the mixture of
+:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`, fitted per model)
     θ_s1..θ_sL ~ π(θ | c̃_s)          (:func:`bayes_scaling.passk.fit.fit_passk`, thinned to L)
     r_s = #{l : θ_sl < θ̃_s}          (one rank per model and parameter, in 0..L)
 
@@ -25,15 +29,31 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import _validate as check
+from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
-from bayes_scaling.passk.law import DEFAULT_PRIORS, PARAMS
+from bayes_scaling.passk.law import (
+    DEFAULT_PRIORS,
+    DIFFICULTIES,
+    PARAMS,
+    beta_params,
+    default_priors,
+    difficulty_params,
+)
 from bayes_scaling.passk.model import JOINT_SCATTER
 from bayes_scaling.trust.ranks import rank_statistic, uniformity
 
 
-def prior_draw(n_models: int, pooling: str, rng: np.random.Generator) -> pd.DataFrame:
+def prior_draw(
+    n_models: int, pooling: str, rng: np.random.Generator, difficulty: str = "beta"
+) -> pd.DataFrame:
     """One draw of every model's (log_a, log_b, unsolvable_logit) from the fit's prior (module
-    docstring): one row per model ``m0, m1, ...``."""
+    docstring): one row per model ``m0, m1, ...``; with the Beta mixture (per model) also its
+    (log_a_hard, log_hard_gap, hard_logit), every parameter from its Normal prior."""
+    names = [f"m{i}" for i in range(n_models)]
+    if difficulty != "beta":
+        priors = default_priors(difficulty)
+        draws = {q: rng.normal(*priors[q], n_models) for q in difficulty_params(difficulty)}
+        return pd.DataFrame(draws, index=names)
     (mu_a, sd_a), (mu_b, sd_b), (mu_pi, sd_pi) = (DEFAULT_PRIORS[p] for p in PARAMS)
     if pooling == "independent":
         log_a = rng.normal(mu_a, sd_a, n_models)
@@ -45,17 +65,23 @@ def prior_draw(n_models: int, pooling: str, rng: np.random.Generator) -> pd.Data
         phi = centre + rng.normal(size=(n_models, 2)) * scatter
         log_a, log_b = phi[:, 0], phi[:, 0] + phi[:, 1]
         logit = np.full(n_models, rng.normal(mu_pi, sd_pi))
-    names = [f"m{i}" for i in range(n_models)]
     return pd.DataFrame({"log_a": log_a, "log_b": log_b, "unsolvable_logit": logit}, index=names)
 
 
 def simulate_benchmark(theta: pd.DataFrame, problems: int, samples: int, rng) -> pd.DataFrame:
     """Counts of a simulated benchmark: per model (rows of ``theta``) ``problems`` problems with
-    p_j = 0 with probability π, else p_j ~ Beta(a, b), and c_j ~ Binomial(``samples``, p_j)."""
+    p_j = 0 with probability π, else p_j ~ Beta(a, b) (or, with the mixture's columns, from
+    Beta(a_hard, b_hard) with probability w), and c_j ~ Binomial(``samples``, p_j)."""
     parts = []
     for name, row in theta.iterrows():
-        a, b = np.exp(row["log_a"]), np.exp(row["log_b"])
+        a, b = beta_params(row["log_a"], row["log_b"])
         p = rng.beta(a, b, problems)
+        if "hard_logit" in row:  # log(b_hard/a_hard) = log(b/a) + e^gap, as the model has it
+            log_b_hard = (
+                row["log_a_hard"] + row["log_b"] - row["log_a"] + np.exp(row["log_hard_gap"])
+            )
+            hard = rng.random(problems) < 1 / (1 + np.exp(-row["hard_logit"]))
+            p[hard] = rng.beta(*beta_params(row["log_a_hard"], log_b_hard), hard.sum())
         p[rng.random(problems) < 1 / (1 + np.exp(-row["unsolvable_logit"]))] = 0.0
         parts.append(
             pd.DataFrame(
@@ -77,6 +103,7 @@ def sbc_passk(
     problems: int = 40,
     samples: int = 100,
     pooling: str = "independent",
+    difficulty: str = "beta",
     draws: int = 400,
     chains: int = 2,
     tune: int = 400,
@@ -116,12 +143,16 @@ def sbc_passk(
         )
     )
     pooling = check.one_of(pooling, "pooling", POOLINGS)
+    difficulty = check.one_of(difficulty, "difficulty", DIFFICULTIES)
+    if difficulty != "beta" and pooling != "independent":
+        raise ArgumentError("pooling", "the Beta mixture is fitted per model: use 'independent'")
+    params = difficulty_params(difficulty)
     n_draws = chains * -(-draws // thin) - 1
     rng = np.random.default_rng(seed)
     ranks, sims = [], []
     for s in range(n_sims):
         while True:
-            theta = prior_draw(models, pooling, rng)
+            theta = prior_draw(models, pooling, rng, difficulty)
             counts = simulate_benchmark(theta, problems, samples, rng)
             if counts["correct"].sum() > 0:
                 break
@@ -130,6 +161,7 @@ def sbc_passk(
             fit = fit_passk(
                 counts,
                 pooling=pooling,
+                difficulty=difficulty,
                 law=False,
                 draws=draws,
                 chains=chains,
@@ -140,7 +172,7 @@ def sbc_passk(
         post = fit.posterior
         row = {}
         for name in theta.index:
-            for param in PARAMS:
+            for param in params:
                 if param == "unsolvable_logit" and pooling == "partial" and name != "m0":
                     continue
                 kept = post[param].sel(model=name).values[:, ::thin].ravel()[:n_draws]
@@ -150,7 +182,7 @@ def sbc_passk(
         d = fit.diagnostics
         sims.append(
             {
-                **{f"true_{p}[{m}]": theta.loc[m, p] for m in theta.index for p in PARAMS},
+                **{f"true_{p}[{m}]": theta.loc[m, p] for m in theta.index for p in params},
                 "converged": d.converged,
                 "reason": d.reason() or "converged",
                 "max_rhat": d.max_rhat,

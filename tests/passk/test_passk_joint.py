@@ -39,7 +39,7 @@ def joint_pair():
         kw = dict(seed=6, chains=2, draws=600, tune=600)
         return (
             fit_passk(counts, pooling="partial", **kw),
-            fit_passk(counts, pooling="independent", law=False, **kw),
+            fit_passk(counts, pooling="independent", law=False, difficulty="beta", **kw),
         )
 
 

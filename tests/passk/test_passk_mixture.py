@@ -126,7 +126,8 @@ def mixture_pair():
     kw = dict(seed=7, chains=2, draws=400, tune=400)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return counts, fit_passk(counts, **kw), fit_passk(counts, difficulty="beta-mixture", **kw)
+        beta = fit_passk(counts, difficulty="beta", **kw)
+        return counts, beta, fit_passk(counts, difficulty="beta-mixture", **kw)
 
 
 def test_mixture_fit_converges_and_does_not_call_hard_problems_impossible(mixture_pair):
@@ -174,7 +175,14 @@ def test_mixture_arguments_are_checked_before_sampling(no_sampling):
     with pytest.raises(ArgumentError, match="pooling"):
         fit_passk(two, difficulty="beta-mixture", pooling="partial")
     with pytest.raises(ArgumentError, match="log_a_hard"):
-        fit_passk(two, priors={"log_a_hard": (0.0, 1.0)})  # a mixture prior on the Beta
+        fit_passk(two, difficulty="beta", priors={"log_a_hard": (0.0, 1.0)})  # a mixture prior
+    with pytest.raises(ArgumentError, match="log_a_hard"):  # auto: the Beta, for the law
+        fit_passk(
+            two.assign(n_params=1e9, n_tokens=1e11),
+            law=False,
+            pooling="partial",
+            priors={"log_a_hard": (0.0, 1.0)},
+        )
 
 
 def test_cli_difficulty_flag_and_unchanged_bands_columns(mixture_pair, tmp_path, capsys):
@@ -220,3 +228,21 @@ def test_difficulty_figure_draws_both_components(mixture_pair):
     assert np.trapezoid(y, x) == pytest.approx(1.0, abs=0.05)
     assert y[np.argmin(abs(x - np.log10(0.4)))] > 0.1 and y[np.argmin(abs(x + 3))] > 0.1
     plt.close(fig)
+
+
+def test_auto_difficulty_is_the_beta_where_the_law_or_pooling_needs_it():
+    from bayes_scaling.passk.data import model_table
+    from bayes_scaling.passk.fit import LAW_MIN_MODELS, auto_difficulty
+
+    plain = pd.concat([simulate_mixture().assign(model=m) for m in ("x", "y")], ignore_index=True)
+    info = model_table(plain)
+    assert auto_difficulty(None, "independent", info) == "beta-mixture"  # no N and D: no law
+    assert auto_difficulty(None, "partial", info) == "beta"  # pooled models: the Beta
+    sizes = {f"m{i}": (1e8 * 2**i, 3e11 * (1 + i % 2)) for i in range(LAW_MIN_MODELS)}
+    ladder = pd.concat(
+        [simulate_mixture().assign(model=m, n_params=n, n_tokens=d) for m, (n, d) in sizes.items()],
+        ignore_index=True,
+    )
+    laddered = model_table(ladder)
+    assert auto_difficulty(None, "independent", laddered) == "beta"  # the law across models
+    assert auto_difficulty(False, "independent", laddered) == "beta-mixture"

@@ -48,3 +48,28 @@ def test_sbc_ranks_are_uniform_on_a_small_benchmark():
     assert ranks.to_numpy().min() >= 0 and ranks.to_numpy().max() <= n_draws
     test = sbc_uniformity(ranks, n_draws, bins=4)
     assert (test["p_adjusted"] >= 0.01).all(), test
+
+
+def test_sbc_of_the_beta_mixture_has_its_parameters_and_uniform_ranks():
+    # the mixture's six parameters per model, simulated from its own prior (hard component
+    # included); the same coarse check as above
+    from bayes_scaling.passk.sbc import prior_draw, sbc_passk, sbc_uniformity, simulate_benchmark
+
+    rng = np.random.default_rng(0)
+    theta = prior_draw(20_000, "independent", rng, "beta-mixture")
+    assert theta["unsolvable_logit"].mean() == pytest.approx(-6.0, abs=0.05)  # rare unsolvable
+    assert theta["hard_logit"].std() == pytest.approx(1.0, abs=0.05)
+    counts = simulate_benchmark(theta.iloc[:2], problems=4000, samples=100, rng=rng)
+    assert counts["correct"].between(0, 100).all()
+    with pytest.raises(ArgumentError, match="pooling"):
+        sbc_passk(2, pooling="partial", difficulty="beta-mixture")
+    ranks, sims, n_draws = sbc_passk(
+        16, models=1, problems=40, samples=100, difficulty="beta-mixture", draws=200, tune=300,
+        thin=4, rescue=False, seed=5,
+    )  # fmt: skip
+    assert list(ranks.columns) == [
+        f"{p}[m0]"
+        for p in ("log_a", "log_b", "unsolvable_logit", "log_a_hard", "log_hard_gap", "hard_logit")
+    ]
+    test = sbc_uniformity(ranks, n_draws, bins=4)
+    assert (test["p_adjusted"] >= 0.01).all(), test
