@@ -32,7 +32,6 @@ import hashlib
 import http.client
 import numbers
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayes_scaling._disk import write_atomic
 from bayes_scaling.data.datablations import parse_datablations
 from bayes_scaling.data.runs import load_runs, read_table
 from bayes_scaling.errors import BayesScalingError, RunsError
@@ -146,10 +146,7 @@ def _save(target: Path, data: bytes, source: Source) -> None:
         )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        write_atomic(target, data)
     except OSError as exc:
         raise DatasetError(
             f"cannot save {target}: {exc}; set {ENV_VAR} to a writable folder, or {_hint(source)}"

@@ -302,7 +302,7 @@ def internal_cuts(
 
 
 def internal_refits(fit_fn, runs: pd.DataFrame, law, cuts, cut_on: str, weights=None):
-    """For each cut with runs beyond the fitted ones: ``(cut, above, dist, drift_dist,
+    """For each cut with runs beyond the fitted ones: ``(cut, below, above, dist, drift_dist,
     posterior)``, the refit ``fit_fn(below)`` skipped when it did not converge (None): a cut
     learns nothing then."""
     for cut in cuts:
@@ -313,7 +313,7 @@ def internal_refits(fit_fn, runs: pd.DataFrame, law, cuts, cut_on: str, weights=
             continue
         inner = fit_fn(below)
         if inner is not None:
-            yield cut, above, dist, compute_distances(below, above), inner
+            yield cut, below, above, dist, compute_distances(below, above), inner
 
 
 def _thin(posterior: xr.Dataset, n: int) -> xr.Dataset:
@@ -358,10 +358,9 @@ def estimate(
     cuts = internal_cuts(runs, cut_on, len(law.params), prior.fractions)
     on_compute = prior.drift_on == "compute" and "compute" in runs
     axis_weights = prior.axis_weights
-    for cut, above, dist, along, inner in internal_refits(
+    for cut, below, above, dist, along, inner in internal_refits(
         fit_fn, runs, law, cuts, cut_on, axis_weights
     ):
-        below = runs[runs[cut_on] < cut].reset_index(drop=True)
         local = learn_local(below, law, inner) if prior.local else None
         scored = held_out(inner, law, above, dist, along if on_compute else None, local)
         log_post += score(likelihood, **scored, tau=prior.tau, gamma=prior.gamma, drift=prior.drift)

@@ -142,7 +142,7 @@ def estimate_groups(
     cuts = group_cuts(runs, law, groups, cut_on)
     # the grouped error keeps its drift on the farthest axis, unweighted (a stated limit: the
     # shipped prior was learned along compute with N weighted twice)
-    for cut, above, dist, _, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
+    for cut, _, above, dist, _, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
         scored = []
         for g in groups:
             mine = (above["group"] == g).to_numpy() & (dist > 0)

@@ -61,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling._disk import write_atomic
 from bayes_scaling._lazy import scipy_function
 from bayes_scaling.errors import ArgumentError
 
@@ -209,9 +210,7 @@ class DiscrepancyPrior:
         )
 
     def save(self, path: str | PathLike) -> Path:
-        path = Path(path)
-        path.write_text(self.to_json() + "\n")
-        return path
+        return write_atomic(path, self.to_json() + "\n")
 
 
 def _normalised(log_w: np.ndarray) -> np.ndarray:

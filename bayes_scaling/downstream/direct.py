@@ -25,7 +25,7 @@ from bayes_scaling._constants import SAMPLE_DIMS
 from bayes_scaling.downstream.link_fit import constants_of, fit_link, link_priors
 from bayes_scaling.downstream.model import NOISE_TOTAL
 from bayes_scaling.downstream.result import pair_draws
-from bayes_scaling.inference.rescue import derived_seed
+from bayes_scaling.inference.rungs import derived_seed
 from bayes_scaling.model.likelihoods import normal_logpdf
 
 #: Draws of step 1's run noise per posterior draw in the chain's pointwise density.

@@ -29,7 +29,7 @@ from bayes_scaling.downstream.result import (
     merge_diagnostics,
 )
 from bayes_scaling.errors import ArgumentError
-from bayes_scaling.inference.rescue import Attempt, derived_seed
+from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.inference.sampling import fit
 from bayes_scaling.laws import get_law
 from bayes_scaling.results import diagnostics

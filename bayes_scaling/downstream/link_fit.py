@@ -39,7 +39,8 @@ from bayes_scaling.downstream.model import (
 )
 from bayes_scaling.errors import PriorError
 from bayes_scaling.inference.compiled import sample_attempt
-from bayes_scaling.inference.rescue import STANDARD_RUNGS, Attempt, climb, derived_seed
+from bayes_scaling.inference.rescue import climb
+from bayes_scaling.inference.rungs import STANDARD_RUNGS, Attempt, derived_seed
 from bayes_scaling.model.likelihoods import normal_logpdf
 from bayes_scaling.priors import Prior
 

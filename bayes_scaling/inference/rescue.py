@@ -67,21 +67,13 @@ from bayes_scaling.inference.rescue_notes import (
     separate_modes,
     settings_text,
 )
-from bayes_scaling.inference.rungs import (  # the rungs, re-exported below
-    LONGER,
+from bayes_scaling.inference.rungs import (
     NEAR_RHAT,
     STANDARD_RUNGS,
-    STEADY,
-    STEADY_CLOSE,
     Attempt,
     Climb,
     Rung,
-    close,
-    continued,
     derived_seed,
-    longer,
-    mixes,
-    more_draws,
     settings_key,
     shortfall,
 )
@@ -236,25 +228,10 @@ def climb(
 
 
 __all__ = [
-    "ORDINALS",
-    "LONGER",
-    "STANDARD_RUNGS",
-    "STEADY",
-    "STEADY_CLOSE",
-    "Attempt",
-    "Climb",
+    "ORDINALS",  # the notes on the record, read through the ladder (rescue_notes)
     "Modes",
     "Outcome",
-    "Rung",
     "climb",
-    "close",
-    "derived_seed",
     "describe",
-    "continued",
-    "longer",
-    "mixes",
-    "more_draws",
     "separate_modes",
-    "settings_key",
-    "shortfall",
 ]

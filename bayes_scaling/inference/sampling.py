@@ -33,8 +33,8 @@ from bayes_scaling.inference.nuts import (
     sample_posterior,
     sampled_names,
 )
-from bayes_scaling.inference.rescue import Attempt
 from bayes_scaling.inference.rescue_core import escalate
+from bayes_scaling.inference.rungs import Attempt
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import check_likelihood, pointwise_log_density
 from bayes_scaling.model.pooling import Pooling

@@ -35,7 +35,7 @@ import xarray as xr
 from bayes_scaling import _validate as check
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.compiled import sample_attempt
-from bayes_scaling.inference.rescue import Attempt, derived_seed
+from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.joint import derived, fit_joint, ladder, thin
 from bayes_scaling.passk.law import (

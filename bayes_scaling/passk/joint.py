@@ -14,7 +14,8 @@ import xarray as xr
 from scipy.special import expit
 
 from bayes_scaling.inference.compiled import sample_attempt
-from bayes_scaling.inference.rescue import LONGER, STEADY, Attempt, climb, derived_seed, more_draws
+from bayes_scaling.inference.rescue import climb
+from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
 from bayes_scaling.passk.law import DESIGN_TERMS, beta_params, design
 from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, compress, stack_counts
 

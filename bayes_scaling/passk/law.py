@@ -181,16 +181,26 @@ def prior_draws(difficulty: str = DEFAULT_DIFFICULTY, priors=None, draws: int = 
     shape (draws, 1). log b is drawn as log a + log(b/a) with log(b/a) | log a ~
     N(mu_b − log a, sd_b), i.e. N(mu_b, sd_b), as the model does; the hard component's
     log(b/a) is the body's plus e^(log gap)."""
-    merged = {**default_priors(difficulty), **(priors or {})}
-    rng = np.random.default_rng(seed)
-    x = {p: rng.normal(*merged[p], size=(draws, 1)) for p in difficulty_params(difficulty)}
+    x = draw_parameters(difficulty, np.random.default_rng(seed), (draws, 1), priors)
     a, b = beta_params(x["log_a"], x["log_b"])
     pi = 1 / (1 + np.exp(-x["unsolvable_logit"]))
-    hard = None
-    if difficulty != "beta":
-        log_b2 = x["log_a_hard"] + x["log_b"] - x["log_a"] + np.exp(x["log_hard_gap"])
-        hard = (1 / (1 + np.exp(-x["hard_logit"])), *beta_params(x["log_a_hard"], log_b2))
+    hard = hard_component(x) if difficulty != "beta" else None
     return a, b, pi, hard
+
+
+def draw_parameters(difficulty: str, rng: np.random.Generator, size, priors=None) -> dict:
+    """Every parameter of :func:`difficulty_params` from its Normal prior (``priors``
+    overriding :func:`default_priors`), arrays of shape ``size``, drawn in that order."""
+    merged = {**default_priors(difficulty), **(priors or {})}
+    return {p: rng.normal(*merged[p], size=size) for p in difficulty_params(difficulty)}
+
+
+def hard_component(x) -> tuple:
+    """The Beta mixture's hard component ``(w, a_hard, b_hard)`` from its parameters ``x``
+    (a mapping with the :data:`MIXTURE_PARAMS` and log a, log b): w = expit(hard_logit) and
+    log(b_hard/a_hard) = log(b/a) + e^(log gap), as the model has it."""
+    log_b_hard = x["log_a_hard"] + x["log_b"] - x["log_a"] + np.exp(x["log_hard_gap"])
+    return 1 / (1 + np.exp(-x["hard_logit"])), *beta_params(x["log_a_hard"], log_b_hard)
 
 
 def prior_pass_at_k(

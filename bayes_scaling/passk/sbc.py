@@ -36,8 +36,9 @@ from bayes_scaling.passk.law import (
     DIFFICULTIES,
     PARAMS,
     beta_params,
-    default_priors,
     difficulty_params,
+    draw_parameters,
+    hard_component,
 )
 from bayes_scaling.passk.model import JOINT_SCATTER
 from bayes_scaling.trust.ranks import rank_statistic, uniformity
@@ -51,9 +52,7 @@ def prior_draw(
     (log_a_hard, log_hard_gap, hard_logit), every parameter from its Normal prior."""
     names = [f"m{i}" for i in range(n_models)]
     if difficulty != "beta":
-        priors = default_priors(difficulty)
-        draws = {q: rng.normal(*priors[q], n_models) for q in difficulty_params(difficulty)}
-        return pd.DataFrame(draws, index=names)
+        return pd.DataFrame(draw_parameters(difficulty, rng, n_models), index=names)
     (mu_a, sd_a), (mu_b, sd_b), (mu_pi, sd_pi) = (DEFAULT_PRIORS[p] for p in PARAMS)
     if pooling == "independent":
         log_a = rng.normal(mu_a, sd_a, n_models)
@@ -76,12 +75,10 @@ def simulate_benchmark(theta: pd.DataFrame, problems: int, samples: int, rng) ->
     for name, row in theta.iterrows():
         a, b = beta_params(row["log_a"], row["log_b"])
         p = rng.beta(a, b, problems)
-        if "hard_logit" in row:  # log(b_hard/a_hard) = log(b/a) + e^gap, as the model has it
-            log_b_hard = (
-                row["log_a_hard"] + row["log_b"] - row["log_a"] + np.exp(row["log_hard_gap"])
-            )
-            hard = rng.random(problems) < 1 / (1 + np.exp(-row["hard_logit"]))
-            p[hard] = rng.beta(*beta_params(row["log_a_hard"], log_b_hard), hard.sum())
+        if "hard_logit" in row:
+            w, a_hard, b_hard = hard_component(row)
+            hard = rng.random(problems) < w
+            p[hard] = rng.beta(a_hard, b_hard, hard.sum())
         p[rng.random(problems) < 1 / (1 + np.exp(-row["unsolvable_logit"]))] = 0.0
         parts.append(
             pd.DataFrame(

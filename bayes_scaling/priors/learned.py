@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling._disk import write_atomic
 from bayes_scaling.errors import ArgumentError, PriorError
 from bayes_scaling.priors.noise import METHOD as NOISE_METHOD
 from bayes_scaling.priors.noise import (
@@ -189,9 +190,7 @@ class LearnedLawPrior:
         }
 
     def save(self, path: str | PathLike) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def from_dict(cls, d: Mapping) -> LearnedLawPrior:

@@ -8,13 +8,12 @@ the same content two ways.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling._disk import write_atomic
 from bayes_scaling.report.blocks import Content
 from bayes_scaling.report.confidence import LawEvidence
 from bayes_scaling.report.content import build_content
@@ -113,18 +112,9 @@ class Report:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` (folders made) and rename it into
-    place."""
+    """:func:`~bayes_scaling._disk.write_atomic`, its folder made first (the figures' folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide a page others are meant to read
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:

@@ -30,9 +30,9 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB
+from bayes_scaling._disk import swap_folder, write_atomic
 from bayes_scaling.errors import FitFileError
 from bayes_scaling.results.diagnostics import Diagnostics, posterior_table
-from bayes_scaling.results.disk import swap_folder, write_atomic
 
 #: Columns of every result's summary (a grouped result adds ``group`` after ``parameter``).
 SUMMARY_COLUMNS = [

@@ -34,6 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._constants import DEFAULT_PROBS, package_version
+from bayes_scaling._disk import write_atomic
 from bayes_scaling.data.corpus import DIRECTIONS, Ladder, direction_split, multiple_bin
 from bayes_scaling.discrepancy.evidence import (
     compute_distances,
@@ -54,7 +55,6 @@ from bayes_scaling.discrepancy.prior import (
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.sampling import fit
 from bayes_scaling.results.base import netcdf_bytes
-from bayes_scaling.results.disk import write_atomic
 from bayes_scaling.trust.backtests import backtest
 
 #: Method names of the leave-one-out table, by the backtest method and prior that make them.

@@ -15,18 +15,10 @@ import xarray as xr
 from bayes_scaling import ConvergenceWarning, datasets, fit, load, load_runs
 from bayes_scaling.inference import nuts
 from bayes_scaling.inference.nuts import sample_posterior
-from bayes_scaling.inference.rescue import (
-    LONGER,
-    ORDINALS,
-    Attempt,
-    climb,
-    derived_seed,
-    describe,
-    more_draws,
-    separate_modes,
-)
+from bayes_scaling.inference.rescue import ORDINALS, climb, describe, separate_modes
 from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.inference.rescue_notes import noise_note
+from bayes_scaling.inference.rungs import LONGER, Attempt, derived_seed, more_draws
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.model.centred_coordinates import INTERNAL, anchorable

@@ -21,10 +21,10 @@ import pytest
 import xarray as xr
 
 import bayes_scaling as bs
+from bayes_scaling import _disk as disk
 from bayes_scaling.cli import entry
 from bayes_scaling.cli.entry import main
 from bayes_scaling.errors import FitFileError
-from bayes_scaling.results import disk
 from bayes_scaling.results.base import REBUILT_ATTR, save_tree
 
 COMPUTE = [1e21, 1e23]
@@ -209,7 +209,7 @@ def test_named_temporary_of_a_killed_process_is_swept(demo_fit, old_fit):
         f"""
         import os, time
         import bayes_scaling as bs
-        from bayes_scaling.results import disk
+        from bayes_scaling import _disk as disk
         disk._write_unnamed = lambda *a: False
         fit = bs.load({str(old_fit)!r})
         def stuck(fd):
