@@ -21,8 +21,9 @@ Methods:
   own), the benchmark's pass@k (``kind="problems"``); the two are also compared by PSIS-LOO
   (printed);
 - ``ours_independent_mixture``: the same per model with ``difficulty="beta-mixture"`` (a body
-  and a hard component, a rare unsolvable share; ``--difficulties``), compared with the Beta
-  by PSIS-LOO (printed);
+  and a hard component, a rare unsolvable share; ``--difficulties``), and
+  ``ours_independent_logit`` with ``difficulty="logit-normal-mixture"`` (the same in logit p),
+  compared with the Beta by PSIS-LOO (printed);
 - ``beta_ml``: Schaeffer et al. (2025)'s distributional estimate — a Beta fitted by maximum
   (beta-binomial) likelihood, pass@k = 1 − B(a, b + k)/B(a, b) — with a bootstrap over problems;
 - ``power_law``: −log pass@k = A·k^(−b) fitted by least squares in log-log to the thinned
@@ -37,7 +38,7 @@ replace their old rows, the others are kept.
 
     .venv/bin/python benchmarks/passk_validation.py [--seed 1] [--boot 200]
         [--settings gsm8k-100 gsm8k-30 bon-100] [--poolings partial independent]
-        [--difficulties beta beta-mixture]
+        [--difficulties beta beta-mixture logit-normal-mixture]
         [--methods beta_ml power_law] [--no-law] [--out per_model.csv]
         [--csv benchmarks/passk_validation.csv] [--timing] [--prior-check]
         [--prior unsolvable_logit -6 1] [--baselines-from per_model.csv]
@@ -70,13 +71,9 @@ from scipy.special import betaln
 from bayes_scaling.passk.answers import pass_at_k
 from bayes_scaling.passk.comparison import compare_difficulties, compare_poolings
 from bayes_scaling.passk.data import gsm8k, thin_counts
+from bayes_scaling.passk.families import PRIOR_KS, prior_pass_at_k
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
-from bayes_scaling.passk.law import (
-    DIFFICULTIES,
-    PRIOR_KS,
-    chen_pass_at_k,
-    prior_pass_at_k,
-)
+from bayes_scaling.passk.law import DIFFICULTIES, chen_pass_at_k
 from bayes_scaling.passk.sbc import sbc_passk, sbc_uniformity
 from bayes_scaling.passk.sweep import BON_BLOCK, bon_jailbreaking, sweep_pass_at_k, thin_sweep
 
@@ -86,6 +83,7 @@ METHODS = (
     "ours_partial",
     "ours_independent",
     "ours_independent_mixture",
+    "ours_independent_logit",
     "beta_ml",
     "power_law",
 )
@@ -129,7 +127,7 @@ def setting(name: str, seed: int):
 
 
 def prior_check(seed: int, difficulties, priors=None, draws: int = 100_000) -> None:
-    """Prior predictive check (:func:`bayes_scaling.passk.law.prior_pass_at_k`): population
+    """Prior predictive check (:func:`bayes_scaling.passk.families.prior_pass_at_k`): population
     pass@k quantiles under each difficulty's default priors, and how the rise is spread over
     the decades of k."""
     decades = [int(np.flatnonzero(PRIOR_KS == k)[0]) for k in (1, 10, 100, 1000, 10_000)]
@@ -279,7 +277,8 @@ def baseline_rows(path, name, methods):
 
 
 def method_name(pooling: str, difficulty: str) -> str:
-    return f"ours_{pooling}" + ("" if difficulty == "beta" else "_mixture")
+    suffix = {"beta": "", "beta-mixture": "_mixture", "logit-normal-mixture": "_logit"}
+    return f"ours_{pooling}" + suffix[difficulty]
 
 
 def fit_ours(counts, pooling, difficulty, args):
@@ -317,13 +316,15 @@ def run_setting(name, args, rng):
         if d == "beta" or p == "independent"  # the mixture is fitted per model
     }
     cols = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "n_high_k"]
-    beta = {m: f for m, f in fits.items() if not m.endswith("_mixture")}
+    beta = {m: f for m, f in fits.items() if m in ("ours_partial", "ours_independent")}
     if len(beta) > 1:
         table = compare_poolings(beta)
         print("  PSIS-LOO of the poolings, one problem of one model left out at a time:")
         print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)
-    if {"ours_independent", "ours_independent_mixture"} <= set(fits):
-        pair = {d: fits[method_name("independent", d)] for d in DIFFICULTIES}
+    each = {d: fits.get(method_name("independent", d)) for d in DIFFICULTIES}
+    each = {d: f for d, f in each.items() if f is not None}
+    if len(each) > 1:
+        pair = each
         table = compare_difficulties(pair)
         print("  PSIS-LOO of the difficulties (independent):")
         print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)

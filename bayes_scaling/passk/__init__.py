@@ -3,13 +3,16 @@
 A capability over the core, in the core's stage order (each module imports only from those above
 it in this list, and from the core)::
 
-    data → sweep → law → model → result → joint → fit → sbc → answers → decisions → plots
-    → report → cli
+    data → sweep → logit → law → families → model → result → joint → fit → sbc → answers
+    → decisions → plots → report → cli
 
 - :mod:`.data`: counts tables (one row per model and problem), GSM8K's, best-of-N jailbreaking's
   (an early-stopped sweep), thinning that respects the stopping;
+- :mod:`.logit`: pass@k of a two-component normal mixture in logit p with an unsolvable share,
+  by quadrature;
 - :mod:`.law`: pass@k of a Beta difficulty (or a two-component Beta mixture) with an unsolvable
-  share, in closed form; the priors and their prior predictive check;
+  share, in closed form; the priors of every difficulty;
+- :mod:`.families`: each difficulty's closed forms as data, and the prior predictive check;
 - :mod:`.model`: the PyMC models (one model; every model jointly, partially pooled along
   log N and log D; the two-stage law across models);
 - :mod:`.result`: :class:`PassKFit`, saved and loaded like every result;

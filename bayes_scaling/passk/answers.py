@@ -26,20 +26,19 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
 from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.errors import ArgumentError
+from bayes_scaling.passk.families import Family, family
 from bayes_scaling.passk.law import (
+    LOGIT,
+    LOGIT_MIXTURE,
     MIXTURE_PARAMS,
     PARAMS,
-    benchmark_pass_at_k,
-    population_pass_at_k,
-    problems_pass_at_k,
-    unsolvable_weight,
 )
 from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
 KINDS = ("problems", "population")
-#: The parameters NUTS moved in (either difficulty), the posterior that LOO sees.
-SAMPLED = (*PARAMS, *MIXTURE_PARAMS)
+#: The parameters NUTS moved in (any difficulty), the posterior that LOO sees.
+SAMPLED = tuple(dict.fromkeys((*PARAMS, *MIXTURE_PARAMS, *LOGIT)))
 BAND_COLUMNS = ["model", "k", "prob", "lower", "median", "upper"]
 #: Forward-pass FLOPs per parameter and generated token.
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
@@ -75,14 +74,23 @@ def _flat(da: xr.DataArray) -> np.ndarray:
     return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
 
 
-def difficulty_draws(post: xr.Dataset, flat=_flat):
-    """``(a, b, pi, hard)`` per draw from a posterior (``flat`` shapes each variable): ``hard``
-    = (share, a, b) of the Beta mixture's hard component, or None for one Beta."""
-    a, b, pi = (flat(post[v]) for v in ("a", "b", "pi"))
-    hard = None
-    if "a_hard" in post:
-        hard = tuple(flat(post[v]) for v in ("hard_share", "a_hard", "b_hard"))
-    return a, b, pi, hard
+def difficulty_draws(post: xr.Dataset, flat=_flat) -> tuple[Family, tuple]:
+    """The closed forms of the posterior's difficulty (:func:`bayes_scaling.passk.families.family`)
+    and ``(a, b, pi, hard)`` per draw (``flat`` shapes each variable): ``hard`` = (share, a, b)
+    of the Beta mixture's hard component, or None for one Beta; for the logit-normal mixture
+    ``(mu, sigma, pi, (share, mu_hard, sigma_hard))``."""
+    if "logit_mean" in post:
+        names, hard_names = ("mu", "sigma", "pi"), ("hard_share", "mu_hard", "sigma_hard")
+        fam = family(LOGIT_MIXTURE)
+    else:
+        names, hard_names, fam = (
+            ("a", "b", "pi"),
+            ("hard_share", "a_hard", "b_hard"),
+            family("beta"),
+        )
+    x1, x2, pi = (flat(post[v]) for v in names)
+    hard = tuple(flat(post[v]) for v in hard_names) if hard_names[1] in post else None
+    return fam, (x1, x2, pi, hard)
 
 
 def _column(hard, m, rows=None):
@@ -99,17 +107,17 @@ def pass_at_k(fit: PassKFit, k, *, kind: str = "problems", models=None) -> xr.Da
     k = ks(k)
     models = _models(fit, models)
     post = fit.posterior.sel(model=models)
-    a, b, pi, hard = difficulty_draws(post)  # (S, M) each
+    fam, (a, b, pi, hard) = difficulty_draws(post)  # (S, M) each
     out = np.empty((a.shape[0], len(models), len(k)))
     for m, name in enumerate(models):
         theta = (a[:, m, None], b[:, m, None], pi[:, m, None])
         if kind == "population":
-            out[:, m, :] = population_pass_at_k(*theta, k, hard=_column(hard, m))
+            out[:, m, :] = fam.population(*theta, k, hard=_column(hard, m))
             continue
         rows = fit.counts[fit.counts["model"] == name]
         n = rows["samples"].to_numpy(float)
         c = rows["correct"].to_numpy(float)
-        out[:, m, :] = benchmark_pass_at_k(*theta, n, c, k, hard=_column(hard, m))
+        out[:, m, :] = fam.benchmark(*theta, n, c, k, hard=_column(hard, m))
     return xr.DataArray(
         out,
         dims=("sample", "model", "k"),
@@ -226,7 +234,9 @@ def exponent(
     """The power-law exponent b of −log pass@k ≈ A·k^(−b) over ``k_range``: per draw the
     least-squares slope of log(−log pass@k) on log k over 25 log-spaced k, with its interval.
     Also ``a`` (the asymptotic exponent when no problem is unsolvable: −log pass@k → k^(−a);
-    with the Beta mixture the smaller of its two components' a, which wins at large k).
+    with the Beta mixture the smaller of its two components' a, which wins at large k). The
+    logit-normal mixture has no such exponent (its tail in log p is normal, so −log pass@k
+    falls faster than any power of k in the limit): only ``exponent`` is reported.
 
     Returns ``model, quantity, median, lower, upper`` (``quantity`` ∈ {exponent, a}).
     """
@@ -239,12 +249,13 @@ def exponent(
     x = np.log(grid) - np.log(grid).mean()
     slope = -(y - y.mean(axis=2, keepdims=True)) @ x / (x @ x)  # (S, M)
     post = self.posterior.sel(model=models)
-    a = _flat(post["a"])
+    a = _flat(post["a"]) if "a" in post else None
     if "a_hard" in post:
         a = np.minimum(a, _flat(post["a_hard"]))
     rows = []
     for m, name in enumerate(models):
-        for q, vals in (("exponent", slope[:, m]), ("a", a[:, m])):
+        quantities = [("exponent", slope[:, m])] + ([] if a is None else [("a", a[:, m])])
+        for q, vals in quantities:
             ci = central_interval(vals, prob)
             lo, med, hi = (float(ci[v]) for v in ("lower", "median", "upper"))
             rows.append(dict(model=name, quantity=q, median=med, lower=lo, upper=hi))
@@ -253,12 +264,12 @@ def exponent(
     return out
 
 
-def _k_needed(a, b, pi, n, c, target, kind, hard=None):
+def _k_needed(fam, a, b, pi, n, c, target, kind, hard=None):
     """Per draw the smallest k (real, ≥ 1) with pass@k ≥ target; inf where never."""
     if kind == "population":
 
         def f(k):
-            return population_pass_at_k(a, b, pi, k[:, None], hard=hard)[:, 0]
+            return fam.population(a, b, pi, k[:, None], hard=hard)[:, 0]
 
         ceiling = 1 - pi[:, 0]
     else:
@@ -266,10 +277,12 @@ def _k_needed(a, b, pi, n, c, target, kind, hard=None):
         n, c = pairs[:, 0], pairs[:, 1]
         share = mult / mult.sum()
 
-        def f(k):
-            return problems_pass_at_k(a, b, pi, n, c, k[:, None], hard=hard) @ share
+        curve = fam.curve(a, b, pi, n, c, hard=hard)
 
-        ceiling = 1 - unsolvable_weight(a, b, pi, n, c, hard=hard) @ share
+        def f(k):
+            return curve(k[:, None]) @ share
+
+        ceiling = 1 - fam.unsolvable(a, b, pi, n, c, hard=hard) @ share
     lo = np.zeros(len(a))
     hi = np.full(len(a), np.log(K_MAX))
     reach = (ceiling > target) & (f(np.full(len(a), K_MAX)) >= target)
@@ -312,7 +325,7 @@ def samples_for(
     models = _models(self, models)
     flops = _inference_flops(self, models, tokens_per_sample, n_params)
     post = self.posterior.sel(model=models)
-    a_all, b_all, pi_all, hard_all = difficulty_draws(post)
+    fam, (a_all, b_all, pi_all, hard_all) = difficulty_draws(post)
     keep = np.unique(np.linspace(0, len(a_all) - 1, min(SEARCH_DRAWS, len(a_all))).astype(int))
     a_all, b_all, pi_all = a_all[keep], b_all[keep], pi_all[keep]
     rows = []
@@ -321,7 +334,7 @@ def samples_for(
         n, c = part["samples"].to_numpy(float), part["correct"].to_numpy(float)
         a, b, pi = a_all[:, m, None], b_all[:, m, None], pi_all[:, m, None]
         hard = _column(hard_all, m, keep)
-        found = needed_quantiles(_k_needed(a, b, pi, n, c, target, kind, hard), probs)
+        found = needed_quantiles(_k_needed(fam, a, b, pi, n, c, target, kind, hard), probs)
         unreachable = found.prob_unreachable
         for p in probs:
             kq = found.values[p]

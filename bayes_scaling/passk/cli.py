@@ -4,7 +4,8 @@
                                         [--samples-col N] [--correct-col C] [--seed S]
                                         [--draws N] [--chains K] [--tune T] [--no-law]
                                         [--pooling partial|independent]
-                                        [--difficulty beta|beta-mixture]  (default: auto)
+                                        [--difficulty beta|beta-mixture|logit-normal-mixture]
+                                        (default: auto)
     bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
                                    [--format csv|json|table]
 
@@ -57,9 +58,10 @@ def passk_arguments(top) -> None:
         "--difficulty",
         choices=DIFFICULTIES,
         default=None,
-        help="the solvable problems' success rates: one Beta or a two-component Beta mixture "
-        "with a hard component (per model, no law); default: the Beta when the law across "
-        "models is fitted or the models are pooled, else the mixture",
+        help="the solvable problems' success rates: one Beta, or a two-component mixture with a "
+        "hard component, of Betas or of normals in logit p (per model, no law); default: the "
+        "Beta when the law across models is fitted or the models are pooled, else the "
+        "logit-normal mixture",
     )
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")
@@ -79,10 +81,10 @@ def check_passk(args) -> None:
             value = getattr(args, dest)
             if value is not None and not value.strip():
                 raise ArgumentError(f"--{canon}-col", "is empty; give the name of a column")
-        if args.difficulty == "beta-mixture" and args.pooling == "partial":
+        if args.difficulty not in (None, "beta") and args.pooling == "partial":
             raise ArgumentError(
                 "--pooling",
-                "the Beta mixture is fitted per model; drop --pooling partial or use "
+                f"the {args.difficulty} is fitted per model; drop --pooling partial or use "
                 "--difficulty beta",
             )
         sampler(args)

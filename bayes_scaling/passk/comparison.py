@@ -11,7 +11,6 @@ import xarray as xr
 
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.answers import SAMPLED, difficulty_draws
-from bayes_scaling.passk.law import log_marginal
 from bayes_scaling.passk.result import PassKFit
 
 
@@ -27,10 +26,10 @@ def log_likelihood(fit: PassKFit) -> xr.DataArray:
     c = fit.counts["correct"].to_numpy(float)
     for name in fit.models:
         rows = np.flatnonzero(model_of == name)
-        a, b, pi, hard = difficulty_draws(
+        fam, (a, b, pi, hard) = difficulty_draws(
             post.sel(model=name), flat=lambda da: da.values[..., None]
         )
-        out[..., rows] = log_marginal(a, b, pi, n[rows], c[rows], hard=hard)
+        out[..., rows] = fam.log_marginal(a, b, pi, n[rows], c[rows], hard=hard)
     return xr.DataArray(
         out,
         dims=("chain", "draw", "row"),

@@ -126,8 +126,8 @@ def size_vs_samples(
         x = _law_pass(self, n, d, kk, seed)  # (S, cand)
     else:
         post = self.posterior.sel(model=names)
-        a, b, pi, hard = difficulty_draws(post)
-        x = population_pass_at_k(a, b, pi, kk[None, :], hard=hard)
+        fam, (a, b, pi, hard) = difficulty_draws(post)
+        x = fam.population(a, b, pi, kk[None, :], hard=hard)
     x = np.where(affordable[None, :], x, 0.0)
     ds = xr.Dataset(
         {

@@ -1,8 +1,11 @@
-"""Sampling for pass@k: the rescue ladder, and the joint fit of every model of a benchmark.
+"""Sampling for pass@k: the rescue ladder, the joint fit of every model of a benchmark, and the
+two-stage law across models.
 
 :func:`fit_joint` samples :func:`bayes_scaling.passk.model.build_joint` (partial pooling of the
 models' difficulty along log N and log D, one unsolvable share) once for all models, gated and
-rescued like every fit; :func:`ladder`, :func:`thin` and :func:`derived` are shared with the
+rescued like every fit; :func:`fit_law` fits the difficulty law to the per-model fits
+(:func:`bayes_scaling.passk.model.build_law`, their likelihoods recovered by
+:func:`likelihood_directions`); :func:`ladder`, :func:`thin` and :func:`derived` are shared with the
 per-model fits of :mod:`bayes_scaling.passk.fit`.
 """
 
@@ -16,8 +19,9 @@ from scipy.special import expit
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rescue import climb
 from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
-from bayes_scaling.passk.law import DESIGN_TERMS, beta_params, design
-from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, compress, stack_counts
+from bayes_scaling.passk.law import DESIGN_TERMS, PARAMS, beta_params, design
+from bayes_scaling.passk.logit import hard_terms
+from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
 
 #: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
 #: successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K models at a tail
@@ -49,7 +53,18 @@ def thin(post: xr.Dataset, draws: int) -> xr.Dataset:
 def derived(post: xr.Dataset) -> xr.Dataset:
     """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit), and with
     the Beta mixture's hard component ``a_hard``, ``b_hard`` and its share ``hard_share`` of the
-    solvable problems."""
+    solvable problems; a logit-normal mixture's gets ``mu``, ``sigma``, ``pi``, ``hard_share``,
+    ``mu_hard`` and ``sigma_hard`` (:func:`bayes_scaling.passk.logit.hard_terms`)."""
+    if "logit_mean" in post:
+        log_w, _, mu_h, sigma_h = hard_terms(
+            post["hard_logit"], post["log_hard_depth"], post["log_sigma_hard"],
+            post["logit_mean"], post["log_sigma"],
+        )  # fmt: skip
+        return post.assign(
+            mu=post["logit_mean"], sigma=np.exp(post["log_sigma"]),
+            pi=expit(post["unsolvable_logit"]), hard_share=np.exp(log_w), mu_hard=mu_h,
+            sigma_hard=sigma_h,
+        )  # fmt: skip
     a, b = beta_params(post["log_a"], post["log_b"])
     post = post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
     if "log_a_hard" in post:
@@ -135,3 +150,66 @@ def fit_joint(
     if centre is not None:
         attrs.update(law_centre=centre.tolist(), law_scale=scale.tolist())
     return derived(per_model), pool, attrs, diag, record, secs
+
+
+def likelihood_directions(post: xr.Dataset, prior: tuple, keep: float = 0.1) -> np.ndarray:
+    """One model's likelihood in θ = (log_a, log_b, unsolvable_logit), recovered from its
+    posterior draws in the Gaussian approximation by dividing out the Normal prior: a (5, r)
+    matrix of the informed directions v (3 rows), the location u along each and its precision λ
+    (only eigenvalues of Λ = Σ_post⁻¹ − Σ_prior⁻¹ above ``keep`` times the smallest prior
+    precision; see :mod:`bayes_scaling.passk.model`)."""
+    draws = np.column_stack([post[p].values.ravel() for p in PARAMS])
+    mu, cov = draws.mean(axis=0), np.cov(draws, rowvar=False)
+    m0 = np.array([m for _, m, _ in prior])
+    p0 = np.diag(1.0 / np.array([s for _, _, s in prior]) ** 2)
+    post_prec = np.linalg.inv(cov)
+    lik_prec = post_prec - p0
+    lam, vec = np.linalg.eigh((lik_prec + lik_prec.T) / 2)
+    good = lam > keep * p0.diagonal().min()
+    if not good.any():
+        return np.zeros((5, 0))
+    lam, vec = lam[good], vec[:, good]
+    # location: Λ ℓ = Σ_post⁻¹ μ − P0 m0, projected on the informed directions
+    rhs = post_prec @ mu - p0 @ m0
+    u = (vec.T @ rhs) / lam
+    return np.vstack([vec, u, lam])
+
+
+def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue, progress):
+    cols = []
+    for m, post in enumerate(posts):
+        block = likelihood_directions(post, pkey)
+        cols.append(np.vstack([np.full(block.shape[1], m, float), block]))
+    data = {"obs": np.hstack(cols)}
+    x, centre, scale = design(info["n_params"], info["n_tokens"])
+    data["design"] = x
+    key = ("passk-law", pkey, len(info), DESIGN_TERMS)
+    first = Attempt("as asked", draws, tune, max(target_accept, 0.95), derived_seed(seed, 97))
+
+    def sample(attempt):
+        return sample_attempt(
+            key, lambda: build_law(data["obs"], x, pkey, len(info)), data, attempt, chains, progress
+        )
+
+    post, _, diag, record, secs = ladder(sample, first, ["coef", "scatter", "z"], rescue)
+    post = thin(post, draws)
+    coef = post["coef"].rename({post["coef"].dims[2]: "param", post["coef"].dims[3]: "term"})
+    coef = coef.assign_coords(param=list(PARAMS), term=list(DESIGN_TERMS))
+    scatter = post["scatter"].rename({post["scatter"].dims[2]: "param"})
+    scatter = scatter.assign_coords(param=list(PARAMS))
+    z = post["z"].values  # (chain, draw, model, param)
+    theta = np.einsum("mt,cdpt->cdmp", x, coef.values) + z * scatter.values[:, :, None, :]
+    law_post = xr.Dataset(
+        {
+            "coef": coef,
+            "scatter": scatter,
+            "theta": (("chain", "draw", "model", "param"), theta),
+        },
+        coords={"model": list(info["model"]), "param": list(PARAMS)},
+    )
+    attrs = {
+        "law_terms": list(DESIGN_TERMS),
+        "law_centre": centre.tolist(),
+        "law_scale": scale.tolist(),
+    }
+    return law_post, attrs, diag, record, secs

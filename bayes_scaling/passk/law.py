@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.passk.logit import LOGIT_PARAMS, LOGIT_PRIORS
 
 betaln = scipy_function("special", "betaln")  # SciPy on first use
 gammaln = scipy_function("special", "gammaln")
@@ -68,9 +69,13 @@ DEFAULT_PRIORS = {
     "log_b": (4.0, 4.0),
     "unsolvable_logit": (-3.0, 2.0),
 }
-#: The difficulty distributions of the solvable problems (``difficulty=``): one Beta, or a
-#: two-component Beta mixture (a second, "hard" component further down in p).
-DIFFICULTIES = ("beta", "beta-mixture")
+#: The difficulty distributions of the solvable problems (``difficulty=``): one Beta, a
+#: two-component Beta mixture (a second, "hard" component further down in p), or a
+#: two-component normal mixture in logit p (:mod:`bayes_scaling.passk.logit`).
+DIFFICULTIES = ("beta", "beta-mixture", "logit-normal-mixture")
+#: The logit-normal mixture's name and parameters (:data:`bayes_scaling.passk.logit.LOGIT_PARAMS`).
+LOGIT_MIXTURE = "logit-normal-mixture"
+LOGIT = LOGIT_PARAMS
 #: ``difficulty="auto"`` (the default of :func:`~bayes_scaling.passk.fit.fit_passk`): the Beta
 #: when the fit carries the difficulty law across models or pools them (only the Beta does),
 #: else the Beta mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).
@@ -120,11 +125,15 @@ MIXTURE_PRIORS = {
 
 def difficulty_params(difficulty: str) -> tuple:
     """The parameters of a difficulty distribution, in order."""
+    if difficulty == LOGIT_MIXTURE:
+        return LOGIT_PARAMS
     return PARAMS if difficulty == "beta" else PARAMS + MIXTURE_PARAMS
 
 
 def default_priors(difficulty: str) -> dict:
     """The default Normal (mu, sigma) priors of a difficulty distribution."""
+    if difficulty == LOGIT_MIXTURE:
+        return LOGIT_PRIORS
     return DEFAULT_PRIORS if difficulty == "beta" else MIXTURE_PRIORS
 
 
@@ -171,23 +180,6 @@ def log_gamma_step(y, x):
     return np.where(big, stirling, gammaln(small + x) - gammaln(small))
 
 
-#: The k of the prior predictive check (:func:`prior_pass_at_k`): 1 to 10,000, four a decade.
-PRIOR_KS = np.unique(np.round(np.logspace(0, 4, 17)))
-
-
-def prior_draws(difficulty: str = DEFAULT_DIFFICULTY, priors=None, draws: int = 4000, seed=0):
-    """``draws`` models' difficulty from the priors the fit uses (``priors`` overriding
-    :func:`default_priors`): ``(a, b, pi, hard)`` as in :func:`population_pass_at_k`, each of
-    shape (draws, 1). log b is drawn as log a + log(b/a) with log(b/a) | log a ~
-    N(mu_b − log a, sd_b), i.e. N(mu_b, sd_b), as the model does; the hard component's
-    log(b/a) is the body's plus e^(log gap)."""
-    x = draw_parameters(difficulty, np.random.default_rng(seed), (draws, 1), priors)
-    a, b = beta_params(x["log_a"], x["log_b"])
-    pi = 1 / (1 + np.exp(-x["unsolvable_logit"]))
-    hard = hard_component(x) if difficulty != "beta" else None
-    return a, b, pi, hard
-
-
 def draw_parameters(difficulty: str, rng: np.random.Generator, size, priors=None) -> dict:
     """Every parameter of :func:`difficulty_params` from its Normal prior (``priors``
     overriding :func:`default_priors`), arrays of shape ``size``, drawn in that order."""
@@ -201,22 +193,6 @@ def hard_component(x) -> tuple:
     log(b_hard/a_hard) = log(b/a) + e^(log gap), as the model has it."""
     log_b_hard = x["log_a_hard"] + x["log_b"] - x["log_a"] + np.exp(x["log_hard_gap"])
     return 1 / (1 + np.exp(-x["hard_logit"])), *beta_params(x["log_a_hard"], log_b_hard)
-
-
-def prior_pass_at_k(
-    difficulty: str = DEFAULT_DIFFICULTY, priors=None, k=PRIOR_KS, draws: int = 4000, seed=0
-) -> np.ndarray:
-    """The prior predictive check: population pass@k (:func:`population_pass_at_k`) of
-    ``draws`` models drawn from the fit's prior (:func:`prior_draws`), one row per model, one
-    column per k (default :data:`PRIOR_KS`, 1 to 10,000). What is known of pass@k to hold it
-    against: it rises over many decades of k, −log pass@k roughly a power law in k (Brown et
-    al. 2024; Schaeffer et al. 2025), not a step at k = 1 followed by a plateau.
-
-    >>> curves = prior_pass_at_k("beta-mixture")       # (4000, 17)
-    >>> np.median(curves, axis=0)[[0, 8, 16]]           # k = 1, 100, 10,000  # doctest: +SKIP
-    """
-    a, b, pi, hard = prior_draws(difficulty, priors, draws, seed)
-    return population_pass_at_k(a, b, pi, np.asarray(k, float)[None, :], hard=hard)
 
 
 def log_beta_shift(a, b, k):

@@ -61,14 +61,17 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.dist_math import normal_lcdf
 
 from bayes_scaling.passk.law import (
+    LOGIT,
     PARAMS,
     STIRLING_FROM,
     default_priors,
     difficulty_params,
     stirling_step,
 )
+from bayes_scaling.passk.logit import hard_terms, is_narrow, log_density, log_grid_masses, nodes
 
 
 def compress(n, c) -> np.ndarray:
@@ -153,12 +156,70 @@ def build_single(counts: np.ndarray, priors: tuple) -> pm.Model:
     return model
 
 
+def _std_lcdf(z):
+    """The standard normal's log CDF in PyTensor (PyMC's stable form)."""
+    return normal_lcdf(0.0, 1.0, z)
+
+
+def logit_data(counts: np.ndarray) -> dict:
+    """The data of :func:`build_logit` for counts from :func:`compress`: the counts with the
+    ones on the shared grid first (``counts``, ``log_w_grid``), then those with nodes of their
+    own (``eta_narrow``, ``log_w_narrow``; see :func:`bayes_scaling.passk.logit.nodes`)."""
+    narrow = is_narrow(counts[0], counts[1])
+    order = np.concatenate([np.flatnonzero(~narrow), np.flatnonzero(narrow)])
+    counts = counts[:, order]
+    eta, log_w = nodes(counts[0], counts[1])
+    split = int((~narrow).sum())
+    return {
+        "counts": counts,
+        "log_w_grid": log_w[:split],
+        "eta_narrow": eta[split:, 1:-1],  # a narrow count's tails weigh nothing
+        "log_w_narrow": log_w[split:, 1:-1],
+    }
+
+
+def build_logit(counts, log_w_grid, eta_narrow, log_w_narrow, priors: tuple) -> pm.Model:
+    """One model's logit-normal mixture (``difficulty="logit-normal-mixture"``; see
+    :mod:`bayes_scaling.passk.logit`), its data from :func:`logit_data` and ``priors`` from
+    :func:`priors_key`. The likelihood of a distinct count u is
+
+        P(c_u | n_u) ∝ π·[c_u = 0] + (1 − π)·Σ_q exp(log_w_uq + log f(η_uq)),
+
+    with f the mixture's density (:func:`bayes_scaling.passk.logit.log_density`), evaluated once
+    on the shared grid (with the mass beyond its ends at p = 0 and p = 1,
+    :func:`bayes_scaling.passk.logit.log_grid_masses`) and at the narrow counts' own nodes: the
+    nodes and their data weights are constants, so one compiled model serves every model of a
+    benchmark."""
+    prior = {name: (mu, sd) for name, mu, sd in priors}
+    with pm.Model() as model:
+        data = pm.Data("counts", counts)
+        w_grid = pm.Data("log_w_grid", log_w_grid)
+        eta_narrow = pm.Data("eta_narrow", eta_narrow)
+        w_narrow = pm.Data("log_w_narrow", log_w_narrow)
+        x = {p: pm.Normal(p, *prior[p]) for p in LOGIT}
+        hard = hard_terms(
+            x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], x["logit_mean"],
+            x["log_sigma"], pt,
+        )  # fmt: skip
+        sigma = pt.exp(x["log_sigma"])
+        on_grid = log_grid_masses(x["logit_mean"], sigma, hard, pt, _std_lcdf)  # (nodes + 2,)
+        own = log_density(eta_narrow, x["logit_mean"], sigma, hard, pt)  # (narrow, nodes)
+        log_bb = pt.concatenate(
+            [pt.logsumexp(w_grid + on_grid[None, :], axis=1), pt.logsumexp(w_narrow + own, axis=1)]
+        )
+        lpi = x["unsolvable_logit"]
+        solved = -pt.softplus(lpi) + log_bb
+        never = pt.logaddexp(-pt.softplus(-lpi), solved)
+        pm.Potential("loglik", pt.sum(data[2] * pt.switch(pt.gt(data[1], 0.5), solved, never)))
+    return model
+
+
 def build_law(obs: np.ndarray, x: np.ndarray, priors: tuple, n_models: int) -> pm.Model:
     """The difficulty law over ``n_models`` models.
 
     ``obs`` is a (6, R) matrix, one column per informed direction of a model's likelihood: model
     index, the direction v (3 rows), the likelihood's location u along v and its precision λ
-    (see :func:`bayes_scaling.passk.fit.likelihood_directions`); ``x`` the (models × terms)
+    (see :func:`bayes_scaling.passk.joint.likelihood_directions`); ``x`` the (models × terms)
     design matrix. The density is Σ −λ/2·(u − v·θ_m)².
     """
     n_terms = x.shape[1]

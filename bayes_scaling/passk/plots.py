@@ -47,30 +47,56 @@ def passk_fan(fit, model=None, k_max: float = 1e5, probs=DEFAULT_PROBS, kind: st
     return fig
 
 
-def difficulty_posterior(fit, model=None, draws: int = 60, seed: int = 0):
-    """The posterior of the per-problem success distribution (densities of log10 p for draws of
-    (a, b), both components of a Beta mixture, the unsolvable share as a bar at the left) with
-    the problems' empirical rates c/n."""
-    import matplotlib.pyplot as plt
+def _log10_density(post, p):
+    """``density(i)``: draw i's density of log10 p of the solvable problems at ``p``, for the
+    Beta, the Beta mixture or the logit-normal mixture."""
     from scipy import stats
 
-    model = model or fit.models[0]
-    post = fit.posterior.sel(model=model)
-    a, b, pi = (post[v].values.ravel() for v in ("a", "b", "pi"))
+    def flat(name):
+        return post[name].values.ravel()
+
+    if "mu" in post:  # logit-normal: η = logit p, dη/dlog10 p = ln 10 / (1 − p)
+        eta, jac = np.log(p / (1 - p)), np.log(10) / (1 - p)
+        mu, sd, w, mu2, sd2 = (
+            flat(v) for v in ("mu", "sigma", "hard_share", "mu_hard", "sigma_hard")
+        )
+        return lambda i: (
+            jac
+            * (
+                (1 - w[i]) * stats.norm.pdf(eta, mu[i], sd[i])
+                + w[i] * stats.norm.pdf(eta, mu2[i], sd2[i])
+            )
+        )
+    a, b = flat("a"), flat("b")
     # the Beta mixture's hard component (share w, Beta(a_hard, b_hard)); none for one Beta
     w, a2, b2 = (
-        (post[v].values.ravel() for v in ("hard_share", "a_hard", "b_hard"))
+        (flat(v) for v in ("hard_share", "a_hard", "b_hard"))
         if "a_hard" in post
         else (np.zeros_like(a), a, b)
     )
+    return lambda i: (
+        p
+        * np.log(10)
+        * ((1 - w[i]) * stats.beta.pdf(p, a[i], b[i]) + w[i] * stats.beta.pdf(p, a2[i], b2[i]))
+    )
+
+
+def difficulty_posterior(fit, model=None, draws: int = 60, seed: int = 0):
+    """The posterior of the per-problem success distribution (densities of log10 p for draws of
+    (a, b), both components of a Beta mixture, or of the logit-normal mixture; the unsolvable
+    share as a bar at the left) with the problems' empirical rates c/n."""
+    import matplotlib.pyplot as plt
+
+    model = model or fit.models[0]
+    post = fit.posterior.sel(model=model)
+    pi = post["pi"].values.ravel()
     rng = np.random.default_rng(seed)
-    pick = rng.choice(a.size, size=min(draws, a.size), replace=False)
+    pick = rng.choice(pi.size, size=min(draws, pi.size), replace=False)
     x = np.linspace(-8, 0, 300)
-    p = 10.0**x
+    density = _log10_density(post, 10.0**x)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i in pick:
-        mix = (1 - w[i]) * stats.beta.pdf(p, a[i], b[i]) + w[i] * stats.beta.pdf(p, a2[i], b2[i])
-        dens = (1 - pi[i]) * mix * p * np.log(10)
+        dens = (1 - pi[i]) * density(i)
         ax.plot(x, dens, color="tab:blue", alpha=0.15, lw=0.8)
     rows = fit.counts[fit.counts["model"] == model]
     rate = rows["correct"] / rows["samples"]

@@ -6,7 +6,8 @@ Made by :func:`bayes_scaling.fit_passk`. Its DataTree holds
   the derived ``a``, ``b`` (the solvable problems' Beta) and ``pi`` (the unsolvable share), from
   the joint fit or from each model's own (``settings["pooling"]``); with the Beta mixture
   (``settings["difficulty"]``) also the hard component's ``log_a_hard``, ``log_hard_gap``,
-  ``log_b_hard``, ``hard_logit`` and the derived ``a_hard``, ``b_hard``, ``hard_share``;
+  ``log_b_hard``, ``hard_logit`` and the derived ``a_hard``, ``b_hard``, ``hard_share``; with the
+  logit-normal mixture instead :data:`LOGIT_PARAMETERS` (no a, b);
 - ``models``: each model's gate and sampler record (R-hat, ESS, divergences, attempts, seconds)
   and its N and D when known;
 - ``counts``: the whole counts table it saw (``model, problem, samples, correct`` ...);
@@ -39,6 +40,12 @@ FORMAT = "bayes_scaling.passk/1"
 PARAMETERS = ("log_a", "log_b", "unsolvable_logit", "a", "b", "pi")
 #: The Beta mixture's hard component (``difficulty="beta-mixture"``), after :data:`PARAMETERS`.
 HARD_PARAMETERS = ("log_a_hard", "log_b_hard", "hard_logit", "a_hard", "b_hard", "hard_share")
+#: The logit-normal mixture's (``difficulty="logit-normal-mixture"``): its sampled parameters,
+#: then the body's centre and sd in logit p, π, the hard component's share, centre and sd.
+LOGIT_PARAMETERS = (
+    "logit_mean", "log_sigma", "unsolvable_logit", "hard_logit", "log_hard_depth",
+    "log_sigma_hard", "mu", "sigma", "pi", "hard_share", "mu_hard", "sigma_hard",
+)  # fmt: skip
 
 
 def counts_hash(counts: pd.DataFrame) -> str:
@@ -109,12 +116,15 @@ class PassKFit(FitResult):
 
     @property
     def parameters(self) -> list[str]:
+        if "logit_mean" in self.posterior:
+            return list(LOGIT_PARAMETERS)
         hard = [p for p in HARD_PARAMETERS if p in self.posterior]
         return [*PARAMETERS, *hard]
 
     @property
     def difficulty(self) -> str:
-        """``"beta"`` (one Beta) or ``"beta-mixture"`` (a body and a hard component)."""
+        """``"beta"`` (one Beta), ``"beta-mixture"`` (a body and a hard component) or
+        ``"logit-normal-mixture"`` (the same in logit p)."""
         return self.settings.get("difficulty", "beta")
 
     @property

@@ -8,7 +8,9 @@ For s = 1..S:
 
 (with ``difficulty="beta-mixture"`` θ also holds the hard component's log a_hard, log gap and
 logit w, and a solvable p_j is drawn from Beta(a_hard, b_hard) with probability w: the mixture of
-:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`, fitted per model)
+:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`, fitted per model; with
+``difficulty="logit-normal-mixture"`` θ is :data:`bayes_scaling.passk.logit.LOGIT_PARAMS` and
+logit p_j is drawn from its two normals)
     θ_s1..θ_sL ~ π(θ | c̃_s)          (:func:`bayes_scaling.passk.fit.fit_passk`, thinned to L)
     r_s = #{l : θ_sl < θ̃_s}          (one rank per model and parameter, in 0..L)
 
@@ -40,6 +42,7 @@ from bayes_scaling.passk.law import (
     draw_parameters,
     hard_component,
 )
+from bayes_scaling.passk.logit import simulate_rates
 from bayes_scaling.passk.model import JOINT_SCATTER
 from bayes_scaling.trust.ranks import rank_statistic, uniformity
 
@@ -70,16 +73,20 @@ def prior_draw(
 def simulate_benchmark(theta: pd.DataFrame, problems: int, samples: int, rng) -> pd.DataFrame:
     """Counts of a simulated benchmark: per model (rows of ``theta``) ``problems`` problems with
     p_j = 0 with probability π, else p_j ~ Beta(a, b) (or, with the mixture's columns, from
-    Beta(a_hard, b_hard) with probability w), and c_j ~ Binomial(``samples``, p_j)."""
+    Beta(a_hard, b_hard) with probability w; with the logit-normal mixture's columns from it,
+    :func:`bayes_scaling.passk.logit.simulate_rates`), and c_j ~ Binomial(``samples``, p_j)."""
     parts = []
     for name, row in theta.iterrows():
-        a, b = beta_params(row["log_a"], row["log_b"])
-        p = rng.beta(a, b, problems)
-        if "hard_logit" in row:
-            w, a_hard, b_hard = hard_component(row)
-            hard = rng.random(problems) < w
-            p[hard] = rng.beta(a_hard, b_hard, hard.sum())
-        p[rng.random(problems) < 1 / (1 + np.exp(-row["unsolvable_logit"]))] = 0.0
+        if "logit_mean" in row:
+            p = simulate_rates(row, problems, rng)
+        else:
+            a, b = beta_params(row["log_a"], row["log_b"])
+            p = rng.beta(a, b, problems)
+            if "hard_logit" in row:
+                w, a_hard, b_hard = hard_component(row)
+                hard = rng.random(problems) < w
+                p[hard] = rng.beta(a_hard, b_hard, hard.sum())
+            p[rng.random(problems) < 1 / (1 + np.exp(-row["unsolvable_logit"]))] = 0.0
         parts.append(
             pd.DataFrame(
                 {
@@ -142,7 +149,7 @@ def sbc_passk(
     pooling = check.one_of(pooling, "pooling", POOLINGS)
     difficulty = check.one_of(difficulty, "difficulty", DIFFICULTIES)
     if difficulty != "beta" and pooling != "independent":
-        raise ArgumentError("pooling", "the Beta mixture is fitted per model: use 'independent'")
+        raise ArgumentError("pooling", f"the {difficulty} is fitted per model: use 'independent'")
     params = difficulty_params(difficulty)
     n_draws = chains * -(-draws // thin) - 1
     rng = np.random.default_rng(seed)

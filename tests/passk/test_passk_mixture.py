@@ -11,12 +11,11 @@ import pytest
 from scipy.special import comb
 
 from bayes_scaling.errors import ArgumentError
+from bayes_scaling.passk.families import PRIOR_KS, prior_pass_at_k
 from bayes_scaling.passk.law import (
-    PRIOR_KS,
     benchmark_pass_at_k,
     log_marginal,
     population_pass_at_k,
-    prior_pass_at_k,
     problems_pass_at_k,
 )
 
@@ -106,7 +105,7 @@ def test_prior_predictive_pass_at_k_rises_over_decades_without_a_step(difficulty
 
 
 def test_the_mixture_prior_rises_longer_and_keeps_the_unsolvable_share_small():
-    from bayes_scaling.passk.law import prior_draws
+    from bayes_scaling.passk.families import prior_draws
 
     beta, mixture = (prior_pass_at_k(d, draws=4000, seed=3) for d in ("beta", "beta-mixture"))
     late = [np.mean(c[:, -1] - c[:, -5] > 0.01) for c in (beta, mixture)]
@@ -236,7 +235,7 @@ def test_auto_difficulty_is_the_beta_where_the_law_or_pooling_needs_it():
 
     plain = pd.concat([simulate_mixture().assign(model=m) for m in ("x", "y")], ignore_index=True)
     info = model_table(plain)
-    assert auto_difficulty(None, "independent", info) == "beta-mixture"  # no N and D: no law
+    assert auto_difficulty(None, "independent", info) == "logit-normal-mixture"  # no N, D: no law
     assert auto_difficulty(None, "partial", info) == "beta"  # pooled models: the Beta
     sizes = {f"m{i}": (1e8 * 2**i, 3e11 * (1 + i % 2)) for i in range(LAW_MIN_MODELS)}
     ladder = pd.concat(
@@ -245,4 +244,4 @@ def test_auto_difficulty_is_the_beta_where_the_law_or_pooling_needs_it():
     )
     laddered = model_table(ladder)
     assert auto_difficulty(None, "independent", laddered) == "beta"  # the law across models
-    assert auto_difficulty(False, "independent", laddered) == "beta-mixture"
+    assert auto_difficulty(False, "independent", laddered) == "logit-normal-mixture"

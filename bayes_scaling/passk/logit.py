@@ -1,0 +1,313 @@
+"""pass@k from a logit-normal mixture of per-problem success rates, by quadrature (numpy only).
+
+The difficulty ``difficulty="logit-normal-mixture"``. Problem j is never solvable with
+probability π; otherwise its success rate p_j has η_j = logit p_j from a two-component normal
+mixture, a body and a hard component below it:
+
+    η ~ (1 − w)·N(μ, σ²) + w·N(μ_h, σ_h²),   μ_h = μ − e^g·σ   (e^g > 0: labels cannot swap).
+
+Parameters (the sampler's coordinates, :data:`LOGIT_PARAMS`): ``logit_mean`` = μ,
+``log_sigma`` = log σ, ``unsolvable_logit`` = logit π, ``hard_logit`` = logit w,
+``log_hard_depth`` = g and ``log_sigma_hard`` = log σ_h.
+
+Why a scale in log p. Within k samples a problem of rate p is solved about when p > 1/k, so
+pass@k ≈ (1 − π)·P(η > −log k): each decade of k uncovers the problems of the next decade of p,
+and pass@k keeps rising over as many decades as the difficulty spans (Brown et al. 2024;
+Schaeffer et al. 2025; Hughes et al. 2024 for best-of-N jailbreaking). A Beta's density near 0
+is p^(a − 1), so its share of problems per decade of p falls as p^a towards 0 and its pass@k
+grows at most like a·log(k/b) once k passes b: on best-of-N jailbreaking thinned to 100
+attempts a prompt, where 62–93% of the prompts of four models were never broken, both Beta forms
+put pass@10,000 0.1–0.3 too low for most models (``benchmarks/passk_validation.py``), while the
+logit scale has room for a prompt population centred at p ≈ 1e-4 with only its upper tail seen.
+
+Quadrature. Every expectation over η is a weighted sum over nodes η_q: for the likelihood of a
+count (n, c),
+
+    P(c | n, solvable) = C(n, c)·∫ p^c (1 − p)^(n − c) f(η) dη
+                       ≈ C(n, c)·Σ_q h_q·p_q^c (1 − p_q)^(n − c)·f(η_q),
+
+on :data:`GRID` (η from −40 to 16, h = 0.25, the mass beyond either end at p = 0 or p = 1;
+the integrand is smooth on the scale of the narrower of σ, σ_h and the count's own likelihood,
+and for a bump of sd s the trapezoid rule errs by ~exp(−2π²s²/h²), ~1e-9 at s = h), unless the
+count pins p down more finely than the grid resolves (min(c, n − c) ≥ :data:`NARROW`), when the
+nodes sit at logit(c/n) ± 12 likelihood sds (:func:`nodes`). The nodes and their data weights
+h_q·p_q^c (1 − p_q)^(n − c) are constants, so the model's graph only evaluates log f at them.
+Given the counts, p_j's posterior is the same sum renormalised, and
+E[(1 − p)^k | c] = Σ_q W_q·(1 − p_q)^k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayes_scaling._lazy import scipy_function
+
+gammaln = scipy_function("special", "gammaln")
+log_ndtr = scipy_function("special", "log_ndtr")
+logsumexp = scipy_function("special", "logsumexp")
+
+#: The sampler's parameters of the logit-normal mixture, in order.
+LOGIT_PARAMS = (
+    "logit_mean",
+    "log_sigma",
+    "unsolvable_logit",
+    "hard_logit",
+    "log_hard_depth",
+    "log_sigma_hard",
+)
+#: Default Normal(mu, sigma) priors of :data:`LOGIT_PARAMS`, weakly informative:
+#:
+#: - μ ~ N(−5, 4): the body's median rate from ~1e-6 to ~0.95 (95%): a model may solve almost
+#:   every problem or almost none;
+#: - log σ ~ N(log 2, 0.6): the body spans ~0.6 to ~6.5 units of log-odds a sd (95%), a decade
+#:   of p to several;
+#: - logit π ~ N(−6, 1), as the Beta mixture's (:data:`bayes_scaling.passk.law.RARE_UNSOLVABLE`):
+#:   a problem unsolved in n samples is hard far more often than impossible;
+#: - logit w ~ N(−1, 1): the hard component holds 27% of the solvable problems at the median
+#:   (4%–78%, 95%);
+#: - g ~ N(1, 0.5): it sits e^g = 1 to 7.4 (median 2.7) body sds below the body's centre;
+#: - log σ_h ~ N(log 2, 0.6), the body's.
+LOGIT_PRIORS = {
+    "logit_mean": (-5.0, 4.0),
+    "log_sigma": (float(np.log(2.0)), 0.6),
+    "unsolvable_logit": (-6.0, 1.0),
+    "hard_logit": (-1.0, 1.0),
+    "log_hard_depth": (1.0, 0.5),
+    "log_sigma_hard": (float(np.log(2.0)), 0.6),
+}
+#: The quadrature grid in η = logit p (see the module docstring) and its step: p from 4e-18
+#: (never seen within k = 1e15 samples) to 1 − 1e-7.
+STEP = 0.25
+GRID = np.arange(-40.0, 16.0 + STEP / 2, STEP)
+#: The grid's ends: the mass below :data:`LOWER` sits at p = 0 (a count there is 0 at any n and
+#: k), the mass above :data:`UPPER` at p = 1, so a component pushed off the grid keeps its mass.
+LOWER, UPPER = GRID[0] - STEP / 2, GRID[-1] + STEP / 2
+#: Counts with min(c, n − c) at least this get their own nodes about logit(c/n).
+NARROW = 8
+#: The narrow nodes, in likelihood sds about logit(c/n) (as many as :data:`GRID`).
+SPAN = np.linspace(-12.0, 12.0, len(GRID))
+HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def log_sigmoid(x, xp=np):
+    """log expit(x) = −log(1 + e^(−x)), in the array library ``xp``."""
+    return -xp.logaddexp(0.0, -x)
+
+
+def hard_terms(hard_logit, log_hard_depth, log_sigma_hard, mu, log_sigma, xp=np):
+    """``(log w, log(1 − w), μ_h, σ_h)`` of the hard component from the sampler's coordinates."""
+    return (
+        log_sigmoid(hard_logit, xp),
+        log_sigmoid(-hard_logit, xp),
+        mu - xp.exp(log_hard_depth + log_sigma),
+        xp.exp(log_sigma_hard),
+    )
+
+
+def log_density(eta, mu, sigma, hard=None, xp=np):
+    """log f(η) of the solvable problems, in ``xp`` (``numpy`` or ``pytensor.tensor``): one
+    normal N(μ, σ²), or with ``hard = (log w, log(1 − w), μ_h, σ_h)`` (:func:`hard_terms`) the
+    mixture (1 − w)·N(μ, σ²) + w·N(μ_h, σ_h²)."""
+    body = -0.5 * ((eta - mu) / sigma) ** 2 - xp.log(sigma) - HALF_LOG_2PI
+    if hard is None:
+        return body
+    log_w, log_1mw, mu_h, sigma_h = hard
+    low = -0.5 * ((eta - mu_h) / sigma_h) ** 2 - xp.log(sigma_h) - HALF_LOG_2PI
+    return xp.logaddexp(log_1mw + body, log_w + low)
+
+
+def is_narrow(n, c) -> np.ndarray:
+    """Which counts get nodes of their own (min(c, n − c) ≥ :data:`NARROW`)."""
+    n, c = np.atleast_1d(np.asarray(n, float)), np.atleast_1d(np.asarray(c, float))
+    return np.minimum(c, n - c) >= NARROW
+
+
+def log_grid_masses(mu, sigma, hard=None, xp=np, lcdf=log_ndtr):
+    """log prior mass at :data:`GRID` with its two tails, along a last axis of len(GRID) + 2:
+    [log P(η < LOWER), log h + log f(η_q) ..., log P(η > UPPER)]; ``lcdf`` the standard
+    normal's log CDF in ``xp``. Parameters carry a trailing axis of 1 (numpy) or are scalars."""
+    interior = np.log(STEP) + log_density(GRID, mu, sigma, hard, xp)
+    lower = lcdf((LOWER - mu) / sigma)
+    upper = lcdf((mu - UPPER) / sigma)
+    if hard is not None:
+        log_w, log_1mw, mu_h, sigma_h = hard
+        lower = xp.logaddexp(log_1mw + lower, log_w + lcdf((LOWER - mu_h) / sigma_h))
+        upper = xp.logaddexp(log_1mw + upper, log_w + lcdf((mu_h - UPPER) / sigma_h))
+    if xp is np:
+        return np.concatenate([lower, interior, upper], axis=-1)
+    return xp.concatenate([xp.stack([lower]), interior, xp.stack([upper])])
+
+
+def nodes(n, c) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes for counts ``(n, c)`` (1-d): ``(eta, log_w)``, each (problems,
+    len(GRID) + 2), the first and last column the grid's tails at η = −∞ and +∞.
+
+    log_w is the data's weight, c·log p + (n − c)·log(1 − p) at p = expit(η) (no binomial
+    coefficient): at the tails 0 or −∞ (p = 0 gives c = 0; p = 1 gives c = n); at the
+    interior nodes plus log h for the counts with min(c, n − c) ≥ :data:`NARROW`
+    (:func:`is_narrow`), whose nodes are their own, logit(c/n) + s·:data:`SPAN` with
+    s = (n·p̂·(1 − p̂))^(−1/2), and whose tails are −∞ (the prior side,
+    :func:`log_grid_masses`, carries h for the shared grid)."""
+    n, c = np.atleast_1d(np.asarray(n, float)), np.atleast_1d(np.asarray(c, float))
+    inner = np.tile(GRID, (len(n), 1))
+    log_h = np.zeros(len(n))
+    narrow = is_narrow(n, c)
+    if narrow.any():
+        p = c[narrow] / n[narrow]
+        s = 1.0 / np.sqrt(n[narrow] * p * (1 - p))
+        inner[narrow] = np.log(p / (1 - p))[:, None] + s[:, None] * SPAN[None, :]
+        log_h[narrow] = np.log(s * (SPAN[1] - SPAN[0]))
+    data = log_h[:, None] + c[:, None] * log_sigmoid(inner) + (n - c)[:, None] * log_sigmoid(-inner)
+    with np.errstate(divide="ignore"):
+        low = np.where(narrow | (c > 0), -np.inf, 0.0)
+        high = np.where(narrow | (c < n), -np.inf, 0.0)
+    eta = np.column_stack([np.full(len(n), -np.inf), inner, np.full(len(n), np.inf)])
+    return eta, np.column_stack([low, data, high])
+
+
+def _hard(hard, mu, sigma):
+    """Numpy ``hard = (w, μ_h, σ_h)`` as :func:`log_density` takes it (with an axis for the
+    nodes)."""
+    if hard is None:
+        return None
+    w, mu_h, sigma_h = (np.asarray(v, float)[..., None] for v in hard)
+    mu_h, sigma_h = np.broadcast_arrays(mu_h, sigma_h, mu)[:2]
+    with np.errstate(divide="ignore"):
+        return np.log(w), np.log1p(-w), mu_h, sigma_h
+
+
+def _pairs(n, c):
+    n, c = np.asarray(n, float).ravel(), np.asarray(c, float).ravel()
+    pairs, inverse = np.unique(np.column_stack([n, c]), axis=0, return_inverse=True)
+    return pairs[:, 0], pairs[:, 1], inverse.ravel()
+
+
+def _log_prior(eta_u, mu, sigma, hard):
+    """The prior side of one count's nodes (params' shape + (nodes,)): the grid's masses
+    (:func:`log_grid_masses`), or log f at a narrow count's own nodes (its tails' data
+    weights are −∞, so their prior side is left at 0)."""
+    mu, sigma = np.asarray(mu, float)[..., None], np.asarray(sigma, float)[..., None]
+    h = _hard(hard, mu, sigma)
+    if np.array_equal(eta_u[1:-1], GRID):
+        return log_grid_masses(mu, sigma, h)
+    inner = log_density(eta_u[1:-1], mu, sigma, h)
+    edge = np.zeros(inner.shape[:-1] + (1,))
+    return np.concatenate([edge, inner, edge], axis=-1)
+
+
+def _posterior_nodes(mu, sigma, hard, eta_u, log_w_u):
+    """For one count's nodes: the normalised posterior weights W over the nodes (params' shape
+    + (nodes,)) and log P(c | n, solvable) without its coefficient (params' shape)."""
+    lj = log_w_u + _log_prior(eta_u, mu, sigma, hard)
+    lz = logsumexp(lj, axis=-1)
+    return np.exp(lj - lz[..., None]), lz
+
+
+def _solvable_share(pi, lz, c):
+    """1 − P(unsolvable | counts): 1 when c > 0, else (1 − π)·P0 / (π + (1 − π)·P0)."""
+    if c > 0:
+        return np.ones_like(lz)
+    with np.errstate(divide="ignore"):
+        solved = np.log1p(-pi) + lz
+        return np.exp(solved - np.logaddexp(np.log(pi), solved))
+
+
+def population_pass_at_k(mu, sigma, pi, k, hard=None):
+    """1 − π − (1 − π)·E[(1 − p)^k] over the mixture (the grid's masses,
+    :func:`log_grid_masses`, the mass below it never solved), broadcasting ``mu, sigma, pi``
+    (and ``hard``'s) against ``k``."""
+    eta = np.concatenate([[-np.inf], GRID, [np.inf]])
+    lm = _log_prior(eta, mu, sigma, hard)
+    weights = np.exp(lm - logsumexp(lm, axis=-1, keepdims=True))
+    miss = np.sum(weights * np.exp(np.asarray(k, float)[..., None] * log_sigmoid(-eta)), axis=-1)
+    return (1 - np.asarray(pi)) * (1 - miss)
+
+
+def _per_pair(mu, sigma, pi, n, c, hard, value):
+    """``value(W, lz, share, u)`` per distinct count, mapped back to the problems (last axis)."""
+    n1, c1, inverse = _pairs(n, c)
+    eta, log_w = nodes(n1, c1)
+    cols = []
+    for u in range(len(n1)):
+        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])
+        cols.append(value(weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]))
+    out = np.concatenate(cols, axis=-1)
+    return out[..., inverse]
+
+
+def problems_curve(mu, sigma, pi, n, c, hard=None):
+    """``curve(k)``: per problem pass@k given its counts at any ``k`` (a scalar or (S, 1)),
+    shape (S, J), with the posterior weights over the nodes computed once (a search over k
+    calls it many times; nodes no draw weighs above 1e-12 are dropped)."""
+    n1, c1, inverse = _pairs(n, c)
+    eta, log_w = nodes(n1, c1)
+    parts = []
+    for u in range(len(n1)):
+        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])
+        keep = weights.reshape(-1, weights.shape[-1]).max(axis=0) > 1e-12
+        miss = log_sigmoid(-eta[u][keep])
+        parts.append((weights[..., keep], miss, _solvable_share(pi, lz, c1[u])))
+
+    def curve(k):
+        k = np.asarray(k, float)[..., None]
+        cols = [share * (1 - np.sum(w * np.exp(k * miss), axis=-1)) for w, miss, share in parts]
+        return np.concatenate(cols, axis=-1)[..., inverse]
+
+    return curve
+
+
+def problems_pass_at_k(mu, sigma, pi, n, c, k, hard=None):
+    """Per problem pass@k given its counts: ``mu, sigma, pi`` of shape (S, 1), ``n, c`` of
+    shape (J,), ``k`` a scalar or (S, 1); returns (S, J): (1 − w_j)·(1 − Σ_q W_q·(1 − p_q)^k)
+    (:func:`problems_curve`)."""
+    return problems_curve(mu, sigma, pi, n, c, hard)(k)
+
+
+def unsolvable_weight(mu, sigma, pi, n, c, hard=None):
+    """P(problem unsolvable | its counts): 0 when ever solved, else π / (π + (1 − π)·P0)."""
+    return _per_pair(mu, sigma, pi, n, c, hard, lambda w, lz, share, eta: 1 - share)
+
+
+def benchmark_pass_at_k(mu, sigma, pi, n, c, k, hard=None):
+    """The benchmark's pass@k, the mean over problems of :func:`problems_pass_at_k`, for every
+    k: parameters of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,); returns (S, K).
+    Problems with the same (n, c) are computed once."""
+    n1, c1, inverse = _pairs(n, c)
+    mult = np.bincount(inverse, minlength=len(n1)) / len(inverse)
+    eta, log_w = nodes(n1, c1)
+    k = np.atleast_1d(np.asarray(k, float))
+    out = np.zeros((np.shape(mu)[0], len(k)))
+    for u in range(len(n1)):
+        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])  # (S, 1, Q), (S, 1)
+        miss = weights[:, 0, :] @ np.exp(log_sigmoid(-eta[u])[:, None] * k[None, :])  # (S, K)
+        out += mult[u] * _solvable_share(pi, lz, c1[u]) * (1 - miss)
+    return out
+
+
+def log_marginal(mu, sigma, pi, n, c, hard=None):
+    """log P(c | n) per problem, the binomial coefficient included:
+    log[π·[c = 0] + (1 − π)·C(n, c)·Σ_q h_q·p_q^c (1 − p_q)^(n − c)·f(η_q)]."""
+    n_arr, c_arr = np.asarray(n, float), np.asarray(c, float)
+    log_choose = gammaln(n_arr + 1) - gammaln(c_arr + 1) - gammaln(n_arr - c_arr + 1)
+
+    def value(weights, lz, share, eta):
+        return lz
+
+    bb = log_choose + _per_pair(mu, sigma, pi, n, c, hard, value)
+    with np.errstate(divide="ignore"):
+        solved = np.log1p(-pi) + bb
+        never = np.logaddexp(np.log(pi), solved)
+    return np.where(c_arr > 0, solved, never)
+
+
+def simulate_rates(x, problems: int, rng: np.random.Generator) -> np.ndarray:
+    """``problems`` success rates from the logit-normal mixture with parameters ``x`` (a
+    mapping of :data:`LOGIT_PARAMS`), the unsolvable ones 0."""
+    mu, sigma = x["logit_mean"], np.exp(x["log_sigma"])
+    log_w, _, mu_h, sigma_h = hard_terms(
+        x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], mu, x["log_sigma"]
+    )
+    hard = rng.random(problems) < np.exp(log_w)
+    eta = np.where(hard, rng.normal(mu_h, sigma_h, problems), rng.normal(mu, sigma, problems))
+    p = 1 / (1 + np.exp(-eta))
+    return np.where(rng.random(problems) < 1 / (1 + np.exp(-x["unsolvable_logit"])), 0.0, p)
