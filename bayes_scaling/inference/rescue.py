@@ -1,12 +1,15 @@
 """Fits that rescue themselves: one ladder of attempts before a fit is reported unconverged.
 
 Every fit climbs the same ladder (:func:`climb`): the core fit and the grouped fit
-(:func:`escalate`), each pass@k model and the difficulty law, and step 2 of a downstream chain.
-A rung is data (:class:`Rung`: its name, when it applies, how it changes the sampler settings,
-why); a capability passes its rungs as a tuple, built from the shared ones here. Every attempt
-is checked by the same gate (:mod:`bayes_scaling.results.diagnostics`) on the same compiled
-model, with a seed derived from the fit's seed and the rung: the same seed gives the same
-ladder and result. The rungs in turn, in the core's order:
+(:func:`~bayes_scaling.inference.rescue_core.escalate`), each pass@k model and the difficulty
+law, and step 2 of a downstream chain. A rung is data
+(:class:`~bayes_scaling.inference.rungs.Rung`: its name, when it applies, how it changes the
+sampler settings, why); a capability passes its rungs as a tuple, built from the shared ones.
+The rungs, their thresholds and the tests named below (``LONGER``, ``close``, ``NEAR_RHAT`` ...)
+live in :mod:`bayes_scaling.inference.rungs`. Every attempt is checked by the same gate
+(:mod:`bayes_scaling.results.diagnostics`) on the same compiled model, with a seed derived from
+the fit's seed and the rung: the same seed gives the same ladder and result. The rungs in turn,
+in the core's order:
 
 1. **as asked**: the caller's draws, tuning steps, target_accept and seed.
 2. **longer** (:data:`LONGER`): twice the draws and tuning steps, at least 2000 each: slow
