@@ -64,8 +64,8 @@ LOGIT_PARAMS = (
 #: - logit π ~ N(−6, 1), as the Beta mixture's (:data:`bayes_scaling.passk.law.RARE_UNSOLVABLE`):
 #:   a problem unsolved in n samples is hard far more often than impossible;
 #: - logit w ~ N(−1, 1): the hard component holds 27% of the solvable problems at the median
-#:   (4%–78%, 95%);
-#: - g ~ N(1, 0.5): it sits e^g = 1 to 7.4 (median 2.7) body sds below the body's centre;
+#:   (5%–72%, 95%);
+#: - g ~ N(1, 0.5): it sits e^g = 1.0 to 7.2 (median 2.7) body sds below the body's centre;
 #: - log σ_h ~ N(log 2, 0.6), the body's.
 LOGIT_PRIORS = {
     "logit_mean": (-5.0, 4.0),
@@ -195,10 +195,26 @@ def _log_prior(eta_u, mu, sigma, hard):
     return np.concatenate([edge, inner, edge], axis=-1)
 
 
-def _posterior_nodes(mu, sigma, hard, eta_u, log_w_u):
+def _priors(mu, sigma, hard):
+    """``prior(eta_u)`` = :func:`_log_prior`, the shared grid's computed once (every count on
+    the grid has the same prior side)."""
+    on_grid = []
+
+    def prior(eta_u):
+        if not np.array_equal(eta_u[1:-1], GRID):
+            return _log_prior(eta_u, mu, sigma, hard)
+        if not on_grid:
+            on_grid.append(_log_prior(eta_u, mu, sigma, hard))
+        return on_grid[0]
+
+    return prior
+
+
+def _posterior_nodes(prior, eta_u, log_w_u):
     """For one count's nodes: the normalised posterior weights W over the nodes (params' shape
-    + (nodes,)) and log P(c | n, solvable) without its coefficient (params' shape)."""
-    lj = log_w_u + _log_prior(eta_u, mu, sigma, hard)
+    + (nodes,)) and log P(c | n, solvable) without its coefficient (params' shape); ``prior``
+    from :func:`_priors`."""
+    lj = log_w_u + prior(eta_u)
     lz = logsumexp(lj, axis=-1)
     return np.exp(lj - lz[..., None]), lz
 
@@ -227,9 +243,10 @@ def _per_pair(mu, sigma, pi, n, c, hard, value):
     """``value(W, lz, share, u)`` per distinct count, mapped back to the problems (last axis)."""
     n1, c1, inverse = _pairs(n, c)
     eta, log_w = nodes(n1, c1)
+    prior = _priors(mu, sigma, hard)
     cols = []
     for u in range(len(n1)):
-        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])
+        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
         cols.append(value(weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]))
     out = np.concatenate(cols, axis=-1)
     return out[..., inverse]
@@ -241,9 +258,10 @@ def problems_curve(mu, sigma, pi, n, c, hard=None):
     calls it many times; nodes no draw weighs above 1e-12 are dropped)."""
     n1, c1, inverse = _pairs(n, c)
     eta, log_w = nodes(n1, c1)
+    prior = _priors(mu, sigma, hard)
     parts = []
     for u in range(len(n1)):
-        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])
+        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
         keep = weights.reshape(-1, weights.shape[-1]).max(axis=0) > 1e-12
         miss = log_sigmoid(-eta[u][keep])
         parts.append((weights[..., keep], miss, _solvable_share(pi, lz, c1[u])))
@@ -277,8 +295,9 @@ def benchmark_pass_at_k(mu, sigma, pi, n, c, k, hard=None):
     eta, log_w = nodes(n1, c1)
     k = np.atleast_1d(np.asarray(k, float))
     out = np.zeros((np.shape(mu)[0], len(k)))
+    prior = _priors(mu, sigma, hard)
     for u in range(len(n1)):
-        weights, lz = _posterior_nodes(mu, sigma, hard, eta[u], log_w[u])  # (S, 1, Q), (S, 1)
+        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])  # (S, 1, Q), (S, 1)
         miss = weights[:, 0, :] @ np.exp(log_sigmoid(-eta[u])[:, None] * k[None, :])  # (S, K)
         out += mult[u] * _solvable_share(pi, lz, c1[u]) * (1 - miss)
     return out
