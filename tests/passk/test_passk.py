@@ -247,7 +247,9 @@ def test_cli_fit_bands_and_exit_codes(sim_fit, tmp_path, capsys):
     args = ["passk", "fit", str(csv), "--out", str(out), "--correct-col", "ok", "--seed", "1"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert main([*args, "--chains", "2", "--draws", "500", "--tune", "400"]) == 0
+        # the Beta it simulates (the default difficulty's CLI: test_passk_logit)
+        sampler = ["--chains", "2", "--draws", "500", "--tune", "400", "--difficulty", "beta"]
+        assert main([*args, *sampler]) == 0
     capsys.readouterr()
     assert (
         main(["passk", "bands", str(out), "--k", "1000", "10", "--prob", "0.9", "--format", "csv"])
