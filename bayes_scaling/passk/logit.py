@@ -239,32 +239,38 @@ def population_pass_at_k(mu, sigma, pi, k, hard=None):
     return (1 - np.asarray(pi)) * (1 - miss)
 
 
-def _per_pair(mu, sigma, pi, n, c, hard, value):
-    """``value(W, lz, share, u)`` per distinct count, mapped back to the problems (last axis)."""
+def _each_count(mu, sigma, pi, n, c, hard):
+    """``(inverse, counts)``: ``counts`` yields, per distinct count, the posterior weights over
+    its nodes, log P(c | n, solvable), 1 − P(unsolvable | c) and the nodes (one count's weights
+    in memory at a time); ``inverse`` maps the problems to their distinct counts."""
     n1, c1, inverse = _pairs(n, c)
     eta, log_w = nodes(n1, c1)
     prior = _priors(mu, sigma, hard)
-    cols = []
-    for u in range(len(n1)):
-        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
-        cols.append(value(weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]))
-    out = np.concatenate(cols, axis=-1)
-    return out[..., inverse]
+
+    def counts():
+        for u in range(len(n1)):
+            weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
+            yield weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]
+
+    return inverse, counts()
+
+
+def _per_pair(mu, sigma, pi, n, c, hard, value):
+    """``value(W, lz, share, eta_u)`` per distinct count, mapped back to the problems (last
+    axis)."""
+    inverse, counts = _each_count(mu, sigma, pi, n, c, hard)
+    return np.concatenate([value(*each) for each in counts], axis=-1)[..., inverse]
 
 
 def problems_curve(mu, sigma, pi, n, c, hard=None):
     """``curve(k)``: per problem pass@k given its counts at any ``k`` (a scalar or (S, 1)),
     shape (S, J), with the posterior weights over the nodes computed once (a search over k
     calls it many times; nodes no draw weighs above 1e-12 are dropped)."""
-    n1, c1, inverse = _pairs(n, c)
-    eta, log_w = nodes(n1, c1)
-    prior = _priors(mu, sigma, hard)
+    inverse, counts = _each_count(mu, sigma, pi, n, c, hard)
     parts = []
-    for u in range(len(n1)):
-        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
+    for weights, _, share, eta in counts:
         keep = weights.reshape(-1, weights.shape[-1]).max(axis=0) > 1e-12
-        miss = log_sigmoid(-eta[u][keep])
-        parts.append((weights[..., keep], miss, _solvable_share(pi, lz, c1[u])))
+        parts.append((weights[..., keep], log_sigmoid(-eta[keep]), share))
 
     def curve(k):
         k = np.asarray(k, float)[..., None]
