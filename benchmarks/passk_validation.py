@@ -324,8 +324,7 @@ def run_setting(name, args, rng):
     each = {d: fits.get(method_name("independent", d)) for d in DIFFICULTIES}
     each = {d: f for d, f in each.items() if f is not None}
     if len(each) > 1:
-        pair = each
-        table = compare_difficulties(pair)
+        table = compare_difficulties(each)
         print("  PSIS-LOO of the difficulties (independent):")
         print(table[[c for c in cols if c in table]].round(2).to_string(), flush=True)
     draws = {m: pass_at_k(f, k).values for m, f in fits.items()}  # (S, M, K)

@@ -28,17 +28,17 @@ from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.families import Family, family
 from bayes_scaling.passk.law import (
-    LOGIT,
     LOGIT_MIXTURE,
     MIXTURE_PARAMS,
     PARAMS,
 )
+from bayes_scaling.passk.logit import LOGIT_PARAMS
 from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
 KINDS = ("problems", "population")
 #: The parameters NUTS moved in (any difficulty), the posterior that LOO sees.
-SAMPLED = tuple(dict.fromkeys((*PARAMS, *MIXTURE_PARAMS, *LOGIT)))
+SAMPLED = tuple(dict.fromkeys((*PARAMS, *MIXTURE_PARAMS, *LOGIT_PARAMS)))
 BAND_COLUMNS = ["model", "k", "prob", "lower", "median", "upper"]
 #: Forward-pass FLOPs per parameter and generated token.
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0

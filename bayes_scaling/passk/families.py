@@ -49,13 +49,10 @@ def prior_draws(difficulty: str = DEFAULT_DIFFICULTY, priors=None, draws: int = 
 
 def logit_draws(x) -> tuple:
     """``(mu, sigma, pi, hard)`` of the logit-normal mixture from its parameters ``x`` (a
-    mapping of :data:`~bayes_scaling.passk.law.LOGIT`), as :func:`prior_draws` gives the Beta's:
-    hard = (w, μ_h, σ_h)."""
-    log_w, _, mu_h, sigma_h = logit.hard_terms(
-        x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], x["logit_mean"], x["log_sigma"]
-    )
-    pi = 1 / (1 + np.exp(-x["unsolvable_logit"]))
-    return x["logit_mean"], np.exp(x["log_sigma"]), pi, (np.exp(log_w), mu_h, sigma_h)
+    mapping of :data:`~bayes_scaling.passk.logit.LOGIT_PARAMS`), as :func:`prior_draws` gives
+    the Beta's: hard = (w, μ_h, σ_h) (:func:`bayes_scaling.passk.logit.natural`)."""
+    v = logit.natural(x)
+    return v["mu"], v["sigma"], v["pi"], (v["hard_share"], v["mu_hard"], v["sigma_hard"])
 
 
 def prior_pass_at_k(

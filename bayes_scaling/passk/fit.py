@@ -229,7 +229,7 @@ def fit_passk(
         settings.update(rescue={"joint": record}, model_seconds=round(secs, 3))
         group = "law_posterior" if sizes else "pool_posterior"
     else:
-        posts, rows, records = _fit_each(counts, info, pkey, *args)
+        posts, rows, records = _fit_each(counts, info, pkey, difficulty, *args)
         posterior = derived(xr.concat(posts, dim="model").assign_coords(model=list(info["model"])))
         posterior = posterior.transpose("chain", "draw", "model")
         settings.update(rescue=records, model_seconds=round(time.perf_counter() - start, 3))
@@ -284,14 +284,16 @@ def _row(name, diag: Diagnostics, record, secs) -> dict:
     )
 
 
-def _fit_each(counts, info, pkey, draws, chains, tune, seed, target_accept, rescue, progress):
+def _fit_each(
+    counts, info, pkey, difficulty, draws, chains, tune, seed, target_accept, rescue, progress
+):
     """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, compiled once)."""
     posts, rows, records = [], [], {}
     for i, name in enumerate(info["model"]):
         part = counts[counts["model"] == name]
         data = {"counts": compress(part["samples"], part["correct"])}
         build = build_single
-        if pkey[0][0] == "logit_mean":  # the logit-normal mixture: its quadrature nodes
+        if difficulty == LOGIT_MIXTURE:  # its quadrature nodes
             data, build = logit_data(data["counts"]), build_logit
         first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0) + i)
 

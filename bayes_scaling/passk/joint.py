@@ -20,7 +20,7 @@ from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rescue import climb
 from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
 from bayes_scaling.passk.law import DESIGN_TERMS, PARAMS, beta_params, design
-from bayes_scaling.passk.logit import hard_terms
+from bayes_scaling.passk.logit import natural
 from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
 
 #: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
@@ -54,17 +54,9 @@ def derived(post: xr.Dataset) -> xr.Dataset:
     """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit), and with
     the Beta mixture's hard component ``a_hard``, ``b_hard`` and its share ``hard_share`` of the
     solvable problems; a logit-normal mixture's gets ``mu``, ``sigma``, ``pi``, ``hard_share``,
-    ``mu_hard`` and ``sigma_hard`` (:func:`bayes_scaling.passk.logit.hard_terms`)."""
+    ``mu_hard`` and ``sigma_hard`` (:func:`bayes_scaling.passk.logit.natural`)."""
     if "logit_mean" in post:
-        log_w, _, mu_h, sigma_h = hard_terms(
-            post["hard_logit"], post["log_hard_depth"], post["log_sigma_hard"],
-            post["logit_mean"], post["log_sigma"],
-        )  # fmt: skip
-        return post.assign(
-            mu=post["logit_mean"], sigma=np.exp(post["log_sigma"]),
-            pi=expit(post["unsolvable_logit"]), hard_share=np.exp(log_w), mu_hard=mu_h,
-            sigma_hard=sigma_h,
-        )  # fmt: skip
+        return post.assign(natural(post))
     a, b = beta_params(post["log_a"], post["log_b"])
     post = post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
     if "log_a_hard" in post:

@@ -73,9 +73,8 @@ DEFAULT_PRIORS = {
 #: two-component Beta mixture (a second, "hard" component further down in p), or a
 #: two-component normal mixture in logit p (:mod:`bayes_scaling.passk.logit`).
 DIFFICULTIES = ("beta", "beta-mixture", "logit-normal-mixture")
-#: The logit-normal mixture's name and parameters (:data:`bayes_scaling.passk.logit.LOGIT_PARAMS`).
+#: The logit-normal mixture's name (its parameters: :data:`bayes_scaling.passk.logit.LOGIT_PARAMS`).
 LOGIT_MIXTURE = "logit-normal-mixture"
-LOGIT = LOGIT_PARAMS
 #: ``difficulty="auto"`` (the default of :func:`~bayes_scaling.passk.fit.fit_passk`): the Beta
 #: when the fit carries the difficulty law across models or pools them (only the Beta does),
 #: else the Beta mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).

@@ -104,6 +104,23 @@ def hard_terms(hard_logit, log_hard_depth, log_sigma_hard, mu, log_sigma, xp=np)
     )
 
 
+def natural(x) -> dict:
+    """The mixture's natural parameters from its sampler's (a mapping of :data:`LOGIT_PARAMS`,
+    numpy arrays or xarray): ``mu``, ``sigma``, ``pi``, ``hard_share``, ``mu_hard``,
+    ``sigma_hard``."""
+    log_w, _, mu_h, sigma_h = hard_terms(
+        x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], x["logit_mean"], x["log_sigma"]
+    )
+    return {
+        "mu": x["logit_mean"],
+        "sigma": np.exp(x["log_sigma"]),
+        "pi": 1 / (1 + np.exp(-x["unsolvable_logit"])),
+        "hard_share": np.exp(log_w),
+        "mu_hard": mu_h,
+        "sigma_hard": sigma_h,
+    }
+
+
 def log_density(eta, mu, sigma, hard=None, xp=np):
     """log f(η) of the solvable problems, in ``xp`` (``numpy`` or ``pytensor.tensor``): one
     normal N(μ, σ²), or with ``hard = (log w, log(1 − w), μ_h, σ_h)`` (:func:`hard_terms`) the
@@ -165,9 +182,9 @@ def nodes(n, c) -> tuple[np.ndarray, np.ndarray]:
     return eta, np.column_stack([low, data, high])
 
 
-def _hard(hard, mu, sigma):
+def _hard(hard, mu):
     """Numpy ``hard = (w, μ_h, σ_h)`` as :func:`log_density` takes it (with an axis for the
-    nodes)."""
+    nodes, broadcast against ``mu``)."""
     if hard is None:
         return None
     w, mu_h, sigma_h = (np.asarray(v, float)[..., None] for v in hard)
@@ -182,39 +199,24 @@ def _pairs(n, c):
     return pairs[:, 0], pairs[:, 1], inverse.ravel()
 
 
-def _log_prior(eta_u, mu, sigma, hard):
+def _log_prior(mu, sigma, hard, eta_u=None):
     """The prior side of one count's nodes (params' shape + (nodes,)): the grid's masses
-    (:func:`log_grid_masses`), or log f at a narrow count's own nodes (its tails' data
-    weights are −∞, so their prior side is left at 0)."""
+    (:func:`log_grid_masses`) when ``eta_u`` is None, else log f at a narrow count's own nodes
+    ``eta_u`` (its tails' data weights are −∞, so their prior side is left at 0)."""
     mu, sigma = np.asarray(mu, float)[..., None], np.asarray(sigma, float)[..., None]
-    h = _hard(hard, mu, sigma)
-    if np.array_equal(eta_u[1:-1], GRID):
+    h = _hard(hard, mu)
+    if eta_u is None:
         return log_grid_masses(mu, sigma, h)
     inner = log_density(eta_u[1:-1], mu, sigma, h)
     edge = np.zeros(inner.shape[:-1] + (1,))
     return np.concatenate([edge, inner, edge], axis=-1)
 
 
-def _priors(mu, sigma, hard):
-    """``prior(eta_u)`` = :func:`_log_prior`, the shared grid's computed once (every count on
-    the grid has the same prior side)."""
-    on_grid = []
-
-    def prior(eta_u):
-        if not np.array_equal(eta_u[1:-1], GRID):
-            return _log_prior(eta_u, mu, sigma, hard)
-        if not on_grid:
-            on_grid.append(_log_prior(eta_u, mu, sigma, hard))
-        return on_grid[0]
-
-    return prior
-
-
-def _posterior_nodes(prior, eta_u, log_w_u):
+def _posterior_nodes(prior, log_w_u):
     """For one count's nodes: the normalised posterior weights W over the nodes (params' shape
-    + (nodes,)) and log P(c | n, solvable) without its coefficient (params' shape); ``prior``
-    from :func:`_priors`."""
-    lj = log_w_u + prior(eta_u)
+    + (nodes,)) and log P(c | n, solvable) without its coefficient (params' shape), from the
+    prior side of its nodes (:func:`_log_prior`)."""
+    lj = log_w_u + prior
     lz = logsumexp(lj, axis=-1)
     return np.exp(lj - lz[..., None]), lz
 
@@ -233,7 +235,7 @@ def population_pass_at_k(mu, sigma, pi, k, hard=None):
     :func:`log_grid_masses`, the mass below it never solved), broadcasting ``mu, sigma, pi``
     (and ``hard``'s) against ``k``."""
     eta = np.concatenate([[-np.inf], GRID, [np.inf]])
-    lm = _log_prior(eta, mu, sigma, hard)
+    lm = _log_prior(mu, sigma, hard)
     weights = np.exp(lm - logsumexp(lm, axis=-1, keepdims=True))
     miss = np.sum(weights * np.exp(np.asarray(k, float)[..., None] * log_sigmoid(-eta)), axis=-1)
     return (1 - np.asarray(pi)) * (1 - miss)
@@ -245,11 +247,13 @@ def _each_count(mu, sigma, pi, n, c, hard):
     in memory at a time); ``inverse`` maps the problems to their distinct counts."""
     n1, c1, inverse = _pairs(n, c)
     eta, log_w = nodes(n1, c1)
-    prior = _priors(mu, sigma, hard)
+    narrow = is_narrow(n1, c1)
+    on_grid = _log_prior(mu, sigma, hard) if not narrow.all() else None  # shared by the grid's
 
     def counts():
         for u in range(len(n1)):
-            weights, lz = _posterior_nodes(prior, eta[u], log_w[u])
+            prior = _log_prior(mu, sigma, hard, eta[u]) if narrow[u] else on_grid
+            weights, lz = _posterior_nodes(prior, log_w[u])
             yield weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]
 
     return inverse, counts()
@@ -296,16 +300,13 @@ def benchmark_pass_at_k(mu, sigma, pi, n, c, k, hard=None):
     """The benchmark's pass@k, the mean over problems of :func:`problems_pass_at_k`, for every
     k: parameters of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,); returns (S, K).
     Problems with the same (n, c) are computed once."""
-    n1, c1, inverse = _pairs(n, c)
-    mult = np.bincount(inverse, minlength=len(n1)) / len(inverse)
-    eta, log_w = nodes(n1, c1)
+    inverse, counts = _each_count(mu, sigma, pi, n, c, hard)
+    share_of = np.bincount(inverse) / len(inverse)  # each distinct count's share of problems
     k = np.atleast_1d(np.asarray(k, float))
     out = np.zeros((np.shape(mu)[0], len(k)))
-    prior = _priors(mu, sigma, hard)
-    for u in range(len(n1)):
-        weights, lz = _posterior_nodes(prior, eta[u], log_w[u])  # (S, 1, Q), (S, 1)
-        miss = weights[:, 0, :] @ np.exp(log_sigmoid(-eta[u])[:, None] * k[None, :])  # (S, K)
-        out += mult[u] * _solvable_share(pi, lz, c1[u]) * (1 - miss)
+    for u, (weights, _, share, eta_u) in enumerate(counts):  # (S, 1, Q), (S, 1), (S, 1), (Q,)
+        miss = weights[:, 0, :] @ np.exp(log_sigmoid(-eta_u)[:, None] * k[None, :])  # (S, K)
+        out += share_of[u] * share * (1 - miss)
     return out
 
 
@@ -328,11 +329,12 @@ def log_marginal(mu, sigma, pi, n, c, hard=None):
 def simulate_rates(x, problems: int, rng: np.random.Generator) -> np.ndarray:
     """``problems`` success rates from the logit-normal mixture with parameters ``x`` (a
     mapping of :data:`LOGIT_PARAMS`), the unsolvable ones 0."""
-    mu, sigma = x["logit_mean"], np.exp(x["log_sigma"])
-    log_w, _, mu_h, sigma_h = hard_terms(
-        x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], mu, x["log_sigma"]
+    v = natural(x)
+    hard = rng.random(problems) < v["hard_share"]
+    eta = np.where(
+        hard,
+        rng.normal(v["mu_hard"], v["sigma_hard"], problems),
+        rng.normal(v["mu"], v["sigma"], problems),
     )
-    hard = rng.random(problems) < np.exp(log_w)
-    eta = np.where(hard, rng.normal(mu_h, sigma_h, problems), rng.normal(mu, sigma, problems))
     p = 1 / (1 + np.exp(-eta))
-    return np.where(rng.random(problems) < 1 / (1 + np.exp(-x["unsolvable_logit"])), 0.0, p)
+    return np.where(rng.random(problems) < v["pi"], 0.0, p)

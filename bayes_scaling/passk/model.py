@@ -64,14 +64,20 @@ import pytensor.tensor as pt
 from pymc.distributions.dist_math import normal_lcdf
 
 from bayes_scaling.passk.law import (
-    LOGIT,
     PARAMS,
     STIRLING_FROM,
     default_priors,
     difficulty_params,
     stirling_step,
 )
-from bayes_scaling.passk.logit import hard_terms, is_narrow, log_density, log_grid_masses, nodes
+from bayes_scaling.passk.logit import (
+    LOGIT_PARAMS,
+    hard_terms,
+    is_narrow,
+    log_density,
+    log_grid_masses,
+    nodes,
+)
 
 
 def compress(n, c) -> np.ndarray:
@@ -108,6 +114,12 @@ def _loglik(n, c, w, log_a, log_b, unsolvable_logit, hard=None):
         steps = _lgamma_step(a, c) - _lgamma_step(b + n - c, a + c) + _lgamma_step(b, a)
         terms.append(log_w + steps)
     log_bb = terms[0] if len(terms) == 1 else pt.logaddexp(*terms)
+    return _with_unsolvable(log_bb, unsolvable_logit, c, w)
+
+
+def _with_unsolvable(log_bb, unsolvable_logit, c, w):
+    """Σ w·log P(c | n) from log P(c | n, solvable) (``log_bb``): (1 − π)·P(c | solvable), plus
+    π for a count of zero."""
     log_pi = -pt.softplus(-unsolvable_logit)  # log sigmoid
     log_1m_pi = -pt.softplus(unsolvable_logit)
     solved = log_1m_pi + log_bb
@@ -118,7 +130,8 @@ def _loglik(n, c, w, log_a, log_b, unsolvable_logit, hard=None):
 def priors_key(priors: Mapping[str, tuple[float, float]] | None, difficulty: str = "beta") -> tuple:
     """The priors as a hashable, complete tuple (the difficulty's defaults filled in): one
     ``(name, mu, sigma)`` per parameter of :func:`~bayes_scaling.passk.law.difficulty_params`,
-    so its length says the difficulty (3: Beta; 6: Beta mixture)."""
+    so its names say the difficulty (3: Beta; 6 from ``log_a``: Beta mixture; 6 from
+    ``logit_mean``: logit-normal mixture)."""
     merged = {**default_priors(difficulty), **(priors or {})}
     params = difficulty_params(difficulty)
     return tuple((p, float(merged[p][0]), float(merged[p][1])) for p in params)
@@ -196,7 +209,7 @@ def build_logit(counts, log_w_grid, eta_narrow, log_w_narrow, priors: tuple) -> 
         w_grid = pm.Data("log_w_grid", log_w_grid)
         eta_narrow = pm.Data("eta_narrow", eta_narrow)
         w_narrow = pm.Data("log_w_narrow", log_w_narrow)
-        x = {p: pm.Normal(p, *prior[p]) for p in LOGIT}
+        x = {p: pm.Normal(p, *prior[p]) for p in LOGIT_PARAMS}
         hard = hard_terms(
             x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], x["logit_mean"],
             x["log_sigma"], pt,
@@ -207,10 +220,7 @@ def build_logit(counts, log_w_grid, eta_narrow, log_w_narrow, priors: tuple) -> 
         log_bb = pt.concatenate(
             [pt.logsumexp(w_grid + on_grid[None, :], axis=1), pt.logsumexp(w_narrow + own, axis=1)]
         )
-        lpi = x["unsolvable_logit"]
-        solved = -pt.softplus(lpi) + log_bb
-        never = pt.logaddexp(-pt.softplus(-lpi), solved)
-        pm.Potential("loglik", pt.sum(data[2] * pt.switch(pt.gt(data[1], 0.5), solved, never)))
+        pm.Potential("loglik", _with_unsolvable(log_bb, x["unsolvable_logit"], data[1], data[2]))
     return model
 
 
