@@ -1,0 +1,42 @@
+"""The cubic spline of the fit path against SciPy's (bayes_scaling._numeric)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.interpolate import CubicSpline
+
+from bayes_scaling._numeric import cubic_spline
+
+
+@pytest.mark.parametrize("knots", [4, 5, 9, 31])
+@pytest.mark.parametrize(("shape", "axis"), [((), 0), ((3, 2), 1), ((4,), 0), ((2,), -1)])
+def test_cubic_spline_is_scipys_not_a_knot_spline(knots, shape, axis):
+    rng = np.random.default_rng(knots)
+    x = np.log(np.geomspace(1e-4, 0.3, knots)) + rng.uniform(0, 0.05, knots)
+    other = list(shape)
+    y = rng.normal(size=(knots, *other))
+    y = np.moveaxis(y, 0, axis % y.ndim)
+    x_new = np.sort(rng.uniform(x[0] - 0.5, x[-1] + 0.5, size=(5, 3)), axis=None).reshape(5, 3)
+    expected = CubicSpline(x, y, axis=axis)(x_new)
+    got = cubic_spline(x, y, x_new, axis=axis)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_cubic_spline_goes_through_its_knots_and_is_exact_on_cubics():
+    x = np.array([0.0, 0.5, 1.5, 2.0, 3.5, 4.0])
+    cubic = 1.0 - 2.0 * x + 0.5 * x**2 - 0.25 * x**3
+    np.testing.assert_allclose(cubic_spline(x, cubic, x), cubic, atol=1e-12)
+    fine = np.linspace(-1.0, 5.0, 41)
+    np.testing.assert_allclose(
+        cubic_spline(x, cubic, fine), 1.0 - 2.0 * fine + 0.5 * fine**2 - 0.25 * fine**3, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    "x", [[0.0, 1.0, 2.0], [0.0, 1.0, 1.0, 2.0], [0.0, 2.0, 1.0, 3.0]], ids=["3", "tie", "order"]
+)
+def test_cubic_spline_refuses_fewer_than_four_increasing_knots(x):
+    with pytest.raises(ValueError, match="at least 4 increasing knots"):
+        cubic_spline(np.array(x), np.zeros(len(x)), [0.5])
