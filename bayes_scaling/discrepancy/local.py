@@ -65,6 +65,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.model.likelihoods import residual_draws
 
 minimize = scipy_function("optimize", "minimize")  # SciPy on first use
 
@@ -352,9 +353,8 @@ def learn(runs, law, posterior, hyper: dict | None = None) -> LocalMisfit | None
         return None
     hyper = shipped_hyper() if hyper is None else hyper
     inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
-    log_law = np.log(law.evaluate(posterior, inputs))
     y = np.log(runs["loss"].to_numpy(float))
-    residuals = np.median((y - log_law).stack(sample=("chain", "draw")).values, axis=-1)
+    residuals = np.median(residual_draws(law, posterior, inputs, y), axis=0)
     x = positions(runs["n_params"], runs["n_tokens"])
     sigma = float(np.median(posterior["sigma"]))
     # −log N(r̄; 0, K + σ_n² I) for every σ_n of the grid from one eigendecomposition of K
