@@ -193,7 +193,7 @@ def logit_fit():
     counts, p = simulate(seed=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return counts, p, fit_passk(counts, seed=7, chains=2, draws=400, tune=400)
+        return counts, p, fit_passk(counts, seed=7, chains=4, draws=250, tune=400)
 
 
 def test_auto_fits_the_logit_mixture_and_covers_the_tail(logit_fit):
