@@ -1,8 +1,8 @@
 """Sparse tables: coverage and width of the bands from 6, 10 and 20 runs of each corpus ladder.
 
 Usage: .venv/bin/python benchmarks/sparse.py [--data DIR] [--sizes 6:3 10:3 20:3]
-       [--huber-sizes 6 10 20 full] [--ladders NAME ...] [--no-full] [--partial RAW.csv]
-       [--out benchmarks/sparse.csv]
+       [--huber-sizes 6 10 20 full] [--peer-sizes 6 10 20 full] [--ladders NAME ...]
+       [--no-full] [--partial RAW.csv] [--out benchmarks/sparse.csv]
 
 For every ladder of the calibration corpus (:func:`bayes_scaling.data.corpus.corpus`, the Step
 Law ladder included when present), the protocol's fit part is subsampled at random to each size
@@ -16,8 +16,11 @@ are predicted from each subsample by
   :func:`bayes_scaling.priors.learned_prior`);
 - ``huber``: the Huber fit + bootstrap (Hoffmann et al. Approach 3 / Besiroglu et al.; the
   coarse grid and 200 resamples, see :data:`HUBER`), at ``--huber-sizes``;
+- ``peer``: the peer simple-scaling-laws 0.2.0 (its separable power law with its default
+  1000-draw bootstrap, new-run intervals; ``benchmarks/peer.py``, in its own virtual
+  environment), at ``--peer-sizes``;
 
-and the same three for the whole fit part ("full"). Scores per held-out run, averaged over the
+and the same for the whole fit part ("full"). Scores per held-out run, averaged over the
 ladder's held-out runs, then over draws: coverage of the central 50% and 90% predictive bands,
 the median relative width (upper − lower)/loss of the 90% band, and the 90% interval score
 (Gneiting & Raftery 2007) divided by the observed loss (so ladders of different loss scales
@@ -45,10 +48,12 @@ import pandas as pd
 here = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(here))
 
+from peer import peer_bands  # noqa: E402  (benchmarks/peer.py)
+
 from bayes_scaling.data.corpus import corpus, split  # noqa: E402
 from bayes_scaling.priors import learned_prior  # noqa: E402
 from bayes_scaling.priors.learned import family_of  # noqa: E402
-from bayes_scaling.trust.backtests import backtest  # noqa: E402
+from bayes_scaling.trust.backtests import backtest, interval_score  # noqa: E402
 
 PROBS = (0.5, 0.9)
 #: The Huber + bootstrap baseline's options: the coarse grid of 108 starts and 200 resamples (the
@@ -90,10 +95,23 @@ def scores(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def one(ladder, fit_part, held, prior, seed, huber=True) -> pd.DataFrame:
-    """Backtest one table (a subsample or the whole fit part) by the three methods: the
-    ladder's protocol with this fit part (the cut between its largest fitted and smallest
-    held-out value, as :func:`bayes_scaling.trust.calibration.protocol_backtest` puts it)."""
+def peer(fit_part, held, seed) -> pd.DataFrame:
+    """The peer's bands at the held-out runs, scored as :func:`scores` reads them; its time in
+    ``attrs["seconds"]``."""
+    start = time.perf_counter()
+    got = peer_bands(fit_part, held, seed, PROBS)
+    got["covered"] = (got["lower"] <= got["loss"]) & (got["loss"] <= got["upper"])
+    got["interval_score"] = interval_score(got["lower"], got["upper"], got["loss"], got["prob"])
+    got["method"] = "peer"
+    got.attrs["seconds"] = time.perf_counter() - start
+    return got
+
+
+def one(ladder, fit_part, held, prior, seed, huber=True, with_peer=False) -> pd.DataFrame:
+    """Backtest one table (a subsample or the whole fit part) by the methods: the ladder's
+    protocol with this fit part (the cut between its largest fitted and smallest held-out
+    value, as :func:`bayes_scaling.trust.calibration.protocol_backtest` puts it). A peer that
+    cannot fit the table is reported and left out of the table's rows."""
     table = pd.concat([fit_part, held], ignore_index=True)
     table.attrs = dict(fit_part.attrs)
     axis = ladder.cut_on
@@ -112,10 +130,19 @@ def one(ladder, fit_part, held, prior, seed, huber=True) -> pd.DataFrame:
         ours["method"] = "learned"
         frames.append(ours)
     seconds = {"default": mid - start, "huber": np.nan, "learned": time.perf_counter() - mid}
+    if with_peer:
+        try:
+            theirs = peer(fit_part, held, seed)
+        except RuntimeError as err:
+            print(f"  peer: {err}", flush=True)
+        else:
+            frames.append(theirs)
+            seconds["peer"] = theirs.attrs["seconds"]
     converged = {
         "default": all(base.attrs["converged"].values()),
         "huber": np.nan,
         "learned": all(ours.attrs["converged"].values()),
+        "peer": np.nan,
     }
     out = scores(pd.concat(frames, ignore_index=True))
     out["converged"] = out["method"].map(converged)
@@ -167,7 +194,10 @@ def run(args) -> pd.DataFrame:
         label = "full" if draw < 0 else str(size)
         start = time.perf_counter()
         try:
-            got = one(ladder, part, held, prior, fit_seed, label in args.huber_sizes)
+            got = one(
+                ladder, part, held, prior, fit_seed, label in args.huber_sizes,
+                label in args.peer_sizes,
+            )  # fmt: skip
         except Exception as err:  # a table a method cannot fit is reported, not fatal
             print(f"  {name} size {label} draw {draw}: {type(err).__name__}: {err}", flush=True)
             continue
@@ -210,6 +240,7 @@ def main(argv=None):
     parser.add_argument("--data", default=str(here.parent / "shared" / "data"))
     parser.add_argument("--sizes", type=size_plan, nargs="+", default=["6:3", "10:3", "20:3"])
     parser.add_argument("--huber-sizes", nargs="*", default=["6", "10", "20", "full"])
+    parser.add_argument("--peer-sizes", nargs="*", default=["6", "10", "20", "full"])
     parser.add_argument("--ladders", nargs="*")
     parser.add_argument("--no-full", action="store_true")
     parser.add_argument("--partial", help="raw rows written here after every table")

@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peer import peer_python  # benchmarks/peer.py
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -122,9 +124,6 @@ FIT_PEAK_MIB = 300
 BOOTSTRAP_RATIO = 15
 #: Alternated pairs per peer measure.
 PAIRS = 5
-#: The peer, pinned.
-PEER = "simple-scaling-laws==0.2.0"
-PEER_VENV = HERE / ".peer-venv"
 #: The peer's whole job on our runs table: fit (default 1000-draw bootstrap), then new-run
 #: intervals at two points (N, D) = (1e10, 2e11) and (7e10, 1.4e12).
 PEER_FIT = r"""
@@ -232,18 +231,6 @@ def measure_steps(envs: dict, work: Path, data: Path, rows: dict, only: set) -> 
             print(f"  {name} {version}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
             for measure, seconds in json.loads(out.decode().strip().splitlines()[-1]).items():
                 rows.setdefault(measure, {})[version] = (seconds, peak)
-
-
-def peer_python() -> Path:
-    """The peer's interpreter, making its virtual environment on first use (this interpreter's
-    ``venv`` module, then pip from the package index)."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", PEER], check=True, capture_output=True
-        )
-    return python
 
 
 def chinchilla_csv(env: dict, work: Path, data: Path) -> Path:
