@@ -11,11 +11,14 @@ of extrapolation (compute: the ladder's own protocol; N at fixed tokens per para
 fixed N: bayes_scaling.data.corpus.direction_split), the discrepancy prior is learned without the
 ladder's family (bayes_scaling.trust.calibration.learn_prior), then the ladder's backtest in that
 direction is scored for four methods: the learned prior (the default), the earlier within-table
-prior, parameter-only bands and the Huber + bootstrap baseline. Prints coverage at 50/80/90/95%,
-the 90% interval score and the log predictive density with each family weighted equally: on
-average, per direction, per multiple bin (~3x, ~10x, ~30x beyond the fitted runs along the
-direction's axis) and per family; writes them as CSV (``calibration_<table>.csv``), the per-run
-rows (``calibration_runs.csv``, not committed) and the figure (``calibration.png``).
+prior, parameter-only bands and the Huber + bootstrap baseline; ``--peer`` adds the peer
+simple-scaling-laws 0.2.0 (its separable power law, default 1000-draw bootstrap, new-run
+intervals; ``benchmarks/peer.py``, in its own virtual environment) on the same protocols.
+Prints coverage at 50/80/90/95%, the 90% interval score and the log predictive density with
+each family weighted equally: on average, per direction, per multiple bin (~3x, ~10x, ~30x
+beyond the fitted runs along the direction's axis) and per family; writes them as CSV
+(``calibration_<table>.csv``), the per-run rows (``calibration_runs.csv``, not committed) and the
+figure (``calibration.png``).
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from peer import peer_bands  # benchmarks/peer.py
 
-from bayes_scaling.data.corpus import DIRECTIONS, corpus
+from bayes_scaling.data.corpus import DIRECTIONS, corpus, direction_split, multiple_bin
 from bayes_scaling.plots import calibration_curves
+from bayes_scaling.priors.learned import family_of
 from bayes_scaling.trust.calibration import (
     POPULATION,
     calibration_summary,
@@ -38,6 +44,54 @@ from bayes_scaling.trust.calibration import (
 )
 
 HERE = Path(__file__).resolve().parent
+#: The peer's rows' method name, and the probabilities every method is scored at.
+PEER_METHOD = "simple-scaling-laws (peer)"
+PROBS = (0.5, 0.8, 0.9, 0.95)
+
+
+def peer_rows(ladders, directions, seed: int = 0) -> pd.DataFrame:
+    """The peer's new-run intervals on every ladder's protocol in every direction (the same
+    split as :func:`bayes_scaling.trust.calibration.protocol_backtest`), as rows the summary
+    reads: coverage and interval score per held-out run and probability (no PIT or density:
+    the peer gives quantiles only). A protocol the peer cannot fit is said and skipped."""
+    frames = []
+    for ladder in ladders:
+        runs = ladder.load()
+        for direction in directions:
+            parts = direction_split(ladder, runs, direction)
+            if parts is None:
+                continue
+            fit_part, held = parts
+            start = time.perf_counter()
+            try:
+                got = peer_bands(fit_part, held, seed, PROBS)
+            except RuntimeError as err:
+                print(f"peer {ladder.name} {direction}: {err}", flush=True)
+                continue
+            axis = DIRECTIONS[direction]
+            along = np.tile(held[axis].to_numpy(float) / float(fit_part[axis].max()), len(PROBS))
+            y, lo, hi, p = (got[c].to_numpy(float) for c in ("loss", "lower", "upper", "prob"))
+            frames.append(
+                got.assign(
+                    covered=(lo <= y) & (y <= hi),
+                    interval_score=(hi - lo)
+                    + 2 / (1 - p) * (np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)),
+                    pit=np.nan,
+                    log_pred_density=np.nan,
+                    method=PEER_METHOD,
+                    direction=direction,
+                    along=along,
+                    bin=multiple_bin(along),
+                    ladder=ladder.name,
+                    family=family_of(ladder.name),
+                )
+            )
+            print(
+                f"peer {ladder.name:30s} {direction:9s} fit {len(fit_part):4d} held {len(held):4d}"
+                f" {time.perf_counter() - start:5.1f} s",
+                flush=True,
+            )
+    return pd.concat(frames, ignore_index=True)
 
 
 def evidence_of(ladders, path: Path, directions) -> list:
@@ -72,6 +126,7 @@ def main() -> None:
     parser.add_argument("--ladders", nargs="*", default=None, help="only these ladders")
     parser.add_argument("--directions", nargs="*", default=list(DIRECTIONS), choices=DIRECTIONS)
     parser.add_argument("--no-huber", action="store_true", help="skip the bootstrap baseline")
+    parser.add_argument("--peer", action="store_true", help="score the peer on the protocols")
     parser.add_argument(
         "--reuse-baselines",
         type=Path,
@@ -113,7 +168,10 @@ def main() -> None:
     if reuse is not None:
         earlier = pd.read_csv(reuse)
         earlier = earlier[earlier["method"] != "learned prior (default)"]
+        earlier = earlier[earlier["method"] != PEER_METHOD] if args.peer else earlier
         table = pd.concat([earlier[earlier["ladder"].isin(table["ladder"])], table])
+    if args.peer:
+        table = pd.concat([table, peer_rows(chosen, args.directions)], ignore_index=True)
     table.to_csv(args.out / "calibration_runs.csv", index=False)
     summary = calibration_summary(table)
     for name, frame in summary.items():
