@@ -243,12 +243,19 @@ def replay(
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per (ladder, fraction): each method's interval score (random averaged over its draws),
     the best heuristic of the case, and each design's improvement over it and over the
-    heuristic best on average; whether each design came within 10% of the whole pool."""
+    heuristic best on average; whether each design came within 10% of the whole pool. Also the
+    headroom: the best of the random orders in hindsight (``best_random``, the lowest score any
+    of them reached at that budget, a selection no rule could know in advance) and its
+    improvement over the best heuristic (``headroom_vs_best``)."""
     t = table[table["method"] != "whole_pool"].copy()
     t["family"] = t["method"].str.replace(r"random\d+", "random", regex=True)
     pivot = t.pivot_table(index=["ladder", "fraction"], columns="family", values="interval_score")
     heuristics = [h for h in HEURISTICS if h in pivot.columns]
     pivot["best_heuristic"] = pivot[heuristics].min(axis=1)
+    randoms = t[t["family"] == "random"].groupby(["ladder", "fraction"])["interval_score"]
+    pivot["best_random"] = randoms.min()
+    pivot["random_draws"] = randoms.size()
+    pivot["headroom_vs_best"] = 1 - pivot["best_random"] / pivot["best_heuristic"]
     overall = pivot[heuristics].mean().idxmin()
     whole = table[table["method"] == "whole_pool"].groupby("ladder")["interval_score"].mean()
     pool_score = whole.reindex(pivot.index.get_level_values("ladder")).to_numpy()
@@ -275,6 +282,13 @@ def report(table: pd.DataFrame) -> None:
             f"{s[f'{d}_vs_{overall}'].mean():+.3f}; wins {int((s[f'{d}_vs_best'] > 0).sum())} "
             f"of {len(s)} cases; 90% coverage {t[t['method'] == d]['coverage'].mean():.3f}"
         )
+        if s["random_draws"].notna().any():
+            print(
+                f"  headroom: the best of {int(s['random_draws'].min())}-"
+                f"{int(s['random_draws'].max())} random orders in hindsight beats the best "
+                f"heuristic by {s['headroom_vs_best'].mean():+.3f} on average (per case: "
+                f"{s['headroom_vs_best'].min():+.3f} to {s['headroom_vs_best'].max():+.3f})"
+            )
         reach = s[s[f"{d}_within_10pct"]].groupby("ladder")["fraction"].min()
         reach = reach.reindex(s["ladder"].unique()).fillna(np.inf)
         print(
