@@ -31,9 +31,11 @@ import numpy as np
 import pandas as pd
 from peer import peer_bands  # benchmarks/peer.py
 
+from bayes_scaling._constants import DEFAULT_PROBS
 from bayes_scaling.data.corpus import DIRECTIONS, corpus, direction_split, multiple_bin
 from bayes_scaling.plots import calibration_curves
 from bayes_scaling.priors.learned import family_of
+from bayes_scaling.trust.backtests import interval_score
 from bayes_scaling.trust.calibration import (
     POPULATION,
     calibration_summary,
@@ -44,16 +46,16 @@ from bayes_scaling.trust.calibration import (
 )
 
 HERE = Path(__file__).resolve().parent
-#: The peer's rows' method name, and the probabilities every method is scored at.
+#: The peer's rows' method name.
 PEER_METHOD = "simple-scaling-laws (peer)"
-PROBS = (0.5, 0.8, 0.9, 0.95)
 
 
 def peer_rows(ladders, directions, seed: int = 0) -> pd.DataFrame:
     """The peer's new-run intervals on every ladder's protocol in every direction (the same
     split as :func:`bayes_scaling.trust.calibration.protocol_backtest`), as rows the summary
     reads: coverage and interval score per held-out run and probability (no PIT or density:
-    the peer gives quantiles only). A protocol the peer cannot fit is said and skipped."""
+    the peer gives quantiles only). A protocol the peer cannot answer is said and skipped; an
+    empty frame when it answers none."""
     frames = []
     for ladder in ladders:
         runs = ladder.load()
@@ -64,18 +66,18 @@ def peer_rows(ladders, directions, seed: int = 0) -> pd.DataFrame:
             fit_part, held = parts
             start = time.perf_counter()
             try:
-                got = peer_bands(fit_part, held, seed, PROBS)
+                got = peer_bands(fit_part, held, seed, DEFAULT_PROBS)
             except RuntimeError as err:
                 print(f"peer {ladder.name} {direction}: {err}", flush=True)
                 continue
             axis = DIRECTIONS[direction]
-            along = np.tile(held[axis].to_numpy(float) / float(fit_part[axis].max()), len(PROBS))
-            y, lo, hi, p = (got[c].to_numpy(float) for c in ("loss", "lower", "upper", "prob"))
+            multiple = held[axis].to_numpy(float) / float(fit_part[axis].max())
+            along = np.concatenate([multiple for _ in got["prob"].unique()])  # rows by prob
+            y, lo, hi = (got[c].to_numpy(float) for c in ("loss", "lower", "upper"))
             frames.append(
                 got.assign(
                     covered=(lo <= y) & (y <= hi),
-                    interval_score=(hi - lo)
-                    + 2 / (1 - p) * (np.clip(lo - y, 0, None) + np.clip(y - hi, 0, None)),
+                    interval_score=interval_score(lo, hi, y, got["prob"].to_numpy(float)),
                     pit=np.nan,
                     log_pred_density=np.nan,
                     method=PEER_METHOD,
@@ -91,7 +93,7 @@ def peer_rows(ladders, directions, seed: int = 0) -> pd.DataFrame:
                 f" {time.perf_counter() - start:5.1f} s",
                 flush=True,
             )
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def evidence_of(ladders, path: Path, directions) -> list:
@@ -170,7 +172,8 @@ def main() -> None:
         earlier = earlier[earlier["method"] != "learned prior (default)"]
         earlier = earlier[earlier["method"] != PEER_METHOD] if args.peer else earlier
         table = pd.concat([earlier[earlier["ladder"].isin(table["ladder"])], table])
-    if args.peer:
+    if args.peer:  # the other methods' rows are written first: a failing peer loses nothing
+        table.to_csv(args.out / "calibration_runs.csv", index=False)
         table = pd.concat([table, peer_rows(chosen, args.directions)], ignore_index=True)
     table.to_csv(args.out / "calibration_runs.csv", index=False)
     summary = calibration_summary(table)

@@ -1,4 +1,5 @@
-"""The peer, simple-scaling-laws, for the benchmarks that compare with it (speed, sparse tables).
+"""The peer, simple-scaling-laws, for the benchmarks that compare with it (speed, calibration,
+sparse tables).
 
 It lives in its own virtual environment, ``benchmarks/.peer-venv`` (git-ignored), made on first
 use with this interpreter's ``venv`` and pip, so that its dependencies (polars, its own NumPy and
@@ -65,27 +66,39 @@ def peer_python() -> Path:
     return python
 
 
+#: Seconds one table may take the peer (its bootstrap on a degenerate 6-run fit takes ~25 s).
+TIMEOUT = 600
+
+
 def peer_bands(fit_part: pd.DataFrame, held: pd.DataFrame, seed: int, probs) -> pd.DataFrame:
     """The peer's central new-run intervals at the held-out runs: one row per (held-out run,
     prob), in the held-out order, with ``prob, lower, upper, loss`` (the observed loss).
 
-    Raises ``RuntimeError`` with the peer's last error line when it cannot fit the table.
+    Raises ``RuntimeError`` saying why when the peer cannot answer: it cannot fit the table,
+    its environment cannot be made (no network for pip), it takes longer than :data:`TIMEOUT`
+    or prints something else than its answer.
     """
     probs = [float(p) for p in probs]
     quantiles = sorted({q for p in probs for q in ((1 - p) / 2, (1 + p) / 2)})
-    with tempfile.TemporaryDirectory() as tmp:
-        runs_csv, points_csv = Path(tmp) / "runs.csv", Path(tmp) / "points.csv"
-        fit_part[["n_params", "n_tokens", "loss"]].to_csv(runs_csv, index=False)
-        held[["n_params", "n_tokens"]].to_csv(points_csv, index=False)
-        done = subprocess.run(
-            [str(peer_python()), "-c", PEER_PREDICT, str(runs_csv), str(points_csv), str(seed),
-             json.dumps(quantiles)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"the peer failed: {last}")
-    values = np.array(json.loads(done.stdout.strip().splitlines()[-1]), dtype=float)
+    try:
+        python = peer_python()
+        with tempfile.TemporaryDirectory() as tmp:
+            runs_csv, points_csv = Path(tmp) / "runs.csv", Path(tmp) / "points.csv"
+            fit_part[["n_params", "n_tokens", "loss"]].to_csv(runs_csv, index=False)
+            held[["n_params", "n_tokens"]].to_csv(points_csv, index=False)
+            done = subprocess.run(
+                [str(python), "-c", PEER_PREDICT, str(runs_csv), str(points_csv), str(seed),
+                 json.dumps(quantiles)],
+                capture_output=True, text=True, check=False, timeout=TIMEOUT,
+            )  # fmt: skip
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"the peer failed: {last}")
+        values = np.array(json.loads(done.stdout.strip().splitlines()[-1]), dtype=float)
+        if values.shape != (len(held), len(quantiles)):
+            raise ValueError(f"{values.shape} values for {len(held)} points")
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as err:
+        raise RuntimeError(f"the peer could not answer: {type(err).__name__}: {err}") from err
     column = {q: i for i, q in enumerate(quantiles)}
     loss = held["loss"].to_numpy(float)
     frames = [

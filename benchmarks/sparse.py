@@ -29,7 +29,8 @@ Both Bayesian methods are the full default fit (4 chains × 1000 draws, rescue, 
 ``seconds``: per table and method; the default's includes the Huber baseline where it ran.
 
 Writes one row per (ladder, size, method) to ``--out`` and prints the family-weighted averages.
-``sparse_10runs.csv``: ``--sizes 10:3 --huber-sizes --no-full --out benchmarks/sparse_10runs.csv``
+``sparse_10runs.csv``: ``--sizes 10:3 --huber-sizes --peer-sizes --no-full --out
+benchmarks/sparse_10runs.csv``
 with the discrepancy prior learned with the local misfit (186 s); ``sparse.csv`` is the earlier
 full run (6, 10, 20 runs, the Huber baseline and the whole tables).
 """

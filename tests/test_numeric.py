@@ -24,6 +24,12 @@ def test_cubic_spline_is_scipys_not_a_knot_spline(knots, shape, axis):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
 
 
+def test_cubic_spline_at_a_scalar_is_a_0d_array_as_scipys():
+    x, y = np.linspace(0.0, 3.0, 6), np.sin(np.linspace(0.0, 3.0, 6))
+    got = cubic_spline(x, y, 1.3)
+    assert got.shape == () and np.isclose(got, CubicSpline(x, y)(1.3), rtol=1e-12)
+
+
 def test_cubic_spline_goes_through_its_knots_and_is_exact_on_cubics():
     x = np.array([0.0, 0.5, 1.5, 2.0, 3.5, 4.0])
     cubic = 1.0 - 2.0 * x + 0.5 * x**2 - 0.25 * x**3
@@ -40,3 +46,11 @@ def test_cubic_spline_goes_through_its_knots_and_is_exact_on_cubics():
 def test_cubic_spline_refuses_fewer_than_four_increasing_knots(x):
     with pytest.raises(ValueError, match="at least 4 increasing knots"):
         cubic_spline(np.array(x), np.zeros(len(x)), [0.5])
+
+
+def test_cubic_spline_refuses_a_missing_axis_and_values_that_are_not_finite():
+    x = np.arange(5.0)
+    with pytest.raises(ValueError, match="an axis of y"):
+        cubic_spline(x, np.zeros(5), [0.5], axis=1)
+    with pytest.raises(ValueError, match="finite"):
+        cubic_spline(x, np.array([0.0, 1.0, np.nan, 2.0, 3.0]), [0.5])

@@ -69,11 +69,11 @@ def log_density(
     return normal_logpdf(y - mu, posterior["sigma"])
 
 
-#: Elements (draws x runs) evaluated at a time by :func:`pointwise_log_density`: blocks of 1 MiB
-#: a temporary instead of one array of every draw at every run (10,000 runs x 4,000 draws took
-#: 10 s that way, most of it allocating 320 MB temporaries). On 240 runs x 4,000 draws, blocks of
-#: 2^17 rather than 10^6 elements took 28 ms instead of 40 with a traced peak of 11 MiB instead of
-#: 29 (the output itself is 7.3 MiB), the same values.
+#: Elements (draws x runs) evaluated at a time by :func:`pointwise_log_density` and
+#: :func:`residual_draws`: blocks of 1 MiB a temporary instead of one array of every draw at every
+#: run (10,000 runs x 4,000 draws took 10 s that way, most of it allocating 320 MB temporaries).
+#: On 240 runs x 4,000 draws, blocks of 2^17 rather than 10^6 elements took 28 ms instead of 40
+#: with a traced peak of 11 MiB instead of 29 (the output itself is 7.3 MiB), the same values.
 BLOCK_ELEMENTS = 131_072
 
 
@@ -83,7 +83,9 @@ def _residual_blocks(law, posterior: xr.Dataset, inputs, y):
     y = np.asarray(y, float)
     x = {k: np.asarray(v, float)[None, :] for k, v in inputs.items()}
     names = [k for k in (*law.params, "sigma", "nu") if k in posterior]
-    flat = {k: np.asarray(posterior[k], float).reshape(-1, 1) for k in names}
+    flat = {
+        k: np.asarray(posterior[k].transpose("chain", "draw"), float).reshape(-1, 1) for k in names
+    }
     n_draws = len(flat[names[0]])
     step = max(1, BLOCK_ELEMENTS // max(len(y), 1))
     for start in range(0, n_draws, step):
