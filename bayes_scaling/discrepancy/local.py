@@ -345,16 +345,20 @@ def applies(law) -> bool:
     return {"n_params", "n_tokens"} <= set(law.inputs)
 
 
-def learn(runs, law, posterior, hyper: dict | None = None) -> LocalMisfit | None:
+def learn(
+    runs, law, posterior, hyper: dict | None = None, residuals: np.ndarray | None = None
+) -> LocalMisfit | None:
     """The local misfit of a fit: the shipped (s, ℓ_N, ℓ_R), σ_n ≥ the fit's median σ by type-II
     maximum likelihood on a grid (:data:`NOISE_GRID`), conditioned on the posterior-median
-    residuals of the fitted runs. None for a law without both n_params and n_tokens."""
+    residuals of the fitted runs (``residuals``, when the caller has them already; else computed
+    here). None for a law without both n_params and n_tokens."""
     if not applies(law):
         return None
     hyper = shipped_hyper() if hyper is None else hyper
-    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
-    y = np.log(runs["loss"].to_numpy(float))
-    residuals = np.median(residual_draws(law, posterior, inputs, y), axis=0)
+    if residuals is None:
+        inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
+        y = np.log(runs["loss"].to_numpy(float))
+        residuals = np.median(residual_draws(law, posterior, inputs, y), axis=0)
     x = positions(runs["n_params"], runs["n_tokens"])
     sigma = float(np.median(posterior["sigma"]))
     # −log N(r̄; 0, K + σ_n² I) for every σ_n of the grid from one eigendecomposition of K

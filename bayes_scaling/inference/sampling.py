@@ -36,7 +36,7 @@ from bayes_scaling.inference.nuts import (
 from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.inference.rungs import Attempt
 from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.likelihoods import check_likelihood, pointwise_log_density
+from bayes_scaling.model.likelihoods import check_likelihood, log_density_draws, residual_draws
 from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import resolve_priors
 from bayes_scaling.priors.learned import LAW as LEARNED_LAW
@@ -275,7 +275,8 @@ def fit(
         settings["priors_chosen"] = f"learned: the default below {SMALL_TABLE} runs"
     inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
     y = np.log(runs["loss"].to_numpy(float))
-    loglik = pointwise_log_density(likelihood, law, posterior, inputs, y)
+    residuals = residual_draws(law, posterior, inputs, y)  # once: the density and the misfit
+    loglik = log_density_draws(likelihood, posterior, residuals)
     if discrepancy:
         cut_on = "compute" if discrepancy is True else str(discrepancy)
         settings["discrepancy_cut_on"] = cut_on
@@ -296,7 +297,8 @@ def fit(
 
         disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on, disc_prior)
         failed = sum(not r["usable"] for r in refits)
-        disc = replace(disc, failed_refits=failed, local=learn_local_misfit(runs, law, posterior))
+        local = learn_local_misfit(runs, law, posterior, residuals=np.median(residuals, axis=0))
+        disc = replace(disc, failed_refits=failed, local=local)
         settings["discrepancy_prior"] = disc_prior.name
         settings["discrepancy_refits"] = refits
         settings["discrepancy_seconds"] = round(time.perf_counter() - start, 3)

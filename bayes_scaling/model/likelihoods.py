@@ -69,58 +69,67 @@ def log_density(
     return normal_logpdf(y - mu, posterior["sigma"])
 
 
-#: Elements (draws x runs) evaluated at a time by :func:`pointwise_log_density` and
-#: :func:`residual_draws`: blocks of 1 MiB a temporary instead of one array of every draw at every
-#: run (10,000 runs x 4,000 draws took 10 s that way, most of it allocating 320 MB temporaries).
+#: Elements (draws x runs) evaluated at a time by :func:`residual_draws` and
+#: :func:`log_density_draws`: blocks of 1 MiB a temporary instead of one array of every draw at
+#: every run (10,000 runs x 4,000 draws took 10 s that way, most of it allocating 320 MB
+#: temporaries).
 #: On 240 runs x 4,000 draws, blocks of 2^17 rather than 10^6 elements took 28 ms instead of 40
 #: with a traced peak of 11 MiB instead of 29 (the output itself is 7.3 MiB), the same values.
 BLOCK_ELEMENTS = 131_072
 
 
-def _residual_blocks(law, posterior: xr.Dataset, inputs, y):
-    """``(rows, block, resid)`` over blocks of draws (:data:`BLOCK_ELEMENTS`): the flat draw
-    indices, the block's parameters (a column each) and y_i − log f(x_i; θ_s) for those draws."""
+def residual_draws(law, posterior: xr.Dataset, inputs, y) -> np.ndarray:
+    """y_i − log f(x_i; θ_s) for every draw s (chain × draw, flattened) and run i, shape
+    (draws, runs), computed in blocks of draws (:data:`BLOCK_ELEMENTS`) with numpy: the law's
+    function broadcasts a block of draws (column) against the runs (row)."""
     y = np.asarray(y, float)
     x = {k: np.asarray(v, float)[None, :] for k, v in inputs.items()}
-    names = [k for k in (*law.params, "sigma", "nu") if k in posterior]
     flat = {
-        k: np.asarray(posterior[k].transpose("chain", "draw"), float).reshape(-1, 1) for k in names
+        k: np.asarray(posterior[k].transpose("chain", "draw"), float).reshape(-1, 1)
+        for k in law.params
     }
-    n_draws = len(flat[names[0]])
+    out = np.empty((len(flat[law.params[0]]), len(y)))
     step = max(1, BLOCK_ELEMENTS // max(len(y), 1))
-    for start in range(0, n_draws, step):
+    for start in range(0, len(out), step):
         block = {k: v[start : start + step] for k, v in flat.items()}
-        yield slice(start, start + step), block, y[None, :] - np.log(law.fn(x, block, np))
-
-
-def residual_draws(law, posterior: xr.Dataset, inputs, y) -> np.ndarray:
-    """y_i − log f(x_i; θ_s) for every draw s (chain × draw, flattened) and run i, computed in
-    blocks of draws like :func:`pointwise_log_density`."""
-    out = np.empty((posterior[law.params[0]].size, len(np.atleast_1d(y))))
-    for rows, _, resid in _residual_blocks(law, posterior, inputs, y):
-        out[rows] = resid
+        out[start : start + step] = y[None, :] - np.log(law.fn(x, block, np))
     return out
+
+
+def log_density_draws(
+    name: str, posterior: xr.Dataset, residuals: np.ndarray, *, overwrite: bool = False
+) -> xr.DataArray:
+    """log p(y_i | θ_s) from the residuals of :func:`residual_draws` (draws × runs) and each
+    draw's noise (σ, and ν for the Student-t), dims ``(chain, draw, run)``; in blocks of draws.
+    ``overwrite``: written over ``residuals`` (no second array) when the caller is done with
+    them."""
+    noise = [k for k in ("sigma", "nu") if k in posterior]
+    flat = {
+        k: np.asarray(posterior[k].transpose("chain", "draw"), float).reshape(-1, 1) for k in noise
+    }
+    out = residuals if overwrite else np.empty_like(residuals)
+    step = max(1, BLOCK_ELEMENTS // max(residuals.shape[1], 1))
+    for start in range(0, len(out), step):
+        rows = slice(start, start + step)
+        if name == "student_t":
+            out[rows] = t_logpdf(residuals[rows], flat["sigma"][rows], flat["nu"][rows])
+        else:
+            out[rows] = normal_logpdf(residuals[rows], flat["sigma"][rows])
+    return xr.DataArray(
+        out.reshape(posterior.sizes["chain"], posterior.sizes["draw"], out.shape[1]),
+        dims=("chain", "draw", "run"),
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values},
+    )
 
 
 def pointwise_log_density(name: str, law, posterior: xr.Dataset, inputs, y) -> xr.DataArray:
     """log p(y_i | θ_s) for every draw s and run i, dims ``(chain, draw, run)``.
 
-    The same numbers as :func:`log_density` of ``log law.fn(inputs, θ)``, computed in blocks of
-    draws (:data:`BLOCK_ELEMENTS`) with numpy: the law's function broadcasts a block of draws
-    (column) against the runs (row).
+    The same numbers as :func:`log_density` of ``log law.fn(inputs, θ)``:
+    :func:`log_density_draws` of :func:`residual_draws`, both in blocks of draws.
     """
-    chains, draws = posterior["sigma"].shape
-    out = np.empty((chains * draws, len(np.atleast_1d(y))))
-    for rows, block, resid in _residual_blocks(law, posterior, inputs, y):
-        if name == "student_t":
-            out[rows] = t_logpdf(resid, block["sigma"], block["nu"])
-        else:
-            out[rows] = normal_logpdf(resid, block["sigma"])
-    return xr.DataArray(
-        out.reshape(chains, draws, out.shape[1]),
-        dims=("chain", "draw", "run"),
-        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values},
-    )
+    residuals = residual_draws(law, posterior, inputs, y)
+    return log_density_draws(name, posterior, residuals, overwrite=True)
 
 
 def draw_noise(posterior: xr.Dataset, name: str, shape, seed) -> xr.DataArray | np.ndarray:

@@ -413,7 +413,8 @@ def two_modes(calls, shift):
     return sample
 
 
-def test_separate_modes_stop_the_ladder_and_name_the_runs():
+def test_separate_modes_stop_the_ladder_and_name_the_runs_plumbing():
+    """Stub draws (chains 2-3 where E is 0.3 higher): the ladder stops and names the runs."""
     runs = datasets.demo()
     law = get_law("chinchilla")
     priors = resolve_priors(law, runs, None, "student_t")
