@@ -32,7 +32,7 @@ from bayes_scaling.passk.law import (
     MIXTURE_PARAMS,
     PARAMS,
 )
-from bayes_scaling.passk.logit import LOGIT_PARAMS
+from bayes_scaling.passk.logit import LOGIT_PARAMS, NATURAL
 from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
@@ -80,7 +80,7 @@ def difficulty_draws(post: xr.Dataset, flat=_flat) -> tuple[Family, tuple]:
     of the Beta mixture's hard component, or None for one Beta; for the logit-normal mixture
     ``(mu, sigma, pi, (share, mu_hard, sigma_hard))``."""
     if "logit_mean" in post:
-        names, hard_names = ("mu", "sigma", "pi"), ("hard_share", "mu_hard", "sigma_hard")
+        names, hard_names = NATURAL[:3], NATURAL[3:]
         fam = family(LOGIT_MIXTURE)
     else:
         names, hard_names, fam = (

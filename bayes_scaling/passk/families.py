@@ -78,7 +78,6 @@ class Family(NamedTuple):
     :func:`problems_pass_at_k` as a function of k alone (for a search over k)."""
 
     population: object
-    problems: object
     benchmark: object
     unsolvable: object
     log_marginal: object
@@ -94,7 +93,6 @@ def problems_curve(a, b, pi, n, c, hard=None):
 #: The Beta forms (one Beta or the Beta mixture) of this module.
 BETA_FAMILY = Family(
     population_pass_at_k,
-    problems_pass_at_k,
     benchmark_pass_at_k,
     unsolvable_weight,
     log_marginal,
@@ -103,7 +101,6 @@ BETA_FAMILY = Family(
 #: The logit-normal mixture's, by quadrature (:mod:`bayes_scaling.passk.logit`).
 LOGIT_FAMILY = Family(
     logit.population_pass_at_k,
-    logit.problems_pass_at_k,
     logit.benchmark_pass_at_k,
     logit.unsolvable_weight,
     logit.log_marginal,

@@ -287,20 +287,22 @@ def _row(name, diag: Diagnostics, record, secs) -> dict:
 def _fit_each(
     counts, info, pkey, difficulty, draws, chains, tune, seed, target_accept, rescue, progress
 ):
-    """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, compiled once)."""
+    """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, or
+    :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once)."""
     posts, rows, records = [], [], {}
+    if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
+        prepare, build = logit_data, build_logit
+    else:
+        prepare, build = (lambda compressed: {"counts": compressed}), build_single
     for i, name in enumerate(info["model"]):
         part = counts[counts["model"] == name]
-        data = {"counts": compress(part["samples"], part["correct"])}
-        build = build_single
-        if difficulty == LOGIT_MIXTURE:  # its quadrature nodes
-            data, build = logit_data(data["counts"]), build_logit
+        data = prepare(compress(part["samples"], part["correct"]))
         first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0) + i)
 
-        def sample(attempt, data=data, build=build):
+        def sample(attempt, data=data):
             return sample_attempt(
                 ("passk", pkey),
-                lambda: build(*data.values(), pkey),
+                lambda: build(**data, priors=pkey),
                 data,
                 attempt,
                 chains,

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_scaling._lazy import scipy_function
-from bayes_scaling.passk.logit import LOGIT_PARAMS, LOGIT_PRIORS
+from bayes_scaling.passk.logit import LOGIT_PARAMS, LOGIT_PRIORS, with_unsolvable
 
 betaln = scipy_function("special", "betaln")  # SciPy on first use
 gammaln = scipy_function("special", "gammaln")
@@ -77,7 +77,7 @@ DIFFICULTIES = ("beta", "beta-mixture", "logit-normal-mixture")
 LOGIT_MIXTURE = "logit-normal-mixture"
 #: ``difficulty="auto"`` (the default of :func:`~bayes_scaling.passk.fit.fit_passk`): the Beta
 #: when the fit carries the difficulty law across models or pools them (only the Beta does),
-#: else the Beta mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).
+#: else the logit-normal mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).
 AUTO = "auto"
 DEFAULT_DIFFICULTY = AUTO
 #: The Beta mixture's own parameters, after :data:`PARAMS`.
@@ -269,9 +269,7 @@ def log_marginal(a, b, pi, n, c, hard=None):
         comps = components(a, b, hard)
         terms = [np.log(w) + log_beta_binomial(ai, bi, n, c) for w, ai, bi in comps]
         bb = log_choose + np.logaddexp.reduce(np.stack(np.broadcast_arrays(*terms)), axis=0)
-        solved = np.log1p(-pi) + bb
-        never = np.logaddexp(np.log(pi), solved)
-    return np.where(c > 0, solved, never)
+    return with_unsolvable(bb, pi, c)
 
 
 def chen_pass_at_k(n, c, k):

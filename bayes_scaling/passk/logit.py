@@ -104,10 +104,13 @@ def hard_terms(hard_logit, log_hard_depth, log_sigma_hard, mu, log_sigma, xp=np)
     )
 
 
+#: The names of the mixture's natural parameters (:func:`natural`), as a fit stores them.
+NATURAL = ("mu", "sigma", "pi", "hard_share", "mu_hard", "sigma_hard")
+
+
 def natural(x) -> dict:
-    """The mixture's natural parameters from its sampler's (a mapping of :data:`LOGIT_PARAMS`,
-    numpy arrays or xarray): ``mu``, ``sigma``, ``pi``, ``hard_share``, ``mu_hard``,
-    ``sigma_hard``."""
+    """The mixture's natural parameters (:data:`NATURAL`) from its sampler's (a mapping of
+    :data:`LOGIT_PARAMS`, numpy arrays or xarray)."""
     log_w, _, mu_h, sigma_h = hard_terms(
         x["hard_logit"], x["log_hard_depth"], x["log_sigma_hard"], x["logit_mean"], x["log_sigma"]
     )
@@ -221,13 +224,22 @@ def _posterior_nodes(prior, log_w_u):
     return np.exp(lj - lz[..., None]), lz
 
 
+def with_unsolvable(log_solvable, pi, c):
+    """log P(c | n) from log P(c | n, solvable): (1 − π)·P(c | solvable), plus π for a count of
+    zero (an unsolvable problem explains only c = 0). The numpy step of both families (the
+    Beta's :func:`bayes_scaling.passk.law.log_marginal` and this module's); the model's PyTensor
+    twin is :func:`bayes_scaling.passk.model._with_unsolvable`."""
+    with np.errstate(divide="ignore"):
+        solved = np.log1p(-np.asarray(pi, float)) + log_solvable
+        return np.where(np.asarray(c) > 0, solved, np.logaddexp(np.log(pi), solved))
+
+
 def _solvable_share(pi, lz, c):
     """1 − P(unsolvable | counts): 1 when c > 0, else (1 − π)·P0 / (π + (1 − π)·P0)."""
     if c > 0:
         return np.ones_like(lz)
     with np.errstate(divide="ignore"):
-        solved = np.log1p(-pi) + lz
-        return np.exp(solved - np.logaddexp(np.log(pi), solved))
+        return np.exp(np.log1p(-pi) + lz - with_unsolvable(lz, pi, c))
 
 
 def population_pass_at_k(mu, sigma, pi, k, hard=None):
@@ -319,11 +331,7 @@ def log_marginal(mu, sigma, pi, n, c, hard=None):
     def value(weights, lz, share, eta):
         return lz
 
-    bb = log_choose + _per_pair(mu, sigma, pi, n, c, hard, value)
-    with np.errstate(divide="ignore"):
-        solved = np.log1p(-pi) + bb
-        never = np.logaddexp(np.log(pi), solved)
-    return np.where(c_arr > 0, solved, never)
+    return with_unsolvable(log_choose + _per_pair(mu, sigma, pi, n, c, hard, value), pi, c_arr)
 
 
 def simulate_rates(x, problems: int, rng: np.random.Generator) -> np.ndarray:

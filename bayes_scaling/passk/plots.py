@@ -12,6 +12,7 @@ import numpy as np
 from bayes_scaling._constants import DEFAULT_PROBS
 from bayes_scaling.passk.answers import band_dataset, pass_at_k
 from bayes_scaling.passk.law import chen_pass_at_k
+from bayes_scaling.passk.logit import log_density
 
 
 def passk_fan(fit, model=None, k_max: float = 1e5, probs=DEFAULT_PROBS, kind: str = "problems"):
@@ -59,13 +60,11 @@ def _log10_density(post, p):
         eta, jac = np.log(p / (1 - p)), np.log(10) / (1 - p)
         mu, sd, w, mu2, sd2 = (
             flat(v) for v in ("mu", "sigma", "hard_share", "mu_hard", "sigma_hard")
-        )
+        )  # NATURAL without π
+        with np.errstate(divide="ignore"):
+            log_w, log_1mw = np.log(w), np.log1p(-w)
         return lambda i: (
-            jac
-            * (
-                (1 - w[i]) * stats.norm.pdf(eta, mu[i], sd[i])
-                + w[i] * stats.norm.pdf(eta, mu2[i], sd2[i])
-            )
+            jac * np.exp(log_density(eta, mu[i], sd[i], (log_w[i], log_1mw[i], mu2[i], sd2[i])))
         )
     a, b = flat("a"), flat("b")
     # the Beta mixture's hard component (share w, Beta(a_hard, b_hard)); none for one Beta

@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._constants import package_version
+from bayes_scaling.passk.logit import LOGIT_PARAMS, NATURAL
 from bayes_scaling.results.base import FitResult
 from bayes_scaling.results.diagnostics import Diagnostics
 from bayes_scaling.results.io import register_format
@@ -42,10 +43,7 @@ PARAMETERS = ("log_a", "log_b", "unsolvable_logit", "a", "b", "pi")
 HARD_PARAMETERS = ("log_a_hard", "log_b_hard", "hard_logit", "a_hard", "b_hard", "hard_share")
 #: The logit-normal mixture's (``difficulty="logit-normal-mixture"``): its sampled parameters,
 #: then the body's centre and sd in logit p, π, the hard component's share, centre and sd.
-LOGIT_PARAMETERS = (
-    "logit_mean", "log_sigma", "unsolvable_logit", "hard_logit", "log_hard_depth",
-    "log_sigma_hard", "mu", "sigma", "pi", "hard_share", "mu_hard", "sigma_hard",
-)  # fmt: skip
+LOGIT_PARAMETERS = (*LOGIT_PARAMS, *NATURAL)
 
 
 def counts_hash(counts: pd.DataFrame) -> str:
