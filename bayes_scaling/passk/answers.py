@@ -267,9 +267,10 @@ def exponent(
 def _k_needed(fam, a, b, pi, n, c, target, kind, hard=None):
     """Per draw the smallest k (real, ≥ 1) with pass@k ≥ target; inf where never."""
     if kind == "population":
+        curve = fam.population_curve(a, b, pi, hard=hard)
 
         def f(k):
-            return fam.population(a, b, pi, k[:, None], hard=hard)[:, 0]
+            return curve(k[:, None])[:, 0]
 
         ceiling = 1 - pi[:, 0]
     else:
@@ -277,12 +278,12 @@ def _k_needed(fam, a, b, pi, n, c, target, kind, hard=None):
         n, c = pairs[:, 0], pairs[:, 1]
         share = mult / mult.sum()
 
-        curve = fam.curve(a, b, pi, n, c, hard=hard)
+        curve, unsolvable = fam.curve(a, b, pi, n, c, hard=hard)
 
         def f(k):
             return curve(k[:, None]) @ share
 
-        ceiling = 1 - fam.unsolvable(a, b, pi, n, c, hard=hard) @ share
+        ceiling = 1 - unsolvable @ share
     lo = np.zeros(len(a))
     hi = np.full(len(a), np.log(K_MAX))
     reach = (ceiling > target) & (f(np.full(len(a), K_MAX)) >= target)

@@ -74,37 +74,45 @@ def prior_pass_at_k(
 class Family(NamedTuple):
     """The closed forms of one kind of difficulty distribution, each taking its two location
     and scale arrays (Beta: a, b; logit-normal: μ, σ), π and the hard component ``hard`` as
-    :func:`population_pass_at_k` and the functions beside it do; ``curve`` gives
-    :func:`problems_pass_at_k` as a function of k alone (for a search over k)."""
+    :func:`population_pass_at_k` and the functions beside it do. For a search over k,
+    ``curve`` gives :func:`problems_pass_at_k` as a function of k alone together with
+    :func:`unsolvable_weight` (one pass over the counts), and ``population_curve``
+    :func:`population_pass_at_k` as a function of k alone."""
 
     population: object
     benchmark: object
-    unsolvable: object
     log_marginal: object
     curve: object
+    population_curve: object
 
 
 def problems_curve(a, b, pi, n, c, hard=None):
-    """``curve(k)`` = :func:`problems_pass_at_k` at the given counts (closed form: nothing to
-    compute ahead)."""
-    return lambda k: problems_pass_at_k(a, b, pi, n, c, k, hard=hard)
+    """``(curve, unsolvable)``: ``curve(k)`` = :func:`problems_pass_at_k` at the given counts
+    (closed form: nothing to compute ahead) and :func:`unsolvable_weight` there."""
+    curve = lambda k: problems_pass_at_k(a, b, pi, n, c, k, hard=hard)  # noqa: E731
+    return curve, unsolvable_weight(a, b, pi, n, c, hard=hard)
+
+
+def population_curve(a, b, pi, hard=None):
+    """``curve(k)`` = :func:`population_pass_at_k` (closed form: nothing to compute ahead)."""
+    return lambda k: population_pass_at_k(a, b, pi, k, hard=hard)
 
 
 #: The Beta forms (one Beta or the Beta mixture) of this module.
 BETA_FAMILY = Family(
     population_pass_at_k,
     benchmark_pass_at_k,
-    unsolvable_weight,
     log_marginal,
     problems_curve,
+    population_curve,
 )
 #: The logit-normal mixture's, by quadrature (:mod:`bayes_scaling.passk.logit`).
 LOGIT_FAMILY = Family(
     logit.population_pass_at_k,
     logit.benchmark_pass_at_k,
-    logit.unsolvable_weight,
     logit.log_marginal,
     logit.problems_curve,
+    logit.population_curve,
 )
 
 

@@ -242,15 +242,26 @@ def _solvable_share(pi, lz, c):
         return np.exp(np.log1p(-pi) + lz - with_unsolvable(lz, pi, c))
 
 
+def population_curve(mu, sigma, pi, hard=None):
+    """``curve(k)`` = :func:`population_pass_at_k` at any ``k``, with the grid's masses
+    computed once (a search over k calls it many times)."""
+    log_miss = log_sigmoid(-np.concatenate([[-np.inf], GRID, [np.inf]]))
+    lm = _log_prior(mu, sigma, hard)
+    weights = np.exp(lm - logsumexp(lm, axis=-1, keepdims=True))
+    solvable = 1 - np.asarray(pi)
+
+    def curve(k):
+        miss = np.sum(weights * np.exp(np.asarray(k, float)[..., None] * log_miss), axis=-1)
+        return solvable * (1 - miss)
+
+    return curve
+
+
 def population_pass_at_k(mu, sigma, pi, k, hard=None):
     """1 − π − (1 − π)·E[(1 − p)^k] over the mixture (the grid's masses,
     :func:`log_grid_masses`, the mass below it never solved), broadcasting ``mu, sigma, pi``
     (and ``hard``'s) against ``k``."""
-    eta = np.concatenate([[-np.inf], GRID, [np.inf]])
-    lm = _log_prior(mu, sigma, hard)
-    weights = np.exp(lm - logsumexp(lm, axis=-1, keepdims=True))
-    miss = np.sum(weights * np.exp(np.asarray(k, float)[..., None] * log_sigmoid(-eta)), axis=-1)
-    return (1 - np.asarray(pi)) * (1 - miss)
+    return population_curve(mu, sigma, pi, hard)(k)
 
 
 def _each_count(mu, sigma, pi, n, c, hard):
@@ -279,9 +290,10 @@ def _per_pair(mu, sigma, pi, n, c, hard, value):
 
 
 def problems_curve(mu, sigma, pi, n, c, hard=None):
-    """``curve(k)``: per problem pass@k given its counts at any ``k`` (a scalar or (S, 1)),
-    shape (S, J), with the posterior weights over the nodes computed once (a search over k
-    calls it many times; nodes no draw weighs above 1e-12 are dropped)."""
+    """``(curve, unsolvable)``: ``curve(k)`` is the per problem pass@k given its counts at any
+    ``k`` (a scalar or (S, 1)), shape (S, J), with the posterior weights over the nodes computed
+    once (a search over k calls it many times; nodes no draw weighs above 1e-12 are dropped);
+    ``unsolvable`` is :func:`unsolvable_weight`, from the same pass over the counts."""
     inverse, counts = _each_count(mu, sigma, pi, n, c, hard)
     parts = []
     for weights, _, share, eta in counts:
@@ -293,14 +305,15 @@ def problems_curve(mu, sigma, pi, n, c, hard=None):
         cols = [share * (1 - np.sum(w * np.exp(k * miss), axis=-1)) for w, miss, share in parts]
         return np.concatenate(cols, axis=-1)[..., inverse]
 
-    return curve
+    unsolvable = np.concatenate([1 - share for _, _, share in parts], axis=-1)[..., inverse]
+    return curve, unsolvable
 
 
 def problems_pass_at_k(mu, sigma, pi, n, c, k, hard=None):
     """Per problem pass@k given its counts: ``mu, sigma, pi`` of shape (S, 1), ``n, c`` of
     shape (J,), ``k`` a scalar or (S, 1); returns (S, J): (1 − w_j)·(1 − Σ_q W_q·(1 − p_q)^k)
     (:func:`problems_curve`)."""
-    return problems_curve(mu, sigma, pi, n, c, hard)(k)
+    return problems_curve(mu, sigma, pi, n, c, hard)[0](k)
 
 
 def unsolvable_weight(mu, sigma, pi, n, c, hard=None):
