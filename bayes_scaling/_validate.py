@@ -185,6 +185,26 @@ def flag(value, name: str) -> bool:
     return bool(value)
 
 
+#: Axes a fit's internal cuts can run along (``discrepancy="n_params"``, ...).
+CUT_AXES = ("compute", "n_params", "n_tokens")
+
+
+def discrepancy_axis(value, columns) -> bool | str:
+    """A fit's ``discrepancy``: True or False, or the axis of its internal cuts, one of
+    :data:`CUT_AXES` that is a column of the runs (``columns``)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if not isinstance(value, str) or value not in CUT_AXES:
+        raise ArgumentError(
+            "discrepancy", f"expected True, False or one of {list(CUT_AXES)}, got {shown(value)}"
+        )
+    if value not in columns:
+        raise ArgumentError(
+            "discrepancy", f"the runs have no {value!r} column to cut along; give True (compute)"
+        )
+    return value
+
+
 def one_of(value, name: str, choices: Iterable[str]) -> str:
     """One of a fixed set of strings."""
     choices = tuple(choices)

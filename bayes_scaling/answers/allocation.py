@@ -113,7 +113,7 @@ def loss_draws(
     :func:`law_loss`.
     """
     loss = law_loss(fit, n_params, n_tokens)
-    disc = fit.discrepancy if discrepancy else None
+    disc = fit.discrepancy if check.flag(discrepancy, "discrepancy") else None
     if disc is None:
         return loss
     sizes = {
@@ -220,6 +220,7 @@ def choose_params(
     """
     k, measure = flops_of(fit, flops_per_param_token), measure or expected()
     compute = check.positive(compute, "compute")
+    discrepancy = check.flag(discrepancy, "discrepancy")
     if n_star is None:
         n_star = optimal_allocation(fit, [compute], k)["n_params"]
     lo, hi = np.log(float(n_star.min()) / 10), np.log(float(n_star.max()) * 10)
@@ -348,6 +349,7 @@ def frontier(
     prob = check.renamed(aliases, "probs", "prob", prob, where="frontier")
     k = flops_of(fit, flops_per_param_token)
     compute = check.positive(compute, "compute")
+    discrepancy = check.flag(discrepancy, "discrepancy")
     n_star = optimal_allocation(fit, [compute], k)["n_params"].isel(budget=0, drop=True)
     if n_params is None:
         n_params = np.geomspace(

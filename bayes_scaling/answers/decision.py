@@ -105,7 +105,8 @@ def decide(
     target_probs = check.probabilities(target_probs, "target_probs")
     al.require_optimum(fit)
     k = al.flops_of(fit, flops_per_param_token)
-    with_disc = bool(discrepancy) and fit.discrepancy is not None
+    discrepancy = check.flag(discrepancy, "discrepancy")
+    with_disc = discrepancy and fit.discrepancy is not None
     largest = float(fit.runs["compute"].max())
 
     opt = al.optimal_allocation(fit, budgets, k)

@@ -115,9 +115,18 @@ def _noise(fit, seed) -> xr.DataArray:
     return xr.DataArray(eps, dims=SAMPLE_DIMS)
 
 
-#: Halvings of the search interval of log C (about 40 nats wide): to < 1e-9, a relative precision
-#: of C far below any band's width (60 halvings cost 5/3 the time for nothing).
-BISECTIONS = 36
+#: Points a decade of the log-compute grid scanned for each draw's first crossing: the loss need
+#: not fall with compute all the way (a drift can turn it up again far out), so the search looks
+#: for the smallest C that reaches the target, not for a sign change between the ends.
+SCAN_PER_DECADE = 2
+#: Halvings of the bracket the scan leaves (half a decade, 1.15 nats) to < 1e-9 nats: a relative
+#: precision of C far below any band's width.
+BISECTIONS = 31
+#: Passes of the fixed point for the local misfit g at the crossing (it moves with the position
+#: only on the GP's length scale, so 2-3 passes settle it to < 1e-6 of log loss).
+LOCAL_PASSES = 4
+#: Change of g (log loss) between passes below which the fixed point has settled.
+LOCAL_TOLERANCE = 1e-6
 
 
 def compute_to_reach(
@@ -129,7 +138,15 @@ def compute_to_reach(
     discrepancy=True,
     **aliases,
 ) -> xr.DataArray:
-    """Per-draw C_reach (FLOPs; ∞ where a draw never reaches ``target``), bisecting in log C.
+    """Per-draw C_reach (FLOPs; ∞ where a draw never reaches ``target``): the first point of a
+    log-compute grid (:data:`SCAN_PER_DECADE`) at which the draw's run loss is at or below the
+    target, refined by bisection against the grid point before it.
+
+    The local misfit g (:mod:`bayes_scaling.discrepancy.local`) depends on where the draw's run
+    lies, which is what is solved for: it is held at its value at the previous pass's crossing
+    and the crossing solved again, until it settles (:data:`LOCAL_PASSES`). So C_reach ≤ C
+    exactly when :func:`run_loss_at` at C is at or below the target, draw by draw (up to the
+    grid: a dip below the target narrower than half a decade can be missed).
 
     ``k=`` is accepted as the old name of ``flops_per_param_token``.
     """
@@ -143,18 +160,41 @@ def compute_to_reach(
     require_optimum(fit)
     largest = float(fit.runs["compute"].max())
     factor = np.exp(_noise(fit, seed).values)
-    misses = _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy)
-    lo = np.full(factor.shape, np.log(largest * SEARCH_MULTIPLES[0]))
-    hi = np.full(factor.shape, np.log(largest * SEARCH_MULTIPLES[1]))
-    below_floor = _below_floor(fit, target, factor.shape)
-    never = misses(hi) | below_floor
-    already = ~misses(lo) & ~below_floor
+    misses, local_at = _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy)
+    decades = np.log10(SEARCH_MULTIPLES)
+    grid = np.log(largest) + np.log(10) * np.linspace(
+        *decades, int(round((decades[1] - decades[0]) * SCAN_PER_DECADE)) + 1
+    )
+    g = local_at(np.full(factor.shape, np.log(largest)))
+    for _ in range(LOCAL_PASSES):
+        log_c = _first_crossing(misses, grid, g)
+        if local_at.constant:
+            break
+        settled = local_at(np.where(np.isfinite(log_c), log_c, grid[-1]))
+        done = np.max(np.abs(settled - g)) < LOCAL_TOLERANCE
+        g = settled
+        if done:
+            break
+    never = ~np.isfinite(log_c) | _below_floor(fit, target, factor.shape)
+    c = np.exp(np.where(never, 0.0, log_c))
+    return xr.DataArray(np.where(never, np.inf, c), dims=SAMPLE_DIMS, name="compute_to_reach")
+
+
+def _first_crossing(misses, grid: np.ndarray, g) -> np.ndarray:
+    """Per draw, log C of the first crossing of the target on ``grid`` (bisected to
+    :data:`BISECTIONS` halvings of its step), the grid's first point when it is reached there,
+    and +∞ when it is reached nowhere on the grid."""
+    shape = np.shape(g)
+    reached = np.stack([~misses(np.full(shape, c), g) for c in grid])  # (grid, *draws)
+    first = np.argmax(reached, axis=0)
+    hi = grid[first]
+    lo = grid[np.maximum(first - 1, 0)]
     for _ in range(BISECTIONS):
         mid = (lo + hi) / 2
-        miss = misses(mid)
+        miss = misses(mid, g)
         lo, hi = np.where(miss, mid, lo), np.where(miss, hi, mid)
-    c = np.where(already, largest * SEARCH_MULTIPLES[0], np.exp(hi))
-    return xr.DataArray(np.where(never, np.inf, c), dims=SAMPLE_DIMS, name="compute_to_reach")
+    hi = np.where(first == 0, grid[0], hi)
+    return np.where(reached.any(axis=0), hi, np.inf)
 
 
 def _below_floor(fit, target: float, shape) -> np.ndarray:
@@ -168,31 +208,45 @@ def _below_floor(fit, target: float, shape) -> np.ndarray:
 
 
 def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
-    """``misses(log_c) -> bool array``: per draw, whether a new run at compute e^log_c (on the
-    draw's split) lands above ``target`` — :func:`loss_draws` times the run noise ``factor``, in
-    plain numpy (the bisection calls it ~40 times)."""
+    """``(misses, local_at)``: ``misses(log_c, g)`` says per draw whether a new run at compute
+    e^log_c (on the draw's split) lands above ``target`` — :func:`loss_draws` times the run noise
+    ``factor``, the local misfit held at ``g``, in plain numpy (the search calls it ~70 times);
+    ``local_at(log_c)`` is the draws' local misfit g at those computes (their marginal, one
+    normal per draw: :meth:`~bayes_scaling.discrepancy.local.LocalMisfit.along`), zeros without
+    one (``local_at.constant`` is then True)."""
     p = {name: fit.posterior[name].values for name in fit.law.params}
     disc = fit.discrepancy if discrepancy else None
+    local = None if disc is None else disc.local
     if disc is not None:
         seed = fit.settings.get("seed", 0) if seed is None else seed
         curves = disc.curves(draws_shape=factor.shape, seed=seed)  # the draws of disc.error
         floor = np.asarray(irreducible_loss(fit.law, p))
+        normals = None if local is None else local.normals(factor.shape, seed)
 
-    def misses(log_c):
+    def split_at(log_c):
         compute = np.exp(log_c)
         if tokens_per_param is not None:
-            split = ratio_split(compute, tokens_per_param, k)
-        else:
-            split = fit.law.optimum(p, compute, k)
+            return ratio_split(compute, tokens_per_param, k)
+        return fit.law.optimum(p, compute, k)
+
+    def misses(log_c, g):
+        split = split_at(log_c)
         loss = fit.law.fn(split, p, np)
         if disc is not None:
             sizes = {**split, "compute": k * split["n_params"] * split["n_tokens"]}
             far = [np.asarray(d) for d in disc.term_distances(sizes)]
-            error = sum(c * d**g for (c, g), d in zip(curves, far, strict=True))
-            loss = with_error(loss, error, floor)
+            error = sum(c * d**gr for (c, gr), d in zip(curves, far, strict=True))
+            loss = with_error(loss, error + g, floor)
         return loss * factor > target
 
-    return misses
+    def local_at(log_c):
+        if local is None:
+            return np.zeros(factor.shape)
+        split = split_at(log_c)
+        return local.along(split["n_params"], split["n_tokens"], normals)
+
+    local_at.constant = local is None
+    return misses, local_at
 
 
 @dataclass(frozen=True)

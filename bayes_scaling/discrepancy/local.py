@@ -4,9 +4,10 @@ a law of N and D learns one (:func:`learn`: the shipped (s, ℓ_N, ℓ_R) of ``l
 type-II maximum likelihood, the posterior-median residuals); it is part of the fit's
 :class:`~bayes_scaling.discrepancy.record.Discrepancy` (``local``), saved with it, and added to δ
 wherever :meth:`~bayes_scaling.discrepancy.record.Discrepancy.error` is used (bands, backtests,
-allocation losses, downstream). The root finders of targets and design work on the distance
-terms alone (:meth:`~bayes_scaling.discrepancy.record.Discrepancy.curves`): far beyond the data,
-where targets lie, g is back to its prior, mean 0 and sd s = 1% of log loss.
+allocation losses, downstream). The targets' root finder, whose position moves per draw, adds
+g's marginal there with one normal per draw (:meth:`LocalMisfit.along`); the design works on the
+distance terms alone (:meth:`~bayes_scaling.discrepancy.record.Discrepancy.curves`): far beyond
+the data g is back to its prior, mean 0 and sd s = 1% of log loss.
 
 The shipped discrepancy δ(x) = m·c(x)^γ + τ·η·d(x)^γ (:mod:`bayes_scaling.discrepancy.record`)
 is zero at distance 0, so it cannot carry a misfit the law shows *inside* the data (on
@@ -270,6 +271,20 @@ class LocalMisfit:
         a backtest's held-out runs carry besides the distance's error
         (:func:`~bayes_scaling.discrepancy.evidence.shared_loglik`)."""
         return self._at(positions(n_params, n_tokens), joint=True)
+
+    def along(self, n_params, n_tokens, z) -> np.ndarray:
+        """g_s at one position per draw (plain arrays broadcasting with ``z``, one standard
+        normal per draw): mean(x_s) + sd(x_s)·z_s, the marginal of :meth:`error` at each
+        position, for root finders that move x per draw (a draw keeps its z along its path)."""
+        n, d, z = np.broadcast_arrays(np.asarray(n_params, float), np.asarray(n_tokens, float), z)
+        mean, var = self._at(positions(n.ravel(), d.ravel()), joint=False)
+        sd = np.sqrt(var + JITTER * self.gp.s**2)
+        return (mean + sd * z.ravel()).reshape(z.shape)
+
+    @staticmethod
+    def normals(draws_shape, seed) -> np.ndarray:
+        """One standard normal per draw: those :meth:`error` gives a single point."""
+        return np.random.default_rng([int(seed), 13]).standard_normal((*draws_shape, 1))[..., 0]
 
     def error(self, sizes, *, draws_shape, seed) -> xr.DataArray | int:
         """g_s(x), dims (chain, draw, ...point dims); 0 without n_params and n_tokens."""

@@ -28,7 +28,8 @@ fixed tokens per parameter, tokens at fixed N):
   :func:`~.population.fit_population`);
 - (μ, s, w) (and m₀, s_m) maximise the weighted marginal likelihood of the ladders (each family
   weighted equally: c_ℓ = 1 / protocols in its family), plus a weak Dirichlet(2) penalty on w and
-  Normal(0, 2) penalties on log s and log s_m (:func:`~.population.fit_population`). The form
+  Normal penalties of sd 2 on log s (centred at 0) and log s_m (centred at log 0.01)
+  (:func:`~.population.fit_population`). The form
   (ν, common or spread drift) and the distance's axis weights were chosen by the
   leave-one-family-out log predictive density (:data:`bayes_scaling.trust.calibration.POPULATION`).
 
@@ -53,7 +54,7 @@ linear grid, γ uniform, and internal backtests that treat held-out runs as inde
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from os import PathLike
@@ -177,8 +178,13 @@ class DiscrepancyPrior:
                 tau=self.tau.tolist(),
                 gamma=self.gamma.tolist(),
                 log_weights=self.log_weights.tolist(),
-                local=self.local,
             )
+        out.update(
+            fractions=list(self.fractions),
+            drift_on=self.drift_on,
+            axis_weights=self.axis_weights,
+            local=self.local,
+        )
         return json.dumps({**out, "provenance": self.provenance}, indent=1)
 
     @classmethod
@@ -189,7 +195,7 @@ class DiscrepancyPrior:
         provenance = d.get("provenance", {})
         if d.get("population"):
             h = provenance["hyper"]
-            return population_prior(
+            prior = population_prior(
                 h["mu"],
                 h["s"],
                 h["gamma_weights"],
@@ -198,16 +204,25 @@ class DiscrepancyPrior:
                 d["name"],
                 h.get("nu"),
             )
-        return cls(
-            d["name"],
-            np.asarray(d.get("drift", [0.0]), float),
-            np.asarray(d["tau"], float),
-            np.asarray(d["gamma"], float),
-            np.asarray(d["log_weights"], float),
-            d.get("evidence", "shared"),
-            provenance,
-            local=bool(d.get("local", False)),
-        )
+        else:
+            prior = cls(
+                d["name"],
+                np.asarray(d.get("drift", [0.0]), float),
+                np.asarray(d["tau"], float),
+                np.asarray(d["gamma"], float),
+                np.asarray(d["log_weights"], float),
+                d.get("evidence", "shared"),
+                provenance,
+            )
+        # the settings a fit's backtests follow; files written before carry only some of them
+        # (a population prior's are in its provenance, which population_prior reads)
+        settings = {
+            "fractions": tuple(float(f) for f in d["fractions"]) if "fractions" in d else None,
+            "drift_on": d.get("drift_on"),
+            "axis_weights": d.get("axis_weights"),
+            "local": bool(d["local"]) if "local" in d else None,
+        }
+        return replace(prior, **{k: v for k, v in settings.items() if v is not None})
 
     def save(self, path: str | PathLike) -> Path:
         return write_atomic(path, self.to_json() + "\n")

@@ -178,7 +178,8 @@ class Discrepancy:
     def drift_distance(self, sizes) -> xr.DataArray:
         """c(x): the distance the drift grows with (along compute when :attr:`drift_on` is
         ``"compute"`` and compute is given, else d(x))."""
-        if self.drift_on == "compute" and "compute" in self.reference and "compute" in sizes:
+        given = sizes.get("compute") is not None
+        if self.drift_on == "compute" and "compute" in self.reference and given:
             return distance_beyond({"compute": self.reference["compute"]}, sizes)
         return self.distance(sizes)
 
@@ -196,7 +197,9 @@ class Discrepancy:
             rng.choice(flat.size, size=shape, p=flat), self.weights.shape
         )
         steps = np.diff(self.tau)
-        if np.allclose(steps, steps[0]):  # a linear grid starting at 0: jitter, clip at 0
+        if not len(steps):  # one τ: a fixed error scale
+            tau = np.full(shape, float(self.tau[0]))
+        elif np.allclose(steps, steps[0]):  # a linear grid starting at 0: jitter, clip at 0
             jitter = rng.uniform(-steps[0] / 2, steps[0] / 2, shape)
             tau = np.clip(self.tau[i_tau] + jitter, 0, None)
         else:  # a log grid: jitter within the cell in log τ

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling import _validate as check
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
@@ -209,6 +210,7 @@ def fit_groups(
     law = get_law(law)
     check_likelihood(likelihood)
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
+    discrepancy = check.discrepancy_axis(discrepancy, runs.columns)
     runs, chosen = group_runs(runs, law, group_col, groups)
     spec = Pooling(chosen, pooling_modes(law, pool, pooling), group_col, pool)
     # a grouped fit has no local misfit: the population learned without one

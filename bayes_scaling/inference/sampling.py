@@ -247,6 +247,7 @@ def fit(
     priors = "learned" if chosen else priors
     check_likelihood(likelihood)
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
+    discrepancy = check.discrepancy_axis(discrepancy, runs.columns)
     draws, tune = default_length(len(runs), draws, tune)
     draws, chains = check.count(draws, "draws"), check.count(chains, "chains")
     tune = check.count(tune, "tune")  # ≥ 1: nutpie panics without tuning steps
@@ -297,7 +298,12 @@ def fit(
 
         disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on, disc_prior)
         failed = sum(not r["usable"] for r in refits)
-        local = learn_local_misfit(runs, law, posterior, residuals=np.median(residuals, axis=0))
+        # a prior learned without the misfit (within-table, or a user's) has τ carry it already
+        local = (
+            learn_local_misfit(runs, law, posterior, residuals=np.median(residuals, axis=0))
+            if disc_prior.local
+            else None
+        )
         disc = replace(disc, failed_refits=failed, local=local)
         settings["discrepancy_prior"] = disc_prior.name
         settings["discrepancy_refits"] = refits

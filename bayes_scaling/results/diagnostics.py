@@ -58,7 +58,16 @@ class Diagnostics:
 
 
 def _extreme(ds: xr.Dataset, largest: bool) -> tuple[float, str]:
-    values = {name: float(ds[name].max() if largest else ds[name].min()) for name in ds.data_vars}
+    """The largest (smallest) value over every variable and element, and its variable. A NaN
+    (a statistic that could not be computed: non-finite or constant draws) is the extreme, so
+    the gate fails on it rather than skipping it."""
+    values = {
+        name: float(ds[name].max(skipna=False) if largest else ds[name].min(skipna=False))
+        for name in ds.data_vars
+    }
+    missing = [name for name, value in values.items() if np.isnan(value)]
+    if missing:
+        return float("nan"), missing[0]
     name = (max if largest else min)(values, key=values.__getitem__)
     return values[name], name
 
@@ -126,7 +135,8 @@ def _rhat_basic(ary: np.ndarray) -> float:
     n = ary.shape[1]
     between = n * np.var(ary.mean(axis=1), ddof=1)
     within = np.mean(np.var(ary, axis=1, ddof=1))
-    return float(np.sqrt((between / within + n - 1) / n))
+    with np.errstate(divide="ignore", invalid="ignore"):  # constant draws: NaN, the gate fails
+        return float(np.sqrt((between / within + n - 1) / n))
 
 
 def _valid(ary: np.ndarray, min_chains: int) -> bool:
@@ -253,13 +263,23 @@ def check(
 
     failures, advice = [], []
     if not max_rhat <= MAX_RHAT:
-        failures.append(f"R-hat {max_rhat:.3f} > {MAX_RHAT} for {rhat_name}")
+        failures.append(
+            f"R-hat not computable for {rhat_name} (constant or non-finite draws)"
+            if np.isnan(max_rhat)
+            else f"R-hat {max_rhat:.3f} > {MAX_RHAT} for {rhat_name}"
+        )
         advice.append("run more tuning and draws (tune=2000, draws=2000) or more chains")
     if not (min_bulk >= MIN_ESS and min_tail >= MIN_ESS):
         low = (
-            (bulk_name, min_bulk, "bulk") if min_bulk < min_tail else (tail_name, min_tail, "tail")
+            (bulk_name, min_bulk, "bulk")
+            if np.isnan(min_bulk) or min_bulk < min_tail
+            else (tail_name, min_tail, "tail")
         )
-        failures.append(f"{low[2]} ESS {low[1]:.0f} < {MIN_ESS} for {low[0]}")
+        failures.append(
+            f"{low[2]} ESS not computable for {low[0]} (non-finite draws)"
+            if np.isnan(low[1])
+            else f"{low[2]} ESS {low[1]:.0f} < {MIN_ESS} for {low[0]}"
+        )
         advice.append("draw more samples (draws=2000+)")
     if n_div:
         failures.append(f"{n_div} divergent transitions")

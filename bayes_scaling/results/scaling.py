@@ -33,6 +33,12 @@ def make_datatree(
     """Assemble the fit's DataTree, with provenance attributes on the root."""
     run = runs["run_id"].astype(str).to_numpy()
     table = runs.drop(columns="run_id").reset_index(drop=True).rename_axis("run")
+    # pandas' own column types (categorical, string, nullable integers and booleans) become what
+    # NetCDF holds: numbers as floats (missing: NaN), the rest as text, as object columns are
+    for name, dtype in table.dtypes.items():
+        if not isinstance(dtype, np.dtype):
+            numeric = pd.api.types.is_numeric_dtype(dtype)
+            table[name] = table[name].astype(float) if numeric else table[name].astype(object)
     runs_ds = xr.Dataset.from_dataframe(table).assign_coords(run=run)
     for name in runs_ds.data_vars:
         if runs_ds[name].dtype == object:

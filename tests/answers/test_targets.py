@@ -9,7 +9,13 @@ import xarray as xr
 
 from bayes_scaling import _format as fmt
 from bayes_scaling.answers.intervals import central_interval, needed_quantiles
-from bayes_scaling.answers.targets import compute_to_reach, prob_reach, target_answer
+from bayes_scaling.answers.targets import (
+    _first_crossing,
+    compute_to_reach,
+    prob_reach,
+    run_loss_at,
+    target_answer,
+)
 
 
 def test_a_target_below_the_whole_posterior_of_e_is_not_reachable(demo_fit):
@@ -44,6 +50,33 @@ def test_no_draw_reaches_a_target_at_or_below_its_own_e(demo_fit):
     )
     largest = float(demo_fit.runs["compute"].max())
     assert prob_reach(demo_fit, largest * 1e8, target) <= 1 - answer.prob_irreducible_above
+
+
+def test_compute_to_reach_agrees_with_prob_reach_at_every_budget(demo_fit):
+    # P(C_reach <= C) = P(loss <= target at C): the root finder carries the local misfit g as the
+    # bands do (it once left g out, and at 10x the largest run gave 0.36 against 0.50)
+    assert demo_fit.discrepancy.local is not None
+    largest = float(demo_fit.runs["compute"].max())
+    target = float(run_loss_at(demo_fit, 10 * largest).quantile(0.3))
+    c = compute_to_reach(demo_fit, target).values
+    for multiple in (1, 3, 10, 100):
+        p = prob_reach(demo_fit, multiple * largest, target)
+        # g per draw at the draw's own split, against g at the draws' median split: close
+        assert float((c <= multiple * largest).mean()) == pytest.approx(p, abs=0.02)
+
+
+def test_the_first_crossing_is_found_where_the_loss_turns_up_again():
+    # a draw below the target only between log C = 2 and 5 (a drift turning the loss up far out)
+    # reaches it at 2, though it misses at both ends of the search
+    grid = np.linspace(0.0, 10.0, 21)
+
+    def misses(log_c, g):
+        return ~((log_c >= 2.2 + g) & (log_c < 5.0))
+
+    g = np.array([0.0, 0.1, 9.0])  # the last draw's window is empty: never reached
+    found = _first_crossing(misses, grid, g)
+    assert found[:2] == pytest.approx([2.2, 2.3], abs=1e-8)
+    assert np.isinf(found[2])
 
 
 def test_needed_quantiles_counts_unreachable_draws_as_infinite():

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayes_scaling as bs
+from bayes_scaling.answers.allocation import frontier
 from bayes_scaling.answers.bands import loss_bands
 from bayes_scaling.answers.difference import difference_table, loss_difference
 from bayes_scaling.answers.gap import compare, parameter_differences
@@ -210,6 +211,16 @@ CASES = [
     case(
         "bands.baseline_prob", lambda c, v: c["boot"].bands(compute=1e21, prob=v), BAD_PROBS, "prob"
     ),
+    # allocation
+    case("allocate.compute", lambda c, v: c["fit"].allocate(v), BAD_SIZES),
+    case("allocate.prob", lambda c, v: c["fit"].allocate(1e21, prob=v), BAD_PROB),
+    case("allocate.discrepancy", lambda c, v: c["fit"].allocate(1e21, discrepancy=v), BAD_FLAG),
+    case(
+        "frontier.discrepancy",
+        lambda c, v: frontier(c["fit"], 1e21, n_params=[1e9], discrepancy=v),
+        BAD_FLAG,
+    ),
+    case("frontier.n_params", lambda c, v: frontier(c["fit"], 1e21, n_params=v), BAD_SIZES),
     # summaries
     case("summary.prob", lambda c, v: c["fit"].summary(prob=v), BAD_PROB),
     case("summary.grouped_prob", lambda c, v: c["grouped"].summary(prob=v), BAD_PROB, "prob"),

@@ -49,3 +49,17 @@ def test_the_api_refuses_no_tuning_before_sampling(no_sampling):
         import bayes_scaling as bs
 
         bs.fit(datasets.demo(), tune=0)
+
+
+@pytest.mark.parametrize("bad", ["foo", "loss", "unique_tokens", 1.0, None])
+def test_the_api_refuses_a_discrepancy_axis_it_cannot_cut_before_sampling(bad, no_sampling):
+    # an unknown axis once failed with a KeyError after the main fit; "loss" was accepted and
+    # scored nothing (the result was the prior alone)
+    import bayes_scaling as bs
+
+    runs = datasets.demo()
+    for fit in (bs.fit, lambda r, **k: bs.fit_groups(r.assign(group="a"), **k)):
+        with pytest.raises(ArgumentError, match="discrepancy"):
+            fit(runs, discrepancy=bad)
+    with pytest.raises(ArgumentError, match="no 'n_tokens' column"):
+        bs.fit(runs.drop(columns="n_tokens"), law="power:n_params", discrepancy="n_tokens")

@@ -6,6 +6,7 @@ leave-one-out end to end on two small ladders (real NUTS)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -89,6 +90,18 @@ def test_prior_round_trips_and_bad_priors_are_argument_errors(tmp_path):
     again = resolve_prior(prior.save(tmp_path / "p.json"))
     np.testing.assert_allclose(again.log_weights, prior.log_weights)
     assert again.evidence == "independent"
+    # a user's reweighting of the shipped prior (a grid) and a population prior with other cuts
+    # keep the settings a fit's backtests follow: cuts, the drift's distance, axis weights
+    shipped = shipped_prior()
+    for mine in (
+        replace(shipped, name="mine", log_weights=shipped.log_weights - np.log(2.0)),
+        replace(shipped, fractions=(0.6, 0.9)),
+    ):
+        back = resolve_prior(mine.save(tmp_path / "mine.json"))
+        assert (back.fractions, back.drift_on, back.axis_weights, back.local) == (
+            mine.fractions, "compute", {"n_params": 2.0}, True
+        )  # fmt: skip
+        np.testing.assert_allclose(back.log_weights, mine.log_weights)
     with pytest.raises(ArgumentError, match="discrepancy_prior"):
         resolve_prior("no-such-prior")
     with pytest.raises(ArgumentError, match="discrepancy_prior"):

@@ -100,6 +100,8 @@ def test_discrepancy_is_learned_from_internal_backtests(fits):
     ]
     assert within[1].quantiles([0.5])[0] > 2 * within[0].quantiles([0.5])[0]
     assert within[0].prior == "within-table" and within[0].drift.tolist() == [0.0]
+    # its τ was learned with the misfit inside it: no local misfit on top (counted twice)
+    assert all(w.local is None for w in within) and fits[0].discrepancy.local is not None
     assert all(len(w.cuts) >= 2 for w in within)  # three fractions: every cut that fits
 
 

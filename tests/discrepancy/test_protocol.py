@@ -233,3 +233,13 @@ def test_per_draw_distances_keep_each_draw_with_its_own_curve():
     (m, g1), (te, g2) = disc.curves(draws_shape=SHAPE, seed=2)
     d = 2 * np.log10(n.values / REFERENCE["n_params"]).clip(0)
     np.testing.assert_allclose(error.values, te * d**g2)
+
+
+def test_a_point_without_compute_measures_the_drift_on_the_farthest_axis():
+    # a law of N alone answers points with no compute (None): the drift falls back to d(x)
+    record = _scaling()
+    sizes = {"n_params": xr.DataArray([1e9, 1e11], dims="point"), "compute": None}
+    np.testing.assert_allclose(record.drift_distance(sizes), [0.0, 2.0])  # w_N = 2, one decade
+    assert record.error(sizes, draws_shape=SHAPE, seed=1).sizes == {
+        "chain": 2, "draw": 300, "point": 2
+    }  # fmt: skip

@@ -52,6 +52,24 @@ def test_estimators_on_odd_lengths_and_degenerate_draws():
     assert np.isnan(d.rhat(np.full((2, 50), np.nan)))
 
 
+def test_the_gate_fails_on_a_statistic_it_cannot_compute():
+    # a constant element (a stuck coordinate) has no R-hat: the gate fails on it, naming it,
+    # instead of skipping the NaN beside a healthy parameter
+    rng = np.random.default_rng(4)
+    healthy = rng.normal(size=(4, 1000))
+    grouped = np.stack([rng.normal(size=(4, 1000)), np.full((4, 1000), 0.3)], axis=-1)
+    post = xr.Dataset(
+        {"a": (("chain", "draw"), healthy), "c": (("chain", "draw", "group"), grouped)},
+        coords={"group": ["x", "y"]},
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 1000), bool))})
+    assert d.check(post, stats, ["a"]).converged
+    diag = d.check(post, stats, ["a", "c"])
+    assert not diag.converged and np.isnan(diag.max_rhat)
+    assert diag.failures == ("R-hat not computable for c (constant or non-finite draws)",)
+    assert d.failing_parameters(d.parameter_health(post, ["a", "c"])) == ["c"]
+
+
 def test_posterior_table_equals_arviz_summary():
     post = _posterior(1)
     labels, cols = d.posterior_table(post, 0.9)

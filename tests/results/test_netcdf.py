@@ -128,3 +128,27 @@ def test_capability_files_read_back_as_xarray_reads_them(passk_fit, downstream_f
         assert read_netcdf(path) is not None  # read by the quick reader, not handed back
         assert_same_tree(io.read_tree(path, restore=False), xarray_tree(path))
         assert type(bs.load(path)) is type(fit)
+
+
+def test_pandas_own_column_types_in_the_runs_are_saved(small_fit, tmp_path):
+    # a categorical, string, nullable-integer or nullable-boolean column in the runs table once
+    # made the save fail with a TypeError after a whole fit
+    from bayes_scaling.results.scaling import ScalingFit, make_datatree
+
+    runs = small_fit.runs.copy()
+    n = len(runs)
+    runs["recipe"] = pd.Categorical(["a", "b"] * (n // 2) + ["a"] * (n % 2))
+    runs["note"] = pd.array(["x", None] * (n // 2) + ["x"] * (n % 2), dtype="string")
+    runs["seed"] = pd.array([1, None] * (n // 2) + [1] * (n % 2), dtype="Int64")
+    tree = small_fit.idata
+    made = make_datatree(
+        tree["posterior"].to_dataset(), tree["sample_stats"].to_dataset(),
+        tree["log_likelihood"]["log_loss"].variable, runs, small_fit.law, small_fit.priors,
+        small_fit.diagnostics, small_fit.settings, small_fit.discrepancy,
+    )  # fmt: skip
+    fit = ScalingFit(made, small_fit.law, small_fit.priors, small_fit.diagnostics, runs,
+                     small_fit.settings)  # fmt: skip
+    back = bs.load(fit.save(tmp_path / "typed.nc")).runs
+    assert list(back["recipe"][:2]) == ["a", "b"] and back["note"][0] == "x"
+    np.testing.assert_array_equal(back["seed"][:2], [1.0, np.nan])
+    np.testing.assert_allclose(back["loss"], small_fit.runs["loss"])
