@@ -18,7 +18,14 @@ from bayes_scaling.answers.difference import difference_table, loss_difference
 from bayes_scaling.answers.gap import check_request
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.checks import save_fit
-from bayes_scaling.cli.output import column_map, formatted, read_fit, result_meta, status
+from bayes_scaling.cli.output import (
+    column_map,
+    formatted,
+    json_rows,
+    read_fit,
+    result_meta,
+    status,
+)
 from bayes_scaling.cli.parser import (
     add_column_flags,
     add_format_flag,
@@ -82,7 +89,7 @@ def cmd_compare(args) -> int:
     if args.format == "json":
         out = json.loads(comparison.to_json())
         if sizes is not None:
-            out["sizes"] = json.loads(sizes.to_json(orient="records"))
+            out["sizes"] = json_rows(sizes)
         print(json.dumps(out, indent=1))
     elif args.format == "csv":  # one table: crossover summary and gate repeated on every row
         extra = {

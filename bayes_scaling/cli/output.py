@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
+import numpy as np
 import pandas as pd
 
 from bayes_scaling.cli.checks import save_fit
@@ -17,10 +19,26 @@ def formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
     if fmt == "csv":
         return df.to_csv(index=False)
     if fmt == "json":
-        return json.dumps({**meta, "rows": json.loads(df.to_json(orient="records"))}, indent=1)
+        return json.dumps({**meta, "rows": json_rows(df)}, indent=1)
     head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
     with pd.option_context("display.float_format", "{:.4g}".format):
         return f"# {head}\n{df.to_string(index=False)}\n"
+
+
+def json_rows(df: pd.DataFrame) -> list[dict]:
+    """The rows as JSON-ready dicts, numbers at full precision (Python's shortest round-trip
+    form: pandas' ``to_json`` keeps 10 digits, which can print a cost sum above its budget);
+    NaN and ±inf as null, as pandas writes them."""
+
+    def value(v):
+        v = v.item() if isinstance(v, np.generic) else v
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if v is pd.NA or v is pd.NaT:
+            return None
+        return v.isoformat() if isinstance(v, pd.Timestamp) else v
+
+    return [{str(k): value(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
 def write_fit(result, path) -> int:

@@ -52,7 +52,8 @@ CLI_COLUMN_FLAGS = {
 }
 
 
-def _normalise(name) -> str:
+def normalise(name) -> str:
+    """A column name as matched: stripped, lower case, spaces and hyphens as underscores."""
     return str(name).strip().lower().replace(" ", "_").replace("-", "_")
 
 
@@ -122,12 +123,12 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
     for canon, names in ALIASES.items():
         if canon in chosen or column_map.get(canon) is not None:
             continue
-        hits = [i for i, lab in enumerate(labels) if i not in explicit and _normalise(lab) in names]
+        hits = [i for i, lab in enumerate(labels) if i not in explicit and normalise(lab) in names]
         if not hits:
             continue
         if len(hits) > 1:
             first, second = labels[hits[0]], labels[hits[1]]
-            if _normalise(first) == _normalise(second) and str(first) == str(second):
+            if normalise(first) == normalise(second) and str(first) == str(second):
                 problems.append(_repeated(first, hits))
             else:
                 problems.append(
@@ -198,7 +199,7 @@ def _layout_problem(df: pd.DataFrame) -> Problem | None:
     names = {n for n in names if len(n) > 2}
 
     def found(values) -> list[str]:
-        return [str(v) for v in values if isinstance(v, str) and _normalise(v) in names][:3]
+        return [str(v) for v in values if isinstance(v, str) and normalise(v) in names][:3]
 
     in_column = found(df.iloc[:, 0])
     row, in_row = max(

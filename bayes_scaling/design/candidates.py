@@ -18,13 +18,16 @@ import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
+from bayes_scaling.data.columns import normalise
 from bayes_scaling.data.read import read_table
 from bayes_scaling.errors import Problem, RunsError
 
-#: Names accepted for the pool's columns (first found wins), canonical name first.
+#: Names accepted for the pool's columns (first found wins), canonical name first; matched as the
+#: runs table's are, in any case and with spaces or hyphens for underscores
+#: (:func:`bayes_scaling.data.columns.normalise`).
 POOL_COLUMNS = {
-    "params": ("params", "n_params", "N", "model_size", "parameters"),
-    "tokens": ("tokens", "n_tokens", "D", "train_tokens"),
+    "params": ("params", "n_params", "n", "model_size", "parameters"),
+    "tokens": ("tokens", "n_tokens", "d", "train_tokens"),
     "cost": ("cost", "cost_flops"),
 }
 #: Two sizes closer than this (relative) are the same run.
@@ -32,10 +35,18 @@ SAME_RUN_RTOL = 1e-6
 
 
 def _column(table: pd.DataFrame, canon: str) -> str | None:
+    found = {}
+    for column in table.columns:
+        found.setdefault(normalise(column), column)  # the first of equal names wins
     for name in POOL_COLUMNS[canon]:
-        if name in table.columns:
-            return name
+        if name in found:
+            return found[name]
     return None
+
+
+def _shown(value) -> str:
+    """A cell as a user wrote it (``nan``, ``-1e+08``, ``'x'``), not numpy's repr."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
@@ -82,7 +93,7 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
         values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         for row in np.flatnonzero(~(np.isfinite(values) & (values > 0)))[:10]:
             problems.append(
-                Problem(int(row), name, f"{table[name].iloc[row]!r} is not a positive number")
+                Problem(int(row), name, f"{_shown(table[name].iloc[row])} is not a positive number")
             )
         columns[canon] = values
     if problems:

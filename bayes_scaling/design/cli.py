@@ -4,7 +4,7 @@
         (--compute C [C ...] | --params N [N ...] --tokens D [D ...])
         [--law LAW] [--seed S] [--objective width|variance|regret] [--prob P]
         [--worlds K] [--draws N] [--chains K] [--tune T] [--no-rescue]
-        [--format csv|json|table]
+        [--n-col ... --loss-col NAME] [--format csv|json|table]
 
 RUNS is a runs table (fitted first) or a saved fit (.nc / .zarr). POOL has one row per candidate
 with ``params`` and ``tokens`` (an optional ``cost`` column in FLOPs; other columns ignored, no
@@ -13,7 +13,9 @@ loss needed). stdout has one row per chosen candidate in the order chosen: ``can
 ``gain`` (expected reduction of the objective), ``objective`` (its expected value after the pick),
 ``ess``, ``tempered``, ``converged``. The picks cost at most ``--budget`` together and no
 candidate is picked twice; candidates already in RUNS (same params and tokens) are skipped, said
-on stderr. Exit codes: 0; 3 when the fit did not converge (the picks are still printed); 2 bad
+on stderr, and so is the reason when nothing is picked (no candidate fits the budget, or none is
+expected to narrow the objective). RUNS' columns are found as ``fit`` finds them (``--n-col`` ...
+name others). Exit codes: 0; 3 when the fit did not converge (the picks are still printed); 2 bad
 input (one line on stderr).
 """
 
@@ -25,11 +27,12 @@ from pathlib import Path
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.cli.checks import FIT_SUFFIXES, path_text, sampler
-from bayes_scaling.cli.output import formatted, read_fit, status
-from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
+from bayes_scaling.cli.output import column_map, formatted, read_fit, status
+from bayes_scaling.cli.parser import add_column_flags, add_format_flag, add_sampler_flags
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.parser import whole as _whole
 from bayes_scaling.cli.registry import Command, register
+from bayes_scaling.data import load_runs
 from bayes_scaling.design.candidates import read_pool
 from bayes_scaling.design.objectives import OBJECTIVES
 from bayes_scaling.design.result import PICK_COLUMNS
@@ -53,6 +56,7 @@ def design_arguments(p) -> None:
     p.add_argument("--worlds", type=_whole, default=32, help="fantasy worlds (default 32)")
     add_sampler_flags(p)
     p.add_argument("--no-rescue", action="store_true", help="one sampling attempt, no rescue")
+    add_column_flags(p)
     add_format_flag(p)
 
 
@@ -96,7 +100,7 @@ def _current_fit(args):
     from bayes_scaling import inference  # the sampler, imported when a fit runs
 
     return inference.fit(
-        args.runs,
+        load_runs(args.runs, **{k: v for k, v in column_map(args).items() if v}),
         law=args.law,
         seed=args.seed,
         draws=args.draws,
@@ -132,6 +136,8 @@ def run(args) -> int:
             f"{shown}: already in RUNS (same params and tokens)",
             file=sys.stderr,
         )
+    if result.picks.empty:
+        print(f"bayes-scaling: note: nothing picked: {_why_none(pool, result)}", file=sys.stderr)
     meta = {
         "converged": result.converged,
         "reason": result.reason,
@@ -142,6 +148,20 @@ def run(args) -> int:
     }
     print(formatted(result.picks[PICK_COLUMNS], args.format, meta), end="")
     return status(fit)
+
+
+def _why_none(pool, result) -> str:
+    """Why a design picked nothing: the budget, or no candidate expected to help."""
+    left = pool[~pool["candidate"].isin(result.skipped)]
+    if left.empty:
+        return "every candidate is already in RUNS"
+    cheapest = float(left["cost"].min())
+    if cheapest > result.budget:
+        return f"the cheapest candidate costs {cheapest:.4g} FLOPs, more than --budget"
+    return (
+        f"no candidate is expected to narrow the {result.objective} at the target "
+        f"(now {result.initial:.4g}); the runs already pin it down, or the target lies too far out"
+    )
 
 
 register(

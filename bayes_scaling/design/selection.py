@@ -79,7 +79,7 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
     spent, rows = 0.0, []
     bound = np.full(len(pool), np.inf)  # last score of each candidate: an upper bound (lazy)
     while True:
-        feasible = np.flatnonzero(left & (cost <= budget - spent + 1e-9 * budget))
+        feasible = np.flatnonzero(left & (spent + cost <= budget))  # the sum printed, exactly
         if len(feasible) == 0:
             break
         order = feasible[np.argsort(-bound[feasible], kind="stable")]

@@ -18,6 +18,10 @@ def test_pool_costs_order_and_cost_column():
     assert pool["cost"].tolist() == pytest.approx([6 * 1e8 * 2e9, 6 * 3e8 * 1e9])
     own = read_pool(pd.DataFrame({"params": [1e8], "tokens": [2e9], "cost": [5.0]}))
     assert own["cost"].tolist() == [5.0] and own["compute"].tolist() == [1.2e18]
+    # names are matched as the runs table's are: any case, spaces, the short N and D
+    for names in (["Params", "Tokens", "Cost"], [" PARAMS ", "tokens", "COST"], ["N", "D", "cost"]):
+        other = read_pool(pd.DataFrame(dict(zip(names, ([1e8], [2e9], [5.0]), strict=True))))
+        assert other[["params", "tokens", "cost"]].values.tolist() == [[1e8, 2e9, 5.0]]
 
 
 @pytest.mark.parametrize(
@@ -26,6 +30,7 @@ def test_pool_costs_order_and_cost_column():
         (pd.DataFrame({"params": [1e8]}), "column 'tokens'"),
         (pd.DataFrame({"tokens": [1e8]}), "column 'params'"),
         (pd.DataFrame({"params": [1e8, -1], "tokens": [1e9, 1e9]}), "row 1, column 'params'"),
+        (pd.DataFrame({"params": [np.nan], "tokens": [1e9]}), "'params': nan is not"),
         (pd.DataFrame({"params": [1e8, 1e8], "tokens": [1e9, "x"]}), "row 1, column 'tokens'"),
         (pd.DataFrame({"params": [], "tokens": []}), "empty"),
     ],

@@ -60,7 +60,7 @@ def test_contract_csv_and_json(files, capsys):
     ]
     assert set(CONTRACT) <= set(table.columns)
     assert len(table) >= 1 and table["candidate"].is_unique
-    assert table["cost"].sum() <= 5e20 * (1 + 1e-9)
+    assert table["cumulative_cost"].max() <= 5e20 and table["cost"].sum() <= 5e20
     assert np.allclose(table["cumulative_cost"], table["cost"].cumsum())
     pool = pd.read_csv(files / "pool.csv")
     assert np.allclose(pool.loc[table["candidate"], "params"], table["params"])
@@ -70,6 +70,13 @@ def test_contract_csv_and_json(files, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["converged"] is True
     assert [r["candidate"] for r in out["rows"]] == table["candidate"].tolist()  # reproducible
+    # JSON at full precision: the same numbers as the CSV (pandas' JSON kept 10 digits)
+    assert [r["cumulative_cost"] for r in out["rows"]] == table["cumulative_cost"].tolist()
+    # nothing affordable: no rows, exit 0, and the reason on stderr
+    assert main([*args[:5], "1e10", *args[6:], "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rows"] == []
+    assert "nothing picked: the cheapest candidate costs" in captured.err
 
 
 @pytest.mark.slow
@@ -110,8 +117,8 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
         (None, "0", ["--compute", "1e22"], "--budget"),
         (None, "-1e20", ["--compute", "1e22"], "--budget"),
         (pd.DataFrame({"params": [], "tokens": []}), "5e20", ["--compute", "1e22"], "empty"),
-        (pd.DataFrame({"n": [1e8], "tokens": [1e9]}), "5e20", ["--compute", "1e22"], "params"),
-        (pd.DataFrame({"params": [1e8], "d": [1e9]}), "5e20", ["--compute", "1e22"], "tokens"),
+        (pd.DataFrame({"size": [1e8], "tokens": [1e9]}), "5e20", ["--compute", "1e22"], "params"),
+        (pd.DataFrame({"params": [1e8], "data": [1e9]}), "5e20", ["--compute", "1e22"], "tokens"),
         (None, "5e20", ["--compute", "1e22", "--params", "1e9"], "--compute"),
         (None, "5e20", ["--params", "1e9"], "--tokens"),
         (
