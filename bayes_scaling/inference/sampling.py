@@ -21,6 +21,7 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
+from bayes_scaling.discrepancy.evidence import outlying_runs
 from bayes_scaling.discrepancy.local import applies as local_applies
 from bayes_scaling.discrepancy.local import learn as learn_local_misfit
 from bayes_scaling.discrepancy.prior import resolve_prior
@@ -296,11 +297,20 @@ def fit(
             table_priors = resolve_priors(law, table, user_priors, likelihood)
             return internal_posterior(table, law, table_priors, likelihood, record=refits, **inner)
 
-        disc = estimate_discrepancy(internal_fit, runs, law, likelihood, cut_on, disc_prior)
+        typical = np.median(residuals, axis=0)  # each run's residual: outliers, local misfit
+        outliers = outlying_runs(
+            typical,
+            float(posterior["sigma"].median()),
+            float(posterior["nu"].median()) if "nu" in posterior else None,
+        )
+        settings["discrepancy_outliers"] = runs.loc[outliers, "run_id"].astype(str).tolist()
+        disc = estimate_discrepancy(
+            internal_fit, runs, law, likelihood, cut_on, disc_prior, outliers=outliers
+        )
         failed = sum(not r["usable"] for r in refits)
         # a prior learned without the misfit (within-table, or a user's) has τ carry it already
         local = (
-            learn_local_misfit(runs, law, posterior, residuals=np.median(residuals, axis=0))
+            learn_local_misfit(runs, law, posterior, residuals=typical)
             if disc_prior.local
             else None
         )

@@ -179,3 +179,24 @@ def test_trust_horizon_is_shorter_with_the_discrepancy(fits):
     assert "within_tolerance" in framed and framed.attrs["trust_horizon"]["multiple"] == (
         honest.multiple
     )
+
+
+@pytest.mark.slow
+def test_a_run_the_fit_calls_an_outlier_does_not_set_the_error_scale(shared_data):
+    # Chinchilla's 40 smallest-compute runs: one of the held-out runs of the internal cut was
+    # trained on 0.17 tokens per parameter and lies 25% above the law, a little farther out in N
+    # than the others. Scored, it stood for a steep error curve: tau's median went from the
+    # population's 0.006 to 0.53 and the 90% band at 1e21 FLOPs to [1.4, 77] nats.
+    from bayes_scaling import datasets
+    from bayes_scaling.discrepancy.evidence import outlying_runs
+
+    runs = datasets.chinchilla(shared_data).nsmallest(40, "compute").reset_index(drop=True)
+    result = fit(runs, seed=0)
+    assert len(result.settings["discrepancy_outliers"]) == 1
+    assert result.discrepancy.quantiles([0.5])[0] < 0.02
+    band = result.bands(compute=[1e21], prob=0.9).set_index("band").loc["predictive"]
+    assert band["upper"] / band["lower"] < 1.3
+    # the rule: the fit's own Student-t weight (nu + 1)/(nu + z^2) below 0.02; none when Normal
+    z = np.array([0.0, 5.0, 13.0])
+    assert outlying_runs(0.01 * z, 0.01, 2.0).tolist() == [False, False, True]
+    assert not outlying_runs(0.01 * z, 0.01, None).any()
