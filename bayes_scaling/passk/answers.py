@@ -47,17 +47,31 @@ INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
 K_MAX = 1e15
 BISECTIONS = 30
 SEARCH_DRAWS = 1000
+#: Largest k a band takes: the largest float64 below 2^63, so that every k is a 64-bit integer.
+K_LIMIT = 2**63 - 1024
+
+
+def k_text(k) -> str:
+    """A k as given, plainly (``1e+19``, ``2.5``), for a message."""
+    return f"{k:g}" if isinstance(k, float | np.floating) else str(k)
 
 
 def ks(k, name: str = "k") -> np.ndarray:
-    """k values: whole numbers ≥ 1, in the order given (ArgumentError naming the bad one)."""
+    """k values: whole numbers from 1 to :data:`K_LIMIT`, in the order given (ArgumentError
+    naming the bad one)."""
     items = np.atleast_1d(np.asarray(k, dtype=object)).ravel().tolist()
     if not items:
         raise ArgumentError(name, "is empty; give at least one k ≥ 1")
-    return np.array(
-        [check.count(v, f"{name}[{i}]" if len(items) > 1 else name) for i, v in enumerate(items)],
-        float,
-    )
+    items = [v.item() if isinstance(v, np.generic) else v for v in items]  # plain in messages
+    out = []
+    for i, v in enumerate(items):
+        where = f"{name}[{i}]" if len(items) > 1 else name
+        out.append(check.count(v, where))
+        if out[-1] > K_LIMIT:
+            raise ArgumentError(
+                where, f"is too large: at most {K_LIMIT:.3g} (a 64-bit integer), got {k_text(v)}"
+            )
+    return np.array(out, float)
 
 
 def _models(fit: PassKFit, models) -> list[str]:

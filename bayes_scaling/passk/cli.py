@@ -25,6 +25,7 @@ from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.errors import ArgumentError, FitFileError
+from bayes_scaling.passk.answers import K_LIMIT
 from bayes_scaling.passk.law import DIFFICULTIES
 from bayes_scaling.passk.result import PassKFit
 
@@ -96,6 +97,10 @@ def check_passk(args) -> None:
         name = "--k" if len(args.k) == 1 else f"--k[{i}]"
         if not float(k).is_integer() or k < 1:
             raise ArgumentError(name, f"must be a whole number ≥ 1 (samples a problem), got {k:g}")
+        if k > K_LIMIT:
+            raise ArgumentError(
+                name, f"is too large: at most {K_LIMIT:.3g} (a 64-bit integer), got {k:g}"
+            )
         ks.append(int(k))
     args.k = ks
 

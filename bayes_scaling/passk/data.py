@@ -21,16 +21,20 @@ everything but letters and digits (``"Num. Samples Correct"`` is ``numsamplescor
 ``columns={"samples": "draws"}`` (or the keywords ``samples="draws"``) names any other column.
 
 A long table with a ``k`` column (one row per (model, problem, k), as the Large Language Monkeys
-tables are kept) is collapsed to one row per (model, problem); its rows must agree on the counts.
-Every other repeated (model, problem) is an error.
+tables are kept; best-of-N's ``Scaling Parameter`` is one too) is collapsed to one row per (model,
+problem); its rows must agree on the counts. Every other repeated (model, problem) is an error.
 
 Bad input raises :class:`~bayes_scaling.errors.RunsError` listing every problem with its row and
-column: correct > samples, negative, missing or non-integer counts, a problem twice for one model,
-a table without any correct sample.
+column: correct > samples, negative, missing or non-integer counts, an empty model or problem
+cell, a problem twice for one model (one line saying so when the table has no model column
+recognised), a table without any correct sample. Messages name a column's mapping both ways:
+``columns={'model': NAME}`` (Python) and ``--model-col NAME`` (the CLI).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import re
 from collections.abc import Mapping
@@ -50,45 +54,22 @@ OPTIONAL = ("n_params", "n_tokens")
 #: Recognised names (normalised: lower case, letters and digits only).
 ALIASES: dict[str, tuple[str, ...]] = {
     "model": ("model", "modelnickname", "modelname", "modelid", "checkpoint"),
-    "problem": (
-        "problem",
-        "promptidx",
-        "problemid",
-        "problemidx",
-        "taskid",
-        "questionid",
-        "prompt",
-        "promptid",
-        "question",
-        "item",
-    ),
-    "samples": (
-        "samples",
-        "numsamples",
-        "nsamples",
-        "n",
-        "attempts",
-        "numattempts",
-        "total",
-        "trials",
-        "ntrials",
-    ),
-    "correct": (
-        "correct",
-        "numsamplescorrect",
-        "ncorrect",
-        "numcorrect",
-        "c",
-        "successes",
-        "nsuccesses",
-        "solved",
-        "numsolved",
-    ),
+    "problem": ("problem", "promptidx", "problemid", "problemidx", "taskid", "questionid",
+                "prompt", "promptid", "question", "item"),
+    "samples": ("samples", "numsamples", "nsamples", "n", "attempts", "numattempts", "total",
+                "trials", "ntrials"),
+    "correct": ("correct", "numsamplescorrect", "ncorrect", "numcorrect", "c", "successes",
+                "nsuccesses", "solved", "numsolved"),
     "n_params": ("nparams", "params", "parameters", "modelsize", "numparams"),
     "n_tokens": ("ntokens", "tokens", "trainingtokens", "numtokens"),
-}
-#: Cap on the problems listed in one error.
+}  # fmt: skip
+#: Names (normalised) of the k column of a long table, one row per (model, problem, k).
+K_ALIASES = ("k", "scalingparameter")
+#: The CLI's flag naming each column (``bayes-scaling passk fit --model-col NAME``).
+CLI_FLAGS = {canon: f"--{canon}-col" for canon in COLUMNS}
+#: Cap on the problems listed in one error, and on the repeated rows listed.
 MAX_LISTED = 12
+MAX_REPEATS = 3
 _lgamma = scipy_function("special", "gammaln")  # SciPy on first use
 
 GSM8K_PATH = Path("test-time-compute") / "gsm8k_pass_at_k.parquet"
@@ -97,6 +78,32 @@ _ENV_VAR = "BAYES_SCALING_DATA"
 
 def _norm(name) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _cell(value, width: int = 40) -> str:
+    """A cell as plain text for a message: ``nan``, ``-1e+08``, ``100.5``, ``'many'`` (never
+    NumPy's reprs such as ``np.float64(nan)``)."""
+    if isinstance(value, str):
+        text = repr(str(value))
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        text = str(int(value))
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        x = float(value)
+        text = f"{x:g}"
+        if math.isfinite(x) and float(text) != x:
+            text = repr(x)  # every digit, where %g would round
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _how(canons) -> str:
+    """How to name columns, in Python and on the CLI: ``columns={'model': NAME} (CLI:
+    --model-col NAME)``."""
+    canons = [canons] if isinstance(canons, str) else list(canons)
+    python = ", ".join(f"{c!r}: NAME" for c in canons)
+    flags = " ".join(f"{CLI_FLAGS[c]} NAME" for c in canons if c in CLI_FLAGS)
+    return f"columns={{{python}}}" + (f" (CLI: {flags})" if flags else "")
 
 
 def _select(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, object]:
@@ -114,7 +121,7 @@ def _select(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, object]:
                         None,
                         str(name),
                         f"no such column for {canon}; the table has "
-                        f"{[str(c) for c in raw.columns]}",
+                        f"{[str(c) for c in raw.columns]}: name one with {_how(canon)}",
                     )
                 )
             chosen[canon] = name
@@ -130,19 +137,30 @@ def _select(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, object]:
 def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum: int) -> np.ndarray:
     x = pd.to_numeric(values, errors="coerce").to_numpy(float)
     finite = np.isfinite(x)
-    bad = ~finite | (x != np.floor(np.where(finite, x, 0))) | (x < minimum)
+    bad = ~finite | (x != np.floor(np.where(finite, x, 0))) | (x < minimum) | (x > 2.0**53)
     raw = values.to_numpy()
     for i in np.flatnonzero(bad)[: MAX_LISTED + 1]:
         v = x[i]
         if not np.isfinite(v):
-            msg = f"{raw[i]!r} is not a count; give a whole number"
+            msg = f"{_cell(raw[i])} is not a count; give a whole number"
         elif v != np.floor(v):
-            msg = f"{raw[i]!r} is not a whole number of samples"
+            msg = f"{_cell(raw[i])} is not a whole number of samples"
+        elif v > 2.0**53:
+            msg = f"{_cell(raw[i])} is too large for a count (at most 2^53)"
         else:
             what = "negative" if v < 0 else "zero"
-            msg = f"{v:g} is {what}; counts are whole numbers ≥ {minimum}"
+            msg = f"{_cell(v)} is {what}; counts are whole numbers ≥ {minimum}"
         problems.append(Problem(rows[i], column, msg))
-    return np.where(finite, x, -1).astype(np.int64)
+    return np.where(finite & (x <= 2.0**53), x, -1).astype(np.int64)
+
+
+def _labels(values: pd.Series, column: str, rows, problems: list, what: str) -> np.ndarray:
+    """A model or problem column as text; an empty cell (missing or blank) is a problem."""
+    text = values.astype(str).to_numpy(dtype=object)
+    blank = values.isna().to_numpy() | np.array([not str(t).strip() for t in text], bool)
+    for i in np.flatnonzero(blank)[: MAX_LISTED + 1]:
+        problems.append(Problem(rows[i], column, f"the cell is empty; give every row its {what}"))
+    return np.where(blank, "", text)
 
 
 def _raise(problems: list[Problem]) -> None:
@@ -186,15 +204,8 @@ def load_counts(
     RunsError
         Listing every bad cell with its row and column.
     """
-    mapping = dict(columns or {})
-    for key, value in (
-        ("model", model),
-        ("problem", problem),
-        ("samples", samples),
-        ("correct", correct),
-    ):
-        if value is not None:
-            mapping[key] = value
+    keywords = dict(model=model, problem=problem, samples=samples, correct=correct)
+    mapping = dict(columns or {}) | {k: v for k, v in keywords.items() if v is not None}
     unknown = set(mapping) - set(COLUMNS) - set(OPTIONAL)
     if unknown:
         raise ArgumentError(
@@ -206,39 +217,31 @@ def load_counts(
     chosen = _select(raw, mapping)
     missing = [c for c in ("problem", "samples", "correct") if c not in chosen]
     if missing:
-        flags = ", ".join(f"{m}=<column>" for m in missing)
         raise RunsError(
             Problem(
                 None,
                 None,
                 f"no column for {', '.join(missing)} among "
-                f"{[str(c) for c in raw.columns]}; name it with {flags}",
+                f"{[str(c) for c in raw.columns]}; name {'it' if len(missing) == 1 else 'them'} "
+                f"with {_how(missing)}",
             )
         )
     rows = list(raw.index)
     problems: list[Problem] = []
+    names = (
+        _labels(raw[chosen["model"]], str(chosen["model"]), rows, problems, "model")
+        if "model" in chosen
+        else np.full(len(raw), "model", dtype=object)
+    )
+    ids = _labels(raw[chosen["problem"]], str(chosen["problem"]), rows, problems, "problem id")
     n = _whole_counts(raw[chosen["samples"]], str(chosen["samples"]), rows, problems, 1)
     c = _whole_counts(raw[chosen["correct"]], str(chosen["correct"]), rows, problems, 0)
-    for i in np.flatnonzero((c > n) & (n >= 1)):
-        problems.append(
-            Problem(
-                rows[i],
-                str(chosen["correct"]),
-                f"{c[i]} correct out of {n[i]} samples; correct cannot exceed samples",
-            )
-        )
-    out = pd.DataFrame(
-        {
-            "model": (
-                raw[chosen["model"]].astype(str).to_numpy()
-                if "model" in chosen
-                else np.full(len(raw), "model", dtype=object)
-            ),
-            "problem": raw[chosen["problem"]].astype(str).to_numpy(),
-            "samples": n,
-            "correct": c,
-        }
-    )
+    problems += [
+        Problem(rows[i], str(chosen["correct"]), f"{c[i]} correct out of {n[i]} samples; "
+                "correct cannot exceed samples")
+        for i in np.flatnonzero((c > n) & (n >= 1))
+    ]  # fmt: skip
+    out = pd.DataFrame({"model": names, "problem": ids, "samples": n, "correct": c})
     for extra in OPTIONAL:
         if extra in chosen:
             out[extra] = pd.to_numeric(raw[chosen[extra]], errors="coerce").to_numpy(float)
@@ -260,33 +263,55 @@ def load_counts(
 
 
 def _collapse(out: pd.DataFrame, raw: pd.DataFrame, chosen: dict, rows: list) -> pd.DataFrame:
-    """One row per (model, problem): a long table with a ``k`` column is collapsed (its rows must
-    agree); any other repeat is an error naming both rows."""
+    """One row per (model, problem): a long table with a k column (:data:`K_ALIASES`) is collapsed
+    (its rows must agree); any other repeat is an error naming both rows, and without a model
+    column one line saying that the model column may have gone unrecognised."""
     key = pd.Series(out["model"].to_numpy() + "\x00" + out["problem"].to_numpy())
     dup = key.duplicated(keep="first").to_numpy()
     if not dup.any():
         return out
-    long = any(_norm(col) == "k" for col in raw.columns)
+    long = any(_norm(col) in K_ALIASES for col in raw.columns)
     firsts = ~dup
     first_of = pd.Series(np.flatnonzero(firsts), index=key[firsts].to_numpy())
     j_all = first_of.loc[key[dup].to_numpy()].to_numpy()
     i_all = np.flatnonzero(dup)
     n, c = out["samples"].to_numpy(), out["correct"].to_numpy()
     differ = (n[i_all] != n[j_all]) | (c[i_all] != c[j_all])
-    bad = differ if long else np.ones(len(i_all), bool)
-    problems = []
-    for i, j in zip(i_all[bad][: MAX_LISTED + 1], j_all[bad][: MAX_LISTED + 1], strict=True):
-        what = "with other counts" if long else "again"
-        problems.append(
+    i_all, j_all = (i_all[differ], j_all[differ]) if long else (i_all, j_all)
+    if not len(i_all):
+        return out[firsts]
+    column, problem = str(chosen["problem"]), out["problem"].to_numpy()
+    if "model" not in chosen:
+        unused = [str(col) for col in raw.columns if col not in chosen.values()]
+        many = (
+            f"{len(i_all)} rows repeat problems of earlier rows"
+            if len(i_all) > 1
+            else "1 row repeats a problem of an earlier row"
+        )
+        raise RunsError(
             Problem(
-                rows[i],
-                str(chosen["problem"]),
-                f"problem {out['problem'].iloc[i]!r} of model {out['model'].iloc[i]!r} "
-                f"appears {what} (first at row {rows[j]}); give one row per (model, problem)",
+                rows[i_all[0]],
+                column,
+                f"{many} (problem {_cell(problem[i_all[0]])} first at row "
+                f"{rows[j_all[0]]}), probably because no model column was recognised and every "
+                f"row was taken as one model's: name the model column with {_how('model')}, or "
+                f"give one row per problem"
+                + (f" (columns not used: {', '.join(unused)})" if unused else ""),
             )
         )
-    _raise(problems)
-    return out[firsts]
+    what = "with other counts" if long else "again"
+    problems = [
+        Problem(
+            rows[i],
+            column,
+            f"problem {_cell(problem[i])} of model {_cell(out['model'].iloc[i])} appears {what} "
+            f"(first at row {rows[j]})",
+        )
+        for i, j in zip(i_all[:MAX_REPEATS], j_all[:MAX_REPEATS], strict=True)
+    ]
+    more = f" ({len(i_all) - MAX_REPEATS} more rows like these)" if len(i_all) > MAX_REPEATS else ""
+    problems.append(Problem(None, None, f"give one row per (model, problem){more}"))
+    raise RunsError(problems)
 
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)

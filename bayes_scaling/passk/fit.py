@@ -22,7 +22,8 @@ logit p (:mod:`bayes_scaling.passk.logit`); the mixtures per model, without the 
 Every fit passes the diagnostics gate (:mod:`bayes_scaling.results.diagnostics`) or climbs the
 rescue ladder of :mod:`bayes_scaling.inference.rescue` (longer, target_accept 0.99 after
 divergences, more draws when close, the best attempt kept when all fail); a rescue that ran
-longer is thinned back to the draws asked for.
+longer is thinned back to the draws asked for before the gate checks it, so the diagnostics saved
+are those of the draws saved (:func:`bayes_scaling.passk.joint.ladder`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
-from bayes_scaling.passk.joint import derived, fit_joint, fit_law, ladder, thin
+from bayes_scaling.passk.joint import derived, fit_joint, fit_law, ladder
 from bayes_scaling.passk.law import (
     AUTO,
     DEFAULT_DIFFICULTY,
@@ -125,7 +126,9 @@ def fit_passk(
         :data:`bayes_scaling.passk.law.DEFAULT_PRIORS` (Beta) or
         :data:`bayes_scaling.passk.law.MIXTURE_PRIORS` (Beta mixture).
     draws, chains, tune : int
-        Per model, as asked (a rescued model is thinned back to ``draws``).
+        Per model, as asked (a rescued model is thinned back to ``draws``, and gated on the
+        draws kept). With chains × draws below the gate's ESS of 400 no attempt can pass, and
+        no rescue is tried.
     seed : int, optional
         The same seed gives the same posterior; drawn and stored when None.
     target_accept : float
@@ -310,9 +313,9 @@ def _fit_each(
             )
 
         params = [p for p, _, _ in pkey]
-        post, _, diag, record, secs = ladder(sample, first, params, rescue)
+        post, _, diag, record, secs = ladder(sample, first, params, rescue, chains)
         keep = params + (["log_b_hard"] if "log_b_hard" in post else [])
-        posts.append(thin(post[keep], draws))
+        posts.append(post[keep])  # the draws asked, as the gate saw them (ladder)
         records[name] = record
         rows.append(_row(name, diag, record, secs))
     return posts, rows, records

@@ -5,8 +5,8 @@ two-stage law across models.
 models' difficulty along log N and log D, one unsolvable share) once for all models, gated and
 rescued like every fit; :func:`fit_law` fits the difficulty law to the per-model fits
 (:func:`bayes_scaling.passk.model.build_law`, their likelihoods recovered by
-:func:`likelihood_directions`); :func:`ladder`, :func:`thin` and :func:`derived` are shared with the
-per-model fits of :mod:`bayes_scaling.passk.fit`.
+:func:`likelihood_directions`); :func:`ladder` (which gates the draws kept, :func:`thin`) and
+:func:`derived` are shared with the per-model fits of :mod:`bayes_scaling.passk.fit`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed,
 from bayes_scaling.passk.law import DESIGN_TERMS, PARAMS, beta_params, design
 from bayes_scaling.passk.logit import natural
 from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
+from bayes_scaling.results.diagnostics import MIN_ESS
 
 #: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
 #: successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K models at a tail
@@ -33,11 +34,25 @@ JOINT_TERMS = DESIGN_TERMS
 JOINT_GATE = ["coef", "scatter", "z", "unsolvable_logit"]
 
 
-def ladder(sample, first: Attempt, gate: list[str], rescue: bool):
+def ladder(sample, first: Attempt, gate: list[str], rescue: bool, chains: int):
     """The shared ladder (:func:`bayes_scaling.inference.rescue.climb`) with
     :data:`PASSK_RUNGS`: ``(posterior, sample_stats, diagnostics, record, seconds)`` of the
-    attempt kept (the first that passed, else the best)."""
-    out = climb(sample, first, gate, PASSK_RUNGS, rescue=rescue)
+    attempt kept (the first that passed, else the best).
+
+    Every attempt's posterior is thinned to the draws asked (``first.draws``, :func:`thin`)
+    before the gate sees it, so the gate, the record and the diagnostics returned describe the
+    draws kept and saved, not a longer rescue run. (Its divergences count over the whole run:
+    draws kept from a chain that diverged are not trusted either.) A fit whose chains hold too
+    few draws for the gate's ESS (chains × draws < :data:`~bayes_scaling.results.diagnostics.
+    MIN_ESS`) fails whatever a rescue does, and makes one attempt only.
+    """
+
+    def kept(attempt):
+        post, stats, seconds = sample(attempt)
+        return thin(post, first.draws), stats, seconds
+
+    rescue = rescue and chains * first.draws >= MIN_ESS
+    out = climb(kept, first, gate, PASSK_RUNGS, rescue=rescue)
     return out.posterior, out.sample_stats, out.diagnostics, out.record, out.seconds
 
 
@@ -107,8 +122,7 @@ def fit_joint(
             progress,
         )
 
-    post, _, diag, record, secs = ladder(sample, first, JOINT_GATE, rescue)
-    post = thin(post, draws)
+    post, _, diag, record, secs = ladder(sample, first, JOINT_GATE, rescue, chains)
     coef, scatter, z = (post[v].values for v in ("coef", "scatter", "z"))
     phi = np.einsum("mt,cdpt->cdmp", x, coef) + z * scatter[:, :, None, :]
     # the unsolvable share's row: its one value as the constant, no slope, no scatter
@@ -183,8 +197,7 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
             key, lambda: build_law(data["obs"], x, pkey, len(info)), data, attempt, chains, progress
         )
 
-    post, _, diag, record, secs = ladder(sample, first, ["coef", "scatter", "z"], rescue)
-    post = thin(post, draws)
+    post, _, diag, record, secs = ladder(sample, first, ["coef", "scatter", "z"], rescue, chains)
     coef = post["coef"].rename({post["coef"].dims[2]: "param", post["coef"].dims[3]: "term"})
     coef = coef.assign_coords(param=list(PARAMS), term=list(DESIGN_TERMS))
     scatter = post["scatter"].rename({post["scatter"].dims[2]: "param"})

@@ -46,7 +46,7 @@ def bon_jailbreaking(path: str | PathLike | None = None) -> pd.DataFrame:
     file = locate(path, BON_PATH)
     if not file.exists():
         raise _missing(file, "best-of-N jailbreaking", BON_PATH)
-    raw = pd.read_parquet(file).rename(columns={"Scaling Parameter": "k"})
+    raw = pd.read_parquet(file)  # long: one row per k ("Scaling Parameter"), collapsed
     table = load_counts(
         raw, model="Model", problem="Problem Idx", samples="Num. Samples",
         correct="Num. Samples Correct",
