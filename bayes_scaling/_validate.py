@@ -26,8 +26,9 @@ from bayes_scaling.errors import ArgumentError
 
 
 def shown(value, width: int = 60) -> str:
-    """``repr(value)`` cut to ``width`` characters, for error messages."""
-    text = repr(value)
+    """``repr(value)`` cut to ``width`` characters, for error messages (a NumPy scalar as the
+    plain number: ``nan``, not ``np.float64(nan)``)."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

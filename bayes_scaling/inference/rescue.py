@@ -42,8 +42,9 @@ Two rungs are also tried **out of turn**, as soon as they apply, before the next
   R-hat ≤ 1.01 and ESS > 500, with 1-4 divergences).
 
 The ladder never tries the same settings twice and stops at the first attempt that passes; when
-all fail it **returns the best** (fewest divergences, then the smallest shortfall from the gate,
-:func:`shortfall`), never a later attempt that did worse, and its entry says why it was kept.
+all fail it **returns the best** (the smallest shortfall from the gate, :func:`shortfall`: R-hat,
+ESS and divergences on one scale), never a later attempt that did worse, and its entry says why
+it was kept.
 The core also stops when the chains settled in separate modes of similar density that some run
 decides between (:mod:`~.rescue_notes`: no tuning joins them and a new seed could only hide one;
 the fit names the runs they disagree on), but only while no attempt had chains that agreed (R-hat ≤
@@ -214,8 +215,8 @@ def climb(
         if kept_diag.converged
         else "the only attempt"
         if len(record) == 1
-        else f"the closest to passing of the {len(record)} attempts (fewest divergences, then "
-        "the smallest shortfall from the gate's R-hat and ESS)"
+        else f"the closest to passing of the {len(record)} attempts (the smallest shortfall "
+        "from the gate's R-hat, ESS and divergences)"
     )
     return Outcome(
         kept_post,

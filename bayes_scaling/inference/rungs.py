@@ -95,14 +95,23 @@ def close(diag: Diagnostics, rhat: float = NEAR_RHAT, ess: float = NEAR_ESS) -> 
     return diag.n_divergent == 0 and mixes(diag, rhat, ess)
 
 
+#: A failed attempt's divergences count as a shortfall of 1 + this per divergence, on the scale
+#: where R-hat 1.01 and ESS 400 are 1: one divergence (3) ranks as R-hat 1.03 or ESS 133, so a
+#: run that mixed with one divergence is kept over chains stuck apart (R-hat 1.55: 55).
+DIVERGENCE_WEIGHT = 2.0
+
+
 def shortfall(diag: Diagnostics) -> tuple:
-    """How far an attempt is from passing, smaller is better: (failed, any divergence, the
-    largest of (R-hat − 1)/(1.01 − 1) and 400/ESS, divergences). A passing attempt ranks first."""
+    """How far an attempt is from passing, smaller is better: (failed, the largest of
+    (R-hat − 1)/(1.01 − 1), 400/ESS and, with divergences, 1 + :data:`DIVERGENCE_WEIGHT` ·
+    divergences; the mixing part alone (the first two); divergences). A passing attempt ranks
+    first."""
     rhat = diag.max_rhat if np.isfinite(diag.max_rhat) else np.inf
     ess = min(diag.min_ess_bulk, diag.min_ess_tail)
     ess = ess if np.isfinite(ess) and ess > 0 else 1e-9
-    worst = max((rhat - 1) / (MAX_RHAT - 1), MIN_ESS / ess)
-    return (not diag.converged, diag.n_divergent > 0, worst, diag.n_divergent)
+    mixing = max((rhat - 1) / (MAX_RHAT - 1), MIN_ESS / ess)
+    diverged = 1 + DIVERGENCE_WEIGHT * diag.n_divergent if diag.n_divergent else 0.0
+    return (not diag.converged, max(mixing, diverged), mixing, diag.n_divergent)
 
 
 def continued(attempt: Attempt, diag: Diagnostics, most: int | None = None) -> Attempt:

@@ -18,7 +18,7 @@ from bayes_scaling.inference.nuts import sample_posterior
 from bayes_scaling.inference.rescue import ORDINALS, climb, describe, separate_modes
 from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.inference.rescue_notes import noise_note
-from bayes_scaling.inference.rungs import LONGER, Attempt, derived_seed, more_draws
+from bayes_scaling.inference.rungs import LONGER, Attempt, derived_seed, more_draws, shortfall
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.broken import identification as break_identification
 from bayes_scaling.model.centred_coordinates import INTERNAL, anchorable
@@ -550,3 +550,19 @@ def test_a_noise_funnel_is_named_with_what_would_settle_it():
     steady = post.assign(sigma=np.exp(-4 + 0.2 * post["s"]))
     assert noise_note(steady, runs, law, ["sigma"]) is None
     assert noise_note(funnel, runs, law, ["E"]) is None
+
+
+def test_a_run_with_one_divergence_is_kept_over_chains_stuck_apart_plumbing(stub_gate):
+    """Mocked gate, the path of a GSM8K model: divergences at 0.95 and longer, then chains stuck
+    apart at 0.99 (R-hat 1.55, ESS 7) with none. The stuck attempt once ranked first for having
+    no divergence; now R-hat, ESS and divergences share one scale, and the run that mixed with
+    one divergence is kept."""
+    script = [(1.002, 3000, 2), (1.0017, 2886, 1), (1.55, 7, 0), (1.6, 5, 0), (1.7, 4, 0)]
+    sample, calls = gated(script)
+    out = climb(sample, Attempt("as asked", 1000, 1000, 0.95, 3), ["x"])
+    assert len(calls) >= 3 and max(a.target_accept for a in calls) > 0.95
+    kept = [i for i, e in enumerate(out.record) if e["kept"]]
+    assert kept == [1] and out.record[1]["divergences"] == 1
+    assert shortfall(Diagnostics(1.0017, 2886, 2886, 1, 8000, ("x",))) < shortfall(
+        Diagnostics(1.55, 7, 7, 0, 8000, ("x",))
+    )
