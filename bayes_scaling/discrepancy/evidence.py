@@ -334,10 +334,10 @@ def _thin(posterior: xr.Dataset, n: int) -> xr.Dataset:
 OUTLIER_WEIGHT = 0.02
 
 
-def outlying_runs(residuals, sigma: float, nu: float | None) -> np.ndarray:
+def outlying_runs(residuals, sigma, nu) -> np.ndarray:
     """Runs the main fit's Student-t sets apart: E[w_i | r_i] < :data:`OUTLIER_WEIGHT`, with the
-    runs' median residuals ``residuals`` (log loss) and the posterior medians of σ and ν (none
-    for a Normal likelihood, ``nu`` None).
+    runs' median residuals ``residuals`` (log loss) and the posterior medians of σ and ν (scalars,
+    or one a run for a grouped fit; none for a Normal likelihood, ``nu`` None).
 
     Why. The shared evidence gives the held-out runs one noise scale (:func:`shared_loglik`), so it
     cannot set a lone run apart as the fit's independent t's do: a single run far off the law
@@ -349,10 +349,11 @@ def outlying_runs(residuals, sigma: float, nu: float | None) -> np.ndarray:
     law and the noise with it and is not set apart.
     """
     r = np.asarray(residuals, float)
-    if nu is None or not np.isfinite(nu):
+    if nu is None:
         return np.zeros(r.shape, bool)
-    weight = (nu + 1.0) / (nu + (r / sigma) ** 2)
-    return weight < OUTLIER_WEIGHT
+    nu = np.asarray(nu, float)
+    weight = (nu + 1.0) / (nu + (r / np.asarray(sigma, float)) ** 2)
+    return np.isfinite(nu) & (weight < OUTLIER_WEIGHT)
 
 
 def estimate(

@@ -114,6 +114,7 @@ def estimate_groups(
     cut_on: str = "compute",
     prior: DiscrepancyPrior | str | None = None,
     ratio: float = SPECIFIC_RATIO,
+    outliers=None,
 ) -> GroupDiscrepancy:
     """The grouped fit's discrepancy: shared and specific grid posteriors from internal cuts.
 
@@ -133,6 +134,9 @@ def estimate_groups(
         default the learned one); the specific part's is :func:`specific_prior` of it.
     ratio : float
         ρ of the specific prior.
+    outliers : array of bool, optional
+        Runs the grouped fit sets apart (:func:`~bayes_scaling.discrepancy.evidence.
+        outlying_runs`): fitted below a cut, never scored above one.
     """
     prior = resolve_prior(prior)
     spec_prior = specific_prior(prior, ratio)
@@ -142,7 +146,9 @@ def estimate_groups(
     cuts = group_cuts(runs, law, groups, cut_on)
     # the grouped error keeps its drift on the farthest axis, unweighted (a stated limit: the
     # shipped prior was learned along compute with N weighted twice)
-    for cut, _, above, dist, _, inner in internal_refits(fit_fn, runs, law, cuts, cut_on):
+    for cut, _, above, dist, _, inner in internal_refits(
+        fit_fn, runs, law, cuts, cut_on, unscored=outliers
+    ):
         scored = []
         for g in groups:
             mine = (above["group"] == g).to_numpy() & (dist > 0)

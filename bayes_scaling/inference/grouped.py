@@ -26,6 +26,7 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.discrepancy.evidence import outlying_runs
 from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
@@ -256,7 +257,15 @@ def fit_groups(
             table_priors = resolve_group_priors(law, table, priors, likelihood, spec)
             return internal_posterior(table, law, table_priors, likelihood, pooling=spec, **inner)
 
-        disc = estimate_groups(internal_fit, runs, law, likelihood, chosen, cut_on, disc_prior)
+        typical = (y - np.log(mu)).median(("chain", "draw")).values  # each run's residual
+        noise = {
+            n: params[n].median(("chain", "draw")).values for n in ("sigma", "nu") if n in params
+        }
+        outliers = outlying_runs(typical, noise["sigma"], noise.get("nu"))
+        settings["discrepancy_outliers"] = runs.loc[outliers, "run_id"].astype(str).tolist()
+        disc = estimate_groups(
+            internal_fit, runs, law, likelihood, chosen, cut_on, disc_prior, outliers=outliers
+        )
         settings.update(
             discrepancy_cut_on=cut_on,
             discrepancy_prior=disc_prior.name,

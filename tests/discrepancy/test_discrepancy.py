@@ -200,3 +200,16 @@ def test_a_run_the_fit_calls_an_outlier_does_not_set_the_error_scale(shared_data
     z = np.array([0.0, 5.0, 13.0])
     assert outlying_runs(0.01 * z, 0.01, 2.0).tolist() == [False, False, True]
     assert not outlying_runs(0.01 * z, 0.01, None).any()
+
+
+@pytest.mark.slow
+def test_a_grouped_fit_sets_its_outliers_apart_too():
+    from bayes_scaling import fit_groups
+
+    budgets = np.logspace(18, 20, 5)
+    a = simulate_runs(DEMO_TRUTH, budgets=budgets, sizes_per_budget=6, seed=1).assign(group="A")
+    b = simulate_runs(DEMO_TRUTH, budgets=budgets, sizes_per_budget=6, seed=2).assign(group="B")
+    runs = pd.concat([a, b.assign(run_id=b["run_id"] + "b")], ignore_index=True)
+    runs.loc[5, "loss"] *= 1.3  # one run 30% off its law: the fit's Student-t sets it apart
+    result = fit_groups(runs, seed=1)
+    assert result.settings["discrepancy_outliers"] == [runs.loc[5, "run_id"]]
