@@ -215,7 +215,6 @@ def fit_downstream(
     step2 = fit_link(
         loss_pts, metric_pts, link, step2_priors, constants, first, chains, progress, rescue
     )
-    diag = merge_diagnostics({"step 1": step1.diagnostics, "step 2": step2["diagnostics"]})
     diagnostics.warn_if_failed(step2["diagnostics"], stacklevel=2, tried=step2["tried"])
 
     link_disc = None
@@ -231,6 +230,15 @@ def fit_downstream(
         )  # fmt: skip
         chain_ll = chain_loglik(step1, step2["posterior"], link, constants, table, metric, seed)
         comparison = compare(step1, step2["posterior"], chain_ll, direct_part, table, seed)
+        diagnostics.warn_if_failed(
+            direct_part["diagnostics"], stacklevel=2, tried=direct_part["tried"]
+        )
+    # the gate over every part whose draws the answers use: the direct law's bands and the
+    # comparison with it are shown beside the chain's, so its failure is the fit's too
+    parts = {"step 1": step1.diagnostics, "step 2": step2["diagnostics"]}
+    if direct_part is not None:
+        parts["direct law"] = direct_part["diagnostics"]
+    diag = merge_diagnostics(parts)
 
     settings = {
         "metric": metric,

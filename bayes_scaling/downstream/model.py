@@ -67,8 +67,8 @@ def model_data(
 ) -> dict[str, np.ndarray]:
     """The two ``pm.Data`` arrays: points (row 0 the losses, row 1 the metric) and constants
     (chance (NaN → 0 when learned), ceiling, ref, noise_floor, then every prior number)."""
-    values = {k: float(constants[k]) for k in FIXED_CONSTANTS}
-    if not np.isfinite(values["chance"]):
+    values = {k: np.nan if constants[k] is None else float(constants[k]) for k in FIXED_CONSTANTS}
+    if not np.isfinite(values["chance"]):  # learned (None or NaN): a placeholder, unread
         values["chance"] = 0.0
     for name in constant_names(link, priors)[len(FIXED_CONSTANTS) :]:
         param, key = name.split(".", 1)

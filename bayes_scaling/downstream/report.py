@@ -2,7 +2,8 @@
 
 For each task the sentence says what the chain predicts at the size asked about, with its
 interval, or that the ladder cannot predict it when the interval is wider than a share of the
-metric's range (``max_width``, of ceiling − chance), and which step makes the interval::
+metric's range (``max_width``, of ceiling − chance; of chance − 0 for an error metric), and which
+step makes the interval::
 
     HellaSwag at 1e+24 FLOPs: 0.81 (90%: 0.77–0.84); most of the interval comes from step 1.
     ARC-Challenge cannot be predicted from this ladder at 1e+24 FLOPs: 0.45–0.71 (90%).
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import _format as fmt
+from bayes_scaling import _validate as check
 from bayes_scaling.downstream.answers import link_bands, metric_bands
 from bayes_scaling.downstream.result import DownstreamFit
 from bayes_scaling.downstream.targets import leaves_chance
@@ -38,17 +40,27 @@ def _where(row) -> str:
     return f"{fmt.flops(row['compute'])} FLOPs"
 
 
+def metric_range(fit: DownstreamFit) -> tuple[float, float]:
+    """(chance, span): the metric's chance level (the posterior median when learned) and its
+    range, chance to the ceiling, or for an error metric (lower is better: the exponential link)
+    chance down to 0, where the task is solved."""
+    chance = fit.constants.get("chance")
+    if chance is None or not np.isfinite(chance):
+        chance = float(fit.posterior["chance"].median())
+    solved = fit.constants["ceiling"] if fit.link.higher_is_better else 0.0
+    return float(chance), abs(solved - float(chance))
+
+
 def task_facts(
     name: str, fit: DownstreamFit, *, compute=None, params=None, tokens=None, prob=0.9
 ) -> list[dict]:
     """The numbers behind a task's sentences, one dict per size asked (in the order given):
     median, interval, step 1's share, whether it is predictable, and where the task leaves
-    chance when it is still near chance."""
+    chance when it is still near chance. ``prob``: one probability (the sentences quote one
+    interval)."""
+    prob = check.probability(prob, "prob")
     ds = metric_bands(fit, compute=compute, params=params, tokens=tokens, prob=prob)
-    chance = fit.constants.get("chance")
-    if chance is None:
-        chance = float(fit.posterior["chance"].median())
-    span = abs(fit.constants["ceiling"] - chance)
+    chance, span = metric_range(fit)
     near = abs(float(fit.runs[fit.metric].median()) - chance) < 0.1 * span
     leaves = leaves_chance(fit, prob=prob).sentence() if near else ""
     out = []

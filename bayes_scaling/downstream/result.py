@@ -156,8 +156,9 @@ class DownstreamFit(FitResult):
     link from that loss to the metric, and optionally the direct one-step alternative.
 
     Made by :func:`bayes_scaling.fit_downstream` or :func:`bayes_scaling.load`; it never samples.
-    ``converged`` is the gate over both steps (the direct alternative's gate is reported apart,
-    in ``direct_diagnostics``). ``posterior`` is step 2's; ``step1.posterior`` step 1's.
+    ``converged`` is the gate over both steps and, when fitted, the direct alternative, whose
+    bands and comparison are shown beside the chain's (its own gate alone is
+    ``direct_diagnostics``). ``posterior`` is step 2's; ``step1.posterior`` step 1's.
 
     Attributes
     ----------

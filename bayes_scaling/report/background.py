@@ -188,6 +188,14 @@ def assumptions(fit, facts) -> Section:
             "(predictive band) only, not law-form error: if the law's form is wrong beyond "
             "the runs, every interval is too narrow, and more so the farther the budget is "
             f"from the data ({fmt.multiple(facts.value('extrapolation'))} here)."
+        )
+        if facts.discrepancy == "off"
+        else sentence(
+            "The bands carry parameter uncertainty (law-only band), run-to-run noise "
+            "(predictive band) and the law's extrapolation error as backtests measured it "
+            "(the discrepancy): a law that fails beyond the runs in a way those backtests never "
+            "saw is not covered, and the farther the budget is from the "
+            f"data ({fmt.multiple(facts.value('extrapolation'))} here), the more that matters."
         ),
         sentence(
             "The optimal split is computed per posterior draw in closed form; the numbers are "

@@ -86,6 +86,8 @@ def _law_table(evidence: LawEvidence) -> Table:
     skill = evidence.skill
     for name, r in evidence.comparison.iterrows():
         flag = f"{int(r['n_high_k'])} runs with Pareto k > {r['k_threshold']:.2g}"
+        if "converged" in r and not bool(r["converged"]):  # its numbers rest on bad draws
+            name = f"{name} (NOT converged)"
         row = (
             str(name),
             f"{float(r['elpd']):.1f} ± {float(r['se']):.1f}",

@@ -106,9 +106,13 @@ class Facts:
     def law(self) -> tuple[float, float, float]:
         """(lower, median, upper) of the mean curve at the budget (law-only band), in nats.
 
-        It is ``allocate``'s ``loss_opt``: the law at each draw's own optimal split.
+        It is ``allocate``'s ``loss_opt_discrepancy`` when the fit's discrepancy is on (the law at
+        each draw's own optimal split with the extrapolation error, as the bands' law band),
+        else ``loss_opt``.
         """
-        return self.interval("loss_opt")
+        return self.interval(
+            "loss_opt_discrepancy" if self.has("loss_opt_discrepancy") else "loss_opt"
+        )
 
     def has(self, quantity: str) -> bool:
         return quantity in self.decision

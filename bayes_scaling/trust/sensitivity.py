@@ -153,10 +153,12 @@ class Sensitivity:
     def sentences(self) -> list[str]:
         driven = self.prior_driven()
         sets = ", ".join(self.converged)
+        failed = [name for name, ok in self.converged.items() if not ok]
         if not driven:
             head = (
                 f"Refitting under the {sets} prior sets moves no conclusion by more than "
-                f"{SHIFT_FLAG:.0%} of its interval width: the data, not the priors, decide."
+                f"{SHIFT_FLAG:.0%} of its interval width"
+                + ("." if failed else ": the data, not the priors, decide.")
             )
         else:
             head = (
@@ -164,6 +166,12 @@ class Sensitivity:
                 f"width changed by more than {WIDTH_FLAG:g}x, under the {sets} prior sets): "
                 + "; ".join(driven)
                 + ". Treat these as assumptions, not findings."
+            )
+        if failed:  # a refit that failed its gate cannot vouch for (or against) the conclusions
+            plural = "s" if len(failed) > 1 else ""
+            head += (
+                f" The refit under the {', '.join(failed)} prior set{plural} did not converge: "
+                "its comparison is not to be trusted."
             )
         out = [head]
         bad = self.psense[self.psense["diagnosis"] != "✓"] if len(self.psense) else self.psense

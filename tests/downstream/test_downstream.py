@@ -87,6 +87,46 @@ def test_exponential_link_recovers_a_simulated_error_ladder(dfit, ladder):
     assert band["lower"] <= true_error <= band["upper"] < float(error.min()) + 0.05
     answer = fit.target(float(error.min()), compute=[1e18, 1e24], prob=0.5)
     assert answer.prob_reach[0] < answer.prob_reach[1] and not answer.higher_is_better
+    # "predictable" measures the interval against the error's range, chance (0.75) down to 0
+    # (not |ceiling − chance| = 0.25, which held an error metric to a third of the width)
+    from bayes_scaling.downstream.report import metric_range
+
+    assert metric_range(fit) == (0.75, 0.75) and metric_range(dfit) == (0.25, 0.75)
+
+
+def test_chance_left_out_is_learned(dfit, ladder):
+    # the default (chance=None, the CLI without --chance) once crashed on float(None) before any
+    # sampling; step 1 is the shared fit's, step 2 learns chance near the simulated 0.25
+    learned = bs.fit_downstream(
+        ladder, metric="metric", via="via", step1=dfit.step1, direct=False, **SAMPLER
+    )
+    row = learned.summary(prob=0.95).set_index(["parameter", "step"]).loc[("chance", 2)]
+    assert row["lower"] < 0.25 < row["upper"] and row["upper"] - row["lower"] < 0.2
+
+
+def test_a_direct_law_that_fails_the_gate_flags_the_fit_plumbing(dfit, ladder, monkeypatch):
+    # the direct law's draws give the direct_* bands and the comparison: its gate's failure was
+    # once seen only in direct_diagnostics (the fit said converged); its verdict is stubbed here
+    import bayes_scaling.downstream.fit as downstream_fit
+    from bayes_scaling.results.diagnostics import Diagnostics
+
+    real = downstream_fit.fit_direct
+    failed = Diagnostics(1.05, 120.0, 150.0, 0, 2000, ("R-hat 1.050 > 1.01 for midpoint",))
+
+    def direct_failing(*args, **kwargs):
+        return {**real(*args, **kwargs), "diagnostics": failed}
+
+    monkeypatch.setattr(downstream_fit, "fit_direct", direct_failing)
+    with pytest.warns(bs.ConvergenceWarning, match="midpoint"):
+        result = bs.fit_downstream(ladder, metric="metric", via="via", chance=0.25,
+                                   step1=dfit.step1, **SAMPLER)  # fmt: skip
+    assert not result.converged and "direct law: R-hat 1.050" in result.diagnostics.reason()
+    assert not result.bands(compute=[1e22])["converged"].any()
+
+
+def test_the_report_takes_one_probability(dfit, tmp_path):
+    with pytest.raises(ArgumentError, match="prob"):
+        dfit.report(tmp_path / "r.html", compute=[1e22], prob=[0.5, 0.9])
 
 
 def test_rows_in_given_order_and_compute_split(dfit):

@@ -111,7 +111,8 @@ def test_html_numbers_match_allocate(fit, report):
         "n_params_opt": ("n-star", fmt.count),
         "n_tokens_opt": ("d-star", fmt.count),
         "tokens_per_param_opt": ("tpp", fmt.ratio),
-        "loss_opt": ("law", fmt.loss),
+        # the law-only band carries the discrepancy, as the text says and bands' law band does
+        "loss_opt_discrepancy": ("law", fmt.loss),
         "chosen_loss": ("chosen-loss", fmt.loss),
     }
     for quantity, (stem, form) in triples.items():
@@ -152,6 +153,30 @@ def test_predictive_band_matches_bands_and_is_named(fit, report):
     answer = section_html(report.html, "answer")
     assert "With 90% probability a run&#x27;s final loss at 1e+24 FLOPs lies between" in answer
     assert "(predictive band" in answer and "(law-only band" in answer
+
+
+def test_refits_that_failed_their_gate_are_flagged(fit):
+    # another law's refit and the prior-sensitivity refits that did not converge are named so,
+    # and the page no longer says "the data, not the priors, decide" on their word
+    import pandas as pd
+
+    from bayes_scaling.report.confidence import LawEvidence, _law_table
+    from bayes_scaling.trust.sensitivity import Sensitivity
+
+    comparison = pd.DataFrame(
+        {"elpd": [90.0, 80.0], "se": [5.0, 6.0], "weight": [1.0, 0.0], "n_high_k": [0, 0],
+         "k_threshold": [0.7, 0.7], "converged": [True, False]},
+        index=["chinchilla", "power"],
+    )  # fmt: skip
+    table = _law_table(LawEvidence(comparison, pd.DataFrame(), ""))
+    assert [r[0] for r in table.rows] == ["chinchilla", "power (NOT converged)"]
+    flags = pd.DataFrame({"kind": ["band"], "quantity": ["loss"], "compute": [1e23],
+                          "max_shift": [0.05], "max_width_change": [1.1],
+                          "prior_driven": [False]})  # fmt: skip
+    sens = Sensitivity(pd.DataFrame(), flags, pd.DataFrame(columns=["diagnosis"]),
+                       {"default": True, "wide": False}, {})  # fmt: skip
+    said = " ".join(sens.sentences())
+    assert "did not converge" in said and "the data, not the priors, decide" not in said
 
 
 def test_risk_without_a_proposal_is_the_point_fits(fit, unreachable):
