@@ -189,7 +189,40 @@ def band_draws(fit, sizes: dict, seed=None, discrepancy: bool = True) -> xr.Data
 
     ``sizes`` comes from :func:`resolve_sizes`. With ``discrepancy`` and a fit that learned one,
     both bands carry δ(x); the predictive band adds the run noise ε.
+
+    The draws are made once for each distinct point, in a canonical order (sorted by its sizes),
+    and laid out as asked: a point gets the same draws whatever order the points come in, and a
+    point asked twice the same draws twice (the run noise and the local misfit are drawn per
+    point, so the positions would otherwise decide which draws a point gets).
     """
+    distinct, inverse = _distinct(sizes)
+    if distinct is None:
+        return _band_draws(fit, sizes, seed, discrepancy)
+    return _band_draws(fit, distinct, seed, discrepancy).isel(point=inverse)
+
+
+def _distinct(sizes: dict) -> tuple[dict | None, np.ndarray | None]:
+    """The distinct points of ``sizes`` sorted by their sizes, and where each point asked is among
+    them; ``(None, None)`` when the points are already distinct and sorted."""
+    keys = [
+        np.nan_to_num(np.asarray(v, float), nan=-1.0)
+        for v in sizes.values()
+        if isinstance(v, xr.DataArray) and v.dims == ("point",)
+    ]
+    if not keys:
+        return None, None
+    table = np.column_stack(keys)
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(table) and np.array_equal(first, np.arange(len(table))):
+        return None, None
+    picked = {
+        k: v.isel(point=first) if isinstance(v, xr.DataArray) and "point" in v.dims else v
+        for k, v in sizes.items()
+    }
+    return picked, np.asarray(inverse).ravel()
+
+
+def _band_draws(fit, sizes: dict, seed, discrepancy: bool) -> xr.DataArray:
     post = fit.posterior
     mean = fit.law.fn(
         {c: sizes[c] for c in fit.law.inputs}, {p: post[p] for p in fit.law.params}, np

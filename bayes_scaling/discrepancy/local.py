@@ -287,14 +287,19 @@ class LocalMisfit:
         return np.random.default_rng([int(seed), 13]).standard_normal((*draws_shape, 1))[..., 0]
 
     def error(self, sizes, *, draws_shape, seed) -> xr.DataArray | int:
-        """g_s(x), dims (chain, draw, ...point dims); 0 without n_params and n_tokens."""
+        """g_s(x), dims (chain, draw, ...point dims); 0 without n_params and n_tokens.
+
+        Drawn jointly at the distinct positions in a canonical order (sorted), so a point's
+        draws do not depend on the order the points come in, and a point asked twice gets the
+        same draws twice."""
         x = _positions_of(sizes)
         if x is None:
             return 0
-        mean, cov = self._at(x.values.reshape(-1, 2), joint=True)
+        distinct, inverse = np.unique(x.values.reshape(-1, 2), axis=0, return_inverse=True)
+        mean, cov = self._at(distinct, joint=True)
         chol = np.linalg.cholesky(cov + JITTER * self.gp.s**2 * np.eye(len(mean)))
         z = np.random.default_rng([int(seed), 13]).standard_normal((*draws_shape, len(mean)))
-        g = mean + z @ chol.T
+        g = (mean + z @ chol.T)[..., np.asarray(inverse).ravel()]
         return xr.DataArray(
             g.reshape(*draws_shape, *x.shape[:-1]), dims=("chain", "draw", *x.dims[:-1])
         )

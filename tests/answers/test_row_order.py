@@ -93,3 +93,20 @@ def test_loss_difference_rows_follow_the_points_given(small_grouped):
 def test_comparison_budgets_in_the_order_asked(small_grouped):
     table = small_grouped.compare(compute=[1e24, 1e20, 1e22, 1e20]).table()
     assert list(table["compute"]) == [1e24, 1e20, 1e22]  # a repeated budget is one row
+
+
+def test_a_point_gets_the_same_band_in_any_order_and_when_repeated(small_fit):
+    # the run noise and the local misfit are drawn per point: the positions once decided which
+    # draws a point got (the same fit's band at 1e21 moved by 2e-4 when the other points were
+    # reversed); now a point's draws are its own
+    order = np.array([2, 0, 3, 1, 0])  # shuffled, point 0 twice
+    kw = {"prob": [0.5, 0.9], "as_xarray": True}
+    first = small_fit.bands(params=PARAMS[:4], tokens=TOKENS[:4], **kw)
+    again = small_fit.bands(params=PARAMS[:4][order], tokens=TOKENS[:4][order], **kw)
+    for name in ("lower", "median", "upper"):
+        np.testing.assert_array_equal(again[name].values, first[name].isel(point=order).values)
+    budgets = [1e22, 1e21, 1e23]
+    one = small_fit.allocate(budgets).set_index(["compute", "quantity"]).sort_index()
+    other = small_fit.allocate(budgets[::-1]).set_index(["compute", "quantity"]).sort_index()
+    cols = ["estimate", "lower", "upper"]
+    np.testing.assert_array_equal(one[cols].to_numpy(), other[cols].to_numpy())
