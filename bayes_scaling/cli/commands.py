@@ -64,7 +64,8 @@ def cmd_fit(args) -> int:
 def cmd_summary(args) -> int:
 
     result = law_fit(args.fit)
-    print(formatted(result.summary(prob=args.prob), args.format, result_meta(result)), end="")
+    summary = result.summary(prob=args.prob)
+    print(formatted(summary, args.format, result_meta(result), gate_column=True), end="")
     return status(result)
 
 
@@ -102,7 +103,7 @@ def cmd_allocate(args) -> int:
         prob=args.prob,
         discrepancy=not args.no_discrepancy,
     )
-    print(formatted(table, args.format, result_meta(result)), end="")
+    print(formatted(table, args.format, result_meta(result), gate_column=True), end="")
     return status(result)
 
 

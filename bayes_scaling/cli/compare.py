@@ -24,6 +24,7 @@ from bayes_scaling.cli.output import (
     json_rows,
     read_fit,
     result_meta,
+    save_figure,
     status,
 )
 from bayes_scaling.cli.parser import (
@@ -139,7 +140,7 @@ def _compare_files(comparison, args) -> None:
     if args.plot:
         from bayes_scaling.plots import comparison_plot  # matplotlib: only here
 
-        comparison_plot(comparison).savefig(args.plot, dpi=110, bbox_inches="tight")
+        save_figure(comparison_plot(comparison), args.plot, "--plot")
     if args.report:
         from bayes_scaling.report import comparison_report
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from bayes_scaling import inference, plots
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.checks import save_fit
-from bayes_scaling.cli.output import formatted, result_meta, status
+from bayes_scaling.cli.output import formatted, result_meta, save_figure, status
 from bayes_scaling.cli.parser import whole
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import datasets
@@ -47,7 +47,7 @@ def cmd_demo(args) -> int:
         ),
     }
     for name, fig in figures.items():
-        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        save_figure(fig, out / name, "--out")
     report = result.report(100 * largest, target=float(result.runs["loss"].min()) - 0.2)
     report.save(html_path=out / "report.html", markdown_path=out / "report.md")
     written = ["demo_fit.nc", *figures, "report.html", "report.md"]

@@ -36,7 +36,7 @@ from bayes_scaling.cli.checks import (
     scheduler,
 )
 from bayes_scaling.cli.checks import _law as law_of
-from bayes_scaling.cli.output import client_of, column_map, formatted
+from bayes_scaling.cli.output import client_of, column_map, formatted, save_figure
 from bayes_scaling.cli.parser import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
@@ -194,7 +194,7 @@ def cmd_sbc(args) -> int:
     table = result.uniformity()
     passed = result.passed(alpha=args.alpha)
     if args.plot:
-        plots.rank_histograms(result).savefig(args.plot, dpi=110, bbox_inches="tight")
+        save_figure(plots.rank_histograms(result), args.plot, "--plot")
     meta = {"converged": passed, "reason": "ranks not uniform (see p-values)", "law": args.law}
     print(formatted(table, args.format, meta), end="")
     return EXIT_OK if passed else EXIT_NOT_CONVERGED

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bayes_scaling._disk import write_atomic
 from bayes_scaling.cli.checks import save_fit
 from bayes_scaling.cli.parser import EXIT_NOT_CONVERGED, EXIT_OK
-from bayes_scaling.errors import BayesScalingError, FitFileError
+from bayes_scaling.errors import ArgumentError, BayesScalingError, FitFileError
 from bayes_scaling.results import GroupedFit, ScalingFit, load
 
 
-def formatted(df: pd.DataFrame, fmt: str, meta: dict) -> str:
+def formatted(df: pd.DataFrame, fmt: str, meta: dict, gate_column: bool = False) -> str:
+    """The table as CSV, JSON (``meta`` and the rows) or text (``meta``'s gate as a first line).
+
+    ``gate_column``: a CSV carries the gate too, a ``converged`` column on every row (when the
+    table has none), so that a saved stdout does not lose a fit's failure (JSON has it in
+    ``meta``); commands whose columns are a contract leave theirs as they are."""
     if fmt == "csv":
+        if gate_column and "converged" not in df.columns:
+            df = df.assign(converged=bool(meta["converged"]))
         return df.to_csv(index=False)
     if fmt == "json":
         return json.dumps({**meta, "rows": json_rows(df)}, indent=1)
@@ -39,6 +49,24 @@ def json_rows(df: pd.DataFrame) -> list[dict]:
         return v.isoformat() if isinstance(v, pd.Timestamp) else v
 
     return [{str(k): value(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def save_figure(fig, path, flag: str) -> None:
+    """Write a figure atomically (as every save: the file there before is kept when this fails),
+    its format from the suffix (PNG without one); a failure is an error naming ``flag`` and the
+    path."""
+    suffix = Path(path).suffix.lstrip(".").lower() or "png"
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=suffix, dpi=110, bbox_inches="tight")
+    except ValueError:
+        raise ArgumentError(
+            flag, f"cannot write a figure as .{suffix}; use .png, .pdf or .svg"
+        ) from None
+    try:
+        write_atomic(path, buffer.getbuffer())
+    except OSError as exc:
+        raise ArgumentError(flag, f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def write_fit(result, path) -> int:

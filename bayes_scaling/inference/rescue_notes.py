@@ -30,7 +30,10 @@ MODE_RHAT, MODE_GAP, MODE_LOGP = 1.1, 4.0, 10.0
 #: Runs named as those the modes disagree on: at most MODE_RUNS of those whose mean log
 #: density is more than MODE_NATS lower in one mode than in the other.
 MODE_RUNS, MODE_NATS = 5, 2.0
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+ORDINALS = (
+    "first", "second", "third", "fourth", "fifth", "sixth",
+    "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth",
+)  # fmt: skip
 
 
 def explain(out, runs, law, likelihood, pooling) -> Diagnostics:
@@ -232,7 +235,7 @@ def entry(attempt, diag: Diagnostics, failing, seconds: float, why: str, continu
 
 def _nth(k: int) -> str:
     """The ordinal of attempt number ``k`` (0-based)."""
-    return ORDINALS[k] if k < len(ORDINALS) else f"attempt {k + 1}"
+    return ORDINALS[k] if k < len(ORDINALS) else f"{k + 1}th"
 
 
 def settings_text(entry: Mapping) -> str:

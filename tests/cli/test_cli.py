@@ -42,8 +42,9 @@ def test_summary_formats(fit_file, capsys):
         "r_hat",
         "ess_bulk",
         "ess_tail",
+        "converged",  # the gate on every row: a saved stdout keeps a failure
     ]
-    assert "alpha" in set(table["parameter"])
+    assert "alpha" in set(table["parameter"]) and table["converged"].all()
     assert main(["summary", str(fit_file), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["converged"] is True and doc["rows"][0]["parameter"] == "E"
@@ -109,6 +110,9 @@ def test_non_converged_fit_exits_3_with_one_line_reason(tmp_path, capsys):
     assert err.count("\n") == 1 and "did not converge" in err
     assert main(["summary", str(out)]) == 3  # the flag travels with the saved fit
     assert "NOT CONVERGED" in capsys.readouterr().out
+    for command in (["summary", str(out)], ["allocate", str(out), "--compute", "1e22"]):
+        assert main([*command, "--format", "csv"]) == 3  # and into a CSV saved from stdout
+        assert not pd.read_csv(io.StringIO(capsys.readouterr().out))["converged"].any()
 
 
 def test_console_script_bad_input_has_no_traceback(tmp_path):
@@ -176,7 +180,9 @@ def test_allocate_formats_and_target(fit_file, capsys):
     ]
     assert main([*args, "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert list(table.columns) == ["compute", "quantity", "estimate", "lower", "upper", "note"]
+    assert list(table.columns) == [
+        "compute", "quantity", "estimate", "lower", "upper", "note", "converged"
+    ]  # fmt: skip
     quantities = set(table["quantity"])
     assert {
         "n_params_opt",
@@ -412,3 +418,23 @@ def test_plumbing_the_tripwire_catches_every_fitting_function(no_sampling, tmp_p
         # a batch returns each task's error instead of raising
         errors = [r.error or "" for r in out] if isinstance(out, list) else []
         assert errors and all("reached the sampler" in e for e in errors), (name, out)
+
+
+def test_figures_are_saved_atomically_and_failures_name_the_flag(tmp_path):
+    # compare --plot, sbc --plot and demo once wrote with a plain savefig: a full disk left a
+    # truncated file where the old one was, with an error naming neither the path nor the flag
+    import matplotlib.pyplot as plt
+
+    from bayes_scaling import ArgumentError
+    from bayes_scaling.cli.output import save_figure
+
+    fig = plt.figure()
+    old = tmp_path / "old.png"
+    old.write_bytes(b"the figure that was there")
+    with pytest.raises(ArgumentError, match="--plot.*use .png"):
+        save_figure(fig, tmp_path / "old.xyz", "--plot")
+    with pytest.raises(ArgumentError, match="--plot: cannot write .*missing"):
+        save_figure(fig, tmp_path / "missing" / "f.png", "--plot")
+    save_figure(fig, old, "--plot")
+    assert old.read_bytes().startswith(b"\x89PNG")
+    plt.close(fig)
