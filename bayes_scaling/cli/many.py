@@ -13,11 +13,14 @@ Dask scheduler address (``tcp://host:8786``) on that cluster.
 ``fit-many`` reads and checks every table before any sampling (a bad table is one error line
 naming it, exit 2), writes ``DIR/<table name>.nc`` for each, and prints one row per table in the
 order given: ``table, runs, file, converged, seconds, error``. Exit code 3 when any fit did not
-converge or failed.
+converge or failed. A fit that cannot be saved (a full disk, a folder not writable) is kept
+elsewhere when possible, as ``fit`` does, and the others are still saved: the table says where
+each went and why not, one error line names the first failure, exit 2.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -38,17 +41,19 @@ from bayes_scaling.cli.checks import (
 from bayes_scaling.cli.checks import _law as law_of
 from bayes_scaling.cli.output import client_of, column_map, formatted, save_figure
 from bayes_scaling.cli.parser import (
+    EXIT_BAD_INPUT,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     add_column_flags,
     add_format_flag,
     add_sampler_flags,
     number,
+    one_line,
     whole,
 )
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
-from bayes_scaling.errors import ArgumentError, RunsError
+from bayes_scaling.errors import ArgumentError, FitFileError, RunsError
 
 #: Suffixes of the runs tables ``fit-many`` picks from a folder.
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
@@ -150,22 +155,38 @@ def cmd_fit_many(args) -> int:
         for i, (path, table) in enumerate(zip(tables, runs, strict=True))
     ]
     batch = inference.fit_many(tasks, client=client_of(args.scheduler), progress=False)
-    rows = []
+    rows, unsaved = [], []
     for path, table, result in zip(tables, runs, batch, strict=True):
         target = out_dir / f"{path.stem}{FIT_SUFFIXES[0]}"
+        file, error = "", "" if result.ok else result.error.splitlines()[0]
         if result.ok:
-            save_fit(result.fit, target)
+            try:  # a fit that cannot be saved is kept elsewhere if possible; the others go on
+                file = str(save_fit(result.fit, target))
+            except FitFileError as exc:
+                error = one_line(str(exc))
+                unsaved.append(f"{path.stem}: {error}")
         rows.append(
             {
                 "table": str(path),
                 "runs": len(table),
-                "file": str(target) if result.ok else "",
+                "file": file,
                 "converged": bool(result.ok and result.fit.converged),
                 "seconds": round(result.seconds, 2),
-                "error": "" if result.ok else result.error.splitlines()[0],
+                "error": error,
             }
         )
     table = pd.DataFrame(rows)
+    if unsaved:  # the table still shows every fit; the failure is the command's, exit 2
+        meta = {"converged": False, "reason": f"{len(unsaved)} fits not saved", "law": args.law}
+        print(formatted(table, args.format, meta), end="")
+        print(
+            one_line(
+                f"bayes-scaling: error: {len(unsaved)} of {len(table)} fits could not be "
+                f"saved in {str(out_dir)!r}: {unsaved[0]}"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     all_good = bool(table["converged"].all())
     reason = "" if all_good else f"{int((~table['converged']).sum())} of {len(table)} fits"
     meta = {

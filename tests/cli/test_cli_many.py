@@ -96,3 +96,33 @@ def test_plumbing_report_prior_sensitivity_runs_where_scheduler_says(
     assert main([*argv, "--prior-sensitivity", "--scheduler", "local"]) == 0
     assert seen == {"compute": [1e22], "client": None}  # local: worker processes (client None)
     assert main([*argv, "--scheduler", "nowhere"]) == 2
+
+
+def test_plumbing_a_fit_that_cannot_be_saved_does_not_lose_the_others(
+    tables, tmp_path, capsys, monkeypatch, small_fit
+):
+    # fit-many once stopped at the first failed save: the batch's other fits, already sampled,
+    # were never written and no table was printed. The sampler is stubbed (small_fit stands for
+    # every table's fit); the first save fails as a full disk would.
+    import bayes_scaling.cli.many as many
+    from bayes_scaling.errors import FitFileError
+    from bayes_scaling.inference.batch import TaskResult
+
+    done = [TaskResult(name, small_fit, seconds=0.1) for name in ("b", "a")]
+    monkeypatch.setattr(many.inference, "fit_many", lambda tasks, **kw: done[: len(tasks)])
+    real = many.save_fit
+
+    def full_disk_once(result, path):
+        if path.stem == "b_full":
+            raise FitFileError(f"[Errno 28] No space left on device: {str(path)!r}")
+        return real(result, path)
+
+    monkeypatch.setattr(many, "save_fit", full_disk_once)
+    given = [str(tables / "b_full.csv"), str(tables / "a_part.csv")]
+    code = main(["fit-many", *given, "--out-dir", str(tmp_path), "--format", "json"])
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["rows"]
+    assert code == 2 and captured.err.count("\n") == 1
+    assert "1 of 2 fits could not be saved" in captured.err and "No space left" in captured.err
+    assert rows[0]["file"] == "" and "No space left" in rows[0]["error"]
+    assert load(rows[1]["file"]).runs.shape == small_fit.runs.shape
