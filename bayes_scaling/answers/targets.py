@@ -165,10 +165,14 @@ def compute_to_reach(
     grid = np.log(largest) + np.log(10) * np.linspace(
         *decades, int(round((decades[1] - decades[0]) * SCAN_PER_DECADE)) + 1
     )
-    g = local_at(np.full(factor.shape, np.log(largest)))
+    g = (
+        np.zeros(factor.shape)
+        if local_at is None
+        else local_at(np.full(factor.shape, np.log(largest)))
+    )
     for _ in range(LOCAL_PASSES):
         log_c = _first_crossing(misses, grid, g)
-        if local_at.constant:
+        if local_at is None:
             break
         settled = local_at(np.where(np.isfinite(log_c), log_c, grid[-1]))
         done = np.max(np.abs(settled - g)) < LOCAL_TOLERANCE
@@ -212,8 +216,8 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
     e^log_c (on the draw's split) lands above ``target`` — :func:`loss_draws` times the run noise
     ``factor``, the local misfit held at ``g``, in plain numpy (the search calls it ~70 times);
     ``local_at(log_c)`` is the draws' local misfit g at those computes (their marginal, one
-    normal per draw: :meth:`~bayes_scaling.discrepancy.local.LocalMisfit.along`), zeros without
-    one (``local_at.constant`` is then True)."""
+    normal per draw: :meth:`~bayes_scaling.discrepancy.local.LocalMisfit.along`), None without
+    one."""
     p = {name: fit.posterior[name].values for name in fit.law.params}
     disc = fit.discrepancy if discrepancy else None
     local = None if disc is None else disc.local
@@ -240,13 +244,10 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
         return loss * factor > target
 
     def local_at(log_c):
-        if local is None:
-            return np.zeros(factor.shape)
         split = split_at(log_c)
         return local.along(split["n_params"], split["n_tokens"], normals)
 
-    local_at.constant = local is None
-    return misses, local_at
+    return misses, (None if local is None else local_at)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def estimate_groups(
     ratio : float
         ρ of the specific prior.
     outliers : array of bool, optional
-        Runs the grouped fit sets apart (:func:`~bayes_scaling.discrepancy.evidence.
+        Runs the grouped fit sets apart (:func:`~bayes_scaling.model.likelihoods.
         outlying_runs`): fitted below a cut, never scored above one.
     """
     prior = resolve_prior(prior)

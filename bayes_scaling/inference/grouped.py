@@ -26,7 +26,6 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
-from bayes_scaling.discrepancy.evidence import outlying_runs
 from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
@@ -39,7 +38,7 @@ from bayes_scaling.inference.nuts import (
 )
 from bayes_scaling.inference.sampling import sample_checked
 from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.likelihoods import check_likelihood, log_density
+from bayes_scaling.model.likelihoods import check_likelihood, log_density, outlying_runs
 from bayes_scaling.model.pooling import Pooling, mu_name, pooling_modes, tau_name, tau_prior
 from bayes_scaling.priors import Prior, resolve_priors, runs_stats
 from bayes_scaling.results.grouped import FORMAT, GroupedFit

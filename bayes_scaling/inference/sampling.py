@@ -21,7 +21,6 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
 from bayes_scaling.data.runs import check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
-from bayes_scaling.discrepancy.evidence import outlying_runs
 from bayes_scaling.discrepancy.local import applies as local_applies
 from bayes_scaling.discrepancy.local import learn as learn_local_misfit
 from bayes_scaling.discrepancy.prior import resolve_prior
@@ -37,7 +36,12 @@ from bayes_scaling.inference.nuts import (
 from bayes_scaling.inference.rescue_core import escalate
 from bayes_scaling.inference.rungs import Attempt
 from bayes_scaling.laws import Law, get_law
-from bayes_scaling.model.likelihoods import check_likelihood, log_density_draws, residual_draws
+from bayes_scaling.model.likelihoods import (
+    check_likelihood,
+    log_density_draws,
+    outlying_runs,
+    residual_draws,
+)
 from bayes_scaling.model.pooling import Pooling
 from bayes_scaling.priors import resolve_priors
 from bayes_scaling.priors.learned import LAW as LEARNED_LAW

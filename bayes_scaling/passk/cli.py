@@ -25,7 +25,7 @@ from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.errors import ArgumentError, FitFileError
-from bayes_scaling.passk.answers import K_LIMIT
+from bayes_scaling.passk.answers import ks
 from bayes_scaling.passk.law import DIFFICULTIES
 from bayes_scaling.passk.result import PassKFit
 
@@ -92,17 +92,7 @@ def check_passk(args) -> None:
         return
     path_text(args.fit, "fit")
     args.prob = list(check.probabilities(args.prob, "--prob"))
-    ks = []
-    for i, k in enumerate(args.k):
-        name = "--k" if len(args.k) == 1 else f"--k[{i}]"
-        if not float(k).is_integer() or k < 1:
-            raise ArgumentError(name, f"must be a whole number ≥ 1 (samples a problem), got {k:g}")
-        if k > K_LIMIT:
-            raise ArgumentError(
-                name, f"is too large: at most {K_LIMIT:.3g} (a 64-bit integer), got {k:g}"
-            )
-        ks.append(int(k))
-    args.k = ks
+    args.k = [int(k) for k in ks(args.k, "--k")]  # the API's rule: whole, 1 to K_LIMIT
 
 
 def run(args) -> int:

@@ -188,7 +188,7 @@ def test_a_run_the_fit_calls_an_outlier_does_not_set_the_error_scale(shared_data
     # than the others. Scored, it stood for a steep error curve: tau's median went from the
     # population's 0.006 to 0.53 and the 90% band at 1e21 FLOPs to [1.4, 77] nats.
     from bayes_scaling import datasets
-    from bayes_scaling.discrepancy.evidence import outlying_runs
+    from bayes_scaling.model.likelihoods import outlying_runs
 
     runs = datasets.chinchilla(shared_data).nsmallest(40, "compute").reset_index(drop=True)
     result = fit(runs, seed=0)
