@@ -73,6 +73,11 @@ class RunsWarning(UserWarning):
     """A runs table that can be used but looks suspicious (e.g. C far from 6ND, replicates)."""
 
 
+class ExtrapolationWarning(UserWarning):
+    """Points outside the runs in a direction the extrapolation error was not learned for (below
+    the smallest run): their bands carry parameter uncertainty only."""
+
+
 class CacheWarning(UserWarning):
     """A compiled-model cache folder that is not safe to load from; fits compile without it."""
 

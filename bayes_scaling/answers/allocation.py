@@ -7,7 +7,10 @@ each posterior draw θ has its own optimum (Hoffmann et al. 2022, eq. 4):
     N*(C) = G·(C/k)^a,  D*(C) = G^(−1)·(C/k)^b,  tokens per parameter D*/N*,  L*(C) = L(N*, D*)
 
 ``a`` is the allocation exponent: Kaplan et al. (2020) had a ≈ 0.73 (parameters grow faster than
-data), Hoffmann et al. a ≈ 0.5. ``P(a > 0.5)`` is the posterior answer to that dispute.
+data), Hoffmann et al. a ≈ 0.5. ``P(a > 0.5)`` is the posterior answer to that dispute. Other laws
+in N and D have their own optimum (:attr:`bayes_scaling.laws.Law.optimum`: closed form for
+``kaplan``, a per-draw numerical search for ``farseer``); for them ``a`` is the slope
+d log N*/d log C across the budgets asked (for Chinchilla and Kaplan it is the same at every C).
 
 The regret of a chosen N at budget C (with D = C/(kN)) is, per draw,
 
@@ -88,11 +91,12 @@ def _budgets(compute) -> xr.DataArray:
 
 
 def require_optimum(fit):
-    """Raise unless the fit's law has a closed-form compute-optimal split."""
+    """Raise unless the fit's law has a compute-optimal split."""
     if fit.law.optimum is None:
         raise BayesScalingError(
-            f"law {fit.law.name!r} has no compute-optimal split; allocation "
-            "needs a law in N and D such as 'chinchilla'"
+            f"law {fit.law.name!r} has no compute-optimal split; allocation (and the report "
+            "built on it) needs a law in N and D alone ('chinchilla', 'kaplan', 'farseer'); "
+            "its bands and summary still answer"
         )
 
 
@@ -134,8 +138,9 @@ def optimal_allocation(fit, compute, flops_per_param_token: float | None = None)
     -------
     Dataset
         ``n_params``, ``n_tokens``, ``tokens_per_param`` and ``loss`` (L*, nats) with dims
-        ``(chain, draw, budget)``, and ``allocation_exponent`` a = β/(α+β) with dims
-        ``(chain, draw)``.
+        ``(chain, draw, budget)``, and ``allocation_exponent`` a = d log N*/d log C with dims
+        ``(chain, draw)`` (β/(α+β) for Chinchilla): the slope across the budgets, from half an
+        e-fold below the smallest to half an e-fold above the largest.
     """
     require_optimum(fit)
     k, c = flops_of(fit, flops_per_param_token), _budgets(compute)
@@ -148,9 +153,17 @@ def optimal_allocation(fit, compute, flops_per_param_token: float | None = None)
             "n_tokens": d,
             "tokens_per_param": d / n,
             "loss": law_loss(fit, n, d),
-            "allocation_exponent": post["beta"] / (post["alpha"] + post["beta"]),
+            "allocation_exponent": _allocation_exponent(fit.law, post, c, k),
         }
     ).transpose("chain", "draw", ...)
+
+
+def _allocation_exponent(law, post, budgets: xr.DataArray, k: float) -> xr.DataArray:
+    """a = d log N*/d log C per draw, across the budgets (exact for a power-law optimum)."""
+    low, high = float(budgets.min()) * np.exp(-0.5), float(budgets.max()) * np.exp(0.5)
+    n_low = law.optimum(post, low, k)["n_params"]
+    n_high = law.optimum(post, high, k)["n_params"]
+    return np.log(n_high / n_low) / np.log(high / low)
 
 
 def mean_parameter_optimum(

@@ -24,6 +24,8 @@ draws. Where the sizes come from:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -33,7 +35,7 @@ from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPL
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import distance_beyond, reference_sizes
-from bayes_scaling.errors import ArgumentError
+from bayes_scaling.errors import ArgumentError, ExtrapolationWarning
 from bayes_scaling.laws import ratio_split
 from bayes_scaling.model.likelihoods import draw_noise
 
@@ -59,13 +61,16 @@ def argument_of(column: str) -> str:
     return SIZE_ARGUMENTS.get(column, column)
 
 
-def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=None) -> dict:
+def resolve_sizes(
+    fit, params=None, tokens=None, compute=None, tokens_per_param=None, unique_tokens=None
+) -> dict:
     """N, D and C at every point, per draw where the split depends on θ.
 
     Point i of the result is point i as given (``params[i]``, ``tokens[i]``, ``compute[i]``; a
     single value stands for every point). Returns a dict with ``n_params``, ``n_tokens`` and
     ``compute`` as DataArrays with dim ``point`` (and ``chain``, ``draw`` for a per-draw
-    compute-optimal split), or None where not defined.
+    compute-optimal split), or None where not defined; and ``unique_tokens`` (dim ``point``) for
+    a law that reads it (``data_constrained``), from ``unique_tokens``.
 
     Raises
     ------
@@ -95,8 +100,20 @@ def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=
             "tokens_per_param",
             "splits compute alone; drop it, or give compute without params/tokens",
         )
-    arrays = check.matched({argument_of(col): v for col, v in present.items()})
+    unique = check.optional_positive_array(unique_tokens, "unique_tokens")
+    if unique is not None and "unique_tokens" not in fit.law.inputs:
+        raise ArgumentError(
+            "unique_tokens",
+            f"law {fit.law.name!r} does not read unique tokens; drop it (it is for a "
+            "data-constrained law)",
+        )
+    arrays = check.matched(
+        {argument_of(col): v for col, v in present.items()}
+        | ({"unique_tokens": unique} if unique is not None else {})
+    )
     sizes = {col: None for col in given}
+    if unique is not None:
+        sizes["unique_tokens"] = xr.DataArray(arrays["unique_tokens"], dims="point")
     sizes.update({col: xr.DataArray(arrays[argument_of(col)], dims="point") for col in present})
     n, d, c = sizes["n_params"], sizes["n_tokens"], sizes["compute"]
     if n is not None and d is not None:
@@ -119,8 +136,12 @@ def resolve_sizes(fit, params=None, tokens=None, compute=None, tokens_per_param=
     if missing:
         raise ArgumentError(
             missing[0],
-            f"law {fit.law.name!r} needs {' and '.join(missing)} at each point; give them, or "
-            "compute with a split",
+            f"law {fit.law.name!r} needs {' and '.join(missing)} at each point; give "
+            + (
+                "them (the unique tokens of the data, before repetition)"
+                if missing == ["unique_tokens"]
+                else "them, or compute with a split"
+            ),
         )
     return sizes
 
@@ -135,6 +156,7 @@ def loss_bands(
     tokens_per_param=None,
     seed=None,
     discrepancy: bool = True,
+    unique_tokens=None,
     **aliases,
 ) -> xr.Dataset:
     """Law-only and predictive loss bands.
@@ -155,6 +177,8 @@ def loss_bands(
         saved and re-loaded fit gives identical bands).
     discrepancy : bool
         Include the fit's extrapolation discrepancy (when it has one); False: parameter-only.
+    unique_tokens : float or array-like, optional
+        Unique tokens U at each point, for a law that reads them (``data_constrained``).
 
     Returns
     -------
@@ -168,7 +192,8 @@ def loss_bands(
     probs = check.probabilities(DEFAULT_PROBS if prob is None else prob, "prob")
     seed = check.seed(seed)
     discrepancy = check.flag(discrepancy, "discrepancy")
-    sizes = resolve_sizes(fit, params, tokens, compute, tokens_per_param)
+    sizes = resolve_sizes(fit, params, tokens, compute, tokens_per_param, unique_tokens)
+    warn_below_data(fit, sizes)
     draws = band_draws(fit, sizes, seed=seed, discrepancy=discrepancy)
     ds = summarise_draws(draws, probs, SAMPLE_DIMS)
     ds = ds.assign_coords(size_coords(fit, sizes, ds.sizes["point"]))
@@ -182,6 +207,37 @@ def loss_bands(
         else "given",
     )
     return ds
+
+
+def decades_below(fit, sizes: dict) -> np.ndarray:
+    """Per point, the decades below the smallest fitted run, the most along any axis (compute and
+    the law's inputs; medians over draws for a per-draw split); 0 at or above the runs."""
+    below = 0.0
+    for axis in reference_sizes(fit.runs, fit.law):
+        value = sizes.get(axis)
+        if value is None:
+            continue
+        if isinstance(value, xr.DataArray) and value.ndim > 1:
+            value = value.median(dim=[d for d in SAMPLE_DIMS if d in value.dims])
+        low = float(fit.runs[axis].min())
+        below = np.maximum(below, np.log10(low / np.asarray(value, float)).clip(min=0))
+    return np.atleast_1d(below)
+
+
+def warn_below_data(fit, sizes: dict) -> None:
+    """An :class:`~bayes_scaling.errors.ExtrapolationWarning` naming the points below the runs:
+    the discrepancy grows only beyond the largest run, so a band there is parameter-only."""
+    below = decades_below(fit, sizes)
+    points = np.flatnonzero(below > 0.01)
+    if points.size:
+        named = ", ".join(str(int(i)) for i in points[:5]) + (", ..." if points.size > 5 else "")
+        warnings.warn(
+            f"point(s) {named} lie below the smallest run, by up to {below.max():.2g} decades; "
+            "the extrapolation error is learned beyond the largest run only, so their bands "
+            "carry parameter uncertainty alone and may be far too narrow",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
 
 
 def band_draws(fit, sizes: dict, seed=None, discrepancy: bool = True) -> xr.DataArray:

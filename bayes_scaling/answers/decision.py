@@ -70,7 +70,7 @@ def decide(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a closed-form optimum (``chinchilla``).
+        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``).
     compute : float or sequence of float
         Budgets C in FLOPs; the ``budget`` dim keeps the order given.
     params, tokens_per_param : float, optional
@@ -117,7 +117,7 @@ def decide(
             "tokens_per_param_opt": opt["tokens_per_param"].assign_attrs(note="D*/N*"),
             "loss_opt": opt["loss"].assign_attrs(note="law-only (mean curve), nats"),
             "allocation_exponent": opt["allocation_exponent"].assign_attrs(
-                note="a = beta/(alpha+beta); Kaplan ~0.73, Chinchilla ~0.5"
+                note="a = d log N*/d log C; Kaplan ~0.73, Chinchilla ~0.5"
             ),
         }
     )
@@ -310,7 +310,7 @@ def allocate(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a closed-form optimum (``chinchilla``).
+        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``).
     compute : float or sequence of float
         Budgets C in FLOPs.
     params, tokens_per_param : float, optional

@@ -4,7 +4,7 @@ For a grouped fit (:func:`bayes_scaling.inference.grouped.fit_groups`) and two g
 each posterior draw θ gives each group's loss on its own compute-optimal split
 (:mod:`bayes_scaling.answers.allocation`)::
 
-    L*_g(C) = L(N*_g(C), D*_g(C); θ_g)        (for a law in N and D with a closed-form optimum)
+    L*_g(C) = L(N*_g(C), D*_g(C); θ_g)        (for a law in N and D with a compute-optimal split)
     L*_g(C) = L(C; θ_g)                       (for a law in compute alone)
 
 and from it, per draw:

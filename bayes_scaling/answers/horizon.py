@@ -59,7 +59,9 @@ class TrustHorizon:
     discrepancy: bool
 
     def tolerance_text(self) -> str:
-        return f"±{self.tolerance:.0%}" if self.relative else f"±{self.tolerance:.3g} nats"
+        if self.relative:  # 2% as "2%", 0.01% as "0.01%": never "0%"
+            return f"±{100 * self.tolerance:.3g}%"
+        return f"±{self.tolerance:.3g} nats"
 
     def sentence(self) -> str:
         what = f"the {self.prob:.0%} {self.band} band stays within {self.tolerance_text()}"

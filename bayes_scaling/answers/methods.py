@@ -31,6 +31,7 @@ def bands(
     discrepancy: bool = True,
     tolerance: float | None = None,
     relative: bool = False,
+    unique_tokens=None,
     **aliases,
 ):
     """Posterior loss bands; see :func:`bayes_scaling.answers.bands.loss_bands`.
@@ -61,6 +62,7 @@ def bands(
         tokens_per_param=tokens_per_param,
         seed=seed,
         discrepancy=discrepancy,
+        unique_tokens=unique_tokens,
     )
     if tolerance is not None:
         ds = mark_tolerance(ds, tolerance, relative)

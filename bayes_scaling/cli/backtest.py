@@ -22,6 +22,7 @@ from bayes_scaling.cli.parser import (
 )
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
+from bayes_scaling.errors import ArgumentError
 from bayes_scaling.trust.backtests import CSV_COLUMNS, backtest, by_distance, coverage
 
 
@@ -37,16 +38,22 @@ def cmd_backtest(args) -> int:
         )
         if v
     )
-    table = backtest(
-        runs,
-        law=args.law,
-        cut=cuts,
-        cut_on=cut_on,
-        prob=args.prob,
-        method=args.method,
-        seed=args.seed,
-        client=client_of(args.scheduler),
-    )
+    flag = {"compute": "--cut-compute", "n_tokens": "--cut-tokens", "n_params": "--cut-params"}
+    try:
+        table = backtest(
+            runs,
+            law=args.law,
+            cut=cuts,
+            cut_on=cut_on,
+            prob=args.prob,
+            method=args.method,
+            seed=args.seed,
+            client=client_of(args.scheduler),
+        )
+    except ArgumentError as err:  # the API's "cut" is this command's --cut-* flag
+        if err.argument != "cut":
+            raise
+        raise ArgumentError(flag[cut_on], str(err).removeprefix("cut: ")) from err
     converged = all(table.attrs["converged"].values())
     meta = {
         "converged": converged,

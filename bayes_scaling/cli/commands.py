@@ -81,6 +81,7 @@ def cmd_bands(args) -> int:
         discrepancy=not args.no_discrepancy,
         tolerance=args.tolerance,
         relative=args.relative,
+        unique_tokens=args.unique_tokens,
     )
     meta = {**result_meta(result), "discrepancy": table.attrs.get("discrepancy", "off")}
     if "trust_horizon" in table.attrs:
@@ -198,6 +199,13 @@ def bands_arguments(b) -> None:
     b.add_argument("--tokens", type=number, nargs="+")
     b.add_argument("--compute", type=number, nargs="+")
     b.add_argument("--tokens-per-param", type=number, default=None)
+    b.add_argument(
+        "--unique-tokens",
+        type=number,
+        nargs="+",
+        default=None,
+        help="unique tokens at each point, for a data-constrained law",
+    )
     b.add_argument("--prob", type=number, nargs="+", default=list(DEFAULT_PROBS))
     b.add_argument(
         "--tolerance",

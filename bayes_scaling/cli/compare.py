@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.answers.difference import difference_table, loss_difference
 from bayes_scaling.answers.gap import check_request
@@ -98,7 +101,7 @@ def cmd_compare(args) -> int:
             "converged": result.converged,
             "discrepancy": comparison.discrepancy != "off",
         }
-        print(table.assign(**extra).to_csv(index=False), end="")
+        print(_one_table(table, sizes).assign(**extra).to_csv(index=False), end="")
     else:
         print(formatted(table, "table", meta), end="")
         print(f"# {comparison.headline()}")
@@ -111,11 +114,27 @@ def cmd_compare(args) -> int:
     return status(result)
 
 
+def _one_table(table, sizes):
+    """The budgets' rows, then (with --params/--tokens) the sizes' rows: one CSV, each row with
+    ``compute`` or ``n_params``/``n_tokens`` set and the other blank."""
+    if sizes is None:
+        return table
+    rows = pd.concat([table, sizes], ignore_index=True)
+    first = ["compute", "n_params", "n_tokens"]
+    return rows[first + [c for c in rows.columns if c not in first]]
+
+
 def _crossing_line(x: dict, prob: float) -> str:
+    if np.isfinite(x["crossover"]):
+        when = (
+            f"median {x['crossover']:.3g} ({prob:.0%} interval {x['crossover_lower']:.3g}-"
+            f"{x['crossover_upper']:.3g})"
+        )
+    else:  # no draw crosses in the range: there is no crossover to give a median of
+        when = "no draw crosses there"
     return (
         f"crossover (B overtakes A) in [{x['range_lower']:.3g}, {x['range_upper']:.3g}] FLOPs: "
-        f"probability {x['p_crossover_in_range']:.2f}; median {x['crossover']:.3g} "
-        f"({prob:.0%} interval {x['crossover_lower']:.3g}-{x['crossover_upper']:.3g}); "
+        f"probability {x['p_crossover_in_range']:.2f}; {when}; "
         f"no crossover: B ahead throughout {x['p_b_ahead_throughout']:.2f}, A ahead throughout "
         f"{x['p_a_ahead_throughout']:.2f}, A overtakes B {x['p_a_overtakes_b']:.2f}"
     )

@@ -24,14 +24,19 @@ import warnings
 from bayes_scaling.cli.checks import INTERRUPTED, check_args
 from bayes_scaling.cli.parser import EXIT_BAD_INPUT, build_parser, error_line, one_line
 from bayes_scaling.cli.registry import load_deferred
-from bayes_scaling.errors import BayesScalingError, CacheWarning, RunsWarning
+from bayes_scaling.errors import (
+    BayesScalingError,
+    CacheWarning,
+    ExtrapolationWarning,
+    RunsWarning,
+)
 
 #: Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
 #: Seconds between the repeated interrupts after a Ctrl-C.
 REPEAT_SECONDS = 0.1
 #: Warnings printed as one line each (convergence is reported by the commands' exit status).
-PRINTED_WARNINGS = (RunsWarning, CacheWarning)
+PRINTED_WARNINGS = (RunsWarning, CacheWarning, ExtrapolationWarning)
 
 
 def main(argv=None) -> int:

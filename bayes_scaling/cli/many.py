@@ -53,7 +53,9 @@ from bayes_scaling.cli.parser import (
 )
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
+from bayes_scaling.data.runs import check_runs_for_law
 from bayes_scaling.errors import ArgumentError, FitFileError, RunsError
+from bayes_scaling.laws import get_law
 
 #: Suffixes of the runs tables ``fit-many`` picks from a folder.
 TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
@@ -142,10 +144,12 @@ def cmd_fit_many(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     cols = {k: v for k, v in column_map(args).items() if v}
     tables = tables_of(args.runs)
+    law = get_law(args.law)
     runs = []
-    for path in tables:  # every table is read and checked before any sampling
+    for path in tables:  # every table is read and checked for the law before any sampling
         try:
             runs.append(load_runs(path, **cols))
+            check_runs_for_law(runs[-1], len(law.params), law.exponents, inputs=law.inputs)
         except RunsError as exc:
             raise RunsError(f"{path}: {exc}") from exc
     options = {"draws": args.draws, "chains": args.chains, "tune": args.tune, "progress": False}

@@ -8,6 +8,7 @@ transposed or has its header below a title line.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.messages import short
@@ -126,6 +127,10 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
         hits = [i for i, lab in enumerate(labels) if i not in explicit and normalise(lab) in names]
         if not hits:
             continue
+        distinct = len({str(labels[i]) for i in hits}) == len(hits)
+        if len(hits) > 1 and distinct and _same_values(df, hits):  # compute = training_flops
+            named = [i for i in hits if normalise(labels[i]) == normalise(canon)]
+            hits = named[:1] or hits[:1]
         if len(hits) > 1:
             first, second = labels[hits[0]], labels[hits[1]]
             if normalise(first) == normalise(second) and str(first) == str(second):
@@ -150,6 +155,26 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
     )
     out.attrs["source_columns"] = {canon: labels[i] for canon, i in chosen.items()}
     return out
+
+
+def _same_values(df: pd.DataFrame, positions: list[int]) -> bool:
+    """Whether the columns at ``positions`` hold the same values (numbers equal to 1e-12
+    relative, or equal text), so that choosing among them changes nothing."""
+    first = df.iloc[:, positions[0]]
+    for i in positions[1:]:
+        other = df.iloc[:, i]
+        a = pd.to_numeric(first, errors="coerce").to_numpy(float)
+        b = pd.to_numeric(other, errors="coerce").to_numpy(float)
+        if np.isnan(a).all() or np.isnan(b).all():
+            if (
+                not first.astype(str)
+                .reset_index(drop=True)
+                .equals(other.astype(str).reset_index(drop=True))
+            ):
+                return False
+        elif not np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True):
+            return False
+    return True
 
 
 def _repeated(label, where: list[int]) -> Problem:

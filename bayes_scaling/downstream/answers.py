@@ -259,7 +259,8 @@ def bands(
 
 def link_bands(fit: DownstreamFit, loss, prob=None) -> xr.Dataset:
     """Posterior bands of step 2's expected metric (no evaluation noise) at losses ``loss``
-    (dim point, coordinate ``loss``), and 30 thinned draws of the curve (``curves``)."""
+    (dim point, coordinate ``loss``), and 30 thinned draws of the curve (``curves``);
+    ``attrs["converged"]`` is the fit's gate flag, for the figure's stamp."""
     probs = check.probabilities(DOWNSTREAM_PROBS if prob is None else prob, "prob")
     loss = xr.DataArray(check.positive_array(loss, "loss"), dims="point")
     mean = fit.link.evaluate(fit.posterior, loss, fit.link_constants()).transpose(
@@ -271,4 +272,5 @@ def link_bands(fit: DownstreamFit, loss, prob=None) -> xr.Dataset:
     return xr.Dataset(
         {"lower": lo, "median": med, "upper": hi, "curves": (("curve", "point"), flat[pick])},
         coords={"loss": ("point", loss.values)},
+        attrs={"converged": int(fit.converged)},
     ).transpose("prob", "point", "curve")

@@ -11,6 +11,7 @@ on each run's metric (:mod:`bayes_scaling.downstream.direct`).
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,7 +29,7 @@ from bayes_scaling.downstream.result import (
     make_downstream_tree,
     merge_diagnostics,
 )
-from bayes_scaling.errors import ArgumentError
+from bayes_scaling.errors import ArgumentError, RunsWarning
 from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.inference.sampling import fit
 from bayes_scaling.laws import get_law
@@ -183,6 +184,10 @@ def fit_downstream(
     table[metric] = pd.to_numeric(raw[metric]).to_numpy(float)
 
     floor, source = _noise_floor(noise_floor, checkpoints, metric)
+    if step1 is not None:
+        _check_step1(step1, table, via)
+    if chance is not None:
+        _warn_beyond_chance(link, table[metric].to_numpy(float), chance, floor, metric)
     loss_pts, metric_pts = _step2_points(step2_points, table, checkpoints, via, metric)
     constants = {
         "chance": chance,
@@ -279,6 +284,45 @@ def fit_downstream(
         link_discrepancy=link_disc,
     )
     return DownstreamFit(tree, step1, link, step2_priors, constants, diag, table, settings)
+
+
+def _check_step1(step1: ScalingFit, table: pd.DataFrame, via: str) -> None:
+    """A given step 1 must have been fitted to these runs' ``via`` loss: every run here is among
+    its runs (same N and D) with the same loss (1e-9 relative); it may hold more runs."""
+    keys = ["n_params", "n_tokens"]
+    seen = step1.runs.drop_duplicates(keys).set_index(keys)["loss"]
+    for row, (n, d, y) in enumerate(table[[*keys, via]].itertuples(index=False)):
+        loss = seen.get((n, d))
+        if loss is None or not np.isclose(loss, y, rtol=1e-9, atol=0.0):
+            what = "has no run" if loss is None else f"has loss {loss:.6g} there, not {y:.6g}"
+            raise ArgumentError(
+                "step1",
+                f"was not fitted to these runs' {via!r}: row {row} (N={n:.4g}, D={d:.4g}) "
+                f"has {via} {y:.6g} but step1 {what}; fit step 1 to this table's {via!r} "
+                "(or leave step1 out)",
+            )
+
+
+#: A run may lie beyond the chance level by noise: by this much, or 3 noise floors, before a
+#: warning says the chance level looks wrong.
+CHANCE_SLACK = 0.02
+
+
+def _warn_beyond_chance(link: Link, values: np.ndarray, chance: float, floor, metric) -> None:
+    """A :class:`RunsWarning` when a run's metric lies well beyond the given chance level, on the
+    side the link never reaches (an error above the chance error; an accuracy below chance)."""
+    beyond = (chance - values) if link.higher_is_better else (values - chance)
+    slack = max(CHANCE_SLACK, 3.0 * float(floor or 0.0))
+    worst = int(np.nanargmax(beyond))
+    if beyond[worst] > slack:
+        side = "below" if link.higher_is_better else "above"
+        warnings.warn(
+            f"row {worst}: {metric} {values[worst]:.4g} is {side} the chance level {chance:g} by "
+            f"{beyond[worst]:.3g}, which the {link.name} link cannot reach; check chance (the "
+            "metric of a random guess) or leave it out to learn it",
+            RunsWarning,
+            stacklevel=3,
+        )
 
 
 def _noise_floor(noise_floor, checkpoints, metric) -> tuple[float, str]:

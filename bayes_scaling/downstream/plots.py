@@ -30,7 +30,8 @@ def link_plot(
     runs : DataFrame
         The fitted runs (columns ``via`` and ``metric``).
     curve : Dataset
-        :func:`~bayes_scaling.downstream.answers.link_bands` over a grid of losses.
+        :func:`~bayes_scaling.downstream.answers.link_bands` over a grid of losses; a fit that
+        did not converge (``attrs["converged"]`` 0) gets the red "NOT CONVERGED" stamp.
     targets : dict, optional
         Name to (loss, metric) of models not fitted (e.g. the actual 13B), drawn as crosses.
     chance : float, optional
@@ -57,6 +58,8 @@ def link_plot(
     ax.invert_xaxis()
     ax.set_title(title or f"{metric} against {via}")
     ax.legend(fontsize=7, loc="upper left")
+    if not curve.attrs.get("converged", 1):
+        stamp_not_converged(ax, [ax])
     return fig
 
 

@@ -198,7 +198,8 @@ def assumptions(fit, facts) -> Section:
             f"data ({fmt.multiple(facts.value('extrapolation'))} here), the more that matters."
         ),
         sentence(
-            "The optimal split is computed per posterior draw in closed form; the numbers are "
+            "The optimal split is computed per posterior draw (in closed form where the law has "
+            "one, else by a numerical search along the budget); the numbers are "
             f"medians with central (equal-tailed) {facts.prob:.0%} intervals."
         ),
         sentence(

@@ -121,7 +121,7 @@ def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:
     """LOO comparison and disagreement of ``laws`` (with ``fit`` added under its law's name).
 
     The laws are compared on each draw's optimal split, or at 20 tokens per parameter (or the
-    proposed ratio) when one of them has no closed-form optimum. ``skill``: True weighs them
+    proposed ratio) when one of them has no compute-optimal split. ``skill``: True weighs them
     also by backtest skill (:func:`bayes_scaling.trust.law_skill.law_skill`, refits), or a
     ``LawSkill`` already computed; when its weights disagree with LOO's, the stacked predictive
     at the budget is given as the default band.
@@ -132,7 +132,7 @@ def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:
     fits = {fit.law.name: fit, **{k: v for k, v in laws.items() if v is not fit}}
     largest = float(fit.runs["compute"].max())
     grid = np.unique(np.r_[largest * np.geomspace(1, 1e3, 7), facts.compute])
-    # laws without a closed-form optimum are compared on a fixed split
+    # laws without a compute-optimal split are compared on a fixed split
     ratio = facts.proposed.get("tokens_per_param")
     if ratio is None and any(f.law.optimum is None for f in fits.values()):
         ratio = 20.0

@@ -28,10 +28,11 @@ import pandas as pd
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, SAMPLE_DIMS
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling.data.runs import check_runs_for_law
 from bayes_scaling.discrepancy.density import log_density_with_error
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import AXES, distance_beyond, reference_sizes
-from bayes_scaling.errors import ArgumentError
+from bayes_scaling.errors import ArgumentError, RunsError
 from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.laws import Law, get_law
 from bayes_scaling.model.likelihoods import draw_noise
@@ -254,6 +255,15 @@ def backtest(
                 f"{c:g} on {cut_on} leaves {len(below)} runs to fit and "
                 f"{len(above)} to predict; choose a cut inside the data",
             )
+        try:  # the fit below the cut would fail on this: say which cut, and the fix
+            check_runs_for_law(below, len(law.params), law.exponents, inputs=law.inputs)
+        except RunsError as err:
+            raise ArgumentError(
+                "cut",
+                f"{c:g} on {cut_on} leaves {len(below)} runs to fit, which cannot fit law "
+                f"{law.name!r} ({'; '.join(p.message for p in err.problems)}); choose a larger "
+                "cut",
+            ) from err
         splits.append((float(c), below, above))
     fits = {}
     if {"bayes", "bayes_params"} & set(methods):

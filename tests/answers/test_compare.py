@@ -222,7 +222,7 @@ def test_comparison_and_pooling_errors(grouped):
     with pytest.raises(BayesScalingError, match="^prob: must be strictly between 0 and 1"):
         grouped.compare(prob=90)
     with pytest.raises(BayesScalingError, match="no compute-optimal split"):
-        check_request(get_law("kaplan"), ["A", "B"], None, None)
+        check_request(get_law("data_constrained"), ["A", "B"], None, None)
 
 
 def test_varying_e_gets_a_bound_every_group_satisfies():

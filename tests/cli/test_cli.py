@@ -340,6 +340,13 @@ def test_usage_errors_are_one_line_exit_2(capsys, argv, expected):
     assert expected in _one_error_line(capsys)
 
 
+def _third_smallest(path) -> str:
+    """A cut with two runs below it in N (too few for the Chinchilla law), as a CLI argument."""
+    import pandas as pd
+
+    return repr(float(pd.read_csv(path)["n_params"].nsmallest(3).iloc[-1]))
+
+
 def test_plumbing_bad_values_fail_fast_before_any_sampling(tmp_path, capsys, no_sampling):
     runs = tmp_path / "runs.csv"
     datasets.demo().to_csv(runs, index=False)
@@ -365,6 +372,11 @@ def test_plumbing_bad_values_fail_fast_before_any_sampling(tmp_path, capsys, no_
         (["allocate", "f.nc", "--compute", "1e21", "--prob", "1"], "--prob: must be strictly"),
         (["report", "f.nc", "--compute", "1e22", "--out", "r.pdf"], "--out: 'r.pdf' must end"),
         (["backtest", str(runs), "--cut-compute", "0"], "--cut-compute: must be positive"),
+        (["backtest", str(runs), "--cut-compute", "1e30"], "--cut-compute: 1e+30 on compute"),
+        (
+            ["backtest", str(runs), "--cut-params", _third_smallest(runs)],
+            "--cut-params: 4.25601e+06 on n_params leaves 2 runs to fit, which cannot fit",
+        ),
         (["compare", str(runs), "--out", "no/dir/g.nc"], "--out: the folder 'no/dir'"),
         (["compare", str(runs), "--range", "1e22", "1e21"], "--range: LOW must be below HIGH"),
         (["demo", "--draws", "0"], "--draws: must be a whole number ≥ 1"),

@@ -56,12 +56,14 @@ def test_fit_many_takes_a_folder_sorted_by_name(tables, tmp_path, capsys):
         (["fit-many", "{tables}", "{tables}/a_part.csv"], "share the name 'a_part'"),
         (["fit-many", "{tables}", "--scheduler", "nowhere"], "--scheduler"),
         (["fit-many", "{tables}", "--draws", "0"], "--draws"),
+        (["fit-many", "{tables}/a_part.csv", "{few}"], "few.csv: 3 runs for a law with 5"),
         (["sbc", "--sims", "3", "--runs", "30", "20"], "--runs"),
         (["sbc", "--sims", "0"], "--sims"),
     ],
 )
 def test_plumbing_bad_many_fit_input_is_one_line_and_exit_2(argv, needle, tables, tmp_path, capsys):
-    argv = [a.format(tables=tables) for a in argv]
+    datasets.demo().head(3).to_csv(tmp_path / "few.csv", index=False)  # loads, cannot be fitted
+    argv = [a.format(tables=tables, few=tmp_path / "few.csv") for a in argv]
     if argv[0] == "fit-many":
         argv += ["--out-dir", str(tmp_path)]
     assert main(argv) == 2

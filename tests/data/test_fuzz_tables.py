@@ -232,7 +232,8 @@ def malformed(draw) -> tuple[pd.DataFrame, str, dict]:
             for a in ("n_params", "params", "num_params", "loss", "final_loss")
             if a in ALIASES[role] and _norm(a) != _norm(names[role])
         )
-        df[rival] = df[names[role]]
+        # a rival with other values (one with the same values is no choice: it loads)
+        df[rival] = pd.to_numeric(df[names[role]], errors="coerce") * 2.0
     elif kind == "transpose":
         df = df.T.reset_index()
     elif kind == "no_rows":

@@ -111,6 +111,17 @@ def test_ambiguous_columns_are_an_error():
         load_runs(table(n_params=[1e8] * 6))
 
 
+def test_rival_columns_with_the_same_values_are_no_choice():
+    # run_id and run, or compute and training_flops, that agree: the canonical name is used
+    df = table()
+    df["n_params"] = df["params"]
+    runs = load_runs(df)
+    np.testing.assert_array_equal(runs["n_params"], df["params"])
+    df["n_params"] = df["params"] * (1 + 1e-6)  # they disagree: a choice to make
+    with pytest.raises(RunsError, match="both 'params' and 'n_params'"):
+        load_runs(df)
+
+
 def test_compute_far_from_6nd_warns():
     df = table(flops=[1e30] + [6 * 1e8 * 2e9] * 5)
     with pytest.warns(RunsWarning, match=r"row 0.*'compute'.*check the units"):

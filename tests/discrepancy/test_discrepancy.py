@@ -3,6 +3,8 @@ that it is zero inside the data, travels into bands, allocation and saved fits, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,7 +176,8 @@ def test_trust_horizon_is_shorter_with_the_discrepancy(fits):
     grid = honest.grid
     assert grid.loc[grid["multiple"] <= honest.multiple, "within"].all()
     assert not grid.loc[grid["multiple"] > honest.multiple, "within"].iloc[0]
-    assert "largest run" in honest.sentence()
+    assert "largest run" in honest.sentence() and "±2%" in honest.sentence()
+    assert replace(honest, tolerance=1e-4).tolerance_text() == "±0.01%"  # never "±0%"
     framed = bent.bands(compute=[1e21, 1e23], tolerance=0.02, relative=True)
     assert "within_tolerance" in framed and framed.attrs["trust_horizon"]["multiple"] == (
         honest.multiple

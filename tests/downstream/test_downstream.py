@@ -18,7 +18,7 @@ import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.downstream.data import check_downstream_runs, checkpoint_noise
 from bayes_scaling.downstream.links import SIGMOID, get_link
-from bayes_scaling.errors import ArgumentError, RunsError
+from bayes_scaling.errors import ArgumentError, RunsError, RunsWarning
 from bayes_scaling.laws import CHINCHILLA
 
 SAMPLER = {"draws": 500, "chains": 4, "tune": 500, "seed": 5, "discrepancy": False}
@@ -206,6 +206,20 @@ def test_bad_inputs_name_row_column_or_argument(ladder):
     assert all(p.column == "via" for p in info.value.problems)
     with pytest.raises(RunsError, match="no metric column 'acc'"):
         check_downstream_runs(ladder, "acc", "via")
+
+
+def test_plumbing_a_step1_of_other_runs_is_refused_before_sampling(ladder, small_fit, no_sampling):
+    # small_fit is the demo table's loss: not this ladder's 'via'
+    with pytest.raises(ArgumentError, match=r"^step1: was not fitted to these runs' 'via': row 0"):
+        bs.fit_downstream(ladder, metric="metric", via="via", chance=0.25, step1=small_fit)
+
+
+def test_plumbing_a_metric_beyond_the_chance_level_warns(ladder, no_sampling):
+    # the ladder's accuracies start near 0.25: a chance of 0.6 is one the link cannot reach
+    low = int(ladder["metric"].idxmin())
+    with pytest.warns(RunsWarning, match=rf"row {low}: metric .* below the chance level 0.6"):
+        with pytest.raises(AssertionError):  # the sampler, tripped: the warning came first
+            bs.fit_downstream(ladder, metric="metric", via="via", chance=0.6)
 
 
 def test_link_discrepancy_learns_from_backtests_and_round_trips():

@@ -52,6 +52,12 @@ def test_link_plot_draws_the_link_posterior_and_the_runs(downstream_fit, tmp_pat
     assert np.abs(near - runs["metric"]).max() < 0.05
     fig.savefig(tmp_path / "link.png")
     assert (tmp_path / "link.png").stat().st_size > 10_000
+    # the figure of a fit that failed the gate says so
+    assert curve.attrs["converged"] == int(downstream_fit.converged)
+    texts = [t.get_text() for t in ax.texts]
+    assert ("NOT CONVERGED" in texts) is (not downstream_fit.converged)
+    failed = link_plot(runs, "via", "metric", curve.assign_attrs(converged=0)).axes[0]
+    assert "NOT CONVERGED" in [t.get_text() for t in failed.texts]
 
 
 def test_metric_fan_draws_the_chain_bands_and_rises_with_compute(downstream_fit):

@@ -42,6 +42,55 @@ def test_closed_form_optimum_matches_numerical_minimum(p, compute):
     assert opt["n_params"] * opt["n_tokens"] * 6 == pytest.approx(compute)
 
 
+#: One draw per law in N and D, with Kaplan's published values and a Farseer drift.
+SPLIT_DRAWS = {
+    "chinchilla": DRAWS[1],
+    "kaplan": {
+        "log_Nc": np.log(8.8e13),
+        "alpha_N": 0.076,
+        "log_Dc": np.log(5.4e13),
+        "alpha_D": 0.095,
+    },
+    "farseer": {**DRAWS[0], "kappa": -0.03},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPLIT_DRAWS))
+@pytest.mark.parametrize("compute", [1e19, 1e23, 1e26])
+def test_every_law_in_n_and_d_has_its_optimum(name, compute):
+    # closed form (Chinchilla, Kaplan) or the numerical search (Farseer): the minimum along C
+    law, p = get_law(name), SPLIT_DRAWS[name]
+
+    def loss_at(log_n):
+        n = np.exp(log_n)
+        return law.fn({"n_params": n, "n_tokens": compute / (6 * n)}, p, np)
+
+    best = optimize.minimize_scalar(
+        loss_at, bounds=(np.log(1e2), np.log(1e18)), method="bounded", options={"xatol": 1e-10}
+    )
+    opt = law.optimum(p, compute, 6.0)
+    assert opt["n_params"] == pytest.approx(np.exp(best.x), rel=1e-4)
+    assert opt["n_params"] * opt["n_tokens"] * 6 == pytest.approx(compute)
+    assert loss_at(np.log(opt["n_params"])) <= best.fun + 1e-12
+
+
+def test_numerical_optimum_matches_closed_forms_on_draws_by_budgets():
+    # xarray draws against budgets, as the answers call it; one draw at the scan's edge
+    from bayes_scaling.laws.chinchilla import _chinchilla_fn
+    from bayes_scaling.laws.law import numerical_optimum
+
+    draws = {k: xr.DataArray([d[k] for d in DRAWS], dims="draw") for k in DRAWS[0]}
+    budgets = xr.DataArray([1e18, 1e21, 1e25], dims="budget")
+    found = numerical_optimum(_chinchilla_fn)(draws, budgets, 6.0)
+    exact = chinchilla_optimum(draws, budgets, 6.0)
+    assert set(found["n_params"].dims) == {"draw", "budget"}
+    xr.testing.assert_allclose(found["n_params"], exact["n_params"], rtol=1e-5)
+    flat = {**DRAWS[0], "log_A": np.log(1e12)}  # closed-form D* below one token: the edge D = 1
+    assert chinchilla_optimum(flat, 1e21)["n_tokens"] < 1e-3
+    edge = numerical_optimum(_chinchilla_fn)(flat, np.array([1e21]), 6.0)["n_tokens"]
+    assert np.isfinite(edge).all() and 1.0 <= edge[0] < 1.5
+
+
 def test_chinchilla_formula():
     law = get_law("chinchilla")
     p = DRAWS[0]

@@ -1,0 +1,88 @@
+"""What the bands and the comparison take and say at their edges: points below the runs are
+flagged, a data-constrained law's unique tokens are taken, a comparison's CSV keeps the rows at
+the sizes asked. Plumbing: short fits and hand-made posteriors, no inference claimed."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from bayes_scaling import ArgumentError, datasets, get_law
+from bayes_scaling.cli import main
+from bayes_scaling.errors import ExtrapolationWarning
+from bayes_scaling.results import ScalingFit
+from bayes_scaling.results.diagnostics import Diagnostics
+
+
+def test_points_below_the_runs_are_flagged(small_fit):
+    low = float(small_fit.runs["compute"].min())
+    with pytest.warns(ExtrapolationWarning, match=r"point\(s\) 1 lie below the smallest run"):
+        table = small_fit.bands(compute=[low * 10, low / 1e3], prob=0.9)
+    assert table["compute"].tolist()[:2] == [low * 10, low / 1e3]  # rows as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        small_fit.bands(compute=[low, float(small_fit.runs["compute"].max()) * 100], prob=0.9)
+
+
+def test_cli_bands_below_the_runs_print_one_warning_line(small_fit, tmp_path, capsys):
+    path = small_fit.save(tmp_path / "small.nc")
+    code = main(["bands", str(path), "--compute", "1e10", "--prob", "0.9", "--format", "csv"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (0, 3)  # (the short fit may fail the gate: a line of its own)
+    warned = [line for line in err if "warning" in line]
+    assert len(warned) == 1 and warned[0].startswith("bayes-scaling: warning: point(s) 0 lie below")
+
+
+def _constrained_fit() -> ScalingFit:
+    """Hand-made draws of the data-constrained law with the published base (R*_D, R*_N free)."""
+    law = get_law("data_constrained:muennighoff2023")
+    rng = np.random.default_rng(0)
+    post = xr.Dataset(
+        {
+            "log_RD": (("chain", "draw"), np.log(15.4) + 0.1 * rng.standard_normal((1, 50))),
+            "log_RN": (("chain", "draw"), np.log(5.3) + 0.1 * rng.standard_normal((1, 50))),
+            "sigma": (("chain", "draw"), np.full((1, 50), 1e-9)),
+        },
+        coords={"chain": [0], "draw": np.arange(50)},
+    )
+    runs = datasets.demo().assign(unique_tokens=lambda t: t["n_tokens"] / 2)
+    settings = {"seed": 0, "likelihood": "normal", "flops_per_param_token": 6.0}
+    tree = xr.DataTree.from_dict({"posterior": post})
+    return ScalingFit(tree, law, {}, Diagnostics(1.0, 1000.0, 1000.0, 0, 50), runs, settings)
+
+
+def test_a_data_constrained_law_takes_unique_tokens():
+    fit = _constrained_fit()
+    params, tokens, unique = [1e9, 1e9, 1e9], [1e11, 1e11, 1e11], [1e11, 1e10, 1e9]
+    table = fit.bands(params=params, tokens=tokens, unique_tokens=unique, prob=0.5)
+    law = table[table["band"] == "law"]
+    # the same N and D on fewer unique tokens (more epochs) is worth less: the loss rises
+    assert law["median"].is_monotonic_increasing and law["median"].nunique() == 3
+    with pytest.raises(ArgumentError, match="^unique_tokens: .*needs unique_tokens"):
+        fit.bands(params=params, tokens=tokens)
+    with pytest.raises(ArgumentError, match="^unique_tokens: .*same length|^unique_tokens"):
+        fit.bands(params=params, tokens=tokens, unique_tokens=[1e10, 1e10])
+
+
+def test_unique_tokens_are_refused_by_a_law_that_does_not_read_them(small_fit):
+    with pytest.raises(ArgumentError, match="does not read unique tokens"):
+        small_fit.bands(params=[1e9], tokens=[2e10], unique_tokens=[1e10])
+
+
+def test_compare_csv_keeps_the_rows_at_sizes(small_grouped, tmp_path, capsys):
+    path = small_grouped.save(tmp_path / "g.nc")
+    sizes = ["--params", "1e9", "2e9", "--tokens", "2e10", "2e10"]
+    code = main(["compare", str(path), "--compute", "1e21", "1e22", *sizes, "--format", "csv"])
+    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert code in (0, 3)
+    assert table["compute"].tolist()[:2] == [1e21, 1e22] and table["compute"][2:].isna().all()
+    assert table["n_params"][2:].tolist() == [1e9, 2e9] and table["n_params"][:2].isna().all()
+    assert {"p_b_better", "converged", "p_crossover_in_range"} <= set(table.columns)
+    # a range in which no draw crosses has no median crossover to print
+    main(["compare", str(path), "--compute", "1e22", "--range", "1e10", "1e11"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("# crossover"))
+    assert "no draw crosses there" in line and "nan" not in line
