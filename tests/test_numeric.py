@@ -54,3 +54,23 @@ def test_cubic_spline_refuses_a_missing_axis_and_values_that_are_not_finite():
         cubic_spline(x, np.zeros(5), [0.5], axis=1)
     with pytest.raises(ValueError, match="finite"):
         cubic_spline(x, np.array([0.0, 1.0, np.nan, 2.0, 3.0]), [0.5])
+
+
+@pytest.mark.parametrize("geometric", [False, True])
+def test_grid_quantiles_match_draws_spread_over_their_cells(geometric):
+    # the discrepancy's tau: weights on a grid, draws jittered uniformly within a cell (in log τ
+    # on a geometric grid), as Discrepancy.draw_scale draws them
+    from bayes_scaling._numeric import grid_quantiles
+
+    rng = np.random.default_rng(0)
+    grid = np.geomspace(0.001, 0.05, 26) if geometric else np.linspace(0.001, 0.05, 26)
+    weights = rng.gamma(2.0, size=grid.size)
+    cell = rng.choice(grid.size, size=400_000, p=weights / weights.sum())
+    jitter = rng.uniform(-0.5, 0.5, cell.size)
+    if geometric:
+        draws = grid[cell] * np.exp(jitter * np.log(grid[1] / grid[0]))
+    else:
+        draws = grid[cell] + jitter * (grid[1] - grid[0])
+    probs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    got = grid_quantiles(grid[::-1], weights[::-1], probs)  # any order
+    np.testing.assert_allclose(got, np.quantile(draws, probs), rtol=0.01)  # cumsum: 4% off

@@ -66,6 +66,7 @@ from typing import ClassVar
 import numpy as np
 import xarray as xr
 
+from bayes_scaling._numeric import grid_quantiles
 from bayes_scaling.discrepancy.protocol import error_of_curves
 from bayes_scaling.discrepancy.record import READERS, Discrepancy
 from bayes_scaling.errors import ArgumentError
@@ -144,9 +145,7 @@ class GroupDiscrepancy:
         w_spec = self.specific.weights.sum(axis=(0, 2))
         sd = np.hypot(self.shared.tau[:, None], self.specific.tau[None, :]).ravel()
         w = (w_shared[:, None] * w_spec[None, :]).ravel()
-        order = np.argsort(sd, kind="stable")
-        cdf = np.cumsum(w[order])
-        return np.interp(probs, cdf / cdf[-1], sd[order])
+        return grid_quantiles(sd, w, probs)
 
     def for_group(self, group: str) -> GroupDiscrepancy:
         """The record that answers for one group (its bands carry shared + its own error)."""

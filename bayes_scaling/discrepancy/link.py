@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling._numeric import grid_quantiles
 from bayes_scaling.discrepancy.record import READERS, distance_beyond
 from bayes_scaling.errors import ArgumentError
 
@@ -93,8 +94,7 @@ class LinkDiscrepancy:
 
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Posterior quantiles of τ₂, the metric error's sd one decade beyond the data."""
-        cdf = np.cumsum(self.weights) / self.weights.sum()
-        return np.interp(probs, cdf, self.tau)
+        return grid_quantiles(self.tau, self.weights, probs)
 
     def describe(self) -> str:
         """One sentence: τ₂'s median and 90% interval and what informed it."""

@@ -64,6 +64,7 @@ import numpy as np
 
 from bayes_scaling._disk import write_atomic
 from bayes_scaling._lazy import scipy_function
+from bayes_scaling._numeric import grid_quantiles
 from bayes_scaling.errors import ArgumentError
 
 logsumexp = scipy_function("special", "logsumexp")  # SciPy on first use
@@ -151,8 +152,7 @@ class DiscrepancyPrior:
 
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Prior quantiles of τ (marginal over m and γ)."""
-        cdf = np.cumsum(np.exp(logsumexp(self.log_weights, axis=(0, 2))))
-        return np.interp(probs, cdf / cdf[-1], self.tau)
+        return grid_quantiles(self.tau, np.exp(logsumexp(self.log_weights, axis=(0, 2))), probs)
 
     def drift_mean(self) -> float:
         """Prior mean of the drift m."""

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_scaling._numeric import grid_quantiles
 from bayes_scaling.discrepancy.local import LocalMisfit
 from bayes_scaling.discrepancy.protocol import error_of_curves
 from bayes_scaling.errors import ArgumentError, BayesScalingError
@@ -138,8 +139,7 @@ class Discrepancy:
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Posterior quantiles of τ, the error's sd one decade beyond the data (marginal over m
         and γ)."""
-        cdf = np.cumsum(self.weights.sum(axis=(0, 2)))
-        return np.interp(probs, cdf / cdf[-1], self.tau)
+        return grid_quantiles(self.tau, self.weights.sum(axis=(0, 2)), probs)
 
     def gamma_mean(self) -> float:
         """Posterior mean of the growth γ."""

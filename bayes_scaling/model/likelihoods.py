@@ -133,14 +133,23 @@ def pointwise_log_density(name: str, law, posterior: xr.Dataset, inputs, y) -> x
 
 
 def draw_noise(posterior: xr.Dataset, name: str, shape, seed) -> xr.DataArray | np.ndarray:
-    """Run-to-run noise on the log scale, one value per (chain, draw, point)."""
+    """Run-to-run noise on the log scale, one value per (chain, draw, point).
+
+    Clipped to ±:data:`NOISE_LIMIT`: a Student-t with ν < 1 draws values whose exponential
+    overflows to inf, and an inf among the draws turns interpolated quantiles into NaN; a run
+    e^700 times its mean is as far out as one can say.
+    """
     rng = np.random.default_rng(seed)
     sigma = np.asarray(posterior["sigma"])[..., None]
     if name == "student_t":
         z = rng.standard_t(np.broadcast_to(np.asarray(posterior["nu"])[..., None], shape))
     else:
         z = rng.standard_normal(shape)
-    return sigma * z
+    return np.clip(sigma * z, -NOISE_LIMIT, NOISE_LIMIT)
+
+
+#: The bound of :func:`draw_noise` on log loss: exp(±700) stays finite in float64.
+NOISE_LIMIT = 700.0
 
 
 #: A run whose latent Student-t weight in the main fit, E[w | r] = (ν + 1)/(ν + r²/σ²), is below

@@ -46,3 +46,16 @@ def test_blocks_of_draws_give_the_same_numbers_as_all_draws_at_once(monkeypatch,
     np.testing.assert_allclose(got.values, expected.values, rtol=1e-12)
     residuals = likelihoods.residual_draws(law, post, inputs, y)
     np.testing.assert_allclose(residuals, (y - mu).values.reshape(-1, len(y)), rtol=1e-12)
+
+
+def test_noise_draws_stay_finite_on_the_loss_scale():
+    # a Student-t with nu < 1 draws log noise whose exponential overflows; the draws are clipped
+    post = xr.Dataset(
+        {
+            "sigma": (("chain", "draw"), np.full((1, 4000), 0.5)),
+            "nu": (("chain", "draw"), np.full((1, 4000), 0.3)),
+        }
+    )
+    noise = likelihoods.draw_noise(post, "student_t", (1, 4000, 3), seed=0)
+    assert np.abs(noise).max() == likelihoods.NOISE_LIMIT  # some draws were that far out
+    assert np.isfinite(np.exp(noise)).all() and np.isfinite(np.quantile(np.exp(noise), 0.99))
