@@ -70,10 +70,11 @@ from scipy.special import betaln
 
 from bayes_scaling.passk.answers import pass_at_k
 from bayes_scaling.passk.comparison import compare_difficulties, compare_poolings
-from bayes_scaling.passk.data import gsm8k, thin_counts
+from bayes_scaling.passk.data import thin_counts
 from bayes_scaling.passk.families import PRIOR_KS, prior_pass_at_k
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
 from bayes_scaling.passk.law import DIFFICULTIES, chen_pass_at_k
+from bayes_scaling.passk.reference import gsm8k
 from bayes_scaling.passk.sbc import sbc_passk, sbc_uniformity
 from bayes_scaling.passk.sweep import BON_BLOCK, bon_jailbreaking, sweep_pass_at_k, thin_sweep
 

@@ -92,7 +92,7 @@ elif name == "scale":
         _, out[f"warm parameter-only fit, 1000 rows, {draws} draws"] = timed(
             bs.fit, table(1000), seed=1, draws=draws, discrepancy=False, progress=False)
 elif name == "passk":
-    from bayes_scaling.passk.data import gsm8k
+    from bayes_scaling.passk.reference import gsm8k
     counts = gsm8k(data)
     _, out["fit all 81 GSM8K models (and the law across them)"] = timed(
         bs.fit_passk, counts, seed=1, progress=False)

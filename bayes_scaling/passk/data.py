@@ -1,6 +1,7 @@
-"""Tables of per-problem counts for pass@k: ``load_counts`` (any table), ``gsm8k`` (Pythia) and
-``bon_jailbreaking`` (best-of-N attacks on 7 frontier models, an early-stopped sweep), and their
-thinning to fewer samples (:func:`thin_counts`, :func:`thin_sweep`).
+"""Tables of per-problem counts for pass@k: ``load_counts`` (any table), their per-model totals
+(:func:`model_table`) and their thinning to fewer samples (:func:`thin_counts`). The reference
+tables, GSM8K (Pythia) and best-of-N jailbreaking, are read by :mod:`.reference` and
+:mod:`.sweep`.
 
 One row of a counts table is one (model, problem): ``samples`` drawn and ``correct`` among them.
 :func:`load_counts` returns the canonical table
@@ -35,18 +36,15 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import re
 from collections.abc import Mapping
-from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling._lazy import scipy_function
 from bayes_scaling.data.read import read_table
-from bayes_scaling.errors import ArgumentError, BayesScalingError, Problem, RunsError
+from bayes_scaling.errors import ArgumentError, Problem, RunsError
 
 COLUMNS = ("model", "problem", "samples", "correct")
 OPTIONAL = ("n_params", "n_tokens")
@@ -71,9 +69,6 @@ CLI_FLAGS = {canon: f"--{canon}-col" for canon in COLUMNS}
 MAX_LISTED = 12
 MAX_REPEATS = 3
 _lgamma = scipy_function("special", "gammaln")  # SciPy on first use
-
-GSM8K_PATH = Path("test-time-compute") / "gsm8k_pass_at_k.parquet"
-_ENV_VAR = "BAYES_SCALING_DATA"
 
 
 def _norm(name) -> str:
@@ -312,63 +307,6 @@ def _collapse(out: pd.DataFrame, raw: pd.DataFrame, chosen: dict, rows: list) ->
     more = f" ({len(i_all) - MAX_REPEATS} more rows like these)" if len(i_all) > MAX_REPEATS else ""
     problems.append(Problem(None, None, f"give one row per (model, problem){more}"))
     raise RunsError(problems)
-
-
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
-_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
-
-
-def parse_size(text: str) -> float:
-    """``"1.4B"`` -> 1.4e9, ``"512M"`` -> 5.12e8; NaN when it is not a size."""
-    m = _SIZE.match(str(text).strip())
-    return float(m.group(1)) * _SCALE[m.group(2).lower()] if m else float("nan")
-
-
-def sizes_from_names(models) -> pd.DataFrame:
-    """N and D parsed from names like ``Pythia_1.4B_200B`` (``<family>_<N>_<D>``): a frame with
-    ``model, n_params, n_tokens`` (NaN where a name does not follow the pattern)."""
-    names = pd.Index(pd.unique(np.asarray(models, dtype=object)))
-    parts = [str(m).split("_") for m in names]
-    n = [parse_size(p[-2]) if len(p) >= 3 else np.nan for p in parts]
-    d = [parse_size(p[-1]) if len(p) >= 3 else np.nan for p in parts]
-    return pd.DataFrame({"model": names.astype(str), "n_params": n, "n_tokens": d})
-
-
-def locate(path, relative: Path = GSM8K_PATH) -> Path:
-    """The file: ``path`` (the file, or a data folder holding ``relative``), else
-    ``$BAYES_SCALING_DATA/relative``, else ``../shared/data/relative`` beside the project."""
-    if path is not None:
-        p = Path(path)
-        return p / relative if p.is_dir() else p
-    env = os.environ.get(_ENV_VAR)
-    if env:
-        return Path(env) / relative
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / relative
-
-
-def _missing(file: Path, what: str, relative: Path) -> BayesScalingError:
-    return BayesScalingError(
-        f"cannot find the {what} table at {str(file)!r}; pass path= (the parquet file or a "
-        f"data folder) or set {_ENV_VAR} to a folder holding {relative}"
-    )
-
-
-def gsm8k(path: str | PathLike | None = None) -> pd.DataFrame:
-    """Pythia on GSM8K (Brown et al. 2024, as processed by Schaeffer et al. 2025): 81 models
-    (9 sizes × 9 training checkpoints), ~128 problems each, per-problem counts.
-
-    ``path``: the parquet file, or a data folder holding ``test-time-compute/gsm8k_pass_at_k.
-    parquet``; default ``$BAYES_SCALING_DATA``, else ``../shared/data`` beside the project. The
-    file is not shipped. N and D come from the model names (``Pythia_1.4B_200B``).
-    """
-    file = locate(path)
-    if not file.exists():
-        raise _missing(file, "GSM8K counts", GSM8K_PATH)
-    table = load_counts(pd.read_parquet(file))
-    sizes = sizes_from_names(table["model"])
-    table = table.merge(sizes, on="model", how="left", sort=False)
-    table.attrs["source"] = "gsm8k"
-    return table
 
 
 def model_table(counts: pd.DataFrame) -> pd.DataFrame:

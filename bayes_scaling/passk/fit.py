@@ -173,7 +173,7 @@ def fit_passk(
 
     Examples
     --------
-    >>> fit = bs.fit_passk(bs.datasets.gsm8k(), seed=1)   # doctest: +SKIP
+    >>> fit = bs.fit_passk(gsm8k(), seed=1)   # from bayes_scaling.passk.reference; doctest: +SKIP
     >>> fit.bands(k=[100, 10_000])                         # doctest: +SKIP
     """
     counts = table

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import Problem
-from bayes_scaling.passk.data import _lgamma, _missing, _raise, load_counts, locate
+from bayes_scaling.passk.data import _lgamma, _raise, load_counts
+from bayes_scaling.passk.reference import locate, missing
 
 BON_PATH = Path("test-time-compute") / "bon_jailbreaking_pass_at_k.parquet"
 #: The best-of-N sweep (Hughes et al. 2024): attempts in blocks of 60, stopped after the first block
@@ -45,7 +46,7 @@ def bon_jailbreaking(path: str | PathLike | None = None) -> pd.DataFrame:
     """
     file = locate(path, BON_PATH)
     if not file.exists():
-        raise _missing(file, "best-of-N jailbreaking", BON_PATH)
+        raise missing(file, "best-of-N jailbreaking", BON_PATH)
     raw = pd.read_parquet(file)  # long: one row per k ("Scaling Parameter"), collapsed
     table = load_counts(
         raw, model="Model", problem="Problem Idx", samples="Num. Samples",

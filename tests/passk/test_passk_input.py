@@ -13,7 +13,8 @@ import xarray as xr
 from conftest import simulate_counts
 
 from bayes_scaling.errors import ArgumentError, RunsError
-from bayes_scaling.passk.data import load_counts, locate
+from bayes_scaling.passk.data import load_counts
+from bayes_scaling.passk.reference import locate
 from bayes_scaling.passk.sweep import BON_PATH, bon_jailbreaking
 
 COUNTS = {"model": ["m1", "m1", "m2"], "problem": ["a", "b", "a"], "samples": [10, 10, 10]}

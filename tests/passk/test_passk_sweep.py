@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from bayes_scaling.errors import BayesScalingError, RunsError
-from bayes_scaling.passk.data import locate, thin_counts
+from bayes_scaling.passk.data import thin_counts
+from bayes_scaling.passk.reference import locate
 from bayes_scaling.passk.sweep import (
     BON_BLOCK,
     BON_BUDGET,
