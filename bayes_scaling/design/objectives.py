@@ -71,6 +71,9 @@ class TargetDraws:
         optimum (compute targets only).
     discrepancy : Discrepancy, optional
         The fit's discrepancy record, which measures each term's distance beyond a reference.
+    local : ndarray (S, T), optional
+        g_s(x_t), the local misfit of the record at the targets (as the bands draw it), held as
+        drawn: a new run moves the law's residual GP only near itself, and the targets are far.
     """
 
     log_law: np.ndarray
@@ -82,6 +85,7 @@ class TargetDraws:
     regret_grid: np.ndarray | None = None
     grid: np.ndarray | None = field(default=None, repr=False)
     discrepancy: object = field(default=None, repr=False)
+    local: np.ndarray | None = field(default=None, repr=False)
 
     def distances(self, reference: dict | None) -> tuple:
         """The distance of each term beyond ``reference`` at the targets, (S, T) each."""
@@ -89,13 +93,12 @@ class TargetDraws:
 
     def log_mean(self, reference: dict | None) -> np.ndarray:
         """log L'(x_t; s): the law with the discrepancy measured from ``reference``, (S, T)."""
-        if not self.terms:
+        if not self.terms and self.local is None:
             return self.log_law
-        return np.log(
-            with_error(
-                np.exp(self.log_law), error(self.terms, self.distances(reference)), self.floor
-            )
-        )
+        delta = error(self.terms, self.distances(reference)) if self.terms else 0.0
+        if self.local is not None:
+            delta = delta + self.local
+        return np.log(with_error(np.exp(self.log_law), delta, self.floor))
 
     def log_predictive(self, reference: dict | None) -> np.ndarray:
         """log L_pred(t; s) = log L' + ε, (S, T)."""
@@ -190,7 +193,8 @@ def width(prob: float = DEFAULT_PROB) -> Objective:
 
 
 def variance() -> Objective:
-    """Mean weighted variance of log L* = log L(x_t; θ) + δ(x_t) at the targets ((log loss)²)."""
+    """Mean weighted variance of log L* = log L(x_t; θ) + δ(x_t) + g(x_t) at the targets ((log
+    loss)²): the law, its extrapolation error and its local misfit, as the law band has them."""
 
     def evaluate(weights, draws: TargetDraws, reference) -> np.ndarray:
         values = draws.log_mean(reference)

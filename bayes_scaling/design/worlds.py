@@ -176,6 +176,7 @@ def build_worlds(
     if regret:
         loss_grid, regret_grid, grid = _regret_tables(law, draws, sizes, np.exp(log_law), k)
     terms = tuple((c[idx], g[idx]) for c, g in terms_all)
+    local = _local_at_targets(disc, sizes, (n_chain, n_draw), idx, seed)
     targets = TargetDraws(
         log_law,
         terms,
@@ -186,6 +187,7 @@ def build_worlds(
         regret_grid,
         grid,
         disc,
+        local,
     )
 
     cand = {
@@ -211,6 +213,19 @@ def build_worlds(
     return Worlds(
         targets, loglik, reference, cand, len(idx), n_worlds, log_cand, float(sigma2.mean())
     )
+
+
+def _local_at_targets(disc, sizes: dict, draws_shape, idx, seed) -> np.ndarray | None:
+    """g_s at the targets, (S, T): the record's local misfit as :meth:`Discrepancy.error` draws
+    it for the bands (the same normals per draw, at each target's median position over the
+    draws), so the design's band at a target is the one ``bands`` gives."""
+    local = getattr(disc, "local", None)
+    if local is None or "n_params" not in sizes or "n_tokens" not in sizes:
+        return None
+    z = local.normals(draws_shape, seed).ravel()[idx][:, None]
+    n = np.median(sizes["n_params"], axis=0)[None, :]
+    d = np.median(sizes["n_tokens"], axis=0)[None, :]
+    return local.along(n, d, z)
 
 
 def _noise(draws: dict, likelihood: str, shape, rng) -> np.ndarray:

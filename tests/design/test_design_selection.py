@@ -153,3 +153,16 @@ def test_runs_are_fitted_first(pool):
     )
     assert d.settings["law"] == "chinchilla" and d.settings["seed"] == 2
     assert d.picks["cost"].sum() <= 3e20 * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("target", [{"compute": TARGET}, {"params": [1e8], "tokens": [2e9]}])
+def test_the_designs_law_band_at_a_target_is_the_bands_one(demo_fit, pool, target):
+    # the same discrepancy curves and local misfit draws (seeded alike), all draws kept
+    from bayes_scaling.design.worlds import build_worlds
+
+    assert demo_fit.discrepancy is not None and demo_fit.discrepancy.local is not None
+    worlds = build_worlds(demo_fit, pool, seed=3, max_draws=10**6, likelihoods=False, **target)
+    law = np.exp(worlds.targets.log_mean(worlds.reference))[:, 0]
+    bands = demo_fit.bands(prob=0.9, seed=3, **target).set_index("band").loc["law"]
+    assert np.quantile(law, 0.05) == pytest.approx(bands["lower"], rel=1e-9)
+    assert np.quantile(law, 0.95) == pytest.approx(bands["upper"], rel=1e-9)
