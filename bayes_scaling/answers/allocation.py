@@ -131,7 +131,9 @@ def loss_draws(
     return with_error(loss, error, irreducible_loss(fit.law, post))
 
 
-def optimal_allocation(fit, compute, flops_per_param_token: float | None = None) -> xr.Dataset:
+def optimal_allocation(
+    fit, compute, flops_per_param_token: float | None = None, *, exponent: bool = True
+) -> xr.Dataset:
     """Per-draw compute-optimal split at each budget.
 
     Returns
@@ -147,15 +149,12 @@ def optimal_allocation(fit, compute, flops_per_param_token: float | None = None)
     post = fit.posterior
     opt = fit.law.optimum(post, c, k)
     n, d = opt["n_params"], opt["n_tokens"]
-    return xr.Dataset(
-        {
-            "n_params": n,
-            "n_tokens": d,
-            "tokens_per_param": d / n,
-            "loss": law_loss(fit, n, d),
-            "allocation_exponent": _allocation_exponent(fit.law, post, c, k),
-        }
-    ).transpose("chain", "draw", ...)
+    ds = xr.Dataset(
+        {"n_params": n, "n_tokens": d, "tokens_per_param": d / n, "loss": law_loss(fit, n, d)}
+    )
+    if exponent:
+        ds["allocation_exponent"] = _allocation_exponent(fit.law, post, c, k)
+    return ds.transpose("chain", "draw", ...)
 
 
 def _allocation_exponent(law, post, budgets: xr.DataArray, k: float) -> xr.DataArray:
@@ -195,7 +194,7 @@ def regret(
     """Posterior draws of regret(θ) = L(N, D; θ) − L*(θ) of a proposed choice at budget C (nats)."""
     k = flops_of(fit, flops_per_param_token)
     n, d = split(fit, compute, params, tokens_per_param, k)
-    best = optimal_allocation(fit, [compute], k)["loss"].isel(budget=0, drop=True)
+    best = optimal_allocation(fit, [compute], k, exponent=False)["loss"].isel(budget=0, drop=True)
     return (law_loss(fit, n, d) - best).rename("regret")
 
 
@@ -235,7 +234,7 @@ def choose_params(
     compute = check.positive(compute, "compute")
     discrepancy = check.flag(discrepancy, "discrepancy")
     if n_star is None:
-        n_star = optimal_allocation(fit, [compute], k)["n_params"]
+        n_star = optimal_allocation(fit, [compute], k, exponent=False)["n_params"]
     lo, hi = np.log(float(n_star.min()) / 10), np.log(float(n_star.max()) * 10)
 
     objective = _search_objective(fit, compute, k, measure, discrepancy)
@@ -363,7 +362,9 @@ def frontier(
     k = flops_of(fit, flops_per_param_token)
     compute = check.positive(compute, "compute")
     discrepancy = check.flag(discrepancy, "discrepancy")
-    n_star = optimal_allocation(fit, [compute], k)["n_params"].isel(budget=0, drop=True)
+    n_star = optimal_allocation(fit, [compute], k, exponent=False)["n_params"].isel(
+        budget=0, drop=True
+    )
     if n_params is None:
         n_params = np.geomspace(
             float(n_star.quantile(0.01)) / 4, float(n_star.quantile(0.99)) * 4, 60

@@ -236,7 +236,7 @@ def warn_below_data(fit, sizes: dict) -> None:
             "the extrapolation error is learned beyond the largest run only, so their bands "
             "carry parameter uncertainty alone and may be far too narrow",
             ExtrapolationWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of fit.bands (fit.bands -> loss_bands -> here)
         )
 
 
@@ -314,6 +314,8 @@ def size_coords(fit, sizes: dict, n_points: int) -> dict:
         else:
             v = v.median(dim=[d for d in SAMPLE_DIMS if d in v.dims]) if v.ndim > 1 else v
             coords[name] = ("point", np.asarray(v, float))
+    if sizes.get("unique_tokens") is not None:  # a data-constrained law's third input
+        coords["unique_tokens"] = ("point", np.asarray(sizes["unique_tokens"], float))
     dist = distance_beyond(reference_sizes(fit.runs, fit.law), sizes)
     dist = dist.median(dim=[d for d in SAMPLE_DIMS if d in dist.dims])
     coords["distance"] = ("point", np.broadcast_to(np.asarray(dist, float), n_points))
@@ -334,12 +336,16 @@ def bands_to_frame(ds: xr.Dataset) -> pd.DataFrame:
     converged, discrepancy`` (and ``within_tolerance`` when marked); attrs copied over.
 
     Rows run over bands, then probabilities, then points, each in the dataset's order: within a
-    band and a probability, row i is point i as given."""
+    band and a probability, row i is point i as given. ``unique_tokens`` follows ``tokens`` when
+    the points have it (a data-constrained law)."""
     extra = ["within_tolerance"] if "within_tolerance" in ds else []
     df = ds[["lower", "median", "upper", *extra]].to_dataframe(dim_order=["band", "prob", "point"])
     df = df.reset_index()
     df["converged"] = bool(ds.attrs.get("converged", 1))
     df["discrepancy"] = ds.attrs.get("discrepancy", "off") != "off"
-    df = df[[*BAND_COLUMNS, *extra]].reset_index(drop=True)
+    columns = list(BAND_COLUMNS)
+    if "unique_tokens" in ds.coords:
+        columns.insert(columns.index("tokens") + 1, "unique_tokens")
+    df = df[[*columns, *extra]].reset_index(drop=True)
     df.attrs.update(ds.attrs)
     return df

@@ -12,7 +12,8 @@ Variables of :func:`decide` (per budget unless said otherwise):
 - ``n_params_opt``, ``n_tokens_opt``, ``tokens_per_param_opt``, ``loss_opt`` (law-only, nats),
   dims ``(chain, draw, budget)``: the per-draw optimal split and its loss; ``loss_opt_discrepancy``:
   that loss with the extrapolation discrepancy (when the fit has one and ``discrepancy`` is on);
-- ``allocation_exponent`` a = β/(α+β), dims ``(chain, draw)``, and ``prob_a_gt_half`` = P(a > 0.5);
+- ``allocation_exponent`` a = d log N*/d log C (β/(α+β) for Chinchilla), dims ``(chain, draw)``,
+  and ``prob_a_gt_half`` = P(a > 0.5);
 - ``n_params_mean_fit`` (N* of the posterior-mean parameters: the point-fit answer),
   ``n_params_bayes`` (minimises expected loss), ``n_params_tail_safe`` (minimises the 95th
   percentile of the loss);

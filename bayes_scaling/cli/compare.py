@@ -130,7 +130,9 @@ def _crossing_line(x: dict, prob: float) -> str:
             f"median {x['crossover']:.3g} ({prob:.0%} interval {x['crossover_lower']:.3g}-"
             f"{x['crossover_upper']:.3g})"
         )
-    else:  # no draw crosses in the range: there is no crossover to give a median of
+    elif x["p_crossover_in_range"] > 0:  # a median needs 1% of the draws to cross
+        when = "too few draws cross there for a median"
+    else:
         when = "no draw crosses there"
     return (
         f"crossover (B overtakes A) in [{x['range_lower']:.3g}, {x['range_upper']:.3g}] FLOPs: "

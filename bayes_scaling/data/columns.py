@@ -160,19 +160,16 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
 def _same_values(df: pd.DataFrame, positions: list[int]) -> bool:
     """Whether the columns at ``positions`` hold the same values (numbers equal to 1e-12
     relative, or equal text), so that choosing among them changes nothing."""
-    first = df.iloc[:, positions[0]]
+    first = df.iloc[:, positions[0]].reset_index(drop=True)
     for i in positions[1:]:
-        other = df.iloc[:, i]
+        other = df.iloc[:, i].reset_index(drop=True)
+        if first.astype(str).equals(other.astype(str)):
+            continue
         a = pd.to_numeric(first, errors="coerce").to_numpy(float)
         b = pd.to_numeric(other, errors="coerce").to_numpy(float)
-        if np.isnan(a).all() or np.isnan(b).all():
-            if (
-                not first.astype(str)
-                .reset_index(drop=True)
-                .equals(other.astype(str).reset_index(drop=True))
-            ):
-                return False
-        elif not np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True):
+        numbers = np.isfinite(a) == first.notna().to_numpy()  # every cell a number
+        numbers &= np.isfinite(b) == other.notna().to_numpy()
+        if not (numbers.all() and np.allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True)):
             return False
     return True
 

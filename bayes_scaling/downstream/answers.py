@@ -30,7 +30,7 @@ import xarray as xr
 from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
-from bayes_scaling.answers.bands import band_draws, resolve_sizes, size_coords
+from bayes_scaling.answers.bands import band_draws, resolve_sizes, size_coords, warn_below_data
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.downstream.result import DownstreamFit, DownstreamWarning, pair_draws
 from bayes_scaling.results.base import method_of
@@ -142,6 +142,7 @@ def metric_bands(
     probs = check.probabilities(DOWNSTREAM_PROBS if prob is None else prob, "prob")
     discrepancy = check.flag(discrepancy, "discrepancy")
     sizes = resolve_sizes(fit.step1, params, tokens, compute, tokens_per_param)
+    warn_below_data(fit.step1, sizes)
     draws = metric_draws(fit, sizes, seed, discrepancy)
     lo, med, hi = _interval(draws["metric"], probs)
     vlo, vmed, vhi = _interval(draws["via"], probs)

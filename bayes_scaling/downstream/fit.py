@@ -288,13 +288,18 @@ def fit_downstream(
 
 def _check_step1(step1: ScalingFit, table: pd.DataFrame, via: str) -> None:
     """A given step 1 must have been fitted to these runs' ``via`` loss: every run here is among
-    its runs (same N and D) with the same loss (1e-9 relative); it may hold more runs."""
+    its runs (same N and D, and one of its losses there to 1e-9 relative: replicates are runs
+    too); it may hold more runs."""
     keys = ["n_params", "n_tokens"]
-    seen = step1.runs.drop_duplicates(keys).set_index(keys)["loss"]
+    seen = step1.runs.groupby(keys)["loss"].apply(list).to_dict()
     for row, (n, d, y) in enumerate(table[[*keys, via]].itertuples(index=False)):
-        loss = seen.get((n, d))
-        if loss is None or not np.isclose(loss, y, rtol=1e-9, atol=0.0):
-            what = "has no run" if loss is None else f"has loss {loss:.6g} there, not {y:.6g}"
+        losses = seen.get((n, d))
+        if losses is None or not np.isclose(losses, y, rtol=1e-9, atol=0.0).any():
+            what = (
+                "has no run"
+                if losses is None
+                else f"has loss {', '.join(f'{x:.6g}' for x in losses)} there, not {y:.6g}"
+            )
             raise ArgumentError(
                 "step1",
                 f"was not fitted to these runs' {via!r}: row {row} (N={n:.4g}, D={d:.4g}) "

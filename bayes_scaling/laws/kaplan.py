@@ -17,7 +17,8 @@ r = α_N/α_D, whose minimum over N is at::
 
     N*(C) = (r · N_c^r · C / (k · D_c))^(1/(1+r)),    D* = C / (k · N*)
 
-so N* ∝ C^(α_D/(α_N+α_D)): Kaplan's own allocation, about C^0.73 at their exponents.
+so N* ∝ C^(α_D/(α_N+α_D)), C^0.56 at their exponents (their N ∝ C^0.73 came from another
+analysis, of L(N, S_min), not from this law).
 
 Parameters: ``log_Nc`` (log N_c), ``alpha_N``, ``log_Dc`` (log D_c), ``alpha_D``; reported also as
 ``N_c`` and ``D_c``. The products α_N·(log N_c − log N) are what the data pin down, so log N_c and

@@ -179,9 +179,9 @@ def frontier_loss(law: Law, params, compute, k: float = FLOPS_PER_PARAM_TOKEN):
     )
 
 
-#: The coarse scan of :func:`numerical_optimum`: GRID points of log N from N = 1 to D = 1 (half an
+#: The coarse scan of :func:`numerical_optimum`: GRID points of log N from N = 1 to D = 1 (an
 #: e-fold apart at C/k = e^60), then REFINE golden-section steps inside the best point's neighbours.
-GRID, REFINE = 121, 40
+GRID, REFINE = 61, 44
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
@@ -206,7 +206,8 @@ def numerical_optimum(fn: Callable) -> Callable:
     Returns
     -------
     callable
-        ``optimum(p, compute, k) -> {"n_params": N*, "n_tokens": D*}``.
+        ``optimum(p, compute, k) -> {"n_params": N*, "n_tokens": D*}``, with the attribute
+        ``numerical = True`` (a closed form has none).
 
     Examples
     --------
@@ -229,11 +230,13 @@ def numerical_optimum(fn: Callable) -> Callable:
             n = np.exp(_argmin_log_n(fn, p, compute, k))
         return {"n_params": n, "n_tokens": compute / (k * n)}
 
+    optimum.numerical = True  # callers that ask it many times may tabulate it once
     return optimum
 
 
 def _argmin_log_n(fn: Callable, p, compute, k: float):
-    """log N* per element: the scan, then golden-section search (see :func:`numerical_optimum`)."""
+    """log N* per element: the scan, then golden-section search (see :func:`numerical_optimum`);
+    NaN where the loss is nowhere finite (a draw with NaN or infinite parameters)."""
     top = np.log(compute / k)
 
     def loss(x):
@@ -250,13 +253,18 @@ def _argmin_log_n(fn: Callable, p, compute, k: float):
         best_f = np.where(better, f, best_f)
     step = top / (GRID - 1)
     lo, hi = np.maximum(best_x - step, 0.0), np.minimum(best_x + step, top)
+    # golden section, one new evaluation a step: the kept interior point is reused
+    left, right = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
+    f_left, f_right = loss(left), loss(right)
     for _ in range(REFINE):
-        width = hi - lo
-        left, right = hi - _GOLDEN * width, lo + _GOLDEN * width
-        keep_left = loss(left) < loss(right)  # then the minimum lies in [lo, right]
+        keep_left = f_left < f_right  # then the minimum lies in [lo, right]
         hi = np.where(keep_left, right, hi)
         lo = np.where(keep_left, lo, left)
-    return 0.5 * (lo + hi)
+        new = np.where(keep_left, hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo))
+        f_new = loss(new)
+        left, right = np.where(keep_left, new, right), np.where(keep_left, left, new)
+        f_left, f_right = np.where(keep_left, f_new, f_right), np.where(keep_left, f_left, f_new)
+    return np.where(np.isfinite(best_f), 0.5 * (lo + hi), np.nan)
 
 
 def _numpy_in(value, dims: tuple[str, ...]):
@@ -268,13 +276,16 @@ def _numpy_in(value, dims: tuple[str, ...]):
 
 
 class _NumpyView(Mapping):
-    """Read-only view of a parameter mapping whose DataArrays come out as numpy along ``dims``."""
+    """Read-only view of a parameter mapping whose DataArrays come out as numpy along ``dims``
+    (each converted once)."""
 
     def __init__(self, params, dims: tuple[str, ...]):
-        self._params, self._dims = params, dims
+        self._params, self._dims, self._done = params, dims, {}
 
     def __getitem__(self, name):
-        return _numpy_in(self._params[name], self._dims)
+        if name not in self._done:
+            self._done[name] = _numpy_in(self._params[name], self._dims)
+        return self._done[name]
 
     def __iter__(self):
         return iter(self._params)

@@ -190,7 +190,7 @@ def optimum_posterior(
         a = a[np.isfinite(a)]
         if a.size:
             title += (
-                f"\nallocation exponent a = β/(α+β) (N* ∝ C^a): median {np.median(a):.3f}, "
+                f"\nallocation exponent a (N* ∝ C^a): median {np.median(a):.3f}, "
                 f"P(a > 0.5) = {np.mean(a > 0.5):.2f}"
             )
     fig.suptitle(title, fontsize=11)

@@ -187,7 +187,7 @@ def split(facts: Facts) -> Section:
             " for the N* of the posterior-mean parameters (the point-fit answer).",
         ),
         sentence(
-            "The allocation exponent a = β/(α+β) is ",
+            "The allocation exponent a = d log N*/d log C (β/(α+β) for Chinchilla) is ",
             a[0],
             " (",
             a[1],

@@ -10,6 +10,7 @@ assessed for risk is the point fit's N: the N* of the posterior-mean parameters.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,11 @@ import xarray as xr
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.bands import resolve_sizes, warn_below_data
 from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, decide
 from bayes_scaling.answers.horizon import TrustHorizon, trust_horizon
 from bayes_scaling.answers.targets import TargetAnswer
-from bayes_scaling.errors import ArgumentError
+from bayes_scaling.errors import ArgumentError, ExtrapolationWarning
 from bayes_scaling.plots import compute_grid
 
 
@@ -168,7 +170,10 @@ def gather(
     decision = decide(fit, compute, **choice, target=target, target_probs=TARGET_PROBS)
     answer = decision.attrs["target_answer"]
     probs = tuple(sorted({0.5, float(prob)}))
-    bands = fit.bands(compute=budget_grid(fit.runs, compute), prob=probs, as_xarray=True)
+    warn_below_data(fit, resolve_sizes(fit, compute=[compute]))  # the budget asked, alone
+    with warnings.catch_warnings():  # the fan chart's grid is the report's, not the user's
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        bands = fit.bands(compute=budget_grid(fit.runs, compute), prob=probs, as_xarray=True)
     proposed = {
         k: v
         for k, v in (("params", params), ("tokens_per_param", tokens_per_param))

@@ -24,7 +24,13 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS, SAMPLE_DIMS
-from bayes_scaling.answers.bands import band_draws, resolve_sizes, size_coords, summarise_draws
+from bayes_scaling.answers.bands import (
+    band_draws,
+    resolve_sizes,
+    size_coords,
+    summarise_draws,
+    warn_below_data,
+)
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.results import ScalingFit
 
@@ -164,6 +170,8 @@ def stacked_bands(
 
     for f in fits.values():  # every law can answer at these sizes, before weighing them
         sizes_of(f)
+    lead_fit = next(iter(fits.values()))
+    warn_below_data(lead_fit, sizes_of(lead_fit))
     weights = _check_weights(weights_of(compare_laws(fits)) if weights is None else weights, fits)
     draws = stacked_draws(fits, weights, sizes_of, seed, discrepancy)
     ds = summarise_draws(draws, probs, "sample")

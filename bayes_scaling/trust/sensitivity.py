@@ -102,7 +102,7 @@ def _quantities(fit, compute, tokens_per_param, prob) -> pd.DataFrame:
                 )
             )
         if fit.law.optimum is not None and tokens_per_param is None:
-            opt = optimal_allocation(fit, compute)
+            opt = optimal_allocation(fit, compute, exponent=False)
             for i, c in enumerate(np.atleast_1d(compute)):
                 for name in ("n_params", "tokens_per_param"):
                     x = np.asarray(opt[name].isel(budget=i)).ravel()

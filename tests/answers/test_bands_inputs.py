@@ -60,12 +60,36 @@ def test_a_data_constrained_law_takes_unique_tokens():
     params, tokens, unique = [1e9, 1e9, 1e9], [1e11, 1e11, 1e11], [1e11, 1e10, 1e9]
     table = fit.bands(params=params, tokens=tokens, unique_tokens=unique, prob=0.5)
     law = table[table["band"] == "law"]
+    assert law["unique_tokens"].tolist() == unique  # shown beside tokens, rows as given
     # the same N and D on fewer unique tokens (more epochs) is worth less: the loss rises
     assert law["median"].is_monotonic_increasing and law["median"].nunique() == 3
     with pytest.raises(ArgumentError, match="^unique_tokens: .*needs unique_tokens"):
         fit.bands(params=params, tokens=tokens)
     with pytest.raises(ArgumentError, match="^unique_tokens: .*same length|^unique_tokens"):
         fit.bands(params=params, tokens=tokens, unique_tokens=[1e10, 1e10])
+
+
+def test_a_law_without_e_answers_a_target():
+    # Kaplan's law has no irreducible loss: the target answer reads 0 for it, not a missing E
+    from bayes_scaling.answers.targets import target_answer
+
+    law = get_law("kaplan")
+    values = {"log_Nc": np.log(8.8e13), "alpha_N": 0.076, "log_Dc": np.log(5.4e13)}
+    post = xr.Dataset(
+        {
+            **{k: (("chain", "draw"), np.full((1, 20), v)) for k, v in values.items()},
+            "alpha_D": (("chain", "draw"), np.linspace(0.09, 0.1, 20)[None, :]),
+            "sigma": (("chain", "draw"), np.full((1, 20), 1e-9)),
+        },
+        coords={"chain": [0], "draw": np.arange(20)},
+    )
+    tree = xr.DataTree.from_dict({"posterior": post})
+    settings = {"seed": 0, "likelihood": "normal", "flops_per_param_token": 6.0}
+    fit = ScalingFit(tree, law, {}, Diagnostics(1.0, 1e3, 1e3, 0, 20), datasets.demo(), settings)
+    answer = target_answer(fit, 2.5, discrepancy=False)
+    assert answer.prob_irreducible_above == 0.0
+    table = fit.allocate(1e22, target=2.5, discrepancy=False)
+    assert "n_params_opt" in set(table["quantity"])
 
 
 def test_unique_tokens_are_refused_by_a_law_that_does_not_read_them(small_fit):
@@ -86,3 +110,13 @@ def test_compare_csv_keeps_the_rows_at_sizes(small_grouped, tmp_path, capsys):
     main(["compare", str(path), "--compute", "1e22", "--range", "1e10", "1e11"])
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("# crossover"))
     assert "no draw crosses there" in line and "nan" not in line
+
+
+def test_the_crossover_line_tells_none_from_too_few():
+    from bayes_scaling.cli.compare import _crossing_line
+
+    x = dict(range_lower=1e18, range_upper=1e22, crossover=np.nan, crossover_lower=np.nan)
+    x.update(crossover_upper=np.nan, p_b_ahead_throughout=0.0, p_a_overtakes_b=0.0)
+    none = _crossing_line({**x, "p_crossover_in_range": 0.0, "p_a_ahead_throughout": 1.0}, 0.9)
+    few = _crossing_line({**x, "p_crossover_in_range": 0.006, "p_a_ahead_throughout": 0.994}, 0.9)
+    assert "no draw crosses there" in none and "too few draws cross there" in few

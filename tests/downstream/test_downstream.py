@@ -315,3 +315,18 @@ def test_cli_not_converged_exit_3_plumbing(dfit, tmp_path, monkeypatch, capsys):
     assert main(args) == 3
     assert "did not converge" in capsys.readouterr().err
     assert out.exists()
+
+
+def test_plumbing_a_step1_with_replicate_runs_is_its_own():
+    # two runs at the same N and D with their own losses: step 1 fitted to them is these runs'
+    from types import SimpleNamespace
+
+    from bayes_scaling.downstream.fit import _check_step1
+
+    runs = pd.DataFrame(
+        {"n_params": [1e8, 1e8, 2e8], "n_tokens": [2e9, 2e9, 4e9], "loss": [3.10, 3.14, 2.9]}
+    )
+    _check_step1(SimpleNamespace(runs=runs), runs.rename(columns={"loss": "bpb"}), "bpb")
+    other = runs.assign(bpb=[3.10, 3.2, 2.9]).drop(columns="loss")
+    with pytest.raises(ArgumentError, match=r"row 1 .* has loss 3.1, 3.14 there, not 3.2"):
+        _check_step1(SimpleNamespace(runs=runs), other, "bpb")

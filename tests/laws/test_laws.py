@@ -89,6 +89,9 @@ def test_numerical_optimum_matches_closed_forms_on_draws_by_budgets():
     assert chinchilla_optimum(flat, 1e21)["n_tokens"] < 1e-3
     edge = numerical_optimum(_chinchilla_fn)(flat, np.array([1e21]), 6.0)["n_tokens"]
     assert np.isfinite(edge).all() and 1.0 <= edge[0] < 1.5
+    broken = {**DRAWS[0], "E": np.array([1.69, np.nan, np.inf]), "alpha": np.array([0.34] * 3)}
+    found = numerical_optimum(_chinchilla_fn)(broken, 1e21, 6.0)["n_params"]
+    assert np.isfinite(found[0]) and np.isnan(found[1:]).all()  # no made-up split
 
 
 def test_chinchilla_formula():
