@@ -17,6 +17,7 @@ from bayes_scaling.cli.parser import (
     EXIT_OK,
     add_column_flags,
     add_format_flag,
+    add_law_flag,
     number,
     whole,
 )
@@ -79,7 +80,7 @@ def cmd_backtest(args) -> int:
 
 def backtest_arguments(t) -> None:
     t.add_argument("runs")
-    t.add_argument("--law", default="chinchilla")
+    add_law_flag(t)
     cut = t.add_mutually_exclusive_group(required=True)
     cut.add_argument("--cut-compute", type=number, nargs="+", help="fit runs below C FLOPs")
     cut.add_argument("--cut-tokens", type=number, nargs="+", help="fit runs below D tokens")

@@ -24,6 +24,7 @@ from bayes_scaling.cli.output import (
 from bayes_scaling.cli.parser import (
     add_column_flags,
     add_format_flag,
+    add_law_flag,
     add_sampler_flags,
     number,
 )
@@ -155,7 +156,7 @@ def _skill(result, laws, args):
 
 def fit_arguments(f) -> None:
     f.add_argument("runs", help="runs table: .csv, .parquet or .jsonl")
-    f.add_argument("--law", default="chinchilla")
+    add_law_flag(f)
     f.add_argument("--out", required=True, help="output fit file (.nc or .zarr)")
     add_sampler_flags(f, target_accept=0.95)
     f.add_argument("--likelihood", choices=("student_t", "normal"), default="student_t")

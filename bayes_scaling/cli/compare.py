@@ -33,6 +33,7 @@ from bayes_scaling.cli.output import (
 from bayes_scaling.cli.parser import (
     add_column_flags,
     add_format_flag,
+    add_law_flag,
     add_sampler_flags,
     number,
 )
@@ -170,7 +171,7 @@ def _compare_files(comparison, args) -> None:
 
 def compare_arguments(c) -> None:
     c.add_argument("runs", help="runs table with a group column, or a grouped fit saved by --out")
-    c.add_argument("--law", default="chinchilla")
+    add_law_flag(c)
     c.add_argument(
         "--pool",
         choices=("exponents", "all", "none"),

@@ -46,6 +46,7 @@ from bayes_scaling.cli.parser import (
     EXIT_OK,
     add_column_flags,
     add_format_flag,
+    add_law_flag,
     add_sampler_flags,
     number,
     one_line,
@@ -68,7 +69,7 @@ SCHEDULER_HELP = (
 def fit_many_arguments(m) -> None:
     m.add_argument("runs", nargs="+", help="runs tables (.csv, .parquet, .jsonl) or folders")
     m.add_argument("--out-dir", required=True, help="folder for the fits (<table name>.nc)")
-    m.add_argument("--law", default="chinchilla")
+    add_law_flag(m)
     add_sampler_flags(m, seed=0)  # each table's fit has fit's own defaults
     m.add_argument("--no-discrepancy", action="store_true", help="parameter-only bands")
     m.add_argument("--scheduler", default="serial", help=SCHEDULER_HELP)
@@ -77,7 +78,7 @@ def fit_many_arguments(m) -> None:
 
 
 def sbc_arguments(s) -> None:
-    s.add_argument("--law", default="chinchilla")
+    add_law_flag(s)
     s.add_argument("--sims", type=whole, required=True, help="number of simulated tables")
     s.add_argument("--runs", type=whole, nargs=2, default=[20, 80], metavar=("LOW", "HIGH"))
     add_sampler_flags(s, seed=0, draws=400, tune=400, chains=2)  # run_sbc's defaults

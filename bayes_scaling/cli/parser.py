@@ -70,6 +70,16 @@ def add_column_flags(parser) -> None:
         parser.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
 
 
+def add_law_flag(parser) -> None:
+    """``--law NAME`` (default chinchilla), with the laws' names in its help."""
+    parser.add_argument(
+        "--law",
+        default="chinchilla",
+        help="chinchilla (default), kaplan, farseer, power[:n_params|n_tokens|compute], "
+        "broken[:...], data_constrained[:muennighoff2023], or a registered law",
+    )
+
+
 def add_format_flag(parser) -> None:
     """``--format table|csv|json`` (default table)."""
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -28,7 +28,12 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.cli.checks import FIT_SUFFIXES, path_text, sampler
 from bayes_scaling.cli.output import column_map, formatted, read_fit, status
-from bayes_scaling.cli.parser import add_column_flags, add_format_flag, add_sampler_flags
+from bayes_scaling.cli.parser import (
+    add_column_flags,
+    add_format_flag,
+    add_law_flag,
+    add_sampler_flags,
+)
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.parser import whole as _whole
 from bayes_scaling.cli.registry import Command, register
@@ -50,7 +55,7 @@ def design_arguments(p) -> None:
     p.add_argument("--compute", type=_number, nargs="+", default=None, help="target budgets")
     p.add_argument("--params", type=_number, nargs="+", default=None, help="target sizes N")
     p.add_argument("--tokens", type=_number, nargs="+", default=None, help="target tokens D")
-    p.add_argument("--law", default="chinchilla")
+    add_law_flag(p)
     p.add_argument("--objective", choices=tuple(OBJECTIVES), default="width")
     p.add_argument("--prob", type=_number, default=DEFAULT_PROB, help="the band's probability")
     p.add_argument("--worlds", type=_whole, default=32, help="fantasy worlds (default 32)")

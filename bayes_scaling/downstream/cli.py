@@ -24,7 +24,7 @@ import pandas as pd
 from bayes_scaling import _validate as check
 from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, sampler
 from bayes_scaling.cli.output import formatted, read_fit, result_meta, status, write_fit
-from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags, one_line
+from bayes_scaling.cli.parser import add_format_flag, add_law_flag, add_sampler_flags, one_line
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data.read import read_table
@@ -48,7 +48,7 @@ def downstream_arguments(top) -> None:
     f.add_argument("--link", choices=known_links(), default="sigmoid")
     f.add_argument("--chance", type=_number, default=None, help="metric of a random guess")
     f.add_argument("--ceiling", type=_number, default=1.0, help="the metric's bound (1)")
-    f.add_argument("--law", default="chinchilla")
+    add_law_flag(f)
     add_sampler_flags(f, draws=1000, tune=1000)  # fit_downstream's defaults
     f.add_argument("--checkpoints", default=None, help="every checkpoint (noise floor)")
     f.add_argument("--noise-floor", type=_number, default=None)
