@@ -100,9 +100,18 @@ def count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+#: Seeds above this overflow the samplers' 64-bit seeds once a batch adds its task index.
+MAX_SEED = 2**63 - 1
+
+
 def seed(value, name: str = "seed") -> int | None:
-    """None or a non-negative whole number."""
-    return None if value is None else count(value, name, minimum=0)
+    """None or a whole number from 0 to :data:`MAX_SEED` (a plain int, so it saves as JSON)."""
+    if value is None:
+        return None
+    value = count(value, name, minimum=0)
+    if value > MAX_SEED:
+        raise ArgumentError(name, f"must be at most 2^63 - 1, got {shown(value)}")
+    return value
 
 
 def _items(values, name: str) -> list:

@@ -44,6 +44,9 @@ class RunsError(BayesScalingError, ValueError):
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # across processes (a batch's tasks) with every problem
+        return (type(self), (self.problems,))
+
 
 class ArgumentError(BayesScalingError, ValueError):
     """A bad argument to a public function or a CLI command.
@@ -53,8 +56,11 @@ class ArgumentError(BayesScalingError, ValueError):
     """
 
     def __init__(self, argument: str, message: str):
-        self.argument = argument
+        self.argument, self.detail = argument, message
         super().__init__(f"{argument}: {message}")
+
+    def __reduce__(self):  # across processes (a batch's tasks): both arguments
+        return (type(self), (self.argument, self.detail))
 
 
 class LawError(BayesScalingError, ValueError):

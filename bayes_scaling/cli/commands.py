@@ -8,6 +8,9 @@ converged); 2 bad input (one line on stderr starting ``bayes-scaling: error:``, 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from bayes_scaling import inference
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
 from bayes_scaling.cli import checks
@@ -22,6 +25,8 @@ from bayes_scaling.cli.output import (
     write_fit,
 )
 from bayes_scaling.cli.parser import (
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
     add_column_flags,
     add_format_flag,
     add_law_flag,
@@ -112,7 +117,13 @@ def cmd_allocate(args) -> int:
 def cmd_report(args) -> int:
 
     result = single_fit(args.fit)
-    laws = {(other := law_fit(path)).law.name: other for path in args.compare or []}
+    laws = {}
+    for path in args.compare or []:  # two fits of one law (other priors) are two entries
+        other = single_fit(path)
+        label = other.law.name
+        if label in laws or label == result.law.name:
+            label = f"{label} ({Path(path).stem})"
+        laws[label] = other
     report = result.report(
         args.compute,
         target=args.target,
@@ -128,7 +139,15 @@ def cmd_report(args) -> int:
     report.save(html_path=args.out, markdown_path=args.markdown)
     written = [str(p) for p in (args.out, args.markdown) if p]
     print(f"wrote {' and '.join(written)}")
-    return status(result)
+    code = status(result)
+    failed = [label for label, other in laws.items() if not other.converged]
+    if failed and code == EXIT_OK:  # the page leans on the compared fits too
+        print(
+            f"bayes-scaling: compared fit(s) did not converge: {', '.join(failed)}",
+            file=sys.stderr,
+        )
+        code = EXIT_NOT_CONVERGED
+    return code
 
 
 def _sensitivity(result, args):
@@ -147,8 +166,7 @@ def _skill(result, laws, args):
         return None
     from bayes_scaling import trust  # as in _sensitivity
 
-    fits = {result.law.name: result, **{k: v for k, v in laws.items() if v is not result}}
-    return trust.law_skill(fits, client=client_of(args.scheduler))
+    return trust.law_skill({result.law.name: result, **laws}, client=client_of(args.scheduler))
 
 
 # --- flags --------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from bayes_scaling.cli.checks import INTERRUPTED, check_args
 from bayes_scaling.cli.parser import EXIT_BAD_INPUT, build_parser, error_line, one_line
 from bayes_scaling.cli.registry import load_deferred
 from bayes_scaling.errors import (
+    ArgumentError,
     BayesScalingError,
     CacheWarning,
     ExtrapolationWarning,
@@ -74,11 +75,26 @@ def _run(args) -> int:
             raise KeyboardInterrupt from exc
         if not isinstance(exc, BayesScalingError | OSError):
             raise
-        print(error_line(str(exc)), file=sys.stderr)
+        print(error_line(_as_flags(exc, args)), file=sys.stderr)
         return EXIT_BAD_INPUT
     if INTERRUPTED.is_set():
         raise KeyboardInterrupt
     return code
+
+
+#: API arguments whose CLI flag is not their name with dashes.
+_FLAG_OF = {"n_runs": "--runs", "n_sims": "--sims"}
+
+
+def _as_flags(exc: Exception, args) -> str:
+    """The error's text, an :class:`ArgumentError` naming this command's flag instead of the
+    Python argument behind it (``n_runs: ...`` is ``--runs: ...`` on the command line)."""
+    if not isinstance(exc, ArgumentError) or exc.argument.startswith("-"):
+        return str(exc)
+    flag = _FLAG_OF.get(exc.argument)
+    if flag is None and hasattr(args, exc.argument):
+        flag = "--" + exc.argument.replace("_", "-")
+    return f"{flag}: {exc.detail}" if flag else str(exc)
 
 
 def _run_interruptibly(args) -> int | None:

@@ -153,6 +153,10 @@ def cmd_fit_many(args) -> int:
             check_runs_for_law(runs[-1], len(law.params), law.exponents, inputs=law.inputs)
         except RunsError as exc:
             raise RunsError(f"{path}: {exc}") from exc
+    if args.seed + len(tables) - 1 > check.MAX_SEED:  # table i is fitted with seed + i
+        raise ArgumentError(
+            "--seed", f"the seed of the last of {len(tables)} tables would pass 2^63 - 1"
+        )
     options = {"draws": args.draws, "chains": args.chains, "tune": args.tune, "progress": False}
     options["discrepancy"] = not args.no_discrepancy
     tasks = [
@@ -221,9 +225,18 @@ def cmd_sbc(args) -> int:
     passed = result.passed(alpha=args.alpha)
     if args.plot:
         save_figure(plots.rank_histograms(result), args.plot, "--plot")
-    meta = {"converged": passed, "reason": "ranks not uniform (see p-values)", "law": args.law}
+    failed = int((~result.sims["converged"].astype(bool)).sum())
+    reasons = [] if passed else ["ranks not uniform (see p-values)"]
+    if failed:  # kept in the ranks (dropping them would bias them), and said
+        reasons.append(f"{failed} of {len(result.sims)} simulations' fits failed the gate")
+    meta = {
+        "converged": passed and not failed,
+        "reason": "; ".join(reasons),
+        "law": args.law,
+        "failed_simulations": failed,
+    }
     print(formatted(table, args.format, meta), end="")
-    return EXIT_OK if passed else EXIT_NOT_CONVERGED
+    return EXIT_OK if passed and not failed else EXIT_NOT_CONVERGED
 
 
 register(

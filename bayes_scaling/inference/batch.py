@@ -33,6 +33,7 @@ from typing import Any
 import cloudpickle
 import pandas as pd
 
+from bayes_scaling import _validate as check
 from bayes_scaling.errors import BayesScalingError
 
 
@@ -170,6 +171,10 @@ def fit_many(
     >>> results.table()                                             # doctest: +SKIP
     """
     tasks = [t if isinstance(t, FitTask) else FitTask(*t) for t in tasks]
+    if workers is not None:
+        workers = check.count(workers, "workers")
+    if isinstance(client, str) and client.strip().lower() == "serial":
+        client = "serial"
     payloads = [cloudpickle.dumps((i, t)) for i, t in enumerate(tasks)]
     if progress is None:
         progress = sys.stderr.isatty()
@@ -179,7 +184,7 @@ def fit_many(
     def collect(i, raw=None, exc=None):
         if exc is None:
             results[i] = cloudpickle.loads(raw)
-        else:  # the worker itself died: only this task is lost
+        else:  # the worker itself died running this task
             name = tasks[i].name if tasks[i].name is not None else str(i)
             results[i] = TaskResult(name, error=f"{type(exc).__name__}: {exc}")
         bar.update(1)
@@ -199,17 +204,40 @@ def fit_many(
 
 
 def _run_local(payloads, workers, collect) -> None:
+    """The tasks on local worker processes. A worker that dies (killed for memory, a crash in
+    native code) breaks the whole pool and every task still in it; those tasks are run again
+    one at a time in fresh pools, so that only a task that kills its worker again is lost."""
     import multiprocessing
-    from concurrent.futures import as_completed
 
     # spawn: a fresh interpreter per worker, safe with the threads numba and nutpie start
     context = multiprocessing.get_context("spawn")
     n = min(len(payloads), workers or os.cpu_count() or 1)
+    broken = _pool_round(range(len(payloads)), payloads, n, context, collect, retry=True)
+    for i in broken:
+        _pool_round([i], payloads, 1, context, collect, retry=False)
+
+
+def _pool_round(indices, payloads, n: int, context, collect, retry: bool) -> list[int]:
+    """Run ``indices`` in one pool; with ``retry``, return those a dead worker took down
+    instead of collecting them."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    broken = []
     with ProcessPoolExecutor(max_workers=max(n, 1), mp_context=context) as pool:
-        futures = {pool.submit(run_task, p): i for i, p in enumerate(payloads)}
+        futures = {pool.submit(run_task, payloads[i]): i for i in indices}
         for future in as_completed(futures):
             exc = future.exception()
+            if isinstance(exc, BrokenProcessPool):
+                if retry:
+                    broken.append(futures[future])
+                    continue
+                exc = BrokenProcessPool(
+                    "the worker process died running this task alone (killed for memory, or "
+                    "a crash in native code)"
+                )
             collect(futures[future], None if exc else future.result(), exc)
+    return sorted(broken)
 
 
 def _run_dask(payloads, client, collect) -> None:

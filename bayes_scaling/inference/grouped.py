@@ -204,11 +204,18 @@ def fit_groups(
     GroupedFit
         ``converged`` is False (with a :class:`ConvergenceWarning`) when the gate fails.
     """
-    if not isinstance(runs, pd.DataFrame) or "loss" not in runs or "n_params" not in runs:
+    if not isinstance(runs, pd.DataFrame) or not {"run_id", "loss", "n_params"} <= set(runs):
         runs = load_runs(runs, **({} if group_col == "group" else {"group": group_col}))
         group_col = "group"
     law = get_law(law)
     check_likelihood(likelihood)
+    seed = check.seed(seed)
+    draws, chains = check.count(draws, "draws"), check.count(chains, "chains")
+    tune = check.count(tune, "tune")  # ≥ 1: nutpie panics without tuning steps
+    target_accept = check.probability(target_accept, "target_accept")
+    rescue = check.flag(rescue, "rescue")
+    if flops_per_param_token is not None:
+        flops_per_param_token = check.positive(flops_per_param_token, "flops_per_param_token")
     check_runs_for_law(runs, len(law.params), law.exponents, inputs=law.inputs)
     discrepancy = check.discrepancy_axis(discrepancy, runs.columns)
     runs, chosen = group_runs(runs, law, group_col, groups)

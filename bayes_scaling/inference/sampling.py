@@ -245,8 +245,13 @@ def fit(
     >>> result.bands(compute=[1e21, 1e22])          # doctest: +SKIP
     """
     priors = check_priors_argument(priors)
-    if not isinstance(runs, pd.DataFrame) or "loss" not in runs or "n_params" not in runs:
-        runs = load_runs(runs)
+    if not isinstance(runs, pd.DataFrame) or not {"run_id", "loss", "n_params"} <= set(runs):
+        runs = load_runs(runs)  # a table not yet loaded (a plain DataFrame has no run_id)
+    seed = check.seed(seed)
+    rescue = check.flag(rescue, "rescue")
+    progress = None if progress is None else check.flag(progress, "progress")
+    if flops_per_param_token is not None:
+        flops_per_param_token = check.positive(flops_per_param_token, "flops_per_param_token")
     law = get_law(law)
     chosen = priors is None and law.name == LEARNED_LAW and len(runs) < SMALL_TABLE
     priors = "learned" if chosen else priors

@@ -110,7 +110,9 @@ def structure_key(
     """
     prior_shape = tuple(sorted((k, p.dist, tuple(sorted(p.params))) for k, p in priors.items()))
     groups = None if pooling is None else pooling.structure()
-    return (law.name, id(law.fn), likelihood, prior_shape, groups, bool(anchor))
+    # the function itself, not its id: the key keeps it alive, so a law redefined under the
+    # same name (a notebook cell run again) can never be served the old one's compiled graph
+    return (law.name, law.fn, likelihood, prior_shape, groups, bool(anchor))
 
 
 def build_model(

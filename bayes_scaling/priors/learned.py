@@ -355,8 +355,8 @@ def resolve_learned(value, law_name: str, stats: Mapping[str, float]) -> dict[st
     if law_name != LAW:
         raise ArgumentError(
             "priors",
-            f"the learned prior is for the {LAW} law, not {law_name!r}; use priors='default' or "
-            "a dict of overrides",
+            f"the learned prior is for the {LAW} law, not {law_name!r}; use priors='default' "
+            "(CLI: --priors default) or a dict of overrides",
         )
     prior = learned_prior() if isinstance(value, str) else value
     return prior.priors(stats)
@@ -376,6 +376,26 @@ def check_joint(priors: Mapping[str, Prior]) -> None:
             )
     if set(priors[JOINT].params) != set(chol_keys()):
         raise PriorError(f"{JOINT} must hold the Cholesky entries {chol_keys()}")
+
+
+def joint_log_correction(priors: Mapping[str, Prior], values: Mapping) -> np.ndarray:
+    """The :data:`JOINT` entry's term of the log prior at ``values`` (arrays of the law's
+    parameters): log MvNormal(u; 0, R) − Σ_k log Normal(u_k; 0, 1), u the standardised
+    coordinates, as the model's potential adds it to the marginals' densities."""
+    k = len(PARAMS)
+    chol = np.zeros((k, k))
+    for key, v in priors[JOINT].params.items():
+        chol[int(key[1]), int(key[2])] = v
+    u = np.stack(
+        [
+            ((np.log(values[n]) if n in LOG_PARAMS else np.asarray(values[n], float))
+             - priors[n].params["mu"]) / priors[n].params["sigma"]
+            for n in PARAMS
+        ],
+        axis=-1,
+    )  # fmt: skip
+    w = np.linalg.solve(chol, u[..., None])[..., 0]  # L·w = u, so uᵀR⁻¹u = |w|²
+    return -0.5 * ((w**2).sum(-1) - (u**2).sum(-1)) - np.log(np.abs(np.diag(chol))).sum()
 
 
 def joint_draws(priors: Mapping[str, Prior], draws: int, rng) -> dict[str, np.ndarray]:

@@ -129,7 +129,10 @@ def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:
     if not laws:
         return None
 
-    fits = {fit.law.name: fit, **{k: v for k, v in laws.items() if v is not fit}}
+    fits = {fit.law.name: fit}
+    for label, other in laws.items():  # another fit of the fit's own law keeps its own row
+        if other is not fit:
+            fits[f"{label} (compared)" if label in fits else label] = other
     largest = float(fit.runs["compute"].max())
     grid = np.unique(np.r_[largest * np.geomspace(1, 1e3, 7), facts.compute])
     # laws without a compute-optimal split are compared on a fixed split

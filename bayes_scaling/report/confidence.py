@@ -85,7 +85,8 @@ def _law_table(evidence: LawEvidence) -> Table:
     rows = []
     skill = evidence.skill
     for name, r in evidence.comparison.iterrows():
-        flag = f"{int(r['n_high_k'])} runs with Pareto k > {r['k_threshold']:.2g}"
+        n = int(r["n_high_k"])
+        flag = f"{n} {'run' if n == 1 else 'runs'} with Pareto k > {r['k_threshold']:.2g}"
         if "converged" in r and not bool(r["converged"]):  # its numbers rest on bad draws
             name = f"{name} (NOT converged)"
         row = (

@@ -95,7 +95,9 @@ def compare_laws(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
 
     _check_same_runs(fits)
     method = check.one_of(method, "method", WEIGHT_METHODS)
-    table = az.compare({name: f.idata for name, f in fits.items()}, method=method)
+    # round_to="none": ArviZ rounds its table to two significant figures by default (elpd
+    # 133.45 and 79.60 came back as 130.0 and 80.0); the tables that show it format it
+    table = az.compare({name: f.idata for name, f in fits.items()}, method=method, round_to="none")
     extra = {}
     for name, f in fits.items():
         loo = az.loo(f.idata, pointwise=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling import _validate as check
+from bayes_scaling.errors import ArgumentError
 
 
 def rank_statistic(draws: np.ndarray, truth: float, rng: np.random.Generator) -> int:
@@ -34,7 +35,11 @@ def default_bins(n_sims: int, n_draws: int) -> int:
 
 
 def rank_bins(n_draws: int, bins: int) -> np.ndarray:
-    """Integer bin edges over ranks 0..L: bin b holds ranks edges[b] ≤ r < edges[b+1]."""
+    """Integer bin edges over ranks 0..L: bin b holds ranks edges[b] ≤ r < edges[b+1]
+    (``bins`` from 2 to L + 1, so that every bin holds a rank)."""
+    bins = check.count(bins, "bins", minimum=2)
+    if bins > n_draws + 1:
+        raise ArgumentError("bins", f"must be at most {n_draws + 1} (the ranks 0..L), got {bins}")
     return np.round(np.linspace(0, n_draws + 1, bins + 1)).astype(int)
 
 

@@ -274,7 +274,11 @@ def sbc(
     names = sampling.sampled_names(law, sim_priors)
     missing = set(names) - set(sim_priors)
     if missing:
-        raise ArgumentError("priors", f"SBC needs a fixed prior for {sorted(missing)}")
+        raise ArgumentError(
+            "priors",
+            f"SBC needs a fixed prior for {sorted(missing)}: pass priors={{...}} to "
+            f"bayes_scaling.trust.sbc (the CLI's sbc has them for {sorted(SBC_CENTRES)} only)",
+        )
     fit_with = {**sim_priors, **{k: Prior.from_any(v) for k, v in (fit_priors or {}).items()}}
     fit_options = {
         "draws": draws,

@@ -40,6 +40,8 @@ from bayes_scaling.answers.bands import resolve_sizes
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.priors import Prior
+from bayes_scaling.priors.learned import JOINT, joint_log_correction
+from bayes_scaling.priors.learned import PARAMS as JOINT_PARAMS
 
 SHIFT_FLAG = 0.25
 WIDTH_FLAG = 1.5
@@ -50,7 +52,12 @@ INFORMED = {
     "alpha_N": (0.076, 0.2),
     "alpha_D": (0.095, 0.2),
 }
-SCALE_KEYS = {"Normal": "sigma", "LogNormal": "sigma", "HalfNormal": "sigma"}
+SCALE_KEYS = {
+    "Normal": "sigma",
+    "LogNormal": "sigma",
+    "HalfNormal": "sigma",
+    "TruncatedNormal": "sigma",  # the learned prior's exponents: widened with the rest
+}
 #: The prior sets :func:`prior_sets` builds.
 PRIOR_SETS = ("wide", "default", "informed")
 
@@ -71,6 +78,12 @@ def prior_sets(fit) -> dict[str, dict[str, Prior]]:
             informed[name] = Prior(
                 "LogNormal",
                 {"mu": float(np.log(median)), "sigma": sd},
+                why=f"informed by published fits: median {median}",
+            )
+        elif name in informed and informed[name].dist == "TruncatedNormal":  # a learned prior
+            informed[name] = replace(  # its family kept, so its correlation still applies
+                informed[name],
+                params={**informed[name].params, "mu": median, "sigma": median * sd},
                 why=f"informed by published fits: median {median}",
             )
     return {"wide": wide, "default": dict(fit.priors), "informed": informed}
@@ -194,6 +207,9 @@ def log_prior(fit) -> xr.Dataset:
             continue
         values = np.asarray(post[name])
         out[name] = (SAMPLE_DIMS, pm.logp(prior.to_dist(), values).eval())
+    if JOINT in fit.priors:  # the learned prior's correlation, the model's potential
+        values = {n: np.asarray(post[n]) for n in JOINT_PARAMS}
+        out[JOINT] = (SAMPLE_DIMS, joint_log_correction(fit.priors, values))
     return xr.Dataset(out, coords={"chain": post["chain"], "draw": post["draw"]})
 
 

@@ -79,6 +79,8 @@ def test_sbc_command_prints_a_uniformity_row_per_parameter(capsys):
     out = json.loads(capsys.readouterr().out)
     assert code in (0, 3) and out["converged"] == (code == 0)
     assert {"E", "alpha", "beta"} <= {str(r.get("parameter")) for r in out["rows"]}
+    # a simulation whose fit failed the gate is kept in the ranks and said, exit 3
+    assert out["failed_simulations"] == 0 or (code == 3 and "failed the gate" in out["reason"])
 
 
 def test_plumbing_report_prior_sensitivity_runs_where_scheduler_says(

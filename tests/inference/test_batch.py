@@ -106,3 +106,52 @@ def test_dask_local_cluster_gives_the_serial_draws(serial, tasks, tmp_path, caps
     # fit-many on the cluster: one row, the fit written
     assert many_code in (0, 3) and len(many_rows) == 2 and (tmp_path / "fits" / "demo.nc").exists()
     assert capsys.readouterr().out == on_cluster
+
+
+def test_a_registered_law_crosses_processes_as_itself_and_errors_keep_their_parts():
+    # so that every task of a batch shares one function (and one compiled model); errors
+    # coming back from a worker keep their argument and problems
+    import pickle
+
+    import cloudpickle
+
+    from bayes_scaling.errors import ArgumentError, Problem, RunsError
+    from bayes_scaling.laws import Law, get_law
+
+    for name in ("chinchilla", "power:n_params", "farseer", "data_constrained:muennighoff2023"):
+        law = get_law(name)
+        assert cloudpickle.loads(cloudpickle.dumps(law)) is law
+    base = get_law("power:n_params")
+    mine = Law("mine", base.inputs, base.params, lambda x, p, xp: p["E"], base.default_priors)
+    back = cloudpickle.loads(cloudpickle.dumps(mine))  # not registered: by value
+    assert back is not mine and back.name == "mine"
+    err = pickle.loads(pickle.dumps(ArgumentError("seed", "must be at most 2^63 - 1")))
+    assert err.argument == "seed" and str(err) == "seed: must be at most 2^63 - 1"
+    runs = pickle.loads(
+        pickle.dumps(RunsError([Problem(3, "loss", "is -1"), Problem(None, None, "x")]))
+    )
+    assert [p.row for p in runs.problems] == [3, None]
+
+
+def test_a_law_redefined_under_its_name_gets_its_own_compiled_model():
+    # the in-process key held id(fn): a new function at a freed one's address got its graph
+    import gc
+
+    from bayes_scaling.laws import Law, get_law
+    from bayes_scaling.model.builder import structure_key
+
+    base = get_law("power:n_params")
+    priors = base.default_priors({"min_loss": 2.0, "median_loss": 3.0, "ref_log_n_params": 20.0})
+    seen = {}
+    for factor in (1.0, 100.0, 1e4):
+
+        def fn(x, p, xp, factor=factor):
+            return p["E"] + factor * xp.exp(p["log_A"] - p["alpha"] * xp.log(x["n_params"]))
+
+        key = structure_key(
+            Law("scaled", base.inputs, base.params, fn, base.default_priors), priors, "normal"
+        )
+        assert key not in seen
+        seen[key] = factor
+        del fn
+        gc.collect()

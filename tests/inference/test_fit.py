@@ -249,3 +249,36 @@ def test_normal_likelihood_option():
         warnings.simplefilter("error", ConvergenceWarning)
         result = fit(datasets.demo(), likelihood="normal", seed=5, discrepancy=False)
     assert "nu" not in result.posterior and result.settings["likelihood"] == "normal"
+
+
+def test_plumbing_a_plain_dataframe_is_loaded_first_and_a_numpy_seed_saves():
+    # a DataFrame with loss and n_params but no run_id crashed after sampling
+    import warnings
+
+    import numpy as np
+
+    from bayes_scaling import datasets, fit
+
+    table = datasets.demo()[["n_params", "n_tokens", "loss"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(table, seed=np.int64(3), draws=100, tune=100, chains=2, rescue=False,
+                     discrepancy=False)  # fmt: skip
+    assert len(result.runs) == len(table) and "run_id" in result.runs
+    assert result.settings["seed"] == 3 and type(result.settings["seed"]) is int
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"seed": -1}, "seed: must be a whole number"),
+        ({"seed": 2**64}, r"seed: must be at most 2\^63 - 1"),
+        ({"flops_per_param_token": -6.0}, "flops_per_param_token: must be positive"),
+        ({"rescue": "no"}, "rescue: expected True or False"),
+    ],
+)
+def test_plumbing_bad_fit_options_stop_before_sampling(options, needle, no_sampling):
+    from bayes_scaling import ArgumentError, datasets, fit
+
+    with pytest.raises(ArgumentError, match=needle):
+        fit(datasets.demo(), **options)

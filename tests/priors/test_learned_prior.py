@@ -158,3 +158,32 @@ def test_cli_fit_takes_priors_learned(small, tmp_path, capsys):
     capsys.readouterr()
     assert main(["fit", str(runs), "--out", str(out), "--priors", "informed"] + short) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_joint_term_of_the_log_prior_completes_the_multivariate_normal():
+    # marginals (in z = log E, log A, alpha, log B, beta) + the correction = MvNormal(mu, S R S)
+    from scipy import stats
+
+    from bayes_scaling.priors.learned import (
+        JOINT,
+        LOG_PARAMS,
+        PARAMS,
+        joint_log_correction,
+        learned_prior,
+    )
+
+    priors = learned_prior().priors(
+        {"median_loss": 2.5, "min_loss": 2.0, "sd_log_loss": 0.1}
+        | {"ref_log_n_params": 20.0, "ref_log_n_tokens": 22.0}
+    )
+    k = len(PARAMS)
+    chol = np.zeros((k, k))
+    for key, v in priors[JOINT].params.items():
+        chol[int(key[1]), int(key[2])] = v
+    mu = np.array([priors[n].params["mu"] for n in PARAMS])
+    sd = np.array([priors[n].params["sigma"] for n in PARAMS])
+    z = mu + np.random.default_rng(0).standard_normal((6, k)) * sd
+    values = {n: np.exp(z[:, i]) if n in LOG_PARAMS else z[:, i] for i, n in enumerate(PARAMS)}
+    marginals = sum(stats.norm.logpdf(z[:, i], mu[i], sd[i]) for i in range(k))
+    full = stats.multivariate_normal.logpdf(z, mu, np.diag(sd) @ chol @ chol.T @ np.diag(sd))
+    np.testing.assert_allclose(marginals + joint_log_correction(priors, values), full, atol=1e-8)

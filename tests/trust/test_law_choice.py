@@ -34,6 +34,11 @@ def test_loo_ranks_the_true_law_first_and_reports_pareto_k(two_laws):
     assert 0.5 <= table.loc["chinchilla", "k_threshold"] <= 0.7
     w = weights_of(table)
     assert sum(w.values()) == pytest.approx(1.0) and w["chinchilla"] > 0.9
+    # the numbers are ArviZ's, unrounded (its default rounds to two significant figures)
+    import arviz_stats
+
+    for name, f in two_laws.items():
+        assert table.loc[name, "elpd"] == pytest.approx(arviz_stats.loo(f.idata).elpd, rel=1e-12)
 
 
 def test_stacked_bands_mix_the_laws_by_weight(two_laws):
