@@ -1,13 +1,13 @@
-"""What the bands and the comparison take and say at their edges: points below the runs are
-flagged, a data-constrained law's unique tokens are taken, a comparison's CSV keeps the rows at
-the sizes asked. Plumbing: short fits and hand-made posteriors, no inference claimed."""
+"""What the bands take and say at their edges: points below the runs are flagged, a
+data-constrained law's unique tokens are taken, a law without E answers a target, the
+crossover line tells none from too few (a comparison's CSV rows: test_row_order.py). Plumbing:
+short fits and hand-made posteriors, no inference claimed."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import xarray as xr
 
@@ -95,21 +95,6 @@ def test_a_law_without_e_answers_a_target():
 def test_unique_tokens_are_refused_by_a_law_that_does_not_read_them(small_fit):
     with pytest.raises(ArgumentError, match="does not read unique tokens"):
         small_fit.bands(params=[1e9], tokens=[2e10], unique_tokens=[1e10])
-
-
-def test_compare_csv_keeps_the_rows_at_sizes(small_grouped, tmp_path, capsys):
-    path = small_grouped.save(tmp_path / "g.nc")
-    sizes = ["--params", "1e9", "2e9", "--tokens", "2e10", "2e10"]
-    code = main(["compare", str(path), "--compute", "1e21", "1e22", *sizes, "--format", "csv"])
-    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
-    assert code in (0, 3)
-    assert table["compute"].tolist()[:2] == [1e21, 1e22] and table["compute"][2:].isna().all()
-    assert table["n_params"][2:].tolist() == [1e9, 2e9] and table["n_params"][:2].isna().all()
-    assert {"p_b_better", "converged", "p_crossover_in_range"} <= set(table.columns)
-    # a range in which no draw crosses has no median crossover to print
-    main(["compare", str(path), "--compute", "1e22", "--range", "1e10", "1e11"])
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("# crossover"))
-    assert "no draw crosses there" in line and "nan" not in line
 
 
 def test_the_crossover_line_tells_none_from_too_few():

@@ -8,9 +8,13 @@ Real NUTS fits, small: a demo-table fit and a two-recipe grouped fit, once per s
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pandas as pd
 
 from bayes_scaling.answers.difference import difference_table, loss_difference
+from bayes_scaling.cli import main
 from bayes_scaling.trust.law_choice import stacked_bands
 
 BUDGET = 1e20
@@ -110,3 +114,18 @@ def test_a_point_gets_the_same_band_in_any_order_and_when_repeated(small_fit):
     other = small_fit.allocate(budgets[::-1]).set_index(["compute", "quantity"]).sort_index()
     cols = ["estimate", "lower", "upper"]
     np.testing.assert_array_equal(one[cols].to_numpy(), other[cols].to_numpy())
+
+
+def test_compare_csv_keeps_the_rows_at_sizes(small_grouped, tmp_path, capsys):
+    path = small_grouped.save(tmp_path / "g.nc")
+    sizes = ["--params", "1e9", "2e9", "--tokens", "2e10", "2e10"]
+    code = main(["compare", str(path), "--compute", "1e21", "1e22", *sizes, "--format", "csv"])
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert code in (0, 3)
+    assert table["compute"].tolist()[:2] == [1e21, 1e22] and table["compute"][2:].isna().all()
+    assert table["n_params"][2:].tolist() == [1e9, 2e9] and table["n_params"][:2].isna().all()
+    assert {"p_b_better", "converged", "p_crossover_in_range"} <= set(table.columns)
+    # a range in which no draw crosses has no median crossover to print
+    main(["compare", str(path), "--compute", "1e22", "--range", "1e10", "1e11"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("# crossover"))
+    assert "no draw crosses there" in line and "nan" not in line
