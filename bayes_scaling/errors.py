@@ -44,8 +44,8 @@ class RunsError(BayesScalingError, ValueError):
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
 
-    def __reduce__(self):  # across processes (a batch's tasks) with every problem
-        return (type(self), (self.problems,))
+    def __reduce__(self):  # across processes (a batch's tasks) with every problem and note
+        return (type(self), (self.problems,), self.__dict__)
 
 
 class ArgumentError(BayesScalingError, ValueError):
@@ -59,8 +59,8 @@ class ArgumentError(BayesScalingError, ValueError):
         self.argument, self.detail = argument, message
         super().__init__(f"{argument}: {message}")
 
-    def __reduce__(self):  # across processes (a batch's tasks): both arguments
-        return (type(self), (self.argument, self.detail))
+    def __reduce__(self):  # across processes (a batch's tasks): both arguments, any note
+        return (type(self), (self.argument, self.detail), self.__dict__)
 
 
 class LawError(BayesScalingError, ValueError):

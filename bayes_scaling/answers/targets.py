@@ -248,7 +248,7 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
             far = [np.asarray(d) for d in disc.term_distances(sizes)]
             error = sum(c * d**gr for (c, gr), d in zip(curves, far, strict=True))
             loss = with_error(loss, error + g, floor)
-        return loss * factor > target
+        return ~(loss * factor <= target)  # a NaN loss (a draw nowhere finite) misses
 
     def local_at(log_c):
         split = split_at(log_c)

@@ -120,9 +120,12 @@ def cmd_report(args) -> int:
     laws = {}
     for path in args.compare or []:  # two fits of one law (other priors) are two entries
         other = single_fit(path)
-        label = other.law.name
+        label, n = other.law.name, 1
         if label in laws or label == result.law.name:
             label = f"{label} ({Path(path).stem})"
+        while label in laws:  # the same file name in two folders
+            n += 1
+            label = f"{other.law.name} ({Path(path).stem} {n})"
         laws[label] = other
     report = result.report(
         args.compute,

@@ -91,10 +91,10 @@ def _as_flags(exc: Exception, args) -> str:
     Python argument behind it (``n_runs: ...`` is ``--runs: ...`` on the command line)."""
     if not isinstance(exc, ArgumentError) or exc.argument.startswith("-"):
         return str(exc)
-    flag = _FLAG_OF.get(exc.argument)
-    if flag is None and hasattr(args, exc.argument):
-        flag = "--" + exc.argument.replace("_", "-")
-    return f"{flag}: {exc.detail}" if flag else str(exc)
+    flag = _FLAG_OF.get(exc.argument, "--" + exc.argument.replace("_", "-"))
+    if flag in getattr(args, "flags", ()):  # this command's own option, not a positional
+        return f"{flag}: {exc.detail}"
+    return str(exc)
 
 
 def _run_interruptibly(args) -> int | None:

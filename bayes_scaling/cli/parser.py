@@ -130,5 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS.values():
         child = sub.add_parser(command.name, help=command.help)
         command.arguments(child)
-        child.set_defaults(func=command.run, check=command.check)
+        flags = {s for action in child._actions for s in action.option_strings}
+        child.set_defaults(func=command.run, check=command.check, flags=frozenset(flags))
     return p

@@ -73,6 +73,7 @@ from bayes_scaling.errors import Problem, RunsError
 
 __all__ = [
     "ALIASES",
+    "LOADED_COLUMNS",
     "CANONICAL",
     "CLI_COLUMN_FLAGS",
     "CLI_SCALE_FLAGS",
@@ -91,6 +92,10 @@ __all__ = [
     "read_table",
     "runs_hash",
 ]
+
+
+#: Columns every table from :func:`load_runs` has: a DataFrame without them is loaded first.
+LOADED_COLUMNS = frozenset({"run_id", "n_params", "compute", "loss"})
 
 
 def load_runs(

@@ -205,16 +205,22 @@ def fit_many(
 
 def _run_local(payloads, workers, collect) -> None:
     """The tasks on local worker processes. A worker that dies (killed for memory, a crash in
-    native code) breaks the whole pool and every task still in it; those tasks are run again
-    one at a time in fresh pools, so that only a task that kills its worker again is lost."""
+    native code) breaks the whole pool and every task still in it; those tasks are run again in
+    a fresh pool, and, once a round finishes none of them, one at a time, so that only a task
+    that kills its worker on its own is lost."""
     import multiprocessing
 
     # spawn: a fresh interpreter per worker, safe with the threads numba and nutpie start
     context = multiprocessing.get_context("spawn")
     n = min(len(payloads), workers or os.cpu_count() or 1)
-    broken = _pool_round(range(len(payloads)), payloads, n, context, collect, retry=True)
-    for i in broken:
-        _pool_round([i], payloads, 1, context, collect, retry=False)
+    pending = list(range(len(payloads)))
+    while pending:
+        broken = _pool_round(pending, payloads, n, context, collect, retry=True)
+        if len(broken) == len(pending) or n == 1:  # no progress: each alone
+            for i in broken:
+                _pool_round([i], payloads, 1, context, collect, retry=False)
+            return
+        pending = broken
 
 
 def _pool_round(indices, payloads, n: int, context, collect, retry: bool) -> list[int]:

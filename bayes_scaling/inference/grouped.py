@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling import _validate as check
-from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.data.runs import LOADED_COLUMNS, check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.grouped_evidence import estimate_groups
 from bayes_scaling.discrepancy.prior import resolve_prior
 from bayes_scaling.errors import PriorError, Problem, RunsError
@@ -204,7 +204,7 @@ def fit_groups(
     GroupedFit
         ``converged`` is False (with a :class:`ConvergenceWarning`) when the gate fails.
     """
-    if not isinstance(runs, pd.DataFrame) or not {"run_id", "loss", "n_params"} <= set(runs):
+    if not isinstance(runs, pd.DataFrame) or not LOADED_COLUMNS <= set(runs):
         runs = load_runs(runs, **({} if group_col == "group" else {"group": group_col}))
         group_col = "group"
     law = get_law(law)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
-from bayes_scaling.data.runs import check_runs_for_law, load_runs
+from bayes_scaling.data.runs import LOADED_COLUMNS, check_runs_for_law, load_runs
 from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
 from bayes_scaling.discrepancy.local import applies as local_applies
 from bayes_scaling.discrepancy.local import learn as learn_local_misfit
@@ -245,7 +245,7 @@ def fit(
     >>> result.bands(compute=[1e21, 1e22])          # doctest: +SKIP
     """
     priors = check_priors_argument(priors)
-    if not isinstance(runs, pd.DataFrame) or not {"run_id", "loss", "n_params"} <= set(runs):
+    if not isinstance(runs, pd.DataFrame) or not LOADED_COLUMNS <= set(runs):
         runs = load_runs(runs)  # a table not yet loaded (a plain DataFrame has no run_id)
     seed = check.seed(seed)
     rescue = check.flag(rescue, "rescue")

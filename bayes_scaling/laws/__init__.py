@@ -52,6 +52,7 @@ from bayes_scaling.laws.farseer import FARSEER
 from bayes_scaling.laws.kaplan import KAPLAN
 from bayes_scaling.laws.law import (
     _FAMILIES,
+    _PACKAGE,
     _REGISTRY,
     INPUT_COLUMNS,
     Law,
@@ -74,6 +75,7 @@ _REGISTRY["power"] = register_law(power("compute"))
 _REGISTRY["broken"] = register_law(broken("compute"))
 register_law(data_constrained())
 register_law(data_constrained(MUENNIGHOFF2023_BASE, name="data_constrained:muennighoff2023"))
+_PACKAGE.update({_law.name: _law for _law in _REGISTRY.values()})  # the package's own laws
 del _x
 
 __all__ = [

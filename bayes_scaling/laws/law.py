@@ -66,13 +66,13 @@ class Law:
     description: str = ""
 
     def __reduce_ex__(self, protocol):
-        """A registered law crosses processes (a batch's tasks) as its name and fields, and comes
-        back as the receiving process's registered law when that is the same law: every task then
-        shares one function, and one compiled model per process."""
-        if _REGISTRY.get(self.name) is not self:
+        """One of the package's own laws crosses processes (a batch's tasks) as its name and comes
+        back as the receiving process's own: every task then shares one function, and one compiled
+        model per process. Any other law (a user's, a built-in re-registered with other priors)
+        crosses by value."""
+        if _PACKAGE.get(self.name) is not self:
             return super().__reduce_ex__(protocol)
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return (_registered_or_new, (self.name, fields))
+        return (package_law, (self.name,))
 
     def evaluate(self, posterior: xr.Dataset, inputs: Mapping[str, np.ndarray]) -> xr.DataArray:
         """Expected loss for every posterior draw at every point.
@@ -95,6 +95,8 @@ class Law:
 
 
 _REGISTRY: dict[str, Law] = {}
+#: The laws this package defines (by name), whatever the registry holds: see :func:`package_law`.
+_PACKAGE: dict[str, Law] = {}
 
 #: Stand-in data summaries, used to check that a law has a default prior for every parameter.
 _PROBE_STATS = {
@@ -159,44 +161,26 @@ def get_law(law: str | Law) -> Law:
     family, sep, arg = law.partition(":")
     if sep and family in _FAMILIES:
         made = _FAMILIES[family](arg)  # "power:n" and "power:n_params" are one law
-        return _REGISTRY.get(made.name) or register_law(made)
+        if made.name in _REGISTRY:
+            return _REGISTRY[made.name]
+        _PACKAGE.setdefault(made.name, made)
+        return register_law(made)
     raise LawError(
         f"unknown law {law!r}; known laws: {sorted(_REGISTRY)} (or power:<x> / broken:<x> with x "
         "one of n_params, n_tokens, compute; data_constrained:<name>=<value>,... for a fixed base)"
     )
 
 
-def _registered_or_new(name: str, fields: dict) -> Law:
-    """The registered law ``name`` when it is the law ``fields`` describe (same inputs,
-    parameters and function code, closure and defaults), else a new Law of those fields."""
-    try:
-        law = get_law(name)
-    except LawError:
-        law = None
-    if (
-        law is not None
-        and _same_function(law.fn, fields["fn"])
-        and all(getattr(law, k) == fields[k] for k in ("inputs", "params", "description"))
-    ):
-        return law
-    return Law(**fields)
-
-
-def _same_function(a: Callable, b: Callable) -> bool:
-    """Same code, constants, defaults and closure values (what a law's function computes)."""
-    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
-    if code_a is None or code_b is None:
-        return a is b
-    cells = [tuple(c.cell_contents for c in f.__closure__ or ()) for f in (a, b)]
-    try:
-        return (
-            code_a.co_code == code_b.co_code
-            and code_a.co_consts == code_b.co_consts
-            and a.__defaults__ == b.__defaults__
-            and bool(cells[0] == cells[1])
-        )
-    except Exception:  # noqa: BLE001 - closure values that cannot be compared: not the same
-        return False
+def package_law(name: str) -> Law:
+    """The package's own law ``name`` (a built-in, or one its families make from the name),
+    whatever the registry holds under that name now: how a law crosses processes."""
+    if name not in _PACKAGE:
+        family, sep, arg = name.partition(":")
+        if not (sep and family in _FAMILIES):
+            raise LawError(f"no law of this package is named {name!r}")
+        made = _FAMILIES[family](arg)
+        _PACKAGE[made.name] = _REGISTRY.setdefault(made.name, made)
+    return _PACKAGE[name]
 
 
 def known_laws() -> list[str]:

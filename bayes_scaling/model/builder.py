@@ -112,7 +112,23 @@ def structure_key(
     groups = None if pooling is None else pooling.structure()
     # the function itself, not its id: the key keeps it alive, so a law redefined under the
     # same name (a notebook cell run again) can never be served the old one's compiled graph
-    return (law.name, law.fn, likelihood, prior_shape, groups, bool(anchor))
+    return (law.name, _Same(law.fn), likelihood, prior_shape, groups, bool(anchor))
+
+
+class _Same:
+    """A key part equal only to the same object (a law's function, hashable or not), holding it
+    so that its id is never reused while the key lives."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
 
 
 def build_model(

@@ -356,7 +356,7 @@ def resolve_learned(value, law_name: str, stats: Mapping[str, float]) -> dict[st
         raise ArgumentError(
             "priors",
             f"the learned prior is for the {LAW} law, not {law_name!r}; use priors='default' "
-            "(CLI: --priors default) or a dict of overrides",
+            "(CLI: --priors default) or, in Python, a dict of overrides",
         )
     prior = learned_prior() if isinstance(value, str) else value
     return prior.priors(stats)

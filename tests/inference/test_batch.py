@@ -121,6 +121,18 @@ def test_a_registered_law_crosses_processes_as_itself_and_errors_keep_their_part
     for name in ("chinchilla", "power:n_params", "farseer", "data_constrained:muennighoff2023"):
         law = get_law(name)
         assert cloudpickle.loads(cloudpickle.dumps(law)) is law
+    # a built-in re-registered with other priors is the user's law: it crosses by value
+    from dataclasses import replace
+
+    from bayes_scaling.laws import register_law
+
+    chinchilla = get_law("chinchilla")
+    theirs = register_law(replace(chinchilla, description="theirs"), overwrite=True)
+    try:
+        back = cloudpickle.loads(cloudpickle.dumps(theirs))
+        assert back is not chinchilla and back.description == "theirs"
+    finally:
+        register_law(chinchilla, overwrite=True)
     base = get_law("power:n_params")
     mine = Law("mine", base.inputs, base.params, lambda x, p, xp: p["E"], base.default_priors)
     back = cloudpickle.loads(cloudpickle.dumps(mine))  # not registered: by value
@@ -155,3 +167,26 @@ def test_a_law_redefined_under_its_name_gets_its_own_compiled_model():
         seen[key] = factor
         del fn
         gc.collect()
+
+
+def test_a_law_whose_function_is_an_unhashable_callable_has_a_compile_key():
+    from dataclasses import dataclass
+
+    from bayes_scaling.laws import Law, get_law
+    from bayes_scaling.model.builder import structure_key
+
+    @dataclass
+    class Power:  # a dataclass instance: __hash__ is None
+        factor: float
+
+        def __call__(self, x, p, xp):
+            return p["E"] + self.factor * xp.exp(p["log_A"] - p["alpha"] * xp.log(x["n_params"]))
+
+    base = get_law("power:n_params")
+    priors = base.default_priors({"min_loss": 2.0, "median_loss": 3.0, "ref_log_n_params": 20.0})
+    fn = Power(1.0)
+    law = Law("callable", base.inputs, base.params, fn, base.default_priors)
+    key = structure_key(law, priors, "normal")
+    assert {key: 1}[structure_key(law, priors, "normal")] == 1  # hashable, equal to itself
+    other = Law("callable", base.inputs, base.params, Power(1.0), base.default_priors)
+    assert structure_key(other, priors, "normal") != key  # another object: its own model
