@@ -378,14 +378,20 @@ def check_joint(priors: Mapping[str, Prior]) -> None:
         raise PriorError(f"{JOINT} must hold the Cholesky entries {chol_keys()}")
 
 
-def joint_log_correction(priors: Mapping[str, Prior], values: Mapping) -> np.ndarray:
-    """The :data:`JOINT` entry's term of the log prior at ``values`` (arrays of the law's
-    parameters): log MvNormal(u; 0, R) − Σ_k log Normal(u_k; 0, 1), u the standardised
-    coordinates, as the model's potential adds it to the marginals' densities."""
+def joint_cholesky(priors: Mapping[str, Prior]) -> np.ndarray:
+    """The correlation's Cholesky factor L (R = L·Lᵀ) from the :data:`JOINT` entry."""
     k = len(PARAMS)
     chol = np.zeros((k, k))
     for key, v in priors[JOINT].params.items():
         chol[int(key[1]), int(key[2])] = v
+    return chol
+
+
+def joint_log_correction(priors: Mapping[str, Prior], values: Mapping) -> np.ndarray:
+    """The :data:`JOINT` entry's term of the log prior at ``values`` (arrays of the law's
+    parameters): log MvNormal(u; 0, R) − Σ_k log Normal(u_k; 0, 1), u the standardised
+    coordinates, as the model's potential adds it to the marginals' densities."""
+    chol = joint_cholesky(priors)
     u = np.stack(
         [
             ((np.log(values[n]) if n in LOG_PARAMS else np.asarray(values[n], float))
@@ -402,9 +408,7 @@ def joint_draws(priors: Mapping[str, Prior], draws: int, rng) -> dict[str, np.nd
     """Draws of the law's parameters from the joint prior (marginals + :data:`JOINT`), with the
     truncation of α, β > 0 by rejection."""
     k = len(PARAMS)
-    chol = np.zeros((k, k))
-    for key, v in priors[JOINT].params.items():
-        chol[int(key[1]), int(key[2])] = v
+    chol = joint_cholesky(priors)
     mu = np.array([priors[n].params["mu"] for n in PARAMS])
     sd = np.array([priors[n].params["sigma"] for n in PARAMS])
     rows = np.empty((0, k))

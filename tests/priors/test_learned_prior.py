@@ -165,9 +165,9 @@ def test_the_joint_term_of_the_log_prior_completes_the_multivariate_normal():
     from scipy import stats
 
     from bayes_scaling.priors.learned import (
-        JOINT,
         LOG_PARAMS,
         PARAMS,
+        joint_cholesky,
         joint_log_correction,
         learned_prior,
     )
@@ -176,10 +176,7 @@ def test_the_joint_term_of_the_log_prior_completes_the_multivariate_normal():
         {"median_loss": 2.5, "min_loss": 2.0, "sd_log_loss": 0.1}
         | {"ref_log_n_params": 20.0, "ref_log_n_tokens": 22.0}
     )
-    k = len(PARAMS)
-    chol = np.zeros((k, k))
-    for key, v in priors[JOINT].params.items():
-        chol[int(key[1]), int(key[2])] = v
+    k, chol = len(PARAMS), joint_cholesky(priors)
     mu = np.array([priors[n].params["mu"] for n in PARAMS])
     sd = np.array([priors[n].params["sigma"] for n in PARAMS])
     z = mu + np.random.default_rng(0).standard_normal((6, k)) * sd
