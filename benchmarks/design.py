@@ -1,7 +1,7 @@
 """Which run next: replay run selection on the corpus ladders against heuristics (issue 3/5).
 
-Run by hand (17 minutes for the stored table, 5 ladders x 3 seeds, on 2 cores beside a code
-review; 47 minutes at load 9 before):
+Run by hand (17 minutes for the stored table, 5 ladders x 3 seeds, on 2 mostly quiet cores;
+47 minutes at load 9 before):
 
     .venv/bin/python benchmarks/design.py [--data ../shared/data] [--ladders NAME ...]
                                           [--fractions 0.05 0.15 0.3] [--random 3]
