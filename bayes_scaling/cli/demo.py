@@ -40,10 +40,13 @@ def cmd_demo(args) -> int:
             runs, result.bands(compute=grid, as_xarray=True), target_compute=100 * largest
         ),
         "posterior_pairs.png": plots.posterior_pairs(
-            result.posterior, reference={"truth": DEMO_TRUTH}
+            result.posterior,
+            ("alpha", "beta", "E"),
+            reference={"truth": DEMO_TRUTH},
+            converged=result.converged,
         ),
         "prior_posterior.png": plots.prior_posterior(
-            draw_priors(result.priors, 4000, seed=0), result.posterior
+            draw_priors(result.priors, 4000, seed=0), result.posterior, converged=result.converged
         ),
     }
     for name, fig in figures.items():

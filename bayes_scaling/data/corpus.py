@@ -204,7 +204,8 @@ def corpus(path: str | PathLike | None = None) -> dict[str, Ladder]:
     ----------
     path : path, optional
         A folder holding the datasets' folders (``chinchilla-epoch/``, ``gemstones/``,
-        ``datablations/``, ``olmo-ladder/``, ``loss-to-loss/``, ``llama3-isoflops/``), bound
+        ``datablations/``, ``olmo-ladder/``, ``loss-to-loss/``, ``llama3-isoflops/``,
+        ``scalebench/``), bound
         into every ladder's ``load``. By default each loader's own resolution
         (``$BAYES_SCALING_DATA``, then a verified download). Nothing is read until ``load()``.
 
@@ -245,7 +246,8 @@ def corpus(path: str | PathLike | None = None) -> dict[str, Ladder]:
             (3e20, 2e21),
             "The authors' 182-run fit set. Many runs repeat data (epochs > 1), so a plain "
             "Chinchilla law misses; use a data-constrained law. Held-out runs are 3.9-21x the "
-            "largest fitted compute; the 7 runs at 9.3e21 (107x) are left out.",
+            "largest fitted compute; 22 of the 182 are left out: 8 between 1e20 and 3e20 (the "
+            "gap the cut sits in), 7 just above 2e21 and the 7 at 9.3e21 (107x).",
         ),
         Ladder(
             "olmo-ladder",

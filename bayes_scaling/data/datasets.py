@@ -157,7 +157,9 @@ def download_file(source: Source, target: Path) -> None:
     try:
         data = _fetch(source.url)
     except DatasetError as exc:
-        raise DatasetError(f"{exc}. Without the network, {_hint(source)}") from exc
+        raise DatasetError(
+            f"{exc}. No copy at {str(target)!r} either. Without the network, {_hint(source)}"
+        ) from exc
     _save(target, data, source)
 
 
@@ -328,7 +330,8 @@ def datablations(path: str | PathLike | None = None, *, subset: str = "fit182") 
 
 
 def gemstones(path: str | PathLike | None = None, *, variant: str = "cool_end") -> pd.DataFrame:
-    """Gemstones runs (McLeish et al. 2025): 20 Gemma-style models, 48M-2B active parameters.
+    """Gemstones runs (McLeish et al. 2025): Gemma-style models (20, or 22 in the ``hot_100b+``
+    variant), 48M-2B active parameters.
 
     Parameters
     ----------

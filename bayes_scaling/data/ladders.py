@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -314,6 +315,11 @@ def step_law(path: str | PathLike | None = None, tuned: bool = True) -> pd.DataF
         Canonical columns (``run_id`` = ``"N<N>-D<D>"``, with ``-lr<lr>-bsz<bsz>`` for every run),
         then ``lr``, ``bsz`` and ``part`` (``"train"`` or ``"test"``), in order of compute.
     """
+    if path is not None and Path(path).expanduser().is_file():  # one file is half the ladder
+        raise DatasetError(
+            f"the Step Law ladder is two files (lr_bsz_scaling_law_train.parquet and _test); "
+            f"pass the folder holding them, not the file {str(path)!r}"
+        )
     frames = []
     for part, source in _STEP_LAW.items():
         file = locate(source, path, download_file)

@@ -168,6 +168,9 @@ def _runs_between_modes(modes: Modes, posterior, runs, law, likelihood) -> str:
 
 #: σ "slides toward 0" when its posterior's 95% quantile is more than this times its 5% one.
 NOISE_SPREAD = 10.0
+#: The law "nearly interpolates" the runs when there are at most this many a law parameter: a
+#: wide σ with more runs is a short fit's (15 draws of 240 runs), not a funnel.
+FEW_RUNS_PER_PARAMETER = 3
 
 
 def noise_note(posterior, runs, law: Law, failing) -> tuple[str, str] | None:
@@ -179,6 +182,8 @@ def noise_note(posterior, runs, law: Law, failing) -> tuple[str, str] | None:
     (4 × 4000 draws at target_accept 0.99: R-hat 1.04-1.18). The model, not the sampler, must
     change: a floor on σ or more runs."""
     if "sigma" not in failing or "sigma" not in posterior:
+        return None
+    if len(runs) > FEW_RUNS_PER_PARAMETER * len(law.params):
         return None
     low, high = np.quantile(posterior["sigma"].values, [0.05, 0.95])
     if not (low > 0 and high / low > NOISE_SPREAD):

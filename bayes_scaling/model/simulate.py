@@ -196,6 +196,6 @@ def demo_table() -> pd.DataFrame:
 if __name__ == "__main__":  # regenerate bayes_scaling/data/demo_runs.csv
     from pathlib import Path
 
-    out = Path(__file__).parent / "data" / "demo_runs.csv"
+    out = Path(__file__).parents[1] / "data" / "demo_runs.csv"
     demo_table().to_csv(out, index=False)
     print(f"wrote {out}")

@@ -170,8 +170,14 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
     _fan(ax_loss, x, curves["loss_b"], COLOURS["b"], f"{b} (candidate)", comparison.prob)
     _runs(ax_loss, comparison.runs, a, COLOURS["a"], "o")
     _runs(ax_loss, comparison.runs, b, COLOURS["b"], "s")
-    ax_loss.set_ylabel("compute-optimal loss L*(C) (nats)")
-    ax_loss.set_title("(a) each recipe's loss on its own compute-optimal split", fontsize=10)
+    compute_law = comparison.law.startswith(("power:compute", "broken:compute"))
+    ax_loss.set_ylabel("loss L(C) (nats)" if compute_law else "compute-optimal loss L*(C) (nats)")
+    ax_loss.set_title(
+        "(a) each recipe's loss at each compute"
+        if compute_law
+        else "(a) each recipe's loss on its own compute-optimal split",
+        fontsize=10,
+    )
     ax_loss.legend(loc="upper right", fontsize=8, ncol=2, framealpha=0.95)
 
     # (b) the difference, with the crossover

@@ -104,7 +104,7 @@ def fan_chart(
     The x axis is training compute C (FLOPs, log scale) and the y axis loss (nats). Every interval
     probability in ``bands`` is shaded, the widest lightest, with the posterior median on top; the
     runs are scattered; a dashed line marks the largest run and the region beyond it (an
-    extrapolation) is hatched. A fit that did not converge gets a red "NOT CONVERGED" stamp.
+    extrapolation) is shaded grey. A fit that did not converge gets a red "NOT CONVERGED" stamp.
 
     Parameters
     ----------
@@ -237,6 +237,8 @@ def fan_chart(
     note = (
         "\nat each posterior draw's compute-optimal N*, D*" if split == "per-draw optimum" else ""
     )
+    if bands.attrs.get("discrepancy") == "off":  # no law error beyond the data: say so
+        note += "\nparameter-only: no extrapolation error (optimistic beyond the runs)"
     law = bands.attrs.get("law")
     ax.set_title(
         title if title is not None else f"{law + ': ' if law else ''}{BAND_NAMES[band]}{note}",

@@ -10,7 +10,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bayes_scaling.plots._common import check_vars, flat_draws, label
+from bayes_scaling.plots._common import check_vars, flat_draws, label, stamp_not_converged
+
+#: The parameters a corner plot shows by default, where the posterior has them.
+DEFAULT_PAIRS = ("alpha", "beta", "E")
 
 REFERENCE_STYLES = [
     ("tab:red", "*", 200),
@@ -36,12 +39,13 @@ def _references(reference, reference_label: str) -> dict[str, dict[str, float]]:
 
 def posterior_pairs(
     posterior: xr.Dataset,
-    var_names=("alpha", "beta", "E"),
+    var_names=None,
     *,
     reference: Mapping | None = None,
     reference_label: str = "reference",
     max_points: int = 2000,
     seed: int = 0,
+    converged: bool = True,
 ) -> Figure:
     """Corner plot: marginal histograms on the diagonal, thinned draws below it.
 
@@ -54,8 +58,12 @@ def posterior_pairs(
     ----------
     posterior : Dataset
         Posterior draws (``fit.posterior``), any dims (usually ``chain, draw``).
-    var_names : sequence of str
-        Parameters to show, in order.
+    var_names : sequence of str, optional
+        Parameters to show, in order; by default those of ``alpha``, ``beta``, ``E`` the
+        posterior has (a Chinchilla-form law), else its first four parameters (Kaplan's, a
+        power law's).
+    converged : bool
+        False stamps the figure "NOT CONVERGED" (pass ``fit.converged``).
     reference : dict, optional
         ``{param: value}`` (one reference, labelled ``reference_label``) or
         ``{label: {param: value}}`` for several, each in its own colour and marker. Parameters a
@@ -79,6 +87,10 @@ def posterior_pairs(
     ...     "Hoffmann et al. 2022": {"alpha": 0.34, "beta": 0.28, "E": 1.69},
     ...     "Besiroglu et al. 2024": {"alpha": 0.35, "beta": 0.37, "E": 1.82}})  # doctest: +SKIP
     """
+    if var_names is None:
+        var_names = [n for n in DEFAULT_PAIRS if n in posterior.data_vars] or [
+            n for n in posterior.data_vars if set(posterior[n].dims) <= {"chain", "draw"}
+        ][:4]
     names = check_vars(posterior, var_names, "posterior")
     refs = _references(reference, reference_label)
     draws = {n: np.asarray(posterior[n].values, float).ravel() for n in names}
@@ -203,4 +215,6 @@ def posterior_pairs(
         )
     else:
         axes[0, 0].legend(handles=handles, fontsize=8)
+    if not converged:
+        stamp_not_converged(fig, axes.ravel())
     return fig

@@ -9,7 +9,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from scipy.stats import gaussian_kde
 
-from bayes_scaling.plots._common import check_vars, flat_draws, label
+from bayes_scaling.plots._common import check_vars, flat_draws, label, stamp_not_converged
 
 #: The prior's shown range is capped at this many posterior widths either side of the posterior.
 PRIOR_CAP = 3.0
@@ -37,7 +37,9 @@ def _posterior_density(values: np.ndarray, grid: np.ndarray) -> np.ndarray | Non
     return gaussian_kde(values)(grid)
 
 
-def prior_posterior(prior: xr.Dataset, posterior: xr.Dataset, var_names=None) -> Figure:
+def prior_posterior(
+    prior: xr.Dataset, posterior: xr.Dataset, var_names=None, *, converged: bool = True
+) -> Figure:
     """Prior and posterior densities overlaid, one panel per parameter.
 
     The prior is a histogram normalised over *all* its draws (so its height is its true density,
@@ -55,6 +57,8 @@ def prior_posterior(prior: xr.Dataset, posterior: xr.Dataset, var_names=None) ->
         Posterior draws, e.g. ``fit.posterior``.
     var_names : sequence of str, optional
         Parameters to show; by default every variable in both, in the prior's order.
+    converged : bool
+        False stamps the figure "NOT CONVERGED" (pass ``fit.converged``).
 
     Returns
     -------
@@ -122,4 +126,6 @@ def prior_posterior(prior: xr.Dataset, posterior: xr.Dataset, var_names=None) ->
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper right", ncols=2, fontsize=9, frameon=False)
     fig.suptitle("prior (grey) vs posterior (blue) densities", fontsize=11)
+    if not converged:
+        stamp_not_converged(fig, axes)
     return fig

@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from bayes_scaling.errors import ArgumentError
+
 #: Method colours and names, shared by the three figures.
 METHOD_STYLE = {
     "bayes": ("tab:blue", "ours, with discrepancy"),
@@ -72,17 +74,21 @@ def pit_histogram(table: pd.DataFrame, *, bins: int = 10) -> Figure:
 
 
 def error_by_distance(table: pd.DataFrame, prob: float = 0.9) -> Figure:
-    """Log error of each held-out run against its distance beyond the data, with the ``prob``
-    predictive half-width of each method (log scale) as bars."""
+    """Log error of each held-out run against its distance beyond the data, per method (its
+    own median's error, as dots of its colour), with its ``prob`` predictive half-width (log
+    scale) as a line on either side of 0."""
     rows = table[np.isclose(table["prob"], prob)]
+    if rows.empty:
+        raise ArgumentError(
+            "prob",
+            f"the backtest has no {prob:g} intervals; give one of {sorted(set(table['prob']))}",
+        )
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    first = rows[rows["method"] == rows["method"].iloc[0]]
-    ax.scatter(
-        first["distance"], first["log_error"], color="black", s=18, zorder=3, label="log error"
-    )
     for method, r in rows.groupby("method", sort=False):
         colour, name = _style(method)
+        ax.scatter(r["distance"], r["log_error"], color=colour, s=16, zorder=3, alpha=0.8,
+                   label=f"{name}: log error")  # fmt: skip
         half = (np.log(r["upper"]) - np.log(r["lower"])) / 2
         order = np.argsort(r["distance"].to_numpy())
         ax.plot(

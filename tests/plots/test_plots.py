@@ -259,3 +259,30 @@ def test_prior_posterior_keeps_a_narrow_posterior_visible(prior, posterior):
 def test_prior_posterior_unknown_var(prior, posterior):
     with pytest.raises(ValueError, match="nu"):
         prior_posterior(prior, posterior, var_names=["nu"])
+
+
+def test_posterior_pairs_default_to_the_laws_parameters_and_stamp_a_failed_fit(posterior):
+    # a Kaplan posterior has no alpha, beta or E: its own first four parameters are shown
+    kaplan = draws({"log_Nc": (30.0, 0.5), "alpha_N": (0.08, 0.01), "log_Dc": (31.0, 0.5),
+                    "alpha_D": (0.1, 0.01), "sigma": (0.01, 0.001)}, seed=0)  # fmt: skip
+    fig = posterior_pairs(kaplan, converged=False)
+    assert len(fig.axes) == 10 and "NOT CONVERGED" in [t.get_text() for t in fig.texts]
+    assert len(posterior_pairs(posterior).axes) == 6  # alpha, beta, E
+    assert "NOT CONVERGED" not in [t.get_text() for t in posterior_pairs(posterior).texts]
+
+
+def test_error_by_distance_shows_each_methods_own_errors():
+    from bayes_scaling.errors import ArgumentError
+    from bayes_scaling.plots import error_by_distance
+
+    rows = []
+    for method, error in (("bayes", 0.01), ("huber", 0.05)):
+        for d in (0.2, 0.5, 1.0):
+            rows.append(dict(method=method, prob=0.9, distance=d, log_error=error,
+                             lower=np.exp(-0.1), upper=np.exp(0.1)))  # fmt: skip
+    table = pd.DataFrame(rows)
+    ax = error_by_distance(table).axes[0]
+    dots = [c.get_offsets()[:, 1] for c in ax.collections if "log error" in c.get_label()]
+    assert sorted(float(np.mean(d)) for d in dots) == pytest.approx([0.01, 0.05])
+    with pytest.raises(ArgumentError, match="no 0.5 intervals"):
+        error_by_distance(table, prob=0.5)
