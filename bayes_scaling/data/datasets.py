@@ -190,6 +190,17 @@ def locate(
     return target
 
 
+def _same_choice(file: Path, sources: dict, chosen: str, argument: str) -> None:
+    """A file given as ``path`` that is another choice's file is a mistake, not a choice: it
+    would be read as ``chosen`` silently."""
+    other = next((k for k, s in sources.items() if k != chosen and s.name == file.name), None)
+    if other is not None:
+        raise DatasetError(
+            f"{str(file)!r} holds the {argument} {other!r}, not {chosen!r}; pass "
+            f"{argument}={other!r}, or the folder holding both files"
+        )
+
+
 def _read(file: Path, source: Source) -> pd.DataFrame:
     """The raw table of a reference file; a file that cannot be parsed is a DatasetError."""
     try:
@@ -318,6 +329,7 @@ def datablations(path: str | PathLike | None = None, *, subset: str = "fit182") 
     if subset not in _DATABLATIONS:
         raise DatasetError(f"unknown subset {subset!r}; choose one of {sorted(_DATABLATIONS)}")
     file = locate(_DATABLATIONS[subset], path, _download_datablations)
+    _same_choice(file, _DATABLATIONS, subset, "subset")
     return load_runs(
         _read(file, _DATABLATIONS[subset]),
         n_params="params",
@@ -359,6 +371,7 @@ def gemstones(path: str | PathLike | None = None, *, variant: str = "cool_end") 
     if variant not in _GEMSTONES:
         raise DatasetError(f"unknown variant {variant!r}; choose one of {sorted(_GEMSTONES)}")
     file = locate(_GEMSTONES[variant], path, download_file)
+    _same_choice(file, _GEMSTONES, variant, "variant")
     raw = _read(file, _GEMSTONES[variant])
     runs = load_runs(
         raw,

@@ -101,7 +101,16 @@ def olmo_file(name: str, path: str | PathLike | None) -> Path:
             "holding olmo-ladder/ (or the olmo-ladder folder itself), or set BAYES_SCALING_DATA "
             "to a folder holding olmo-ladder/"
         )
-    return locate(_olmo_source(name), path, download_file)
+    try:
+        return locate(_olmo_source(name), path, download_file)
+    except DatasetError as exc:
+        if path is None:
+            raise
+        raise DatasetError(  # the generic message offers "the file itself", which this is not
+            f"no olmo-ladder/{name} at {str(path)!r}; pass a folder laid out like "
+            f"<folder>/olmo-ladder/{name} (or the olmo-ladder folder itself), or set "
+            "BAYES_SCALING_DATA to a folder holding olmo-ladder/"
+        ) from exc
 
 
 #: The paper's target models -> their evaluation log.

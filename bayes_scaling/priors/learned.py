@@ -336,6 +336,10 @@ def check_priors_argument(value):
     )
 
 
+#: How :func:`prior_label` names a ``priors`` dict of overrides (their names follow).
+OVERRIDES = "default with overrides of "
+
+
 def prior_label(value) -> str:
     """What ``settings["priors"]`` says for a ``priors`` argument."""
     if value is None or value == "default":
@@ -344,7 +348,7 @@ def prior_label(value) -> str:
         return value.name
     if isinstance(value, str):
         return value
-    return "default with overrides of " + ", ".join(sorted(map(str, value)))
+    return OVERRIDES + ", ".join(sorted(map(str, value)))
 
 
 def resolve_learned(value, law_name: str, stats: Mapping[str, float]) -> dict[str, Prior] | None:

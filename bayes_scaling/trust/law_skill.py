@@ -41,6 +41,7 @@ from bayes_scaling import _validate as check
 from bayes_scaling._lazy import scipy_function
 from bayes_scaling.discrepancy.evidence import internal_cuts
 from bayes_scaling.errors import ArgumentError
+from bayes_scaling.priors.learned import OVERRIDES
 from bayes_scaling.trust.backtests import CUT_COLUMNS, backtest
 from bayes_scaling.trust.law_choice import (
     _check_same_runs,
@@ -230,6 +231,20 @@ def _cuts(runs: pd.DataFrame, laws, cut_on: str, fractions) -> list[float]:
     return cuts
 
 
+def refit_priors(fit):
+    """The priors a refit of ``fit`` below a cut takes: the same choice, made again for the cut's
+    runs. None for the defaults, ``"learned"`` for the learned prior (both rescaled to the
+    runs below the cut), and the fit's own overrides as given (they do not depend on the
+    runs); never the fit's resolved priors, which are scaled to every run, held-out ones too."""
+    label = str(fit.settings.get("priors", "default"))
+    if label == "default":
+        return None
+    if label.startswith(OVERRIDES):
+        names = label.removeprefix(OVERRIDES).split(", ")
+        return {n: fit.priors[n] for n in names if n in fit.priors}
+    return "learned"
+
+
 def law_skill(
     fits: Mapping,
     *,
@@ -287,6 +302,7 @@ def law_skill(
     frames, converged = {}, {}
     for name, f in fits.items():
         options = {"likelihood": f.settings.get("likelihood", "student_t"), **fit_kwargs}
+        options.setdefault("priors", refit_priors(f))
         table = backtest(
             runs, f.law, cut=cuts, cut_on=cut_on, prob=[0.9], seed=seed, client=client, **options
         )

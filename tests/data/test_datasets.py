@@ -115,6 +115,17 @@ def test_datablations_rows_and_column_map(data_dir, subset, rows, file):
     np.testing.assert_allclose(runs["compute"], 6 * runs["n_params"] * runs["n_tokens"])
 
 
+def test_a_file_given_with_another_choice_is_refused(data_dir):
+    # the file would be read as the choice asked for, silently
+    fit182 = data_dir / "datablations" / "datablations_c4_fit182.csv"
+    with pytest.raises(DatasetError, match="holds the subset 'fit182', not 'all'"):
+        datablations(fit182, subset="all")
+    assert len(datablations(fit182)) == 182  # the file of the choice: read as given
+    cool = data_dir / "gemstones" / "wandb_df_for_fitting_cool_end.jsonl"
+    with pytest.raises(DatasetError, match="holds the variant 'cool_end', not 'hot_100b\\+'"):
+        gemstones(cool, variant="hot_100b+")
+
+
 @pytest.mark.parametrize(("variant", "rows"), [("cool_end", 199), ("hot_100b+", 770)])
 def test_gemstones_rows_and_column_map(data_dir, variant, rows):
     raw = pd.read_json(data_dir / f"gemstones/wandb_df_for_fitting_{variant}.jsonl", lines=True)

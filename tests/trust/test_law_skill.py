@@ -142,3 +142,22 @@ def test_cli_skill_needs_compared_laws(tmp_path, capsys, no_sampling):
     code = main(["report", str(tmp_path / "fit.nc"), "--compute", "1e21", "--skill"])
     assert code == 2
     assert "--skill" in capsys.readouterr().err
+
+
+def test_refits_below_a_cut_make_the_fits_prior_choice_again():
+    # never the fit's resolved priors (scaled to every run, held-out ones too)
+    from types import SimpleNamespace
+
+    from bayes_scaling.priors import Prior
+    from bayes_scaling.priors.learned import prior_label
+    from bayes_scaling.trust.law_skill import refit_priors
+
+    beta = Prior("Normal", {"mu": 0.3, "sigma": 0.05})
+    resolved = {"beta": beta, "E": Prior("Uniform", {"lower": 0.0, "upper": 2.1})}
+
+    def made_with(priors):
+        return SimpleNamespace(settings={"priors": prior_label(priors)}, priors=resolved)
+
+    assert refit_priors(made_with(None)) is None
+    assert refit_priors(made_with("learned")) == "learned"
+    assert refit_priors(made_with({"beta": beta})) == {"beta": beta}  # only the override
