@@ -13,13 +13,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling.errors import PriorError
-from bayes_scaling.priors.learned import (
-    JOINT,
-    check_joint,
-    check_priors_argument,
-    joint_draws,
-    resolve_learned,
-)
+from bayes_scaling.priors.joint import check_joint, joint_draws
+from bayes_scaling.priors.learned import JOINT, check_priors_argument, resolve_learned
 from bayes_scaling.priors.prior import Prior
 
 

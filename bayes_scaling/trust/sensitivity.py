@@ -40,7 +40,8 @@ from bayes_scaling.answers.bands import resolve_sizes
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.batch import FitTask, fit_many
 from bayes_scaling.priors import Prior
-from bayes_scaling.priors.learned import JOINT, joint_log_correction
+from bayes_scaling.priors.joint import joint_log_correction
+from bayes_scaling.priors.learned import JOINT
 from bayes_scaling.priors.learned import PARAMS as JOINT_PARAMS
 
 SHIFT_FLAG = 0.25

@@ -164,13 +164,8 @@ def test_the_joint_term_of_the_log_prior_completes_the_multivariate_normal():
     # marginals (in z = log E, log A, alpha, log B, beta) + the correction = MvNormal(mu, S R S)
     from scipy import stats
 
-    from bayes_scaling.priors.learned import (
-        LOG_PARAMS,
-        PARAMS,
-        joint_cholesky,
-        joint_log_correction,
-        learned_prior,
-    )
+    from bayes_scaling.priors.joint import joint_cholesky, joint_log_correction
+    from bayes_scaling.priors.learned import LOG_PARAMS, PARAMS, learned_prior
 
     priors = learned_prior().priors(
         {"median_loss": 2.5, "min_loss": 2.0, "sd_log_loss": 0.1}
