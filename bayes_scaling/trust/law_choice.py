@@ -167,13 +167,17 @@ def stacked_bands(
     discrepancy = check.flag(discrepancy, "discrepancy")
     _check_fits(fits, minimum=1)
 
-    def sizes_of(f):
-        return resolve_sizes(f, params, tokens, compute, tokens_per_param)
+    # every law's sizes once (a numerical optimum is a search), and every law can answer at
+    # them before the laws are weighed
+    resolved = {
+        id(f): resolve_sizes(f, params, tokens, compute, tokens_per_param) for f in fits.values()
+    }
 
-    for f in fits.values():  # every law can answer at these sizes, before weighing them
-        sizes_of(f)
-    lead_fit = next(iter(fits.values()))
-    warn_below_data(lead_fit, sizes_of(lead_fit))
+    def sizes_of(f):
+        return resolved[id(f)]
+
+    first = next(iter(fits.values()))
+    warn_below_data(first, sizes_of(first))
     weights = _check_weights(weights_of(compare_laws(fits)) if weights is None else weights, fits)
     draws = stacked_draws(fits, weights, sizes_of, seed, discrepancy)
     ds = summarise_draws(draws, probs, "sample")
