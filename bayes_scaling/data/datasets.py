@@ -272,7 +272,8 @@ def chinchilla(path: str | PathLike | None = None, *, drop_highest: int = 0) -> 
     -------
     DataFrame
         245 runs (less ``drop_highest``): N from ``Model Size``, C from ``Training FLOP``, and
-        D derived as C / (6 N).
+        D derived as C / (6 N). ``run_id`` is ``run<i>``, i the run's row in the file (0-based),
+        with or without ``drop_highest``.
 
     Examples
     --------
@@ -290,6 +291,8 @@ def chinchilla(path: str | PathLike | None = None, *, drop_highest: int = 0) -> 
         raise DatasetError(
             f"drop_highest must be an integer from 0 to {len(raw) - 1}, got {drop_highest!r}"
         )
+    if "run_id" not in raw.columns:  # named by the file's row, so a run keeps its name below
+        raw.insert(0, "run_id", [f"run{i}" for i in range(len(raw))])
     if drop_highest and "loss" in raw.columns:
         loss = pd.to_numeric(raw["loss"], errors="coerce")
         raw = raw.drop(index=loss.nlargest(drop_highest).index)

@@ -1,7 +1,9 @@
 """Backtest figures: coverage against nominal probability, PIT histograms, error against distance.
 
 Each takes a table from :func:`bayes_scaling.trust.backtests.backtest` (one row per method,
-held-out run and probability) and returns a Figure; nothing here fits.
+held-out run and probability) and returns a Figure; nothing here fits. When a cut's Bayesian fit
+did not converge (the table's ``attrs["converged"]``), the figure is stamped "NOT CONVERGED" and
+its title names the cuts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from bayes_scaling.errors import ArgumentError
+from bayes_scaling.plots._common import stamp_not_converged
 
 #: Method colours and names, shared by the three figures.
 METHOD_STYLE = {
@@ -23,6 +26,15 @@ METHOD_STYLE = {
 
 def _style(method):
     return METHOD_STYLE.get(method, ("black", method))
+
+
+def _flag_unconverged(table: pd.DataFrame, fig: Figure, axes) -> None:
+    """Stamp ``fig`` and name the cuts whose Bayesian fit failed the gate, if any did."""
+    failed = [cut for cut, ok in table.attrs.get("converged", {}).items() if not ok]
+    if failed:
+        stamp_not_converged(fig, axes)
+        cuts = ", ".join(f"{float(c):.3g}" for c in failed)
+        fig.suptitle(f"NOT CONVERGED: the fit below cut {cuts}", color="red", fontsize=10)
 
 
 def coverage_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -50,6 +62,7 @@ def coverage_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:
         title=title or "Coverage of held-out runs beyond the cut",
     )
     ax.legend(loc="upper left", fontsize=8)
+    _flag_unconverged(table, fig, [ax])
     return fig
 
 
@@ -70,6 +83,7 @@ def pit_histogram(table: pd.DataFrame, *, bins: int = 10) -> Figure:
         ax.axhline(len(pit) / bins, color="0.3", ls="--", lw=1)
         ax.set(title=name, xlabel="PIT", xlim=(0, 1))
     axes[0].set_ylabel("held-out runs")
+    _flag_unconverged(table, fig, axes)
     return fig
 
 
@@ -106,4 +120,5 @@ def error_by_distance(table: pd.DataFrame, prob: float = 0.9) -> Figure:
         title="Extrapolation error against distance",
     )
     ax.legend(fontsize=8)
+    _flag_unconverged(table, fig, [ax])
     return fig

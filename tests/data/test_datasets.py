@@ -86,6 +86,10 @@ def test_chinchilla_drop_highest_drops_the_highest_losses(data_dir):
     highest = np.sort(raw["loss"].to_numpy())[-5:]
     assert runs["loss"].max() < highest.min()
     np.testing.assert_array_equal(np.sort(runs["loss"]), np.sort(raw["loss"])[:-5])
+    # a run keeps its name (its row in the file) when others are dropped
+    every = chinchilla(data_dir).set_index("run_id")
+    assert runs["run_id"].is_unique and every.index[0] == "run0"
+    np.testing.assert_array_equal(runs["loss"], every.loc[runs["run_id"], "loss"])
 
 
 @pytest.mark.parametrize("bad", [-1, 245, 2.5, True, "5"])

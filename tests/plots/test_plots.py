@@ -286,3 +286,27 @@ def test_error_by_distance_shows_each_methods_own_errors():
     assert sorted(float(np.mean(d)) for d in dots) == pytest.approx([0.01, 0.05])
     with pytest.raises(ArgumentError, match="no 0.5 intervals"):
         error_by_distance(table, prob=0.5)
+
+
+def test_backtest_figures_stamp_a_cut_whose_fit_did_not_converge():
+    from bayes_scaling.plots import coverage_plot, error_by_distance, pit_histogram
+
+    rows = [
+        dict(method="bayes", cut=cut, run_id=f"r{i}", compute=1e21 + i, prob=prob, covered=True,
+             pit=0.1 * (i + 1), distance=0.3 * (i + 1), log_error=0.01,
+             lower=np.exp(-0.1), upper=np.exp(0.1))
+        for cut in (1e20, 1e21) for i in range(4) for prob in (0.5, 0.9)
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    draw = (coverage_plot, pit_histogram, error_by_distance)
+
+    def stamped(fig):
+        texts = [t.get_text() for t in fig.texts] + [fig.get_suptitle()]
+        return any("NOT CONVERGED" in t for t in texts)
+
+    table.attrs["converged"] = {1e20: True, 1e21: True}
+    assert not any(stamped(f(table)) for f in draw)
+    table.attrs["converged"] = {1e20: True, 1e21: False}
+    for f in draw:
+        fig = f(table)
+        assert stamped(fig) and "1e+21" in fig.get_suptitle()
