@@ -174,7 +174,8 @@ def test_prior_predictive_pass_at_k_rises_over_decades_without_a_step():
     assert (np.diff(curves, axis=1) >= -1e-12).all()
     decades = [int(np.flatnonzero(PRIOR_KS == k)[0]) for k in (1, 10, 100, 1000, 10_000)]
     median = np.median(curves[:, decades], axis=0)
-    assert (np.diff(median) > 0.01).all() and (median[1:] / median[:-1] > 1.3).all()
+    # the median rises by at least 1.3x a decade, from below 0.05 at k = 1 to above 0.3
+    assert (np.diff(median) > 0.004).all() and (median[1:] / median[:-1] > 1.3).all()
     assert median[0] < 0.05 and median[-1] > 0.3
     assert np.mean(curves[:, 0] > 0.5 * curves[:, -1]) < 0.2
     # more models still rising between k = 1,000 and 10,000 than under one Beta
