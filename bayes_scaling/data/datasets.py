@@ -44,6 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_scaling._disk import write_atomic
+from bayes_scaling.data.columns import ALIASES, normalise
 from bayes_scaling.data.datablations import parse_datablations
 from bayes_scaling.data.runs import load_runs, read_table
 from bayes_scaling.errors import BayesScalingError, RunsError
@@ -291,7 +292,8 @@ def chinchilla(path: str | PathLike | None = None, *, drop_highest: int = 0) -> 
         raise DatasetError(
             f"drop_highest must be an integer from 0 to {len(raw) - 1}, got {drop_highest!r}"
         )
-    if "run_id" not in raw.columns:  # named by the file's row, so a run keeps its name below
+    if not any(normalise(c) in ALIASES["run_id"] for c in raw.columns):
+        # named by the file's row, so a run keeps its name when others are dropped below
         raw.insert(0, "run_id", [f"run{i}" for i in range(len(raw))])
     if drop_highest and "loss" in raw.columns:
         loss = pd.to_numeric(raw["loss"], errors="coerce")

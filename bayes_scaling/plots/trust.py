@@ -29,12 +29,25 @@ def _style(method):
 
 
 def _flag_unconverged(table: pd.DataFrame, fig: Figure, axes) -> None:
-    """Stamp ``fig`` and name the cuts whose Bayesian fit failed the gate, if any did."""
-    failed = [cut for cut, ok in table.attrs.get("converged", {}).items() if not ok]
-    if failed:
-        stamp_not_converged(fig, axes)
-        cuts = ", ".join(f"{float(c):.3g}" for c in failed)
-        fig.suptitle(f"NOT CONVERGED: the fit below cut {cuts}", color="red", fontsize=10)
+    """Stamp ``fig`` and name the cuts whose Bayesian fit failed the gate, if any did, of the
+    cuts in ``table`` (a filtered table keeps the full backtest's ``attrs``). ``attrs
+    ["converged"]`` maps each cut to its flag (as :func:`~bayes_scaling.trust.backtests.
+    backtest` sets it), or is one flag for the whole table."""
+    flags = table.attrs.get("converged", {})
+    if isinstance(flags, bool | int | np.integer | np.bool_):
+        flags = {} if flags else {None: False}
+    if not isinstance(flags, dict):
+        raise ArgumentError(
+            "table", "attrs['converged'] must map each cut to its fit's flag, or be one flag"
+        )
+    shown = set(table["cut"]) if "cut" in table else None
+    failed = [c for c, ok in flags.items() if not ok and (c is None or shown is None or c in shown)]
+    if not failed:
+        return
+    stamp_not_converged(fig, axes)
+    cuts = ", ".join(f"{c:.3g}" if isinstance(c, float | int) else str(c) for c in failed)
+    where = "" if failed == [None] else f": the fit below cut {cuts}"
+    fig.suptitle(f"NOT CONVERGED{where}", color="red", fontsize=10)
 
 
 def coverage_plot(table: pd.DataFrame, *, title: str | None = None) -> Figure:

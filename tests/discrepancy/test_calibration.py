@@ -107,6 +107,14 @@ def test_prior_round_trips_and_bad_priors_are_argument_errors(tmp_path):
         resolve_prior("no-such-prior")
     with pytest.raises(ArgumentError, match="discrepancy_prior"):
         resolve_prior(3.0)
+    # the evidence interpolates along τ and the drift: their grids must increase
+    for bad in (
+        dict(drift=shipped.drift[::-1]),
+        dict(tau=np.r_[shipped.tau[:-1], np.nan]),
+        dict(tau=shipped.tau - shipped.tau[1]),  # a negative sd
+    ):
+        with pytest.raises(ArgumentError, match="tau|drift"):
+            replace(shipped, **bad)
 
 
 def _brute_force(y, mu, sigma, nu, d, tau, gamma):
@@ -217,14 +225,16 @@ def test_shared_likelihood_on_the_coarse_grid_moves_the_posterior_below_1e3(nu, 
     d = np.linspace(0.1, 1.3, m)
     c = d * 0.8
     mu = np.log(np.linspace(2.6, 2.2, m)) + rng.normal(0, 0.004, (draws, m))
-    sigma = rng.uniform(0.004, 0.008, (draws, 1))
+    sigma = rng.uniform(0.002, 0.008, (draws, 1))
     nus = None if nu is None else np.full((draws, 1), nu)
     x = rng.normal(size=(m, 2))
     cov = 4e-5 * np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1))
     prior = shipped_prior(True)
     likelihood = "normal" if nu is None else "student_t"
-    for slope, local in ((0.03, False), (-0.01, True)):
-        y = mu[0] + slope * c**0.7 + rng.normal(0, 0.006, m)
+    # held-out runs off the law, with a local misfit, and close to it (tight noise: the weights'
+    # sharpest case)
+    for slope, local, noise in ((0.03, False, 0.006), (-0.01, True, 0.006), (0.0, False, 0.002)):
+        y = mu[0] + slope * c**0.7 + rng.normal(0, noise, m)
         extra = {"gp_mean": rng.normal(0, 0.003, m), "gp_cov": cov} if local else {}
         args = (likelihood, y, mu, sigma, nus, d, prior.tau, prior.gamma, prior.drift, c)
         coarse = shared_loglik(*args, **extra)

@@ -289,6 +289,7 @@ def test_error_by_distance_shows_each_methods_own_errors():
 
 
 def test_backtest_figures_stamp_a_cut_whose_fit_did_not_converge():
+    from bayes_scaling.errors import ArgumentError
     from bayes_scaling.plots import coverage_plot, error_by_distance, pit_histogram
 
     rows = [
@@ -310,3 +311,10 @@ def test_backtest_figures_stamp_a_cut_whose_fit_did_not_converge():
     for f in draw:
         fig = f(table)
         assert stamped(fig) and "1e+21" in fig.get_suptitle()
+    # a table filtered to the converged cut keeps the attrs but shows no failed fit
+    assert not any(stamped(f(table[table["cut"] == 1e20])) for f in draw)
+    table.attrs["converged"] = False  # one flag for the whole table
+    assert all(stamped(f(table)) for f in draw)
+    table.attrs["converged"] = "no"
+    with pytest.raises(ArgumentError, match="converged"):
+        coverage_plot(table)
