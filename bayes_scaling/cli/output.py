@@ -29,8 +29,10 @@ def formatted(df: pd.DataFrame, fmt: str, meta: dict, gate_column: bool = False)
             df = df.assign(converged=bool(meta["converged"]))
         return df.to_csv(index=False)
     if fmt == "json":
-        return json.dumps({**meta, "rows": json_rows(df)}, indent=1)
+        return json.dumps({**meta, "rows": json_rows(df)}, indent=1) + "\n"
     head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
+    if df.empty:  # the columns and a word, not pandas' "Empty DataFrame" repr
+        return f"# {head}\n{'  '.join(map(str, df.columns))}\n(no rows)\n"
     with pd.option_context("display.float_format", "{:.4g}".format):
         return f"# {head}\n{df.to_string(index=False)}\n"
 

@@ -90,6 +90,11 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
                     )
                 )
             continue
+        if int((table.columns == name).sum()) > 1:
+            problems.append(
+                Problem(None, str(name), "appears more than once; keep one column of that name")
+            )
+            continue
         values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         for row in np.flatnonzero(~(np.isfinite(values) & (values > 0)))[:10]:
             problems.append(
@@ -98,7 +103,20 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
         columns[canon] = values
     if problems:
         raise RunsError(problems)
-    compute = k * columns["params"] * columns["tokens"]
+    with np.errstate(over="ignore"):
+        compute = k * columns["params"] * columns["tokens"]
+    for row in np.flatnonzero(~np.isfinite(compute))[:10]:
+        problems.append(
+            Problem(
+                int(row),
+                _column(table, "params"),
+                f"the run's compute {k:g}·N·D overflows a float (N = "
+                f"{_shown(columns['params'][row])}, D = {_shown(columns['tokens'][row])}); give "
+                "its size in parameters and its tokens",
+            )
+        )
+    if problems:
+        raise RunsError(problems)
     return pd.DataFrame(
         {
             "candidate": np.arange(len(table)),

@@ -46,6 +46,9 @@ from bayes_scaling.errors import ArgumentError, BayesScalingError, FitFileError
 from bayes_scaling.laws import get_law
 from bayes_scaling.results import ScalingFit
 
+#: The law fitted when RUNS is a table and no --law is given (a saved fit keeps its own).
+DEFAULT_LAW = "chinchilla"
+
 
 def design_arguments(p) -> None:
     """The flags of ``design``."""
@@ -56,6 +59,7 @@ def design_arguments(p) -> None:
     p.add_argument("--params", type=_number, nargs="+", default=None, help="target sizes N")
     p.add_argument("--tokens", type=_number, nargs="+", default=None, help="target tokens D")
     add_law_flag(p)
+    p.set_defaults(law=None)  # chinchilla for a runs table; a saved fit keeps its own law
     p.add_argument("--objective", choices=tuple(OBJECTIVES), default="width")
     p.add_argument("--prob", type=_number, default=DEFAULT_PROB, help="the band's probability")
     p.add_argument("--worlds", type=_whole, default=32, help="fantasy worlds (default 32)")
@@ -70,7 +74,7 @@ def check_design(args) -> None:
     path_text(args.runs, "RUNS")
     path_text(args.candidates, "--candidates")
     try:
-        get_law(args.law)
+        get_law(args.law or DEFAULT_LAW)
     except BayesScalingError as exc:
         raise ArgumentError("--law", str(exc)) from None
     args.budget = check.positive(args.budget, "--budget")
@@ -101,12 +105,18 @@ def _current_fit(args):
         result = read_fit(args.runs)
         if not isinstance(result, ScalingFit):
             raise FitFileError(f"{args.runs!r} is not a single-law fit; give its runs table")
+        if args.law is not None and get_law(args.law).name != result.law.name:
+            raise ArgumentError(
+                "--law",
+                f"{args.runs!r} is a fit of the {result.law.name!r} law, not {args.law!r}; drop "
+                "--law, or give the runs table to fit that law",
+            )
         return result
     from bayes_scaling import inference  # the sampler, imported when a fit runs
 
     return inference.fit(
         load_runs(args.runs, **{k: v for k, v in column_map(args).items() if v}),
-        law=args.law,
+        law=args.law or DEFAULT_LAW,
         seed=args.seed,
         draws=args.draws,
         tune=args.tune,

@@ -180,7 +180,10 @@ class Linear:
             rest = n_t + self.n_floor + self.n_size
             grid = np.exp(m[rest:] + z_out[:, rest:]).reshape(self.grid_shape)
             new["loss_grid"] = grid
-            new["regret_grid"] = np.clip(grid - np.exp(new["log_law"])[:, :, None], 0, None)
+            # each draw's regret against the lowest loss of its own moved grid: the grid and L*
+            # moved apart keep their means, so a regret against the moved L* could not fall
+            # as the draws draw together (it gained nothing); the grid's own minimum does
+            new["regret_grid"] = grid - grid.min(axis=-1, keepdims=True)
         return replace(t, **new)
 
     def _shifts(self, z, js):

@@ -128,6 +128,18 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
             "--objective",
         ),
         (None, "5e20", ["--compute", "1e22", "--law", "nonsense"], "--law"),
+        (
+            pd.DataFrame([[1e8, 2e8, 1e9]], columns=["params", "params", "tokens"]),
+            "5e20",
+            ["--compute", "1e22"],
+            "more than once",
+        ),
+        (
+            pd.DataFrame({"params": [1e8, 1e200], "tokens": [1e9, 1e200]}),
+            "5e20",
+            ["--compute", "1e22"],
+            "row 1, column 'params': the run's compute 6·N·D overflows",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(files, tmp_path, capsys, pool, budget, target, message):
@@ -139,3 +151,14 @@ def test_bad_input_is_one_line_exit_2(files, tmp_path, capsys, pool, budget, tar
     assert main([*args, *target]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:") and message in err
+
+
+def test_a_saved_fit_keeps_its_law_and_refuses_another(files, tmp_path, capsys):
+    from bayes_scaling import fit
+
+    saved = tmp_path / "demo.nc"
+    fit(datasets.demo(), seed=1, draws=200, tune=300, rescue=False, discrepancy=False).save(saved)
+    args = ["design", str(saved), "--candidates", str(files / "pool.csv"), "--budget", "5e20"]
+    assert main([*args, "--compute", "1e22", "--law", "power:compute"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a fit of the 'chinchilla' law" in err

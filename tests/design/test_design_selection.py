@@ -91,7 +91,9 @@ def test_other_objectives_and_point_targets(demo_fit, pool):
     reg = bs.design(
         demo_fit, pool, budget=3e20, compute=TARGET, objective="regret", seed=1, n_worlds=8
     )
-    assert reg.objective == "regret" and (reg.picks["gain"] > 0).all()
+    assert reg.objective == "regret" and len(reg.picks) and (reg.picks["gain"] > 0).all()
+    # the picks narrow the expected regret by a share that matters, not by rounding
+    assert reg.picks["gain"].sum() > 0.02 * reg.initial
     var = bs.design(
         demo_fit,
         pool,
