@@ -130,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS.values():
         child = sub.add_parser(command.name, help=command.help)
         command.arguments(child)
-        flags = {s for action in child._actions for s in action.option_strings}
+        flags = _option_strings(child)
         child.set_defaults(func=command.run, check=command.check, flags=frozenset(flags))
     return p
+
+
+def _option_strings(parser) -> set[str]:
+    """Every option of ``parser`` and of its sub-commands (``passk bands --models``)."""
+    out = set()
+    for action in parser._actions:
+        out.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                out |= _option_strings(child)
+    return out

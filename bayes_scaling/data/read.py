@@ -27,10 +27,12 @@ _READERS = {
 }
 
 
-def read_table(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
+def read_table(source: str | PathLike | pd.DataFrame, *, text: bool = False) -> pd.DataFrame:
     """A table as it is, from a DataFrame or a ``.csv`` / ``.parquet`` / ``.jsonl`` file.
 
     Named index levels of a DataFrame (e.g. ``run_id`` after ``set_index``) become columns.
+    ``text``: every cell of a CSV as written (``"007"`` stays ``"007"``, ``NA`` a name), only an
+    empty cell missing; for tables whose labels are names, the numbers converted by the caller.
 
     Raises
     ------
@@ -77,7 +79,7 @@ def read_table(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", pd.errors.ParserWarning)
             if kind == "CSV":
-                df = _read_csv(path)
+                df = _read_csv(path, text)
             elif kind == "Parquet":
                 df = pd.read_parquet(path)
             else:
@@ -87,7 +89,7 @@ def read_table(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise RunsError(
             f"{path.name!r} is empty: no header and no rows; write a header line naming the "
-            "columns (n_params, n_tokens or compute, loss) and one row per run"
+            "columns (for runs: n_params, n_tokens or compute, loss) and one row per record"
         ) from None
     except UnicodeDecodeError as exc:
         raise RunsError(
@@ -109,8 +111,9 @@ def read_table(source: str | PathLike | pd.DataFrame) -> pd.DataFrame:
     return _index_to_columns(df)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, low_memory=False)
+def _read_csv(path: Path, text: bool = False) -> pd.DataFrame:
+    as_text = {"dtype": str, "keep_default_na": False, "na_values": [""]} if text else {}
+    df = pd.read_csv(path, low_memory=False, **as_text)
     if not isinstance(df.index, pd.RangeIndex):  # pandas moved the first field(s) to the index
         raise RunsError(
             Problem(

@@ -67,8 +67,20 @@ def passk_arguments(top) -> None:
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")
     b.add_argument("fit")
-    b.add_argument("--k", type=_number, nargs="+", required=True)
-    b.add_argument("--prob", type=_number, nargs="+", default=list(DEFAULT_PROBS))
+    # a repeated --k / --prob / --models adds to the list (argparse's "extend"; its default
+    # stays None, since extend would append to a default list)
+    b.add_argument(
+        "--k", type=_number, nargs="+", action="extend", required=True,
+        help="samples a problem (whole numbers ≥ 1), rows in the order given",
+    )  # fmt: skip
+    b.add_argument(
+        "--prob", type=_number, nargs="+", action="extend", default=None,
+        help=f"central interval probabilities (default {' '.join(map(str, DEFAULT_PROBS))})",
+    )  # fmt: skip
+    b.add_argument(
+        "--models", nargs="+", action="extend", default=None,
+        help="only these models, in this order (default: every model of the fit)",
+    )  # fmt: skip
     b.add_argument("--kind", choices=("problems", "population"), default="problems")
     add_format_flag(b)
 
@@ -91,7 +103,7 @@ def check_passk(args) -> None:
         sampler(args)
         return
     path_text(args.fit, "fit")
-    args.prob = list(check.probabilities(args.prob, "--prob"))
+    args.prob = list(check.probabilities(args.prob or DEFAULT_PROBS, "--prob"))
     args.k = [int(k) for k in ks(args.k, "--k")]  # the API's rule: whole, 1 to K_LIMIT
 
 
@@ -118,7 +130,7 @@ def run(args) -> int:
         raise FitFileError(
             f"{str(args.fit)!r} is not a pass@k fit; write one with 'bayes-scaling passk fit'"
         )
-    table = result.bands(k=args.k, prob=args.prob, kind=args.kind)
+    table = result.bands(k=args.k, prob=args.prob, kind=args.kind, models=args.models)
     meta = {"converged": result.converged, "reason": result.diagnostics.reason(), "kind": args.kind}
     print(formatted(table[BANDS_COLUMNS], args.format, meta), end="")
     return status(result)

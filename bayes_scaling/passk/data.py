@@ -134,6 +134,7 @@ def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum:
     finite = np.isfinite(x)
     bad = ~finite | (x != np.floor(np.where(finite, x, 0))) | (x < minimum) | (x > 2.0**53)
     raw = values.to_numpy()
+    _count_unlisted(bad, problems)
     for i in np.flatnonzero(bad)[: MAX_LISTED + 1]:
         v = x[i]
         if not np.isfinite(v):
@@ -146,21 +147,35 @@ def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum:
             what = "negative" if v < 0 else "zero"
             msg = f"{_cell(v)} is {what}; counts are whole numbers ≥ {minimum}"
         problems.append(Problem(rows[i], column, msg))
-    return np.where(finite & (x <= 2.0**53), x, -1).astype(np.int64)
+    return np.where(bad, -1, x).astype(np.int64)  # a bad cell is checked no further
 
 
 def _labels(values: pd.Series, column: str, rows, problems: list, what: str) -> np.ndarray:
     """A model or problem column as text; an empty cell (missing or blank) is a problem."""
     text = values.astype(str).to_numpy(dtype=object)
     blank = values.isna().to_numpy() | np.array([not str(t).strip() for t in text], bool)
+    _count_unlisted(blank, problems)
     for i in np.flatnonzero(blank)[: MAX_LISTED + 1]:
         problems.append(Problem(rows[i], column, f"the cell is empty; give every row its {what}"))
     return np.where(blank, "", text)
 
 
-def _raise(problems: list[Problem]) -> None:
+class _Unlisted(int):
+    """How many problems of one column were found but not made into a :class:`Problem`."""
+
+
+def _count_unlisted(bad: np.ndarray, problems: list) -> None:
+    """Record the bad cells beyond the first ``MAX_LISTED + 1`` of a column, by count only."""
+    beyond = int(np.count_nonzero(bad)) - (MAX_LISTED + 1)
+    if beyond > 0:
+        problems.append(_Unlisted(beyond))
+
+
+def _raise(problems: list) -> None:
+    unlisted = sum(p for p in problems if isinstance(p, _Unlisted))
+    problems = [p for p in problems if not isinstance(p, _Unlisted)]
     if problems:
-        extra = len(problems) - MAX_LISTED
+        extra = len(problems) - MAX_LISTED + unlisted
         listed = problems[:MAX_LISTED]
         if extra > 0:
             listed.append(Problem(None, None, f"... and {extra} more problems"))
@@ -206,7 +221,8 @@ def load_counts(
         raise ArgumentError(
             "columns", f"unknown names {sorted(unknown)}; use {list(COLUMNS + OPTIONAL)}"
         )
-    raw = read_table(table) if not isinstance(table, pd.DataFrame) else table
+    # labels as written (model '007', problem '01' apart from '1'); counts converted below
+    raw = read_table(table, text=True) if not isinstance(table, pd.DataFrame) else table
     if raw.empty:
         raise RunsError("the counts table has no rows")
     chosen = _select(raw, mapping)

@@ -233,3 +233,47 @@ def test_a_rescued_fit_saves_the_diagnostics_of_its_saved_draws(tmp_path, capsys
     assert fit.diagnostics.min_ess_bulk == pytest.approx(again.min_ess_bulk)
     assert fit.diagnostics.max_rhat == pytest.approx(again.max_rhat)
     assert code == (0 if again.converged else 3)
+
+
+# --- labels as written, counted problems, and the bands' list flags ------------------------------
+
+
+def test_csv_labels_are_read_as_written(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "model,problem,samples,correct\n007,01,10,3\n007,1,10,1\nNA,01,10,2\nNA,1,10,0\n"
+    )
+    counts = load_counts(path)
+    assert counts["model"].tolist() == ["007", "007", "NA", "NA"]  # not 7, not missing
+    assert counts["problem"].tolist() == ["01", "1", "01", "1"]  # two problems, not one
+    assert counts["samples"].tolist() == [10] * 4 and counts["correct"].tolist() == [3, 1, 2, 0]
+
+
+def test_every_bad_cell_is_counted_and_a_bad_count_is_checked_no_further():
+    frame = pd.DataFrame(
+        {"model": [""] * 20 + ["a"], "problem": [f"q{i}" for i in range(21)], "samples": 10,
+         "correct": 1}
+    )  # fmt: skip
+    with pytest.raises(RunsError) as info:
+        load_counts(frame)
+    assert str(info.value).endswith("... and 8 more problems")  # 12 listed of 20
+    with pytest.raises(RunsError) as info:
+        load_counts(pd.DataFrame({"problem": ["a"], "samples": [10.5], "correct": [29]}))
+    assert "not a whole number" in str(info.value) and "correct out of" not in str(info.value)
+
+
+def test_bands_flags_repeat_and_choose_models(passk_fit, tmp_path, capsys):
+    from bayes_scaling.cli import main
+
+    path = str(passk_fit.save(tmp_path / "p.nc"))
+    one = passk_fit.models[0]
+    capsys.readouterr()
+    argv = ["passk", "bands", path, "--k", "100", "--k", "10", "--prob", "0.5", "--prob", "0.9"]
+    assert main([*argv, "--models", one, "--format", "csv"]) == 0
+    rows = [r.split(",") for r in capsys.readouterr().out.splitlines()[1:]]
+    # both --k lists and both --prob lists, in the order given, for the model asked only
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (one, "100", "0.5"), (one, "100", "0.9"), (one, "10", "0.5"), (one, "10", "0.9")
+    ]  # fmt: skip
+    err = _one_line_error(*_cli(["passk", "bands", path, "--k", "10", "--models", "nope"], capsys))
+    assert "--models: unknown ['nope']" in err
