@@ -74,7 +74,7 @@ def check_design(args) -> None:
     path_text(args.runs, "RUNS")
     path_text(args.candidates, "--candidates")
     try:
-        get_law(args.law or DEFAULT_LAW)
+        law = get_law(args.law or DEFAULT_LAW)
     except BayesScalingError as exc:
         raise ArgumentError("--law", str(exc)) from None
     args.budget = check.positive(args.budget, "--budget")
@@ -94,6 +94,12 @@ def check_design(args) -> None:
             "--tokens",
             f"pairs with --params point by point ({len(args.params)} vs "
             f"{len(args.tokens)} values); give as many of each",
+        )
+    if args.compute is not None and law.optimum is None and "compute" not in law.inputs:
+        raise ArgumentError(  # said before a table is fitted, not after
+            "--compute",
+            f"law {law.name!r} has no compute-optimal split, so a budget names no run; give "
+            "--params N... --tokens D..., or a law in N and D",
         )
     if args.objective == "regret" and args.compute is None:
         raise ArgumentError("--objective", "regret is defined at budgets; give --compute")
