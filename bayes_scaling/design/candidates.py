@@ -76,9 +76,9 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
     table = read_table(source)
     if len(table) == 0:
         raise RunsError("the candidate pool is empty; give at least one row with params and tokens")
-    problems, columns = [], {}
+    problems, columns, names = [], {}, {}
     for canon in ("params", "tokens", "cost"):
-        name = _column(table, canon)
+        name = names[canon] = _column(table, canon)
         if name is None:
             if canon != "cost":
                 problems.append(
@@ -109,7 +109,7 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
         problems.append(
             Problem(
                 int(row),
-                _column(table, "params"),
+                names["params"],
                 f"the run's compute {k:g}·N·D overflows a float (N = "
                 f"{_shown(columns['params'][row])}, D = {_shown(columns['tokens'][row])}); give "
                 "its size in parameters and its tokens",

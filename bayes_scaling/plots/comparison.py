@@ -14,6 +14,8 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
+from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.laws import get_law
 from bayes_scaling.plots._common import stamp_not_converged
 
 #: Colours of the baseline A, the candidate B and the difference.
@@ -170,7 +172,7 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
     _fan(ax_loss, x, curves["loss_b"], COLOURS["b"], f"{b} (candidate)", comparison.prob)
     _runs(ax_loss, comparison.runs, a, COLOURS["a"], "o")
     _runs(ax_loss, comparison.runs, b, COLOURS["b"], "s")
-    compute_law = comparison.law.startswith(("power:compute", "broken:compute"))
+    compute_law = _reads_compute_only(comparison.law)
     ax_loss.set_ylabel("loss L(C) (nats)" if compute_law else "compute-optimal loss L*(C) (nats)")
     ax_loss.set_title(
         "(a) each recipe's loss at each compute"
@@ -224,3 +226,12 @@ def comparison_plot(comparison, *, axes=None, title: str | None = None) -> Figur
         fig.suptitle(f"{stamp}\n{heading}", fontsize=11, color="red", fontweight="bold")
         stamp_not_converged(ax_loss, axes, y=0.5)
     return fig
+
+
+def _reads_compute_only(name: str) -> bool:
+    """Whether the law named ``name`` is L(C) (its loss at each compute, no split), by its
+    inputs; False for a name no longer registered (a loaded comparison of a custom law)."""
+    try:
+        return tuple(get_law(name).inputs) == ("compute",)
+    except BayesScalingError:
+        return False
