@@ -111,8 +111,8 @@ def passk_fit():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=UserWarning)
-        # the Beta that simulate_counts() draws from (the default for a table without N and D
-        # is the Beta mixture: difficulty="auto")
+        # the Beta that simulate_counts() draws from (the default, difficulty="auto", is the
+        # logit-normal mixture)
         return fit_passk(
             simulate_counts(), seed=3, chains=2, draws=600, tune=500, difficulty="beta"
         )
@@ -149,23 +149,29 @@ def downstream_fit(downstream_ladder):
 PASSK_SIZES = [(1e8, 1e10), (1e8, 1e11), (1e9, 1e10), (1e9, 1e11), (1e10, 1e10), (1e10, 1e11)]
 
 
-@pytest.fixture(scope="session")
-def passk_law_fit():
-    """One real NUTS fit of six simulated models with N and D (40 problems each) and the
-    difficulty law across them."""
+def passk_ladder():
+    """Six simulated models with N and D (:data:`PASSK_SIZES`, 40 problems × 200 samples each),
+    bigger and longer models with a smaller b (easier problems)."""
     import numpy as np
     import pandas as pd
-
-    from bayes_scaling.passk.fit import fit_passk
 
     parts = []
     for i, (n, d) in enumerate(PASSK_SIZES):
         b = 40.0 / (np.log10(n) - 7) / (np.log10(d) - 9)
         part = simulate_counts(40, 200, seed=10 + i, model=f"m{i}", b=b)
         parts.append(part.assign(n_params=n, n_tokens=d))
+    return pd.concat(parts)
+
+
+@pytest.fixture(scope="session")
+def passk_law_fit():
+    """One real NUTS fit, by default (the logit-normal mixture per model), of
+    :func:`passk_ladder` and the difficulty law across its models."""
+    from bayes_scaling.passk.fit import fit_passk
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit_passk(pd.concat(parts), seed=2, chains=2, draws=1000, tune=400)
+        return fit_passk(passk_ladder(), seed=2, chains=2, draws=1000, tune=400)
 
 
 # --- short fits for tests of plumbing (argument checks, row order): no inference is claimed ---

@@ -60,9 +60,9 @@ def passk_arguments(top) -> None:
         choices=DIFFICULTIES,
         default=None,
         help="the solvable problems' success rates: one Beta, or a two-component mixture with a "
-        "hard component, of Betas or of normals in logit p (per model, no law); default: the "
-        "Beta when the law across models is fitted or the models are pooled, else the "
-        "logit-normal mixture",
+        "hard component, of Betas or of normals in logit p (both per model; the law across "
+        "models for the Beta and the normals in logit p); default: the Beta when the models "
+        "are pooled, else the logit-normal mixture",
     )
 
     b = sub.add_parser("bands", help="pass@k bands of a saved pass@k fit")

@@ -7,7 +7,8 @@ Candidates are compared per posterior draw, as :mod:`bayes_scaling.answers.decis
 is the share of draws in which a candidate has the highest pass@k, the expected shortfall
 E[max_j pass_j − pass_i] is what choosing it loses on average against the per-draw best; the
 recommended candidate maximises expected pass@k. A new (N, D) point's pass@k is the population's
-1 − π − (1 − π)·B(a, b + k)/B(a, b) with θ = (log a, log b, logit π) drawn from the law, scatter
+(for the Beta 1 − π − (1 − π)·B(a, b + k)/B(a, b); for the logit-normal mixture its quadrature,
+:mod:`bayes_scaling.passk.logit`) with the difficulty's parameters drawn from the law, scatter
 included.
 """
 
@@ -23,42 +24,63 @@ from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.errors import ArgumentError, BayesScalingError
 from bayes_scaling.passk.answers import (
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
+    _column,
     _flat,
     _models,
     difficulty_draws,
 )
-from bayes_scaling.passk.law import beta_params, design, law_params, population_pass_at_k
+from bayes_scaling.passk.families import derived
+from bayes_scaling.passk.law import PARAMS, design, law_params
 from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.results.base import method_of
 
 
-def law_theta(fit: PassKFit, n_params, n_tokens, *, seed: int | None = None) -> np.ndarray:
-    """θ = (log_a, log_b, unsolvable_logit) per draw at new (N, D): X·β + σ·ε, one ε per
-    draw and point (a new model's scatter about the law). Shape (S, points, 3)."""
+def law_theta(fit: PassKFit, n_params, n_tokens, *, seed: int | None = None) -> xr.Dataset:
+    """The difficulty's sampled parameters per draw at new (N, D): θ = X·β + τ ∘ ε, one ε per
+    draw, point and parameter (a new model's scatter about the law). A Dataset of the law's
+    parameters (the Beta's log_a, log_b, unsolvable_logit, or the logit-normal mixture's
+    :data:`~bayes_scaling.passk.logit.LOGIT_PARAMS`), each of dims ``(sample, point)``."""
     law = fit.law_posterior
     if law is None:
         raise BayesScalingError(
             "this fit has no difficulty law; refit with fit_passk(..., law=True) on a table "
-            "with n_params and n_tokens for every model"
+            "with n_params and n_tokens for every model (difficulty 'auto', "
+            "'logit-normal-mixture' or 'beta')"
         )
     d = fit.law_design
     n = check.positive_array(n_params, "n_params")
     t = check.positive_array(n_tokens, "n_tokens")
     n, t = np.broadcast_arrays(n, t)
     x, _, _ = design(n, t, d["centre"], d["scale"], d["terms"])
-    coef = _flat(law["coef"])  # (S, 3, T)
-    scatter = _flat(law["scatter"])  # (S, 3)
+    coef = _flat(law["coef"])  # (S, P, T)
+    scatter = _flat(law["scatter"])  # (S, P)
     rng = np.random.default_rng(fit.settings.get("seed", 0) if seed is None else seed)
-    eps = rng.standard_normal((coef.shape[0], len(n), 3))
+    eps = rng.standard_normal((coef.shape[0], len(n), coef.shape[1]))
     theta = np.einsum("pt,sqt->spq", x, coef) + eps * scatter[:, None, :]
-    return law_params(theta, law["param"].values)  # a joint fit's law is in log(b/a)
+    params = [str(p) for p in law["param"].values]
+    if "log_b_over_a" in params:  # a joint fit's law is in log(b/a)
+        theta, params = law_params(theta, params), list(PARAMS)
+    dims = ("sample", "point")
+    return xr.Dataset({p: (dims, theta[..., i]) for i, p in enumerate(params)})
 
 
 def _law_pass(fit, n_params, n_tokens, k, seed=None) -> np.ndarray:
-    theta = law_theta(fit, n_params, n_tokens, seed=seed)
-    a, b = beta_params(theta[..., 0], theta[..., 1])
-    pi = 1 / (1 + np.exp(-theta[..., 2]))
-    return population_pass_at_k(a, b, pi, np.asarray(k, float))
+    """Population pass@k (S, points) at new (N, D) through the law, k one per point."""
+    theta = derived(law_theta(fit, n_params, n_tokens, seed=seed))
+    return _population(*difficulty_draws(theta, flat=lambda da: da.values), k)
+
+
+def _population(fam, draws, k) -> np.ndarray:
+    """Population pass@k (S, points) from per-draw parameters (S, points) of a difficulty
+    (:func:`~bayes_scaling.passk.answers.difficulty_draws`), k one per point: point by point,
+    as the closed forms take one column of parameters against the k's."""
+    x1, x2, pi, hard = draws
+    k = np.broadcast_to(np.asarray(k, float), (x1.shape[1],))
+    out = np.empty(x1.shape)
+    for q in range(x1.shape[1]):
+        theta = (x1[:, q, None], x2[:, q, None], pi[:, q, None])
+        out[:, q] = fam.population(*theta, k[q : q + 1], hard=_column(hard, q))[:, 0]
+    return out
 
 
 def _fitted_range(fit) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +147,7 @@ def size_vs_samples(
     if n_params is not None:
         x = _law_pass(self, n, d, kk, seed)  # (S, cand)
     else:
-        post = self.posterior.sel(model=names)
-        fam, (a, b, pi, hard) = difficulty_draws(post)
-        x = fam.population(a, b, pi, kk[None, :], hard=hard)
+        x = _population(*difficulty_draws(self.posterior.sel(model=names)), kk)
     x = np.where(affordable[None, :], x, 0.0)
     ds = xr.Dataset(
         {

@@ -10,10 +10,11 @@ pass@k curves.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from bayes_scaling._lazy import scipy_function
 from bayes_scaling.passk import logit
 from bayes_scaling.passk.law import (
     DEFAULT_DIFFICULTY,
@@ -27,6 +28,11 @@ from bayes_scaling.passk.law import (
     problems_pass_at_k,
     unsolvable_weight,
 )
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+expit = scipy_function("special", "expit")
 
 #: The k of the prior predictive check (:func:`prior_pass_at_k`): 1 to 10,000, four a decade.
 PRIOR_KS = np.unique(np.round(np.logspace(0, 4, 17)))
@@ -119,3 +125,20 @@ LOGIT_FAMILY = Family(
 def family(difficulty: str) -> Family:
     """The closed forms of a difficulty distribution (:data:`DIFFICULTIES`)."""
     return LOGIT_FAMILY if difficulty == LOGIT_MIXTURE else BETA_FAMILY
+
+
+def derived(post: xr.Dataset) -> xr.Dataset:
+    """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit), and with
+    the Beta mixture's hard component ``a_hard``, ``b_hard`` and its share ``hard_share`` of the
+    solvable problems; a logit-normal mixture's gets ``mu``, ``sigma``, ``pi``, ``hard_share``,
+    ``mu_hard`` and ``sigma_hard`` (:func:`bayes_scaling.passk.logit.natural`). Sampled
+    parameters in, the closed forms' out: a fit's posterior, or draws from the difficulty law
+    (:func:`bayes_scaling.passk.decisions.law_theta`)."""
+    if "logit_mean" in post:
+        return post.assign(logit.natural(post))
+    a, b = beta_params(post["log_a"], post["log_b"])
+    post = post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
+    if "log_a_hard" in post:
+        a2, b2 = beta_params(post["log_a_hard"], post["log_b_hard"])
+        post = post.assign(a_hard=a2, b_hard=b2, hard_share=expit(post["hard_logit"]))
+    return post

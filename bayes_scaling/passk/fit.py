@@ -14,9 +14,9 @@ Two poolings (``pooling=``, named as the core's pooling modes):
 Three difficulty distributions (``difficulty=``): one Beta per model, a two-component Beta
 mixture with a hard component and a rare unsolvable share
 (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`), or the same two components as normals in
-logit p (:mod:`bayes_scaling.passk.logit`); the mixtures per model, without the law. ``"auto"``
-(default) picks the Beta where the law or the pooling needs it, else the logit-normal mixture
-(:func:`auto_difficulty`). PSIS-LOO compares them
+logit p (:mod:`bayes_scaling.passk.logit`); the mixtures per model, the law (a second stage)
+for the Beta and the logit-normal mixture. ``"auto"`` (default) picks the Beta where the pooling
+needs it, else the logit-normal mixture (:func:`auto_difficulty`). PSIS-LOO compares them
 (:func:`bayes_scaling.passk.comparison.compare_difficulties`).
 
 Every fit passes the diagnostics gate (:mod:`bayes_scaling.results.diagnostics`) or climbs the
@@ -41,7 +41,8 @@ from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
-from bayes_scaling.passk.joint import derived, fit_joint, fit_law, ladder
+from bayes_scaling.passk.families import derived
+from bayes_scaling.passk.joint import fit_joint, fit_law, ladder
 from bayes_scaling.passk.law import (
     AUTO,
     DEFAULT_DIFFICULTY,
@@ -67,14 +68,19 @@ POOLINGS = ("partial", "independent")
 DEFAULT_POOLING = "independent"
 #: Fewest models (with N and D known, at least two sizes and two token counts) for the law.
 LAW_MIN_MODELS = 6
-#: NUTS's target acceptance when ``target_accept`` is not given: the logit-normal mixture's, and
-#: every other difficulty's. A model that solves nothing meets its likelihood as a curved wall
-#: (the body's upper tail μ + ~2.5σ held below logit(1/n)) beyond a flat, prior-led region; the
-#: step tuned to the flat part diverges at the wall now and then. Measured on the GSM8K model
-#: with no success in 128 problems × 100 samples (4 × 1000 draws, 12 seeds): 0.9 gave 4
-#: divergences in 12 fits, 0.95 one (1.4x the leapfrog steps), 0.98 none (1.9x).
-TARGET_ACCEPT = {LOGIT_MIXTURE: 0.95}
+#: NUTS's target acceptance when ``target_accept`` is not given: :data:`DEFAULT_TARGET_ACCEPT`,
+#: and for a model that solves nothing under the logit-normal mixture
+#: :data:`NO_SUCCESS_TARGET_ACCEPT`. Such a model meets its likelihood as a curved wall (the
+#: body's upper tail μ + ~2.5σ held below logit(1/n)) beyond a flat, prior-led region; the step
+#: tuned to the flat part diverges at the wall now and then. Measured on GSM8K thinned to 100
+#: and to 30 samples a problem (4 × 1000 draws, 12 seeds a model): at 0.9, 3 of 12 fits of each
+#: of four models with no success had a divergence, and none of 24 fits of two models with one
+#: or two; at 0.95, none of 12 (with 1.45x the leapfrog steps, 10.3 a draw against 7.1). Every
+#: model at 0.95 (as before) made the full GSM8K fit 1.45x slower for nothing.
 DEFAULT_TARGET_ACCEPT = 0.9
+NO_SUCCESS_TARGET_ACCEPT = {LOGIT_MIXTURE: 0.95}
+#: The difficulties the law across models is fitted for (a second stage over the per-model fits).
+LAW_DIFFICULTIES = ("beta", LOGIT_MIXTURE)
 
 
 def _law_wanted(law, info: pd.DataFrame) -> bool:
@@ -130,9 +136,11 @@ def fit_passk(
         :data:`LAW_MIN_MODELS`; True: required (an error otherwise); False: never.
     priors : mapping, optional
         Normal (mu, sigma) per parameter (``log_a``, ``log_b``, ``unsolvable_logit``; with the
-        Beta mixture also ``log_a_hard``, ``log_hard_gap``, ``hard_logit``), overriding
-        :data:`bayes_scaling.passk.law.DEFAULT_PRIORS` (Beta) or
-        :data:`bayes_scaling.passk.law.MIXTURE_PRIORS` (Beta mixture).
+        Beta mixture also ``log_a_hard``, ``log_hard_gap``, ``hard_logit``; the logit-normal
+        mixture's :data:`~bayes_scaling.passk.logit.LOGIT_PARAMS`), overriding
+        :data:`bayes_scaling.passk.law.DEFAULT_PRIORS` (Beta),
+        :data:`bayes_scaling.passk.law.MIXTURE_PRIORS` (Beta mixture) or
+        :data:`~bayes_scaling.passk.logit.LOGIT_PRIORS`.
     draws, chains, tune : int
         Per model, as asked (a rescued model is thinned back to ``draws``, and gated on the
         draws kept). With chains × draws below the gate's ESS of 400 no attempt can pass, and
@@ -140,8 +148,9 @@ def fit_passk(
     seed : int, optional
         The same seed gives the same posterior; drawn and stored when None.
     target_accept : float, optional
-        NUTS's target acceptance: by default 0.95 for the logit-normal mixture and 0.9 for the
-        Beta forms (:data:`TARGET_ACCEPT`).
+        NUTS's target acceptance, for every model. By default 0.9, and 0.95 for a model that
+        solves nothing under the logit-normal mixture (:data:`NO_SUCCESS_TARGET_ACCEPT`; the
+        value each model used is in ``settings["rescue"]``).
     rescue : bool
         Climb the rescue ladder when a gate fails (recorded per model in ``settings``).
     progress : bool, optional
@@ -163,17 +172,28 @@ def fit_passk(
         (:data:`bayes_scaling.passk.law.MIXTURE_PRIORS`); or the same two components as
         normals in logit p (:mod:`bayes_scaling.passk.logit`), whose problems spread over
         decades of p so that pass@k keeps rising over decades of k. The mixtures are fitted per
-        model (``pooling="independent"``) and without the difficulty law. ``"auto"`` (default,
-        :func:`auto_difficulty`): the Beta when the fit pools the models or fits the law across
-        them (which only the Beta carries, and the "bigger model or more samples" answers
-        need), the logit-normal mixture otherwise. Why (``benchmarks/passk_validation.py``):
-        on best-of-N jailbreaking, 7 models without N and D, 100 attempts a prompt, its 90%
-        bands hold 1.00/0.86 of the truths at k = 1e3/1e4 and its 50% bands 0.43/0.43, with a
-        90% interval score 0.40/0.27 of the best baseline's and a median error of 0.033/0.026
-        (Beta mixture: 0.71/0.86, 0.57/0.14, 0.63/0.25, 0.029/0.098; one Beta: 0.14/0.00 at
-        90%). PSIS-LOO prefers the Beta mixture there (by 6 ± 3 nats): it scores the counts
+        model (``pooling="independent"``); the difficulty law (a second stage) is fitted over
+        the Beta's or the logit-normal mixture's parameters, not the Beta mixture's. ``"auto"``
+        (default, :func:`auto_difficulty`): the Beta when the fit pools the models (only the
+        Beta is pooled), else the logit-normal mixture, with the law across models when the
+        table has N and D. Why (``benchmarks/passk_validation.py``, the logit-normal mixture
+        against one Beta, both per model):
+
+        - GSM8K thinned to 100 (30) samples a problem, 39 Pythia models with N and D: its
+          (50%, 90%) bands hold (0.49, 0.87) of the truths at k = 1e3 and (0.44, 0.90) at
+          1e4 ((0.59, 0.92) and (0.51, 0.92)), the Beta's (0.36, 0.82) and (0.31, 0.85)
+          ((0.41, 0.79) and (0.38, 0.82)); its median errors at k = 1e3/1e4 are 0.006/0.047
+          (0.004/0.028), the Beta's 0.010/0.059 (0.022/0.097);
+        - best-of-N jailbreaking, 7 models without N and D, 100 attempts a prompt: its 90%
+          bands hold 1.00/0.86 of the truths and its 50% bands 0.43/0.43, with a 90% interval
+          score 0.39/0.27 of the better baseline's and a median error of 0.030/0.022 (Beta
+          mixture: 0.71/0.86, 0.57/0.14, 0.63/0.25, 0.029/0.098; one Beta: 0.14/0.00 at 90%).
+
+        PSIS-LOO prefers the Beta mixture on best-of-N (by 6 ± 3 nats): it scores the counts
         seen, not the tail beyond them (:func:`bayes_scaling.passk.comparison.compare_difficulties`
-        compares them).
+        compares them). The logit-normal mixture costs more: all 81 GSM8K models (up to 10,112
+        samples a problem) and the law took 188 s (2.2 s a model on average, at most 19 s
+        with the rescue; the law 7.7 s), the Beta and its law 33 s.
 
     Returns
     -------
@@ -214,11 +234,13 @@ def fit_passk(
         if unknown:
             raise ArgumentError("priors", f"unknown parameters {sorted(unknown)}; use {params}")
     pkey = priors_key(priors, difficulty)
+    no_success = NO_SUCCESS_TARGET_ACCEPT.get(difficulty) if target_accept is None else None
     if target_accept is None:
-        target_accept = TARGET_ACCEPT.get(difficulty, DEFAULT_TARGET_ACCEPT)
+        target_accept = DEFAULT_TARGET_ACCEPT
     if difficulty != "beta":
-        _beta_only(pooling, law, info, difficulty)
-        law = False
+        _check_pooling(pooling, law, info, difficulty)
+        if difficulty not in LAW_DIFFICULTIES:
+            law = False
     sizes = _law_wanted(law, info)
     if len(info) == 1:
         pooling = "independent"  # one model: nothing to pool
@@ -232,6 +254,7 @@ def fit_passk(
         tune=tune,
         seed=seed,
         target_accept=target_accept,
+        **({"target_accept_no_success": no_success} if no_success else {}),
         priors={p: [m, s] for p, m, s in pkey},
         rescue_enabled=bool(rescue),
     )
@@ -245,7 +268,7 @@ def fit_passk(
         settings.update(rescue={"joint": record}, model_seconds=round(secs, 3))
         group = "law_posterior" if sizes else "pool_posterior"
     else:
-        posts, rows, records = _fit_each(counts, info, pkey, difficulty, *args)
+        posts, rows, records = _fit_each(counts, info, pkey, difficulty, no_success, *args)
         posterior = derived(xr.concat(posts, dim="model").assign_coords(model=list(info["model"])))
         posterior = posterior.transpose("chain", "draw", "model")
         settings.update(rescue=records, model_seconds=round(time.perf_counter() - start, 3))
@@ -264,25 +287,28 @@ def fit_passk(
 
 
 def auto_difficulty(law, pooling: str, info: pd.DataFrame) -> str:
-    """``difficulty="auto"``: ``"beta"`` when the fit pools several models or fits the
-    difficulty law across them (only the Beta carries them), else the logit-normal mixture."""
-    if (pooling == "partial" and len(info) > 1) or _law_wanted(law, info):
+    """``difficulty="auto"``: ``"beta"`` when the fit pools several models (only the Beta is
+    pooled), else the logit-normal mixture, with the difficulty law when ``law`` asks for it
+    (the law is fitted in a second stage for the Beta and the logit-normal mixture alike)."""
+    if pooling == "partial" and len(info) > 1:
         return "beta"
     return LOGIT_MIXTURE
 
 
-def _beta_only(pooling, law, info, difficulty) -> None:
-    """The mixtures are fitted per model, without the difficulty law (ArgumentError when
-    asked otherwise)."""
+def _check_pooling(pooling, law, info, difficulty) -> None:
+    """The mixtures are fitted per model, and the Beta mixture without the difficulty law
+    (ArgumentError when asked otherwise)."""
     if pooling == "partial" and len(info) > 1:
         raise ArgumentError(
             "pooling",
             f"the {difficulty} is fitted per model; use pooling='independent' with "
             f"difficulty='{difficulty}', or difficulty='beta' for the joint fit",
         )
-    if law is True:
+    if law is True and difficulty not in LAW_DIFFICULTIES:
         raise ArgumentError(
-            "law", "the difficulty law is fitted for difficulty='beta' only; use law=None or False"
+            "law",
+            f"the difficulty law is fitted for difficulty in {list(LAW_DIFFICULTIES)}; "
+            "use law=None or False",
         )
 
 
@@ -301,10 +327,12 @@ def _row(name, diag: Diagnostics, record, secs) -> dict:
 
 
 def _fit_each(
-    counts, info, pkey, difficulty, draws, chains, tune, seed, target_accept, rescue, progress
-):
+    counts, info, pkey, difficulty, no_success, draws, chains, tune, seed, target_accept, rescue,
+    progress,
+):  # fmt: skip
     """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, or
-    :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once)."""
+    :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once),
+    at ``no_success``'s target acceptance (when not None) if it solved nothing."""
     posts, rows, records = [], [], {}
     if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
         prepare, build = logit_data, build_logit
@@ -313,7 +341,8 @@ def _fit_each(
     for i, name in enumerate(info["model"]):
         part = counts[counts["model"] == name]
         data = prepare(compress(part["samples"], part["correct"]))
-        first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0) + i)
+        accept = no_success if no_success and part["correct"].sum() == 0 else target_accept
+        first = Attempt("as asked", draws, tune, accept, derived_seed(seed, 0) + i)
 
         def sample(attempt, data=data):
             return sample_attempt(

@@ -5,8 +5,8 @@ two-stage law across models.
 models' difficulty along log N and log D, one unsolvable share) once for all models, gated and
 rescued like every fit; :func:`fit_law` fits the difficulty law to the per-model fits
 (:func:`bayes_scaling.passk.model.build_law`, their likelihoods recovered by
-:func:`likelihood_directions`); :func:`ladder` (which gates the draws kept, :func:`thin`) and
-:func:`derived` are shared with the per-model fits of :mod:`bayes_scaling.passk.fit`.
+:func:`likelihood_directions`); :func:`ladder` (which gates the draws kept, :func:`thin`) is
+shared with the per-model fits of :mod:`bayes_scaling.passk.fit`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit
 
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rescue import climb
 from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
-from bayes_scaling.passk.law import DESIGN_TERMS, PARAMS, beta_params, design
-from bayes_scaling.passk.logit import natural
+from bayes_scaling.passk.families import derived
+from bayes_scaling.passk.law import DESIGN_TERMS, design
 from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
 from bayes_scaling.results.diagnostics import MIN_ESS
 
@@ -63,21 +62,6 @@ def thin(post: xr.Dataset, draws: int) -> xr.Dataset:
         return post
     keep = np.linspace(0, n - 1, draws).round().astype(int)
     return post.isel(draw=keep).assign_coords(draw=np.arange(draws))
-
-
-def derived(post: xr.Dataset) -> xr.Dataset:
-    """Add ``a``, ``b`` and ``pi`` to a posterior of (log_a, log_b, unsolvable_logit), and with
-    the Beta mixture's hard component ``a_hard``, ``b_hard`` and its share ``hard_share`` of the
-    solvable problems; a logit-normal mixture's gets ``mu``, ``sigma``, ``pi``, ``hard_share``,
-    ``mu_hard`` and ``sigma_hard`` (:func:`bayes_scaling.passk.logit.natural`)."""
-    if "logit_mean" in post:
-        return post.assign(natural(post))
-    a, b = beta_params(post["log_a"], post["log_b"])
-    post = post.assign(a=a, b=b, pi=expit(post["unsolvable_logit"]))
-    if "log_a_hard" in post:
-        a2, b2 = beta_params(post["log_a_hard"], post["log_b_hard"])
-        post = post.assign(a_hard=a2, b_hard=b2, hard_share=expit(post["hard_logit"]))
-    return post
 
 
 def joint_design(info: pd.DataFrame, sizes: bool):
@@ -159,26 +143,33 @@ def fit_joint(
 
 
 def likelihood_directions(post: xr.Dataset, prior: tuple, keep: float = 0.1) -> np.ndarray:
-    """One model's likelihood in θ = (log_a, log_b, unsolvable_logit), recovered from its
-    posterior draws in the Gaussian approximation by dividing out the Normal prior: a (5, r)
-    matrix of the informed directions v (3 rows), the location u along each and its precision λ
-    (only eigenvalues of Λ = Σ_post⁻¹ − Σ_prior⁻¹ above ``keep`` times the smallest prior
-    precision; see :mod:`bayes_scaling.passk.model`)."""
-    draws = np.column_stack([post[p].values.ravel() for p in PARAMS])
+    """One model's likelihood in its P sampled parameters θ (``prior``'s names: (log_a, log_b,
+    unsolvable_logit) for the Beta, :data:`~bayes_scaling.passk.logit.LOGIT_PARAMS` for the
+    logit-normal mixture), recovered from its posterior draws in the Gaussian approximation by
+    dividing out the Normal prior: a (P + 2, r) matrix of the informed directions v (P rows), the
+    location u along each and its precision λ, so that the likelihood is Σ −λ/2·(u − v·θ)².
+
+    Only the directions where the likelihood's precision exceeds ``keep`` times the prior's
+    count, in θ scaled by the prior sds (w = θ/s: eigenvalues of S·Λ·S, Λ = Σ_post⁻¹ −
+    Σ_prior⁻¹, S = diag(s)). Unscaled, the threshold followed the widest prior (the logit
+    mixture's μ, sd 6) and the sampling noise of the parameters with narrow priors (sd 0.5–1)
+    passed it: on pure prior draws, 2.7 spurious directions a model (0.02 scaled)."""
+    draws = np.column_stack([post[p].values.ravel() for p, _, _ in prior])
     mu, cov = draws.mean(axis=0), np.cov(draws, rowvar=False)
     m0 = np.array([m for _, m, _ in prior])
-    p0 = np.diag(1.0 / np.array([s for _, _, s in prior]) ** 2)
+    sd = np.array([s for _, _, s in prior])
     post_prec = np.linalg.inv(cov)
-    lik_prec = post_prec - p0
+    lik_prec = (post_prec - np.diag(1.0 / sd**2)) * np.outer(sd, sd)  # S·Λ·S
     lam, vec = np.linalg.eigh((lik_prec + lik_prec.T) / 2)
-    good = lam > keep * p0.diagonal().min()
+    good = lam > keep
     if not good.any():
-        return np.zeros((5, 0))
+        return np.zeros((len(prior) + 2, 0))
     lam, vec = lam[good], vec[:, good]
-    # location: Λ ℓ = Σ_post⁻¹ μ − P0 m0, projected on the informed directions
-    rhs = post_prec @ mu - p0 @ m0
-    u = (vec.T @ rhs) / lam
-    return np.vstack([vec, u, lam])
+    # location: Λ ℓ = Σ_post⁻¹ μ − P0 m0; along w-direction e (θ-direction v = e/s),
+    # v·ℓ = e·(S·Λ·ℓ)/λ
+    rhs = post_prec @ mu - m0 / sd**2
+    u = (vec.T @ (sd * rhs)) / lam
+    return np.vstack([vec / sd[:, None], u, lam])
 
 
 def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue, progress):
@@ -199,9 +190,10 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
 
     post, _, diag, record, secs = ladder(sample, first, ["coef", "scatter", "z"], rescue, chains)
     coef = post["coef"].rename({post["coef"].dims[2]: "param", post["coef"].dims[3]: "term"})
-    coef = coef.assign_coords(param=list(PARAMS), term=list(DESIGN_TERMS))
+    params = [p for p, _, _ in pkey]
+    coef = coef.assign_coords(param=params, term=list(DESIGN_TERMS))
     scatter = post["scatter"].rename({post["scatter"].dims[2]: "param"})
-    scatter = scatter.assign_coords(param=list(PARAMS))
+    scatter = scatter.assign_coords(param=params)
     z = post["z"].values  # (chain, draw, model, param)
     theta = np.einsum("mt,cdpt->cdmp", x, coef.values) + z * scatter.values[:, :, None, :]
     law_post = xr.Dataset(
@@ -210,7 +202,7 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
             "scatter": scatter,
             "theta": (("chain", "draw", "model", "param"), theta),
         },
-        coords={"model": list(info["model"]), "param": list(PARAMS)},
+        coords={"model": list(info["model"]), "param": params},
     )
     attrs = {
         "law_terms": list(DESIGN_TERMS),

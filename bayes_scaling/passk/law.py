@@ -35,8 +35,9 @@ The marginal likelihood of one problem's count (p_j integrated out)::
 
     P(c | n) = π·[c = 0] + (1 − π)·C(n, c)·B(a + c, b + n − c) / B(a, b).
 
-The difficulty law across models (:func:`design`): each of the three parameters is linear in
-standardised x_N = log N and x_D = log D, with the terms :data:`DESIGN_TERMS`.
+The difficulty law across models (:func:`design`): each parameter of the difficulty (the Beta's
+three here, or the logit-normal mixture's six) is linear in standardised x_N = log N and
+x_D = log D, with the terms :data:`DESIGN_TERMS`.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ DIFFICULTIES = ("beta", "beta-mixture", "logit-normal-mixture")
 #: The logit-normal mixture's name (its parameters: :data:`bayes_scaling.passk.logit.LOGIT_PARAMS`).
 LOGIT_MIXTURE = "logit-normal-mixture"
 #: ``difficulty="auto"`` (the default of :func:`~bayes_scaling.passk.fit.fit_passk`): the Beta
-#: when the fit carries the difficulty law across models or pools them (only the Beta does),
-#: else the logit-normal mixture (see :func:`~bayes_scaling.passk.fit.fit_passk`).
+#: when the fit pools the models (only the Beta is pooled), else the logit-normal mixture, with
+#: the difficulty law across models when the table allows it (see
+#: :func:`~bayes_scaling.passk.fit.fit_passk`).
 AUTO = "auto"
 DEFAULT_DIFFICULTY = AUTO
 #: The Beta mixture's own parameters, after :data:`PARAMS`.

@@ -26,14 +26,18 @@ gets a component for them instead of a single Beta whose tail is set by the solv
 (on best-of-N jailbreaking that tail rose too slowly: pass@10,000 from 100 attempts a prompt
 came out 0.1–0.3 too low for every model).
 
-**The law across models** (:func:`build_law`). The three parameters of model m are
+**The law across models** (:func:`build_law`). The parameters of model m's difficulty (the
+Beta's three, or the logit-normal mixture's six) are
 
-    θ_m = X_m·β + σ ∘ z_m,   z_m ~ Normal(0, 1),
+    θ_m = X_m·β + τ ∘ z_m,   z_m ~ Normal(0, 1),
 
 with X_m the difficulty law's terms in standardised log N and log D
-(:func:`bayes_scaling.passk.law.design`), β a Normal(0, 2) coefficient per (parameter, term)
-(intercepts centred on the single-model priors) and σ ~ HalfNormal(1) the models' scatter about
-the law, non-centred (z), so a prediction at a new (N, D) carries the law's misfit.
+(:func:`bayes_scaling.passk.law.design`), β a coefficient per (parameter, term) (intercepts
+Normal on the single-model priors, slopes Normal(0, min(2, s_p))) and τ_p ~ HalfNormal(min(1,
+s_p)) the models' scatter about the law, non-centred (z), so a prediction at a new (N, D)
+carries the law's misfit. s_p is parameter p's single-model prior sd: a slope or a scatter is
+never wider than the parameter's own prior (the logit-normal mixture's hard component has
+prior sds of 0.5–1, where the Beta's three have 1.5–4).
 
 Why a second stage at all. A joint model on every model's raw counts with a π per model
 was tried first: on the 81 GSM8K models NUTS took 290 s for 250 iterations of 2 chains (the
@@ -42,16 +46,19 @@ computed as a difference of log-gammas lost every digit at the b ≈ 1e10–1e13
 solving nothing reaches (step sizes collapsed to 1e-17; now :func:`_lgamma_step`, Stirling's
 series), and a π per model leaves an L-shaped ridge (π → 1, or b/a → ∞) for every such model
 (now one π for the benchmark). The two-stage law remains for ``pooling="independent"``:
-each model is fitted on its own (three parameters, ~0.3 s), and the law is fitted to
+each model is fitted on its own (a Beta or a logit-normal mixture), and the law is fitted to
 those fits — but not by regressing their posteriors, which would count the per-model prior once
 per model. Each model's *likelihood* is recovered from its posterior by dividing out the prior
 in the Gaussian approximation (precision Λ = Σ_post⁻¹ − Σ_prior⁻¹, location
-Λ⁻¹·(Σ_post⁻¹·μ_post − Σ_prior⁻¹·μ_prior)), and only the directions the counts inform (an
-eigenvalue of Λ above a tenth of the prior's precision) enter, as Gaussian observations
-u ~ Normal(v·θ_m, 1/λ). A model that solves nothing contributes nothing, instead of its prior.
-This is the standard two-stage (meta-analytic) approximation; it is exact when each model's
-likelihood is Gaussian in θ, close for the models with many solved problems, and errs only in
-the weakly identified ones, which carry little weight.
+Λ⁻¹·(Σ_post⁻¹·μ_post − Σ_prior⁻¹·μ_prior)), and only the directions the counts inform enter (an
+eigenvalue of Λ above a tenth of the prior's precision, in coordinates scaled by the prior
+sds), as Gaussian observations u ~ Normal(v·θ_m, 1/λ). This is the standard two-stage
+(meta-analytic) approximation; it is exact when each model's likelihood is Gaussian in θ, close
+for the models with many solved problems, and errs in the weakly identified ones. A model that
+solves nothing bounds its difficulty from one side only (the logit mixture's μ below about
+logit(1/n)); the approximation turns that bound into a two-sided observation (μ ≈ −16 ± 6 for
+the default prior and 100 samples a problem), which pulls the law towards its prior's lower
+half for such models.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ from bayes_scaling.passk.law import (
 )
 from bayes_scaling.passk.logit import (
     LOGIT_PARAMS,
+    SPAN,
     hard_terms,
     is_narrow,
     log_density,
@@ -186,8 +194,9 @@ def logit_data(counts: np.ndarray) -> dict:
     return {
         "counts": counts,
         "log_w_grid": log_w[:split],
-        "eta_narrow": eta[split:, 1:-1],  # a narrow count's tails weigh nothing
-        "log_w_narrow": log_w[split:, 1:-1],
+        # a narrow count's tails and padding weigh nothing: its own nodes only
+        "eta_narrow": eta[split:, 1 : 1 + len(SPAN)],
+        "log_w_narrow": log_w[split:, 1 : 1 + len(SPAN)],
     }
 
 
@@ -224,29 +233,40 @@ def build_logit(counts, log_w_grid, eta_narrow, log_w_narrow, priors: tuple) -> 
     return model
 
 
-def build_law(obs: np.ndarray, x: np.ndarray, priors: tuple, n_models: int) -> pm.Model:
-    """The difficulty law over ``n_models`` models.
+#: The difficulty law's slope sd (per standardised unit of log N or log D) and its scatter's
+#: HalfNormal scale, each capped at the parameter's own prior sd (:func:`build_law`).
+LAW_SLOPE_SD = 2.0
+LAW_SCATTER = 1.0
 
-    ``obs`` is a (6, R) matrix, one column per informed direction of a model's likelihood: model
-    index, the direction v (3 rows), the likelihood's location u along v and its precision λ
-    (see :func:`bayes_scaling.passk.joint.likelihood_directions`); ``x`` the (models × terms)
-    design matrix. The density is Σ −λ/2·(u − v·θ_m)².
+
+def build_law(obs: np.ndarray, x: np.ndarray, priors: tuple, n_models: int) -> pm.Model:
+    """The difficulty law over ``n_models`` models, in the P parameters of ``priors`` (the
+    per-model fits' difficulty: 3 for the Beta, 6 for the logit-normal mixture).
+
+    ``obs`` is a (P + 3, R) matrix, one column per informed direction of a model's likelihood:
+    model index, the direction v (P rows), the likelihood's location u along v and its
+    precision λ (see :func:`bayes_scaling.passk.joint.likelihood_directions`); ``x`` the
+    (models × terms) design matrix. Model m's parameters are θ_m = β·x_m + τ ∘ z_m (β's
+    intercepts from the per-model priors N(m_p, s_p), slopes Normal(0, min(2, s_p)),
+    τ_p ~ HalfNormal(min(1, s_p)), z_m ~ Normal(0, I)), and the density is
+    Σ −λ/2·(u − v·θ_m)².
     """
-    n_terms = x.shape[1]
+    n_terms, n_par = x.shape[1], len(priors)
+    sds = np.array([s for _, _, s in priors])
     with pm.Model() as model:
         data = pm.Data("obs", obs)
         design = pm.Data("design", x)
-        coef_mu = np.zeros((3, n_terms))
-        coef_sd = np.full((3, n_terms), 2.0)
+        coef_mu = np.zeros((n_par, n_terms))
+        coef_sd = np.repeat(np.minimum(LAW_SLOPE_SD, sds)[:, None], n_terms, axis=1)
         coef_mu[:, 0] = [m for _, m, _ in priors]
-        coef_sd[:, 0] = [s for _, _, s in priors]
-        coef = pm.Normal("coef", coef_mu, coef_sd, shape=(3, n_terms))
-        scatter = pm.HalfNormal("scatter", 1.0, shape=3)
-        z = pm.Normal("z", 0.0, 1.0, shape=(n_models, 3))
-        theta = pt.dot(design, coef.T) + z * scatter  # (models, 3)
+        coef_sd[:, 0] = sds
+        coef = pm.Normal("coef", coef_mu, coef_sd, shape=(n_par, n_terms))
+        scatter = pm.HalfNormal("scatter", np.minimum(LAW_SCATTER, sds), shape=n_par)
+        z = pm.Normal("z", 0.0, 1.0, shape=(n_models, n_par))
+        theta = pt.dot(design, coef.T) + z * scatter  # (models, P)
         rows = theta[pt.cast(data[0], "int64")]
-        proj = rows[:, 0] * data[1] + rows[:, 1] * data[2] + rows[:, 2] * data[3]
-        pm.Potential("loglik", -0.5 * pt.sum(data[5] * (data[4] - proj) ** 2))
+        proj = pt.sum(rows * data[1 : n_par + 1].T, axis=1)
+        pm.Potential("loglik", -0.5 * pt.sum(data[n_par + 2] * (data[n_par + 1] - proj) ** 2))
     return model
 
 

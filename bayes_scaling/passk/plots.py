@@ -57,6 +57,7 @@ def _log10_density(post, p):
         return post[name].values.ravel()
 
     if "mu" in post:  # logit-normal: η = logit p, dη/dlog10 p = ln 10 / (1 − p)
+        p = np.minimum(p, 1 - 1e-12)  # the axis ends at p = 1, where η = +∞ (no density)
         eta, jac = np.log(p / (1 - p)), np.log(10) / (1 - p)
         mu, sd, w, mu2, sd2 = (
             flat(v) for v in ("mu", "sigma", "hard_share", "mu_hard", "sigma_hard")

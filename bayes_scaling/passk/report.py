@@ -16,6 +16,15 @@ from bayes_scaling.passk.result import PassKFit
 from bayes_scaling.report.blocks import Alert, Content, Num, Section, Table, sentence
 from bayes_scaling.results.base import method_of
 
+#: How the page names each difficulty distribution (``fit.difficulty``).
+_DIFFICULTY_TEXT = {
+    "beta": "a Beta distribution",
+    "beta-mixture": "a mixture of two Beta distributions (a body and a hard component)",
+    "logit-normal-mixture": (
+        "a mixture of two normal distributions in logit p (a body and a hard component)"
+    ),
+}
+
 
 def _num(id_, value, text=None) -> Num:
     return Num(id_, text or f"{value:.3g}", float(value))
@@ -108,8 +117,9 @@ def borrowing(fit: PassKFit, models=None) -> dict[str, float] | None:
     """How much each model borrowed from the others (0: nothing borrowed; near 1: the model is
     known mostly through its neighbours). A joint fit: the posterior variance of z_m of log(b/a)
     (its scatter about the law, prior variance 1), the share of it the model's own counts left
-    open. A two-stage law: 1 − the ratio of log b's posterior variance under the law to that
-    of the model's own fit. None when each model was fitted alone without a law."""
+    open. A two-stage law: 1 − the ratio of the difficulty's location's posterior variance (log b
+    of the Beta, μ of the logit-normal mixture) under the law to that of the model's own fit.
+    None when each model was fitted alone without a law."""
     models = fit.models if models is None else list(models)
     pool = fit.pool_posterior
     if pool is not None:
@@ -118,8 +128,9 @@ def borrowing(fit: PassKFit, models=None) -> dict[str, float] | None:
     law = fit.law_posterior
     if law is None:
         return None
-    own = _flat(fit.posterior["log_b"].sel(model=models)).var(axis=0)
-    joint = _flat(law["theta"].sel(model=models, param="log_b")).var(axis=0)
+    param = "logit_mean" if "logit_mean" in law["param"] else "log_b"
+    own = _flat(fit.posterior[param].sel(model=models)).var(axis=0)
+    joint = _flat(law["theta"].sel(model=models, param=param)).var(axis=0)
     return {m: float(1 - j / o) for m, j, o in zip(models, joint, own, strict=True)}
 
 
@@ -131,11 +142,11 @@ def _borrow_sentence(fit, models):
         )
     top = sorted(share, key=share.get, reverse=True)[:3]
     said = ", ".join(f"{m} ({share[m]:.0%})" for m in top)
-    how = (
-        "in the joint fit (the share of its scatter about the law its own counts left open)"
-        if fit.pool_posterior is not None
-        else "through the difficulty law (the share of the variance of log b the law removed)"
-    )
+    if fit.pool_posterior is not None:
+        how = "in the joint fit (the share of its scatter about the law its own counts left open)"
+    else:
+        where = "μ" if "logit_mean" in fit.law_posterior["param"] else "log b"
+        how = f"through the difficulty law (the share of the variance of {where} the law removed)"
     return sentence(f"Borrowed most from the other models {how}: {said}.")
 
 
@@ -221,9 +232,10 @@ def passk_section(
     text = (
         shown,
         sentence(
-            "Each model's problems are given a success probability per sample, drawn from a Beta "
-            "distribution plus a share of never-solvable problems; pass@k of the benchmark's own "
-            "problems follows in closed form at any k, with the posterior's uncertainty."
+            "Each model's problems are given a success probability per sample, drawn from "
+            f"{_DIFFICULTY_TEXT.get(fit.difficulty, 'a Beta distribution')} plus a share of "
+            "never-solvable problems; pass@k of the benchmark's own problems follows at any k, "
+            "with the posterior's uncertainty."
         ),
     )
     table = Table(

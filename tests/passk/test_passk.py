@@ -18,6 +18,7 @@ from scipy.special import comb
 
 from bayes_scaling.errors import ArgumentError, RunsError
 from bayes_scaling.passk.data import load_counts, thin_counts
+from bayes_scaling.passk.decisions import _law_pass
 from bayes_scaling.passk.law import (
     chen_pass_at_k,
     population_pass_at_k,
@@ -183,19 +184,49 @@ def test_save_load_round_trip_without_pymc(sim_fit, tmp_path):
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
 
 
+def _easier_with_size(fit) -> None:
+    """tests/conftest.py: bigger and longer models find the problems easier. The law's pass@10
+    of a new model at the easiest (N, D) (m5's: 1e10, 1e11) beats one at the hardest (m0's:
+    1e8, 1e10) in most draws, scatter included, and its medians are near the truth (0.06 and
+    0.21: π = 0.3, a = 0.4, b = 40 and 6.7)."""
+    got = _law_pass(fit, [1e8, 1e10], [1e10, 1e11], 10, seed=0)
+    assert np.mean(got[:, 1] > got[:, 0]) > 0.7
+    np.testing.assert_allclose(np.median(got, axis=0), [0.06, 0.21], atol=0.05)
+
+
 def test_law_across_models_and_decisions(passk_law_fit):
     from bayes_scaling.passk.decisions import decision_table
+    from bayes_scaling.passk.logit import LOGIT_PARAMS
 
     # tests/conftest.py: six simulated models (N, D), b falling with log N and log D, 40 problems
     fit = passk_law_fit
+    assert fit.settings["difficulty"] == "logit-normal-mixture"  # the default, with the law
     law = fit.law_posterior
     assert law is not None and set(law["coef"].dims) >= {"param", "term"}
+    assert list(law["param"].values) == list(LOGIT_PARAMS) and fit.diagnostics.converged
+    _easier_with_size(fit)
     ds = fit.size_vs_samples(2e13, tokens_per_sample=100)
     table = decision_table(ds)
     assert table["prob_best"].sum() == pytest.approx(1.0)
     assert table["chosen"].sum() == 1 and (table["expected_shortfall"] >= 0).all()
     new = fit.size_vs_samples(2e13, tokens_per_sample=100, n_params=[1e9, 1e10], n_tokens=1e11)
     assert new["k"].values.tolist() == [100.0, 10.0]
+
+
+def test_the_two_stage_law_over_the_beta():
+    from conftest import passk_ladder
+
+    from bayes_scaling.passk.fit import fit_passk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_passk(passk_ladder(), seed=3, chains=2, draws=500, tune=300, difficulty="beta")
+    law = fit.law_posterior
+    assert list(law["param"].values) == ["log_a", "log_b", "unsolvable_logit"]
+    assert fit.diagnostics.converged
+    _easier_with_size(fit)
+    ds = fit.size_vs_samples(2e13, tokens_per_sample=100, n_params=[1e9, 1e10], n_tokens=1e11)
+    assert np.isfinite(ds["pass_at_k"].values).all()
 
 
 def test_report_shows_every_model_and_bands_come_from_one_dataset(tmp_path):

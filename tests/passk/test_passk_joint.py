@@ -99,8 +99,9 @@ def test_joint_law_answers_new_sizes_and_saves(joint_pair, tmp_path):
     law = partial.law_posterior
     assert list(law["param"].values) == ["log_a", "log_b_over_a", "unsolvable_logit"]
     assert law["coef"].dims[-2:] == ("param", "term")
-    theta = law_theta(partial, [1e8, 1e10], 1e11)
-    assert theta.shape[1:] == (2, 3) and np.isfinite(theta).all()
+    theta = law_theta(partial, [1e8, 1e10], 1e11)  # in the Beta's log b, not log(b/a)
+    assert list(theta.data_vars) == ["log_a", "log_b", "unsolvable_logit"]
+    assert theta["log_b"].sizes["point"] == 2 and np.isfinite(theta.to_array()).all()
     table = decision_table(partial.size_vs_samples(2e13, tokens_per_sample=100))
     assert table["prob_best"].sum() == pytest.approx(1.0)
     back = bs.load(partial.save(tmp_path / "joint.nc"))

@@ -165,6 +165,33 @@ def test_the_models_likelihood_is_the_numpy_forms():
     assert got == pytest.approx(float(np.sum(full - log_choose)), abs=1e-6)
 
 
+def test_a_spike_narrower_than_the_grid_is_a_point_mass_not_a_reward():
+    from bayes_scaling.passk.model import build_logit, compress, logit_data, priors_key
+
+    # the grid's masses sum to 1; for a component as wide as the grid's step the trapezoid
+    # rule already gave that, so normalising changed nothing there
+    wide, spike = _col(-3.0, 0.8), _col(-8.0, 1e-13)  # (μ, σ); -8 is a node of the grid
+    for mu, sigma in (wide, spike):
+        masses = np.exp(logit.log_grid_masses(mu, sigma))
+        assert masses.sum() == pytest.approx(1.0, abs=1e-12)
+    raw = np.log(logit.STEP) + stats.norm.logpdf(logit.GRID, -3.0, 0.8)
+    np.testing.assert_allclose(logit.log_grid_masses(*wide)[0, 1:-1], raw, atol=1e-9)
+    # a body of σ = 1e-13 on a node gained −log σ for every zero count before (a spurious mode
+    # NUTS found on a GSM8K model); now the spike scores below a sensible body
+    counts = pd.DataFrame({"samples": 100, "correct": [0] * 40 + [3, 10, 30, 60]})
+    packed = compress(counts["samples"], counts["correct"])
+    model = build_logit(*logit_data(packed).values(), priors_key(None, "logit-normal-mixture"))
+    logp = model.compile_logp()
+    point = {
+        "logit_mean": -5.0, "log_sigma": 0.7, "unsolvable_logit": -6.0, "hard_logit": -1.0,
+        "log_hard_depth": 1.0, "log_sigma_hard": 0.7,
+    }  # fmt: skip
+    at_spike = {**point, "logit_mean": -8.0, "log_sigma": np.log(1e-13)}
+    assert logp({k: np.asarray(v) for k, v in at_spike.items()}) < logp(
+        {k: np.asarray(v) for k, v in point.items()}
+    )
+
+
 # --- the prior predictive check ----------------------------------------------------------------
 
 
@@ -194,13 +221,7 @@ def logit_fit():
     counts, p = simulate(seed=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # target_accept 0.9: the default (0.95) is for models that solve nothing; every model
-        # here solves some problems, and the smaller steps would cost a third more time
-        return (
-            counts,
-            p,
-            fit_passk(counts, seed=7, chains=4, draws=250, tune=400, target_accept=0.9),
-        )
+        return counts, p, fit_passk(counts, seed=7, chains=4, draws=250, tune=400)
 
 
 def test_auto_fits_the_logit_mixture_and_covers_the_tail(logit_fit):
@@ -216,6 +237,26 @@ def test_auto_fits_the_logit_mixture_and_covers_the_tail(logit_fit):
     truth = np.array([np.mean(1 - (1 - p) ** k) for k in (1000, 10_000)])
     assert ((band["lower"].to_numpy() <= truth) & (truth <= band["upper"].to_numpy())).all()
     assert (band["upper"] - band["lower"]).max() < 0.5
+
+
+def test_a_model_that_solves_nothing_gets_the_smaller_steps():
+    from bayes_scaling.passk.fit import fit_passk
+
+    solved, _ = simulate(seed=5)
+    none = solved.assign(model="none", correct=0)
+    counts = pd.concat([solved.assign(model="some"), none], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short chain: the gate is not what is tested
+        fit = fit_passk(counts, seed=1, chains=2, draws=100, tune=100, rescue=False)
+    used = {m: fit.settings["rescue"][m][0]["target_accept"] for m in ("some", "none")}
+    assert used == {"some": 0.9, "none": 0.95}  # the wall of a model with no success
+    assert fit.settings["target_accept"] == 0.9
+    assert fit.settings["target_accept_no_success"] == 0.95
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        asked = fit_passk(counts, seed=1, chains=2, draws=100, tune=100, rescue=False,
+                          target_accept=0.8)  # fmt: skip
+    assert {r[0]["target_accept"] for r in asked.settings["rescue"].values()} == {0.8}
 
 
 def test_logit_answers_save_and_load(logit_fit, tmp_path):

@@ -175,7 +175,13 @@ def test_mixture_arguments_are_checked_before_sampling(no_sampling):
         fit_passk(two, difficulty="beta-mixture", pooling="partial")
     with pytest.raises(ArgumentError, match="log_a_hard"):
         fit_passk(two, difficulty="beta", priors={"log_a_hard": (0.0, 1.0)})  # a mixture prior
-    with pytest.raises(ArgumentError, match="log_a_hard"):  # auto: the Beta, for the law
+    sized = [
+        simulate_mixture().assign(model=f"m{i}", n_params=1e8 * 2**i, n_tokens=1e10 * (1 + i % 2))
+        for i in range(6)
+    ]
+    with pytest.raises(ArgumentError, match="law.*beta.*logit-normal-mixture"):
+        fit_passk(pd.concat(sized, ignore_index=True), difficulty="beta-mixture", law=True)
+    with pytest.raises(ArgumentError, match="log_a_hard"):  # auto: the Beta, for the pooling
         fit_passk(
             two.assign(n_params=1e9, n_tokens=1e11),
             law=False,
@@ -229,7 +235,7 @@ def test_difficulty_figure_draws_both_components(mixture_pair):
     plt.close(fig)
 
 
-def test_auto_difficulty_is_the_beta_where_the_law_or_pooling_needs_it():
+def test_auto_difficulty_is_the_beta_where_the_pooling_needs_it():
     from bayes_scaling.passk.data import model_table
     from bayes_scaling.passk.fit import LAW_MIN_MODELS, auto_difficulty
 
@@ -243,5 +249,7 @@ def test_auto_difficulty_is_the_beta_where_the_law_or_pooling_needs_it():
         ignore_index=True,
     )
     laddered = model_table(ladder)
-    assert auto_difficulty(None, "independent", laddered) == "beta"  # the law across models
+    # the law across models is fitted over the logit-normal mixture too
+    assert auto_difficulty(None, "independent", laddered) == "logit-normal-mixture"
     assert auto_difficulty(False, "independent", laddered) == "logit-normal-mixture"
+    assert auto_difficulty(None, "partial", laddered) == "beta"
