@@ -98,8 +98,10 @@ NARROW = 8
 #: 1.3e-7 at n = 16, c = 8; less for larger counts). Before, there were as many as the grid's
 #: 225 nodes: 4.6× the cost of every narrow count in the model's gradient.
 SPAN = np.linspace(-12.0, 12.0, 49)
-#: The columns that pad a narrow count's nodes to the shared grid's width (weight 0).
+#: The columns that pad a narrow count's nodes to the shared grid's width (weight 0), and the
+#: columns of a narrow count's row that carry weight: its tails and its own nodes.
 PAD = len(GRID) - len(SPAN)
+NARROW_COLUMNS = np.r_[0 : len(SPAN) + 1, len(GRID) + 1]
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 
 
@@ -304,9 +306,12 @@ def _each_count(mu, sigma, pi, n, c, hard):
 
     def counts():
         for u in range(len(n1)):
-            prior = _log_prior(mu, sigma, hard, eta[u]) if narrow[u] else on_grid
-            weights, lz = _posterior_nodes(prior, log_w[u])
-            yield weights, lz, _solvable_share(pi, lz, c1[u]), eta[u]
+            eta_u, w_u, prior = eta[u], log_w[u], on_grid
+            if narrow[u]:  # its own nodes and tails, not the padding (weight 0)
+                eta_u, w_u = eta_u[NARROW_COLUMNS], w_u[NARROW_COLUMNS]
+                prior = _log_prior(mu, sigma, hard, eta_u)
+            weights, lz = _posterior_nodes(prior, w_u)
+            yield weights, lz, _solvable_share(pi, lz, c1[u]), eta_u
 
     return inverse, counts()
 
