@@ -38,6 +38,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -129,12 +130,12 @@ def _select(raw: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, object]:
     return chosen
 
 
-def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum: int) -> np.ndarray:
+def _whole_counts(values: pd.Series, column: str, rows, found: _Found, minimum: int) -> np.ndarray:
     x = pd.to_numeric(values, errors="coerce").to_numpy(float)
     finite = np.isfinite(x)
     bad = ~finite | (x != np.floor(np.where(finite, x, 0))) | (x < minimum) | (x > 2.0**53)
     raw = values.to_numpy()
-    _count_unlisted(bad, problems)
+    found.count_unlisted(bad)
     for i in np.flatnonzero(bad)[: MAX_LISTED + 1]:
         v = x[i]
         if not np.isfinite(v):
@@ -146,34 +147,36 @@ def _whole_counts(values: pd.Series, column: str, rows, problems: list, minimum:
         else:
             what = "negative" if v < 0 else "zero"
             msg = f"{_cell(v)} is {what}; counts are whole numbers ≥ {minimum}"
-        problems.append(Problem(rows[i], column, msg))
+        found.problems.append(Problem(rows[i], column, msg))
     return np.where(bad, -1, x).astype(np.int64)  # a bad cell is checked no further
 
 
-def _labels(values: pd.Series, column: str, rows, problems: list, what: str) -> np.ndarray:
+def _labels(values: pd.Series, column: str, rows, found: _Found, what: str) -> np.ndarray:
     """A model or problem column as text; an empty cell (missing or blank) is a problem."""
     text = values.astype(str).to_numpy(dtype=object)
     blank = values.isna().to_numpy() | np.array([not str(t).strip() for t in text], bool)
-    _count_unlisted(blank, problems)
+    found.count_unlisted(blank)
     for i in np.flatnonzero(blank)[: MAX_LISTED + 1]:
-        problems.append(Problem(rows[i], column, f"the cell is empty; give every row its {what}"))
+        msg = f"the cell is empty; give every row its {what}"
+        found.problems.append(Problem(rows[i], column, msg))
     return np.where(blank, "", text)
 
 
-class _Unlisted(int):
-    """How many problems of one column were found but not made into a :class:`Problem`."""
+@dataclass
+class _Found:
+    """The problems found in a table, and how many more bad cells were counted but not made
+    into a :class:`Problem` (a column lists its first ``MAX_LISTED + 1``)."""
+
+    problems: list = field(default_factory=list)
+    unlisted: int = 0
+
+    def count_unlisted(self, bad: np.ndarray) -> None:
+        self.unlisted += max(int(np.count_nonzero(bad)) - (MAX_LISTED + 1), 0)
 
 
-def _count_unlisted(bad: np.ndarray, problems: list) -> None:
-    """Record the bad cells beyond the first ``MAX_LISTED + 1`` of a column, by count only."""
-    beyond = int(np.count_nonzero(bad)) - (MAX_LISTED + 1)
-    if beyond > 0:
-        problems.append(_Unlisted(beyond))
-
-
-def _raise(problems: list) -> None:
-    unlisted = sum(p for p in problems if isinstance(p, _Unlisted))
-    problems = [p for p in problems if not isinstance(p, _Unlisted)]
+def _raise(problems: list, unlisted: int = 0) -> None:
+    """A RunsError listing the first ``MAX_LISTED`` problems and how many more there were
+    (``unlisted``: bad cells counted but not made into a :class:`Problem`)."""
     if problems:
         extra = len(problems) - MAX_LISTED + unlisted
         listed = problems[:MAX_LISTED]
@@ -238,16 +241,16 @@ def load_counts(
             )
         )
     rows = list(raw.index)
-    problems: list[Problem] = []
+    found = _Found()
     names = (
-        _labels(raw[chosen["model"]], str(chosen["model"]), rows, problems, "model")
+        _labels(raw[chosen["model"]], str(chosen["model"]), rows, found, "model")
         if "model" in chosen
         else np.full(len(raw), "model", dtype=object)
     )
-    ids = _labels(raw[chosen["problem"]], str(chosen["problem"]), rows, problems, "problem id")
-    n = _whole_counts(raw[chosen["samples"]], str(chosen["samples"]), rows, problems, 1)
-    c = _whole_counts(raw[chosen["correct"]], str(chosen["correct"]), rows, problems, 0)
-    problems += [
+    ids = _labels(raw[chosen["problem"]], str(chosen["problem"]), rows, found, "problem id")
+    n = _whole_counts(raw[chosen["samples"]], str(chosen["samples"]), rows, found, 1)
+    c = _whole_counts(raw[chosen["correct"]], str(chosen["correct"]), rows, found, 0)
+    found.problems += [
         Problem(rows[i], str(chosen["correct"]), f"{c[i]} correct out of {n[i]} samples; "
                 "correct cannot exceed samples")
         for i in np.flatnonzero((c > n) & (n >= 1))
@@ -257,7 +260,7 @@ def load_counts(
         if extra in chosen:
             out[extra] = pd.to_numeric(raw[chosen[extra]], errors="coerce").to_numpy(float)
     out.index = rows
-    _raise(problems)
+    _raise(found.problems, found.unlisted)
     out = _collapse(out, raw, chosen, rows)
     if int(out["correct"].sum()) == 0:
         raise RunsError(

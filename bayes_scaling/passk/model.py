@@ -79,7 +79,7 @@ from bayes_scaling.passk.law import (
 )
 from bayes_scaling.passk.logit import (
     LOGIT_PARAMS,
-    SPAN,
+    NARROW_COLUMNS,
     hard_terms,
     is_narrow,
     log_density,
@@ -195,8 +195,8 @@ def logit_data(counts: np.ndarray) -> dict:
         "counts": counts,
         "log_w_grid": log_w[:split],
         # a narrow count's tails and padding weigh nothing: its own nodes only
-        "eta_narrow": eta[split:, 1 : 1 + len(SPAN)],
-        "log_w_narrow": log_w[split:, 1 : 1 + len(SPAN)],
+        "eta_narrow": eta[split:][:, NARROW_COLUMNS[1:-1]],
+        "log_w_narrow": log_w[split:][:, NARROW_COLUMNS[1:-1]],
     }
 
 

@@ -128,10 +128,16 @@ def borrowing(fit: PassKFit, models=None) -> dict[str, float] | None:
     law = fit.law_posterior
     if law is None:
         return None
-    param = "logit_mean" if "logit_mean" in law["param"] else "log_b"
+    param, _ = _location(law)
     own = _flat(fit.posterior[param].sel(model=models)).var(axis=0)
     joint = _flat(law["theta"].sel(model=models, param=param)).var(axis=0)
     return {m: float(1 - j / o) for m, j, o in zip(models, joint, own, strict=True)}
+
+
+def _location(law) -> tuple[str, str]:
+    """The law parameter that places a model's difficulty, and its name on the page: μ of the
+    logit-normal mixture, log b of the Beta."""
+    return ("logit_mean", "μ") if "logit_mean" in law["param"] else ("log_b", "log b")
 
 
 def _borrow_sentence(fit, models):
@@ -145,7 +151,7 @@ def _borrow_sentence(fit, models):
     if fit.pool_posterior is not None:
         how = "in the joint fit (the share of its scatter about the law its own counts left open)"
     else:
-        where = "μ" if "logit_mean" in fit.law_posterior["param"] else "log b"
+        where = _location(fit.law_posterior)[1]
         how = f"through the difficulty law (the share of the variance of {where} the law removed)"
     return sentence(f"Borrowed most from the other models {how}: {said}.")
 

@@ -34,19 +34,20 @@ def _flag_unconverged(table: pd.DataFrame, fig: Figure, axes) -> None:
     ["converged"]`` maps each cut to its flag (as :func:`~bayes_scaling.trust.backtests.
     backtest` sets it), or is one flag for the whole table."""
     flags = table.attrs.get("converged", {})
-    if isinstance(flags, bool | int | np.integer | np.bool_):
-        flags = {} if flags else {None: False}
-    if not isinstance(flags, dict):
+    if isinstance(flags, bool | int | np.integer | np.bool_):  # one flag for the whole table
+        failed, where = ([] if flags else [None]), ""
+    elif isinstance(flags, dict):
+        shown = set(table["cut"]) if "cut" in table else None
+        failed = [c for c, ok in flags.items() if not ok and (shown is None or c in shown)]
+        cuts = ", ".join(f"{c:.3g}" if isinstance(c, float | int) else str(c) for c in failed)
+        where = f": the fit below cut {cuts}"
+    else:
         raise ArgumentError(
             "table", "attrs['converged'] must map each cut to its fit's flag, or be one flag"
         )
-    shown = set(table["cut"]) if "cut" in table else None
-    failed = [c for c, ok in flags.items() if not ok and (c is None or shown is None or c in shown)]
     if not failed:
         return
     stamp_not_converged(fig, axes)
-    cuts = ", ".join(f"{c:.3g}" if isinstance(c, float | int) else str(c) for c in failed)
-    where = "" if failed == [None] else f": the fit below cut {cuts}"
     fig.suptitle(f"NOT CONVERGED{where}", color="red", fontsize=10)
 
 
