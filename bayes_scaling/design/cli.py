@@ -95,15 +95,21 @@ def check_design(args) -> None:
             f"pairs with --params point by point ({len(args.params)} vs "
             f"{len(args.tokens)} values); give as many of each",
         )
+    if args.law is not None or Path(args.runs).suffix not in FIT_SUFFIXES:
+        _check_compute_target(law, args)  # before a table is fitted; a saved fit's law when read
+    if args.objective == "regret" and args.compute is None:
+        raise ArgumentError("--objective", "regret is defined at budgets; give --compute")
+    sampler(args)
+
+
+def _check_compute_target(law, args) -> None:
+    """A budget target names a run only through the law's compute-optimal split."""
     if args.compute is not None and law.optimum is None and "compute" not in law.inputs:
-        raise ArgumentError(  # said before a table is fitted, not after
+        raise ArgumentError(
             "--compute",
             f"law {law.name!r} has no compute-optimal split, so a budget names no run; give "
             "--params N... --tokens D..., or a law in N and D",
         )
-    if args.objective == "regret" and args.compute is None:
-        raise ArgumentError("--objective", "regret is defined at budgets; give --compute")
-    sampler(args)
 
 
 def _current_fit(args):
@@ -111,6 +117,7 @@ def _current_fit(args):
         result = read_fit(args.runs)
         if not isinstance(result, ScalingFit):
             raise FitFileError(f"{args.runs!r} is not a single-law fit; give its runs table")
+        _check_compute_target(result.law, args)
         if args.law is not None and get_law(args.law).name != result.law.name:
             raise ArgumentError(
                 "--law",

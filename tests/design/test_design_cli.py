@@ -163,3 +163,17 @@ def test_a_saved_fit_keeps_its_law_and_refuses_another(files, tmp_path, capsys):
     assert main([*args, "--compute", "1e22", "--law", "power:compute"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a fit of the 'chinchilla' law" in err
+
+
+def test_a_saved_fit_without_a_split_is_refused_a_budget_target(files, tmp_path, capsys):
+    """Without --law, the budget check uses the saved fit's own law (not the table default)."""
+    from bayes_scaling import fit
+
+    saved = tmp_path / "size_only.nc"
+    runs = datasets.demo()
+    fit(runs, law="power:n_params", seed=1, draws=200, tune=300, rescue=False).save(saved)
+    args = ["design", str(saved), "--candidates", str(files / "pool.csv"), "--budget", "5e20"]
+    assert main([*args, "--compute", "1e22"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "law 'power:n_params' has no compute-optimal split" in err
+    assert "tokens_per_param" not in err
