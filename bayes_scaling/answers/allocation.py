@@ -116,15 +116,27 @@ def loss_draws(
     :meth:`bayes_scaling.discrepancy.record.Discrepancy.error`); without a discrepancy this is
     :func:`law_loss`.
     """
-    loss = law_loss(fit, n_params, n_tokens)
+    compute = flops_of(fit, flops_per_param_token) * n_params * n_tokens
+    sizes = {"n_params": n_params, "n_tokens": n_tokens, "compute": compute}
+    return _with_error(fit, law_loss(fit, n_params, n_tokens), sizes, seed, discrepancy)
+
+
+def frontier_draws(fit, compute, seed=None, discrepancy: bool = True):
+    """L(C; θ) of a law of the compute frontier (:attr:`~bayes_scaling.laws.Law.
+    reads_compute_only`) at budgets ``compute`` (an xarray or numpy array), with the
+    extrapolation error δ(C) per draw as :func:`loss_draws` adds it: the loss of a run on the
+    frontier the law was fitted to, no split needed."""
+    loss = fit.law.fn({"compute": compute}, {k: fit.posterior[k] for k in fit.law.params}, np)
+    sizes = {"n_params": None, "n_tokens": None, "compute": compute}
+    return _with_error(fit, loss, sizes, seed, discrepancy)
+
+
+def _with_error(fit, loss, sizes: dict, seed, discrepancy):
+    """``loss`` with the fit's extrapolation error δ(sizes) per draw (when it has one and
+    ``discrepancy``), never below the draw's E."""
     disc = fit.discrepancy if check.flag(discrepancy, "discrepancy") else None
     if disc is None:
         return loss
-    sizes = {
-        "n_params": n_params,
-        "n_tokens": n_tokens,
-        "compute": flops_of(fit, flops_per_param_token) * n_params * n_tokens,
-    }
     seed = fit.settings.get("seed", 0) if seed is None else seed
     post = fit.posterior
     error = disc.error(sizes, draws_shape=(post.sizes["chain"], post.sizes["draw"]), seed=seed)

@@ -233,7 +233,7 @@ def check_request(
 ) -> tuple[str, str]:
     """Check a comparison before any fitting: the law has a compute frontier, the pair exists,
     0 < prob < 1. Returns the pair (see :func:`pick_pair`)."""
-    if law.optimum is None and tuple(law.inputs) != ("compute",):
+    if law.optimum is None and not law.reads_compute_only:
         frontier_loss(law, {}, 1.0)  # raises the explanation
     check.probability(prob, "prob")
     return pick_pair(groups, a, b)

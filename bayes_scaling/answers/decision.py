@@ -42,11 +42,14 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.intervals import central_interval
-from bayes_scaling.answers.targets import prob_reach, target_answer
+from bayes_scaling.answers.targets import prob_reach, refuse_split, target_answer
+from bayes_scaling.laws import frontier_loss
 
 COLUMNS = ["compute", "quantity", "estimate", "lower", "upper", "note"]
 #: Probabilities at which the compute needed for a target is reported by default.
 TARGET_PROBS = (0.5, 0.9)
+#: What ``loss_opt`` is for a law of the compute frontier.
+FRONTIER_NOTE = "law-only (mean curve) on the compute frontier the runs trace, nats"
 
 
 def _per_budget(values, budgets, note: str) -> xr.DataArray:
@@ -71,7 +74,10 @@ def decide(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``).
+        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``), or
+        of a law of the compute frontier, L(C) (``power:compute``): then only ``loss_opt`` (the
+        frontier's loss), ``loss_opt_discrepancy``, the target's variables and
+        ``extrapolation``, and no proposed split.
     compute : float or sequence of float
         Budgets C in FLOPs; the ``budget`` dim keeps the order given.
     params, tokens_per_param : float, optional
@@ -104,12 +110,76 @@ def decide(
     tokens_per_param = check.optional_positive(tokens_per_param, "tokens_per_param")
     target = check.optional_positive(target, "target")
     target_probs = check.probabilities(target_probs, "target_probs")
-    al.require_optimum(fit)
     k = al.flops_of(fit, flops_per_param_token)
     discrepancy = check.flag(discrepancy, "discrepancy")
     with_disc = discrepancy and fit.discrepancy is not None
     largest = float(fit.runs["compute"].max())
+    chosen = params is not None or tokens_per_param is not None
+    if fit.law.reads_compute_only:
+        refuse_split(fit, params, tokens_per_param)
+        ds = _frontier(fit, budgets, with_disc)
+    else:
+        ds = _split(fit, budgets, k, discrepancy, with_disc, params, tokens_per_param)
+    answer = None
+    if target is not None:
+        answer = target_answer(
+            fit, target, target_probs, flops_per_param_token=k, discrepancy=discrepancy
+        )
+        reach = dict(target=target, flops_per_param_token=k, discrepancy=discrepancy)
+        ds["prob_reach_opt"] = _per_budget(
+            [prob_reach(fit, c, **reach) for c in budgets],
+            budgets,
+            f"P(run loss <= {target:g}) on the optimal split",
+        )
+        if chosen:
+            ds["prob_reach_chosen"] = _per_budget(
+                [
+                    prob_reach(fit, c, tokens_per_param=tokens_per_param, params=params, **reach)
+                    for c in budgets
+                ],
+                budgets,
+                f"P(run loss <= {target:g}) on the chosen split",
+            )
+        ds["prob_unreachable"] = xr.DataArray(answer.prob_unreachable).assign_attrs(
+            note=f"P(target {target:g} never reached at any compute)"
+        )
+        needed = [answer.compute_needed[p] for p in target_probs]
+        ds["compute_needed"] = xr.DataArray(
+            [np.nan if c is None else c for c in needed],
+            dims="target_prob",
+            coords={"target_prob": list(target_probs)},
+        ).assign_attrs(note="compute (FLOPs) at which P(run loss <= target) reaches target_prob")
+    ds["extrapolation"] = _per_budget(budgets / largest, budgets, "budget / largest run's compute")
+    ds.attrs.update(
+        converged=fit.converged,
+        reason=fit.diagnostics.reason(),
+        target=target,
+        flops_per_param_token=k,
+        largest_run_compute=largest,
+        discrepancy=fit.discrepancy.describe() if with_disc else "off",
+        target_answer=answer,
+    )
+    return ds
 
+
+def _frontier(fit, budgets, with_disc: bool) -> xr.Dataset:
+    """A law of the compute frontier, L(C): its loss at each budget, with no split to choose."""
+    c = xr.DataArray(budgets, dims="budget", coords={"budget": budgets})
+    params = {name: fit.posterior[name] for name in fit.law.params}
+    ds = xr.Dataset(
+        {"loss_opt": frontier_loss(fit.law, params, c).assign_attrs(note=FRONTIER_NOTE)}
+    )
+    if with_disc:
+        ds["loss_opt_discrepancy"] = al.frontier_draws(fit, c).assign_attrs(
+            note="the frontier's loss + extrapolation discrepancy, nats"
+        )
+    return ds
+
+
+def _split(fit, budgets, k, discrepancy, with_disc, params, tokens_per_param) -> xr.Dataset:
+    """The split at each budget: per-draw optimum, single-N choices, and the proposed one's
+    regret."""
+    al.require_optimum(fit)
     opt = al.optimal_allocation(fit, budgets, k)
     ds = xr.Dataset(
         {
@@ -165,45 +235,6 @@ def decide(
             ds[f"regret_{name}"] = _per_budget(
                 [r[name] for r in risk], budgets, "nats above this draw's optimum"
             )
-    answer = None
-    if target is not None:
-        answer = target_answer(
-            fit, target, target_probs, flops_per_param_token=k, discrepancy=discrepancy
-        )
-        reach = dict(target=target, flops_per_param_token=k, discrepancy=discrepancy)
-        ds["prob_reach_opt"] = _per_budget(
-            [prob_reach(fit, c, **reach) for c in budgets],
-            budgets,
-            f"P(run loss <= {target:g}) on the optimal split",
-        )
-        if chosen:
-            ds["prob_reach_chosen"] = _per_budget(
-                [
-                    prob_reach(fit, c, tokens_per_param=tokens_per_param, params=params, **reach)
-                    for c in budgets
-                ],
-                budgets,
-                f"P(run loss <= {target:g}) on the chosen split",
-            )
-        ds["prob_unreachable"] = xr.DataArray(answer.prob_unreachable).assign_attrs(
-            note=f"P(target {target:g} never reached at any compute)"
-        )
-        needed = [answer.compute_needed[p] for p in target_probs]
-        ds["compute_needed"] = xr.DataArray(
-            [np.nan if c is None else c for c in needed],
-            dims="target_prob",
-            coords={"target_prob": list(target_probs)},
-        ).assign_attrs(note="compute (FLOPs) at which P(run loss <= target) reaches target_prob")
-    ds["extrapolation"] = _per_budget(budgets / largest, budgets, "budget / largest run's compute")
-    ds.attrs.update(
-        converged=fit.converged,
-        reason=fit.diagnostics.reason(),
-        target=target,
-        flops_per_param_token=k,
-        largest_run_compute=largest,
-        discrepancy=fit.discrepancy.describe() if with_disc else "off",
-        target_answer=answer,
-    )
     return ds
 
 

@@ -10,7 +10,8 @@ For every draw we solve for the compute at which that draw reaches the target,
 
     C_reach(θ, δ, ε) = min { C : L(N(C), D(C); θ)·exp(δ(C) + ε) ≤ target },
 
-along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio). Under the law
+along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio; a law of the
+compute frontier, L(C), needs no split). Under the law
 no compute takes the loss below the irreducible loss E, so a target at or below a draw's E is
 unreachable for that draw: C_reach = ∞ when target ≤ E (run noise and the discrepancy describe
 how a run scatters around the law, not a way under its floor), and likewise when
@@ -37,7 +38,12 @@ import xarray as xr
 from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
-from bayes_scaling.answers.allocation import flops_of, loss_draws, require_optimum
+from bayes_scaling.answers.allocation import (
+    flops_of,
+    frontier_draws,
+    loss_draws,
+    require_optimum,
+)
 from bayes_scaling.answers.intervals import needed_quantiles
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
@@ -97,14 +103,29 @@ def run_loss_at(
     tokens_per_param, k, seed, discrepancy, params = _checked(
         fit, tokens_per_param, flops_per_param_token, seed, discrepancy, params
     )
-    if params is not None:
-        n, d = params, compute / (k * params)
+    if fit.law.reads_compute_only:
+        refuse_split(fit, params, tokens_per_param)
+        loss = frontier_draws(fit, compute, seed, discrepancy)
     else:
-        if tokens_per_param is None:
-            require_optimum(fit)
-        n, d = _sizes_at(fit, compute, tokens_per_param, k)
-    loss = loss_draws(fit, n, d, k, seed, discrepancy).broadcast_like(fit.posterior["sigma"])
-    return loss * np.exp(_noise(fit, seed))
+        if params is not None:
+            n, d = params, compute / (k * params)
+        else:
+            if tokens_per_param is None:
+                require_optimum(fit)
+            n, d = _sizes_at(fit, compute, tokens_per_param, k)
+        loss = loss_draws(fit, n, d, k, seed, discrepancy)
+    return loss.broadcast_like(fit.posterior["sigma"]) * np.exp(_noise(fit, seed))
+
+
+def refuse_split(fit, params=None, tokens_per_param=None) -> None:
+    """A law of the compute frontier (L(C)) takes no split: say so for one that was given."""
+    for name, value in (("params", params), ("tokens_per_param", tokens_per_param)):
+        if value is not None:
+            raise ArgumentError(
+                name,
+                f"law {fit.law.name!r} reads compute alone (the loss on the frontier its runs "
+                f"trace), so it cannot assess a split; drop {name}, or fit a law in N and D",
+            )
 
 
 def _noise(fit, seed) -> xr.DataArray:
@@ -157,7 +178,10 @@ def compute_to_reach(
     tokens_per_param, k, seed, discrepancy, _ = _checked(
         fit, tokens_per_param, flops_per_param_token, seed, discrepancy
     )
-    require_optimum(fit)
+    if fit.law.reads_compute_only:
+        refuse_split(fit, tokens_per_param=tokens_per_param)
+    else:
+        require_optimum(fit)
     largest = float(fit.runs["compute"].max())
     factor = np.exp(_noise(fit, seed).values)
     misses, local_at = _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy)
@@ -231,6 +255,8 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
 
     def split_at(log_c):
         compute = np.exp(log_c)
+        if fit.law.reads_compute_only:  # the frontier's loss at C: no split
+            return {"n_params": None, "n_tokens": None, "compute": compute}
         if tokens_per_param is not None:
             return ratio_split(compute, tokens_per_param, k)
         if not getattr(fit.law.optimum, "numerical", False):
@@ -244,7 +270,11 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
         split = split_at(log_c)
         loss = fit.law.fn(split, p, np)
         if disc is not None:
-            sizes = {**split, "compute": k * split["n_params"] * split["n_tokens"]}
+            sizes = (
+                split
+                if "compute" in split
+                else {**split, "compute": k * split["n_params"] * split["n_tokens"]}
+            )
             far = [np.asarray(d) for d in disc.term_distances(sizes)]
             error = sum(c * d**gr for (c, gr), d in zip(curves, far, strict=True))
             loss = with_error(loss, error + g, floor)

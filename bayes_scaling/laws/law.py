@@ -74,6 +74,11 @@ class Law:
             return super().__reduce_ex__(protocol)
         return (package_law, (self.name,))
 
+    @property
+    def reads_compute_only(self) -> bool:
+        """True for L(C), a law of the compute frontier: its loss at a budget needs no split."""
+        return tuple(self.inputs) == ("compute",)
+
     def evaluate(self, posterior: xr.Dataset, inputs: Mapping[str, np.ndarray]) -> xr.DataArray:
         """Expected loss for every posterior draw at every point.
 
@@ -197,7 +202,7 @@ def frontier_loss(law: Law, params, compute, k: float = FLOPS_PER_PARAM_TOKEN):
     if law.optimum is not None:
         opt = law.optimum(params, compute, k)
         return law.fn({"n_params": opt["n_params"], "n_tokens": opt["n_tokens"]}, params, np)
-    if tuple(law.inputs) == ("compute",):
+    if law.reads_compute_only:
         return law.fn({"compute": compute}, params, np)
     raise LawError(
         f"law {law.name!r} has no compute-optimal split, so groups cannot be compared at a "

@@ -232,6 +232,6 @@ def _reads_compute_only(name: str) -> bool:
     """Whether the law named ``name`` is L(C) (its loss at each compute, no split), by its
     inputs; False for a name no longer registered (a loaded comparison of a custom law)."""
     try:
-        return tuple(get_law(name).inputs) == ("compute",)
+        return get_law(name).reads_compute_only
     except BayesScalingError:
         return False

@@ -88,6 +88,21 @@ def health(fit) -> Section:
     return Section("health", "Health of the fit", tuple(text), (table,))
 
 
+#: Plain words for a law's inputs, in the sentence on its parameters.
+INPUT_WORDS = {"n_params": "parameters", "n_tokens": "tokens", "compute": "compute"}
+
+
+def _roles(fit) -> str:
+    """What the law's main parameters are: E, each exponent (from ``law.exponents``), the noise."""
+    parts = ["E is the irreducible loss (nats)"] if "E" in fit.law.params else []
+    parts += [
+        f"{name} the exponent of {INPUT_WORDS.get(col, col)}"
+        for name, col in fit.law.exponents.items()
+    ]
+    noise = "σ and ν describe" if "nu" in fit.posterior else "σ describes"
+    return "; ".join([*parts, f"{noise} the run-to-run noise of log loss."])
+
+
 def law(fit, prob: float) -> Section:
     """The law's form and its posterior parameters."""
     summary = fit.summary(prob)
@@ -97,10 +112,7 @@ def law(fit, prob: float) -> Section:
     )
     text = (
         sentence("Law ", fit.law.name, ": ", fit.law.description or "(no description)", "."),
-        sentence(
-            "E is the irreducible loss (nats), α and β the exponents of parameters and "
-            "tokens; σ and ν describe the run-to-run noise of log loss."
-        ),
+        sentence(_roles(fit)),
     )
     table = Table(
         "Posterior of the parameters",
@@ -178,10 +190,18 @@ def data(fit) -> Section:
 def assumptions(fit, facts) -> Section:
     """What the numbers take for granted."""
     noise = NOISE.get(fit.settings.get("likelihood", "student_t"), "as fitted")
+    inputs = "N, D" if facts.split else "C"
     bullets = (
-        sentence(f"Training compute C = {facts.k:g}·N·D FLOPs (N parameters, D tokens)."),
+        sentence(f"Training compute C = {facts.k:g}·N·D FLOPs (N parameters, D tokens).")
+        if facts.split
+        else sentence(
+            f"The {fit.law.name} law reads training compute C alone: it predicts a run on the "
+            "frontier its runs trace (each budget's best run), not a run of any other split."
+        ),
         sentence(
-            "A run's final loss is L(N, D)·exp(ε), with ε ~ ", noise, ", independent across runs."
+            f"A run's final loss is L({inputs})·exp(ε), with ε ~ ",
+            noise,
+            ", independent across runs.",
         ),
         sentence(
             "The bands carry parameter uncertainty (law-only band) and run-to-run noise "
@@ -201,10 +221,16 @@ def assumptions(fit, facts) -> Section:
             "The optimal split is computed per posterior draw (in closed form where the law has "
             "one, else by a numerical search along the budget); the numbers are "
             f"medians with central (equal-tailed) {facts.prob:.0%} intervals."
+            if facts.split
+            else f"The numbers are medians with central (equal-tailed) {facts.prob:.0%} intervals."
         ),
         sentence(
-            "Regret and the allocation frontier use the mean curve (law-only); the "
-            "probabilities of reaching a target use a run's loss (predictive)."
+            (
+                "Regret and the allocation frontier use the mean curve (law-only); the "
+                if facts.split
+                else "The "
+            )
+            + "probabilities of reaching a target use a run's loss (predictive)."
         ),
     )
     return Section("assumptions", "Assumptions", bullets=bullets)

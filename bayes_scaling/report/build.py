@@ -186,7 +186,8 @@ def build_report(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a compute-optimal split (``chinchilla``).
+        A fit of a law with a compute-optimal split (``chinchilla``), or of a law of the compute
+        frontier, L(C) (``power:compute``): its page has no split, regret or optimum figures.
     compute : float
         The budget C (FLOPs).
     target : float, optional

@@ -14,7 +14,7 @@ from bayes_scaling._constants import package_version
 from bayes_scaling.report import background, confidence, outlook
 from bayes_scaling.report.blocks import Content, Num, Section, Table, sentence
 from bayes_scaling.report.facts import Facts
-from bayes_scaling.report.figures import CAPTIONS
+from bayes_scaling.report.figures import CAPTIONS, FRONTIER_CAPTIONS
 
 
 def _pct(p: float) -> str:
@@ -51,7 +51,11 @@ def choice_label(facts: Facts) -> str:
 def question(facts: Facts) -> Section:
     """What the page answers, in one sentence."""
     budget = Num("budget", fmt.flops(facts.compute), facts.compute)
-    parts = ["How should a ", budget, "-FLOP budget be split, what loss should we expect"]
+    parts = (
+        ["How should a ", budget, "-FLOP budget be split, what loss should we expect"]
+        if facts.split
+        else ["What loss should we expect of a ", budget, "-FLOP run on the runs' frontier"]
+    )
     if facts.target is not None:
         parts += [
             ", and will it reach L = ",
@@ -101,6 +105,10 @@ def answer(facts: Facts) -> Section:
         ),
         sentence(
             "Both assume the run is trained on the compute-optimal split below; compare a "
+            "measured run with the predictive band."
+            if facts.split
+            else "The law reads compute alone: both bands are for a run on the "
+            "frontier the runs trace (each budget's best split, as the runs found it); compare a "
             "measured run with the predictive band."
         ),
     )
@@ -278,7 +286,9 @@ def build_content(
     ['question', 'answer', 'split']
     """
     title = title or f"Decision report: a {fmt.flops(facts.compute)}-FLOP budget"
-    decision = [question(facts), answer(facts), split(facts), risk(facts)]
+    decision = [question(facts), answer(facts)]
+    if facts.split:
+        decision += [split(facts), risk(facts)]
     if facts.target is not None:
         decision.append(outlook.reach(facts, choice_label(facts)))
     decision.append(outlook.extrapolation(facts, fit.runs))
@@ -291,5 +301,5 @@ def build_content(
         sections=(*decision, *background.sections(fit, facts)),
         subtitle=subtitle,
         alert=background.alert(fit),
-        figure_captions=dict(CAPTIONS),
+        figure_captions=dict(CAPTIONS) | ({} if facts.split else FRONTIER_CAPTIONS),
     )

@@ -23,7 +23,7 @@ from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.bands import resolve_sizes, warn_below_data
 from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, decide
 from bayes_scaling.answers.horizon import TrustHorizon, trust_horizon
-from bayes_scaling.answers.targets import TargetAnswer
+from bayes_scaling.answers.targets import TargetAnswer, refuse_split
 from bayes_scaling.errors import ArgumentError, ExtrapolationWarning
 from bayes_scaling.plots import compute_grid
 
@@ -119,9 +119,19 @@ class Facts:
     def has(self, quantity: str) -> bool:
         return quantity in self.decision
 
+    @property
+    def split(self) -> bool:
+        """Whether the law splits the budget into N and D (False for a law of the compute
+        frontier, L(C): the page then has no split, no regret and no optimum figures)."""
+        return self.has("n_params_opt")
+
 
 def assessed_choice(fit, compute: float, params=None, tokens_per_param=None) -> dict:
-    """The split whose risk is reported: the proposed one, else the point fit's N (``params``)."""
+    """The split whose risk is reported: the proposed one, else the point fit's N (``params``);
+    none for a law of the compute frontier (L(C)), which takes no split."""
+    if fit.law.reads_compute_only:
+        refuse_split(fit, params, tokens_per_param)
+        return {}
     if params is not None and tokens_per_param is not None:
         raise ArgumentError("params", "give params (N) or tokens_per_param (D/N), not both")
     if params is not None:
@@ -165,7 +175,8 @@ def gather(
     """
     compute = check.positive(compute, "compute")
     prob = check.probability(prob, "prob")
-    al.require_optimum(fit)
+    if not fit.law.reads_compute_only:
+        al.require_optimum(fit)
     choice = assessed_choice(fit, compute, params, tokens_per_param)
     decision = decide(fit, compute, **choice, target=target, target_probs=TARGET_PROBS)
     answer = decision.attrs["target_answer"]

@@ -1,6 +1,6 @@
 """The report's figures: compute their inputs, draw them, and embed them as PNG data URIs.
 
-Three figures, by key:
+Three figures, by key (the fan chart alone for a law of the compute frontier, L(C)):
 
 - ``fan_chart``: the predictive band over compute out to the budget (:func:`plots.fan_chart`);
 - ``optimum_posterior``: the posterior of N*, D* and tokens per parameter at the budget;
@@ -32,6 +32,12 @@ CAPTIONS = {
     "allocation_frontier": "Expected loss (law-only) of each model size N at the budget, with its "
     "bands; the marks show the Bayes-optimal N, the point fit's N and the assessed choice.",
 }
+#: The captions that differ for a law of the compute frontier (L(C): no split).
+FRONTIER_CAPTIONS = {
+    "fan_chart": CAPTIONS["fan_chart"].replace(
+        "on each draw's compute-optimal split", "on the frontier the runs trace"
+    ),
+}
 #: Resolution of the PNGs (dots per inch).
 DPI = 110
 #: Number of model sizes on the frontier's grid.
@@ -59,21 +65,25 @@ def figure_inputs(fit, facts) -> dict:
         ``chosen_n`` (the proposed N, or None), ``mean_fit_n``, ``budget``, ``converged`` and
         ``runs``.
     """
+    inputs = {
+        "bands": facts.bands,
+        "budget": facts.compute,
+        "converged": bool(fit.converged),
+        "runs": fit.runs,
+        "horizon": facts.horizon,
+    }
+    if not facts.split:  # a law of the compute frontier: the fan chart alone
+        return inputs
     opt = al.optimal_allocation(fit, [facts.compute])
     chosen = facts.value("chosen_n_params") if facts.proposed else None
     mean_fit = facts.value("n_params_mean_fit")
     n_grid = frontier_grid(opt, [chosen, mean_fit])
     probs = tuple(sorted({0.5, facts.prob}))
-    return {
-        "bands": facts.bands,
+    return inputs | {
         "opt": opt,
         "frontier": al.frontier(fit, facts.compute, n_params=n_grid, prob=probs),
         "chosen_n": chosen,
         "mean_fit_n": mean_fit,
-        "budget": facts.compute,
-        "converged": bool(fit.converged),
-        "runs": fit.runs,
-        "horizon": facts.horizon,
     }
 
 
@@ -85,7 +95,8 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def render(inputs: dict) -> dict[str, bytes]:
-    """Draw the three figures from :func:`figure_inputs` and return them as PNG bytes, by key."""
+    """Draw the figures of :func:`figure_inputs` (three, or the fan chart alone for a law of the
+    compute frontier) and return them as PNG bytes, by key."""
     figures = {
         "fan_chart": fan_chart(
             inputs["runs"],
@@ -93,14 +104,15 @@ def render(inputs: dict) -> dict[str, bytes]:
             band="predictive",
             target_compute=inputs["budget"],
             horizon=inputs.get("horizon"),
-        ),
-        "optimum_posterior": optimum_posterior(
-            inputs["opt"], inputs["budget"], converged=inputs["converged"]
-        ),
-        "allocation_frontier": allocation_frontier(
-            inputs["frontier"], chosen_n=inputs["chosen_n"], mean_fit_n=inputs["mean_fit_n"]
-        ),
+        )
     }
+    if "opt" in inputs:
+        figures["optimum_posterior"] = optimum_posterior(
+            inputs["opt"], inputs["budget"], converged=inputs["converged"]
+        )
+        figures["allocation_frontier"] = allocation_frontier(
+            inputs["frontier"], chosen_n=inputs["chosen_n"], mean_fit_n=inputs["mean_fit_n"]
+        )
     return {key: png(fig) for key, fig in figures.items()}
 
 

@@ -17,7 +17,7 @@ from bayes_scaling.report.facts import Facts
 def _needed_row(facts: Facts, p: float) -> tuple:
     """One row of the compute-needed table; never a number where the target is unreachable."""
     needed = facts.value(f"compute_needed_p{round(100 * p)}")
-    label = f"compute for {p:.0%} probability (optimal split)"
+    label = f"compute for {p:.0%} probability ({_on(facts)})"
     if not np.isfinite(needed):
         q = facts.value("prob_unreachable")
         return (
@@ -33,6 +33,11 @@ def _needed_row(facts: Facts, p: float) -> tuple:
     )
 
 
+def _on(facts: Facts) -> str:
+    """Where the run sits: on each draw's optimal split, or on a compute-only law's frontier."""
+    return "optimal split" if facts.split else "on the frontier"
+
+
 def reach(facts: Facts, choice: str) -> Section:
     """Will a run reach the target: at the budget, and with how much compute."""
     t = f"{facts.target:.4g}"
@@ -42,9 +47,9 @@ def reach(facts: Facts, choice: str) -> Section:
         f"At {fmt.flops(facts.compute)} FLOPs a run's final loss (predictive) reaches "
         f"L ≤ {t} nats with probability ",
         opt,
-        " on the compute-optimal split",
+        " on the compute-optimal split" if facts.split else " on the frontier the runs trace",
     ]
-    rows = [(f"P(L ≤ {t}) at the budget, optimal split", opt, "")]
+    rows = [(f"P(L ≤ {t}) at the budget, {_on(facts)}", opt, "")]
     if facts.has("prob_reach_chosen"):
         p_ch = facts.value("prob_reach_chosen")
         chosen = Num("prob-reach-chosen", fmt.prob(p_ch), p_ch)
@@ -69,8 +74,6 @@ def extrapolation(facts: Facts, runs) -> Section:
     """How far beyond the runs the budget and the recommended sizes are."""
     multiple = facts.value("extrapolation")
     biggest = runs.loc[runs["compute"].idxmax()]
-    n_star, d_star = facts.value("n_params_opt"), facts.value("n_tokens_opt")
-    n_max, d_max = float(runs["n_params"].max()), float(runs["n_tokens"].max())
     where = "beyond" if multiple > 1 else "of"
     parts = [
         "The question extrapolates ",
@@ -84,16 +87,31 @@ def extrapolation(facts: Facts, runs) -> Section:
         parts += [f", {np.log10(multiple):.1f} decades of compute with no data."]
     else:
         parts += [", within the runs' range of compute."]
-    text = [
-        sentence(*parts),
-        sentence(
-            "The recommended model has ",
-            Num("n-multiple", fmt.multiple(n_star / n_max), n_star / n_max),
-            " the parameters of the largest model trained and ",
-            fmt.multiple(d_star / d_max),
-            " the tokens of the longest run.",
-        ),
+    text = [sentence(*parts)]
+    rows = [
+        (
+            "compute C (FLOPs)",
+            fmt.flops(runs["compute"].max()),
+            fmt.flops(facts.compute),
+            fmt.multiple(multiple),
+        )
     ]
+    if facts.split:
+        n_star, d_star = facts.value("n_params_opt"), facts.value("n_tokens_opt")
+        n_max, d_max = float(runs["n_params"].max()), float(runs["n_tokens"].max())
+        text.append(
+            sentence(
+                "The recommended model has ",
+                Num("n-multiple", fmt.multiple(n_star / n_max), n_star / n_max),
+                " the parameters of the largest model trained and ",
+                fmt.multiple(d_star / d_max),
+                " the tokens of the longest run.",
+            )
+        )
+        rows += [
+            ("parameters N", fmt.count(n_max), fmt.count(n_star), fmt.multiple(n_star / n_max)),
+            ("tokens D", fmt.count(d_max), fmt.count(d_star), fmt.multiple(d_star / d_max)),
+        ]
     if multiple >= 100:
         text.append(
             sentence(
@@ -106,20 +124,10 @@ def extrapolation(facts: Facts, runs) -> Section:
                 )
             )
         )
-    rows = (
-        (
-            "compute C (FLOPs)",
-            fmt.flops(runs["compute"].max()),
-            fmt.flops(facts.compute),
-            fmt.multiple(multiple),
-        ),
-        ("parameters N", fmt.count(n_max), fmt.count(n_star), fmt.multiple(n_star / n_max)),
-        ("tokens D", fmt.count(d_max), fmt.count(d_star), fmt.multiple(d_star / d_max)),
-    )
     table = Table(
-        "Largest run against the budget (N*, D*: medians)",
+        "Largest run against the budget" + (" (N*, D*: medians)" if facts.split else ""),
         ("quantity", "largest in runs", "at the budget", "multiple"),
-        rows,
+        tuple(rows),
         id="extrapolation-table",
     )
     return Section("extrapolation", "How far this extrapolates", tuple(text), (table,))

@@ -63,6 +63,12 @@ def bad_fit():
 
 
 @pytest.fixture(scope="module")
+def frontier_fit(fit):
+    """L(C) on the same runs (a law of the compute frontier: no split), with its discrepancy."""
+    return bs.fit(fit.runs, law="power:compute", seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
 def report(fit) -> Report:
     return build_report(fit, BUDGET, target=TARGET, tokens_per_param=20, title=TITLE)
 
@@ -287,8 +293,8 @@ def test_trust_section_names_the_discrepancy_and_the_horizon(fit, report):
     assert "trust horizon" in report.markdown.lower()
 
 
-def test_report_compares_laws_and_flags_prior_driven_conclusions(fit):
-    power = bs.fit(fit.runs, law="power:compute", seed=3, progress=False, discrepancy=False)
+def test_report_compares_laws_and_flags_prior_driven_conclusions(fit, frontier_fit):
+    power = frontier_fit
     sens = prior_sensitivity(fit, compute=[BUDGET])
     page = build_report(fit, BUDGET, laws={"power:compute": power}, sensitivity=sens).html
     trust = section_html(page, "trust")
@@ -296,3 +302,29 @@ def test_report_compares_laws_and_flags_prior_driven_conclusions(fit):
     assert "power:compute" in trust and "chinchilla" in trust
     assert 'id="prior-sensitivity-table"' in trust
     assert ("prior-driven" in trust) == bool(sens.flags["prior_driven"].any())
+
+
+def test_a_law_of_the_compute_frontier_gets_a_page_without_a_split(frontier_fit):
+    budget, target = 1e22, 2.6
+    page = build_report(frontier_fit, budget, target=target)
+    ids = re.findall(r'<section id="([^"]+)"', page.html)
+    assert ids == [s for s in ORDER if s not in ("split", "risk")]
+    assert set(page.figures) == {"fan_chart"}
+    found = numbers(page.html)
+    grid = budget_grid(frontier_fit.runs, budget)
+    bands = frontier_fit.bands(compute=grid, prob=[0.9], as_xarray=True)
+    band = bands.sel(band="predictive", prob=0.9).isel(point=int(np.flatnonzero(grid == budget)[0]))
+    assert found["loss-median"] == fmt.loss(band["median"])
+    # the target's numbers are the frontier's: P(reach) at the budget, and the compute needed
+    p_reach = bs.answers.targets.prob_reach(frontier_fit, budget, target)
+    assert found["prob-reach-opt"] == fmt.prob(p_reach)
+    table = allocate(frontier_fit, [budget], target=target).set_index("quantity")
+    assert "n_params_opt" not in table.index and "loss_opt_discrepancy" in table.index
+    needed = table.loc["compute_needed_p50", "estimate"]
+    assert bs.answers.targets.prob_reach(frontier_fit, needed, target) == pytest.approx(
+        0.5, abs=0.01
+    )
+    assert "exponent of compute" in section_html(page.html, "law")
+    assert "frontier the runs trace" in section_html(page.html, "answer")
+    with pytest.raises(bs.ArgumentError, match="params: law 'power:compute' reads compute alone"):
+        build_report(frontier_fit, budget, params=1e9)
