@@ -95,9 +95,21 @@ def require_optimum(fit):
     if fit.law.optimum is None:
         raise BayesScalingError(
             f"law {fit.law.name!r} has no compute-optimal split; allocation (and the report "
-            "built on it) needs a law in N and D alone ('chinchilla', 'kaplan', 'farseer'); "
-            "its bands and summary still answer"
+            "built on it) needs a law in N and D alone ('chinchilla', 'kaplan', 'farseer'), or "
+            "a law in compute alone ('power:compute', 'broken:compute') for the loss, targets and "
+            "report without a split; its bands and summary still answer"
         )
+
+
+def refuse_split(fit, params=None, tokens_per_param=None) -> None:
+    """A law in compute alone (L(C)) takes no split: say so for one that was given."""
+    for name, value in (("params", params), ("tokens_per_param", tokens_per_param)):
+        if value is not None:
+            raise ArgumentError(
+                name,
+                f"law {fit.law.name!r} reads compute alone, so it cannot assess a split; drop "
+                "it, or fit a law in N and D",
+            )
 
 
 def law_loss(fit, n_params, n_tokens, params=None) -> xr.DataArray:
@@ -122,10 +134,9 @@ def loss_draws(
 
 
 def frontier_draws(fit, compute, seed=None, discrepancy: bool = True):
-    """L(C; θ) of a law of the compute frontier (:attr:`~bayes_scaling.laws.Law.
-    reads_compute_only`) at budgets ``compute`` (an xarray or numpy array), with the
-    extrapolation error δ(C) per draw as :func:`loss_draws` adds it: the loss of a run on the
-    frontier the law was fitted to, no split needed."""
+    """L(C; θ) of a law in compute alone (:attr:`~bayes_scaling.laws.Law.reads_compute_only`)
+    at budgets ``compute`` (an xarray or numpy array), with the extrapolation error δ(C) per
+    draw as :func:`loss_draws` adds it: no split needed."""
     loss = fit.law.fn({"compute": compute}, {k: fit.posterior[k] for k in fit.law.params}, np)
     sizes = {"n_params": None, "n_tokens": None, "compute": compute}
     return _with_error(fit, loss, sizes, seed, discrepancy)

@@ -42,14 +42,27 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.intervals import central_interval
-from bayes_scaling.answers.targets import prob_reach, refuse_split, target_answer
+from bayes_scaling.answers.targets import prob_reach, target_answer
 from bayes_scaling.laws import frontier_loss
 
 COLUMNS = ["compute", "quantity", "estimate", "lower", "upper", "note"]
 #: Probabilities at which the compute needed for a target is reported by default.
 TARGET_PROBS = (0.5, 0.9)
-#: What ``loss_opt`` is for a law of the compute frontier.
-FRONTIER_NOTE = "law-only (mean curve) on the compute frontier the runs trace, nats"
+#: What ``loss_opt`` is for a law in compute alone.
+FRONTIER_NOTE = "law-only (mean curve) at C, for a run split as the table's runs were, nats"
+
+
+def check_choice(fit, params=None, tokens_per_param=None) -> None:
+    """A split to assess needs a law with a compute-optimal split, and is given one way at most;
+    a law in compute alone (L(C)) takes none. Checked before any answer or refit."""
+    if fit.law.reads_compute_only:
+        al.refuse_split(fit, params, tokens_per_param)
+        return
+    al.require_optimum(fit)
+    if params is not None and tokens_per_param is not None:
+        raise check.ArgumentError(
+            "params", "propose either params (N) or tokens_per_param (D/N), not both"
+        )
 
 
 def _per_budget(values, budgets, note: str) -> xr.DataArray:
@@ -75,8 +88,8 @@ def decide(
     ----------
     fit : ScalingFit
         A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``), or
-        of a law of the compute frontier, L(C) (``power:compute``): then only ``loss_opt`` (the
-        frontier's loss), ``loss_opt_discrepancy``, the target's variables and
+        of a law in compute alone, L(C) (``power:compute``): then only ``loss_opt`` (the law's
+        loss at C), ``loss_opt_discrepancy``, the target's variables and
         ``extrapolation``, and no proposed split.
     compute : float or sequence of float
         Budgets C in FLOPs; the ``budget`` dim keeps the order given.
@@ -102,10 +115,7 @@ def decide(
     >>> ds["n_params_opt"].median(("chain", "draw"))                        # doctest: +SKIP
     """
     budgets = check.positive_array(compute, "compute")
-    if params is not None and tokens_per_param is not None:
-        raise check.ArgumentError(
-            "params", "propose either params (N) or tokens_per_param (D/N), not both"
-        )
+    check_choice(fit, params, tokens_per_param)
     params = check.optional_positive(params, "params")
     tokens_per_param = check.optional_positive(tokens_per_param, "tokens_per_param")
     target = check.optional_positive(target, "target")
@@ -116,7 +126,6 @@ def decide(
     largest = float(fit.runs["compute"].max())
     chosen = params is not None or tokens_per_param is not None
     if fit.law.reads_compute_only:
-        refuse_split(fit, params, tokens_per_param)
         ds = _frontier(fit, budgets, with_disc)
     else:
         ds = _split(fit, budgets, k, discrepancy, with_disc, params, tokens_per_param)
@@ -129,7 +138,8 @@ def decide(
         ds["prob_reach_opt"] = _per_budget(
             [prob_reach(fit, c, **reach) for c in budgets],
             budgets,
-            f"P(run loss <= {target:g}) on the optimal split",
+            f"P(run loss <= {target:g}) "
+            + ("at C" if fit.law.reads_compute_only else "on the optimal split"),
         )
         if chosen:
             ds["prob_reach_chosen"] = _per_budget(
@@ -163,7 +173,7 @@ def decide(
 
 
 def _frontier(fit, budgets, with_disc: bool) -> xr.Dataset:
-    """A law of the compute frontier, L(C): its loss at each budget, with no split to choose."""
+    """A law in compute alone, L(C): its loss at each budget, with no split to choose."""
     c = xr.DataArray(budgets, dims="budget", coords={"budget": budgets})
     params = {name: fit.posterior[name] for name in fit.law.params}
     ds = xr.Dataset(
@@ -171,7 +181,7 @@ def _frontier(fit, budgets, with_disc: bool) -> xr.Dataset:
     )
     if with_disc:
         ds["loss_opt_discrepancy"] = al.frontier_draws(fit, c).assign_attrs(
-            note="the frontier's loss + extrapolation discrepancy, nats"
+            note="L(C) + extrapolation discrepancy, nats"
         )
     return ds
 
@@ -342,7 +352,8 @@ def allocate(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``).
+        A fit of a law with a compute-optimal split (``chinchilla``, ``kaplan``, ``farseer``), or
+        of a law in compute alone (``power:compute``: the loss and target rows, no split).
     compute : float or sequence of float
         Budgets C in FLOPs.
     params, tokens_per_param : float, optional

@@ -11,7 +11,7 @@ For every draw we solve for the compute at which that draw reaches the target,
     C_reach(θ, δ, ε) = min { C : L(N(C), D(C); θ)·exp(δ(C) + ε) ≤ target },
 
 along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio; a law of the
-compute frontier, L(C), needs no split). Under the law
+law in compute alone, L(C), needs no split). Under the law
 no compute takes the loss below the irreducible loss E, so a target at or below a draw's E is
 unreachable for that draw: C_reach = ∞ when target ≤ E (run noise and the discrepancy describe
 how a run scatters around the law, not a way under its floor), and likewise when
@@ -42,6 +42,7 @@ from bayes_scaling.answers.allocation import (
     flops_of,
     frontier_draws,
     loss_draws,
+    refuse_split,
     require_optimum,
 )
 from bayes_scaling.answers.intervals import needed_quantiles
@@ -115,17 +116,6 @@ def run_loss_at(
             n, d = _sizes_at(fit, compute, tokens_per_param, k)
         loss = loss_draws(fit, n, d, k, seed, discrepancy)
     return loss.broadcast_like(fit.posterior["sigma"]) * np.exp(_noise(fit, seed))
-
-
-def refuse_split(fit, params=None, tokens_per_param=None) -> None:
-    """A law of the compute frontier (L(C)) takes no split: say so for one that was given."""
-    for name, value in (("params", params), ("tokens_per_param", tokens_per_param)):
-        if value is not None:
-            raise ArgumentError(
-                name,
-                f"law {fit.law.name!r} reads compute alone (the loss on the frontier its runs "
-                f"trace), so it cannot assess a split; drop {name}, or fit a law in N and D",
-            )
 
 
 def _noise(fit, seed) -> xr.DataArray:
@@ -255,7 +245,7 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
 
     def split_at(log_c):
         compute = np.exp(log_c)
-        if fit.law.reads_compute_only:  # the frontier's loss at C: no split
+        if fit.law.reads_compute_only:  # L(C): no split
             return {"n_params": None, "n_tokens": None, "compute": compute}
         if tokens_per_param is not None:
             return ratio_split(compute, tokens_per_param, k)

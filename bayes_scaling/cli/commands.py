@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bayes_scaling import inference
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
+from bayes_scaling.answers.decision import check_choice
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.output import (
     client_of,
@@ -115,8 +116,8 @@ def cmd_allocate(args) -> int:
 
 
 def cmd_report(args) -> int:
-
     result = single_fit(args.fit)
+    check_choice(result, args.params, args.tokens_per_param)  # before any refit
     laws = {}
     for path in args.compare or []:  # two fits of one law (other priors) are two entries
         other = single_fit(path)

@@ -117,13 +117,13 @@ def _current_fit(args):
         result = read_fit(args.runs)
         if not isinstance(result, ScalingFit):
             raise FitFileError(f"{args.runs!r} is not a single-law fit; give its runs table")
-        _check_compute_target(result.law, args)
         if args.law is not None and get_law(args.law).name != result.law.name:
             raise ArgumentError(
                 "--law",
                 f"{args.runs!r} is a fit of the {result.law.name!r} law, not {args.law!r}; drop "
                 "--law, or give the runs table to fit that law",
             )
+        _check_compute_target(result.law, args)
         return result
     from bayes_scaling import inference  # the sampler, imported when a fit runs
 

@@ -76,7 +76,7 @@ class Law:
 
     @property
     def reads_compute_only(self) -> bool:
-        """True for L(C), a law of the compute frontier: its loss at a budget needs no split."""
+        """True for L(C), a law in compute alone: its loss at a budget needs no split."""
         return tuple(self.inputs) == ("compute",)
 
     def evaluate(self, posterior: xr.Dataset, inputs: Mapping[str, np.ndarray]) -> xr.DataArray:

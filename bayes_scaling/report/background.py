@@ -95,9 +95,13 @@ INPUT_WORDS = {"n_params": "parameters", "n_tokens": "tokens", "compute": "compu
 def _roles(fit) -> str:
     """What the law's main parameters are: E, each exponent (from ``law.exponents``), the noise."""
     parts = ["E is the irreducible loss (nats)"] if "E" in fit.law.params else []
+    by_input: dict[str, list[str]] = {}
+    for name, col in fit.law.exponents.items():
+        by_input.setdefault(col, []).append(name)
     parts += [
-        f"{name} the exponent of {INPUT_WORDS.get(col, col)}"
-        for name, col in fit.law.exponents.items()
+        f"{' and '.join(names)} the exponent{'s' if len(names) > 1 else ''} of "
+        f"{INPUT_WORDS.get(col, col)}"
+        for col, names in by_input.items()
     ]
     noise = "σ and ν describe" if "nu" in fit.posterior else "σ describes"
     return "; ".join([*parts, f"{noise} the run-to-run noise of log loss."])
@@ -195,8 +199,9 @@ def assumptions(fit, facts) -> Section:
         sentence(f"Training compute C = {facts.k:g}·N·D FLOPs (N parameters, D tokens).")
         if facts.split
         else sentence(
-            f"The {fit.law.name} law reads training compute C alone: it predicts a run on the "
-            "frontier its runs trace (each budget's best run), not a run of any other split."
+            f"The {fit.law.name} law reads training compute C alone: it predicts a run at C split "
+            "as the table's runs were, averaged over their splits (fitted to each budget's best "
+            "run only, it would predict the compute-optimal frontier)."
         ),
         sentence(
             f"A run's final loss is L({inputs})·exp(ε), with ε ~ ",

@@ -137,7 +137,9 @@ def law_evidence(fit, laws, facts, skill=None) -> LawEvidence | None:
     grid = np.unique(np.r_[largest * np.geomspace(1, 1e3, 7), facts.compute])
     # laws without a compute-optimal split are compared on a fixed split
     ratio = facts.proposed.get("tokens_per_param")
-    if ratio is None and any(f.law.optimum is None for f in fits.values()):
+    if ratio is None and any(
+        f.law.optimum is None and not f.law.reads_compute_only for f in fits.values()
+    ):
         ratio = 20.0
     parted = disagreement(fits, compute=grid, tokens_per_param=ratio, prob=facts.prob)
     comparison = compare_laws(fits)
@@ -186,8 +188,8 @@ def build_report(
     Parameters
     ----------
     fit : ScalingFit
-        A fit of a law with a compute-optimal split (``chinchilla``), or of a law of the compute
-        frontier, L(C) (``power:compute``): its page has no split, regret or optimum figures.
+        A fit of a law with a compute-optimal split (``chinchilla``), or of a law in compute
+        alone, L(C) (``power:compute``): its page has no split, regret or optimum figures.
     compute : float
         The budget C (FLOPs).
     target : float, optional

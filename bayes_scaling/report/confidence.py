@@ -46,8 +46,13 @@ def _discrepancy_text(facts: Facts) -> list:
     out = [
         sentence(
             "The bands include an extrapolation discrepancy: an error of the law itself that is "
-            "small inside the runs (where only the law's local misfit, learned from the runs' "
-            "residuals, remains) and grows with the distance beyond them, learned by refitting "
+            + (
+                "small inside the runs (where only the law's local misfit, learned from the runs' "
+                "residuals, remains)"
+                if facts.local_misfit
+                else "zero inside the runs"
+            )
+            + " and grows with the distance beyond them, learned by refitting "
             f"the law on the smaller runs and checking the larger ones ({facts.discrepancy})."
         )
     ]

@@ -54,7 +54,7 @@ def question(facts: Facts) -> Section:
     parts = (
         ["How should a ", budget, "-FLOP budget be split, what loss should we expect"]
         if facts.split
-        else ["What loss should we expect of a ", budget, "-FLOP run on the runs' frontier"]
+        else ["What loss should we expect of a ", budget, "-FLOP run"]
     )
     if facts.target is not None:
         parts += [
@@ -107,9 +107,9 @@ def answer(facts: Facts) -> Section:
             "Both assume the run is trained on the compute-optimal split below; compare a "
             "measured run with the predictive band."
             if facts.split
-            else "The law reads compute alone: both bands are for a run on the "
-            "frontier the runs trace (each budget's best split, as the runs found it); compare a "
-            "measured run with the predictive band."
+            else "The law reads compute alone: both bands are for a run at this compute split as "
+            "the table's runs were (fitted to each budget's best run only, they would be for the "
+            "compute-optimal frontier); compare a measured run with the predictive band."
         ),
     )
     rows = (

@@ -21,10 +21,10 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.bands import resolve_sizes, warn_below_data
-from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, decide
+from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, check_choice, decide
 from bayes_scaling.answers.horizon import TrustHorizon, trust_horizon
-from bayes_scaling.answers.targets import TargetAnswer, refuse_split
-from bayes_scaling.errors import ArgumentError, ExtrapolationWarning
+from bayes_scaling.answers.targets import TargetAnswer
+from bayes_scaling.errors import ExtrapolationWarning
 from bayes_scaling.plots import compute_grid
 
 
@@ -61,6 +61,8 @@ class Facts:
         How far beyond the largest run the band stays within the report's tolerance.
     discrepancy : str
         The discrepancy's description, or "off".
+    local_misfit : bool
+        Whether the discrepancy has a local misfit inside the runs (a law in N and D).
     """
 
     compute: float
@@ -75,6 +77,7 @@ class Facts:
     param_only: tuple[float, float, float] | None = None
     horizon: TrustHorizon | None = None
     discrepancy: str = "off"
+    local_misfit: bool = False
 
     @property
     def table(self) -> pd.DataFrame:
@@ -121,19 +124,17 @@ class Facts:
 
     @property
     def split(self) -> bool:
-        """Whether the law splits the budget into N and D (False for a law of the compute
-        frontier, L(C): the page then has no split, no regret and no optimum figures)."""
+        """Whether the law splits the budget into N and D (False for a law in compute alone,
+        L(C): the page then has no split, no regret and no optimum figures)."""
         return self.has("n_params_opt")
 
 
 def assessed_choice(fit, compute: float, params=None, tokens_per_param=None) -> dict:
     """The split whose risk is reported: the proposed one, else the point fit's N (``params``);
-    none for a law of the compute frontier (L(C)), which takes no split."""
+    none for a law in compute alone (L(C)), which takes no split."""
+    check_choice(fit, params, tokens_per_param)
     if fit.law.reads_compute_only:
-        refuse_split(fit, params, tokens_per_param)
         return {}
-    if params is not None and tokens_per_param is not None:
-        raise ArgumentError("params", "give params (N) or tokens_per_param (D/N), not both")
     if params is not None:
         return {"params": float(params)}
     if tokens_per_param is not None:
@@ -175,8 +176,6 @@ def gather(
     """
     compute = check.positive(compute, "compute")
     prob = check.probability(prob, "prob")
-    if not fit.law.reads_compute_only:
-        al.require_optimum(fit)
     choice = assessed_choice(fit, compute, params, tokens_per_param)
     decision = decide(fit, compute, **choice, target=target, target_probs=TARGET_PROBS)
     answer = decision.attrs["target_answer"]
@@ -202,6 +201,7 @@ def gather(
         param_only=param_only,
         horizon=horizon,
         discrepancy=disc.describe() if disc is not None else "off",
+        local_misfit=disc is not None and disc.local is not None,
         compute=compute,
         prob=prob,
         target=None if target is None else float(target),

@@ -1,6 +1,6 @@
 """The report's figures: compute their inputs, draw them, and embed them as PNG data URIs.
 
-Three figures, by key (the fan chart alone for a law of the compute frontier, L(C)):
+Three figures, by key (the fan chart alone for a law in compute alone, L(C)):
 
 - ``fan_chart``: the predictive band over compute out to the budget (:func:`plots.fan_chart`);
 - ``optimum_posterior``: the posterior of N*, D* and tokens per parameter at the budget;
@@ -32,10 +32,10 @@ CAPTIONS = {
     "allocation_frontier": "Expected loss (law-only) of each model size N at the budget, with its "
     "bands; the marks show the Bayes-optimal N, the point fit's N and the assessed choice.",
 }
-#: The captions that differ for a law of the compute frontier (L(C): no split).
+#: The captions that differ for a law in compute alone (L(C): no split).
 FRONTIER_CAPTIONS = {
     "fan_chart": CAPTIONS["fan_chart"].replace(
-        "on each draw's compute-optimal split", "on the frontier the runs trace"
+        "on each draw's compute-optimal split", "for a run split as the table's runs were"
     ),
 }
 #: Resolution of the PNGs (dots per inch).
@@ -72,7 +72,7 @@ def figure_inputs(fit, facts) -> dict:
         "runs": fit.runs,
         "horizon": facts.horizon,
     }
-    if not facts.split:  # a law of the compute frontier: the fan chart alone
+    if not facts.split:  # a law in compute alone: the fan chart alone
         return inputs
     opt = al.optimal_allocation(fit, [facts.compute])
     chosen = facts.value("chosen_n_params") if facts.proposed else None
@@ -96,7 +96,7 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
 
 def render(inputs: dict) -> dict[str, bytes]:
     """Draw the figures of :func:`figure_inputs` (three, or the fan chart alone for a law of the
-    compute frontier) and return them as PNG bytes, by key."""
+    compute alone) and return them as PNG bytes, by key."""
     figures = {
         "fan_chart": fan_chart(
             inputs["runs"],

@@ -34,8 +34,9 @@ def _needed_row(facts: Facts, p: float) -> tuple:
 
 
 def _on(facts: Facts) -> str:
-    """Where the run sits: on each draw's optimal split, or on a compute-only law's frontier."""
-    return "optimal split" if facts.split else "on the frontier"
+    """Where the run sits: on each draw's optimal split, or (a law in compute alone) split as the
+    table's runs were."""
+    return "optimal split" if facts.split else "split as the runs were"
 
 
 def reach(facts: Facts, choice: str) -> Section:
@@ -47,7 +48,9 @@ def reach(facts: Facts, choice: str) -> Section:
         f"At {fmt.flops(facts.compute)} FLOPs a run's final loss (predictive) reaches "
         f"L ≤ {t} nats with probability ",
         opt,
-        " on the compute-optimal split" if facts.split else " on the frontier the runs trace",
+        " on the compute-optimal split"
+        if facts.split
+        else " for a run split as the table's runs were",
     ]
     rows = [(f"P(L ≤ {t}) at the budget, {_on(facts)}", opt, "")]
     if facts.has("prob_reach_chosen"):

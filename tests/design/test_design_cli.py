@@ -177,3 +177,5 @@ def test_a_saved_fit_without_a_split_is_refused_a_budget_target(files, tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "law 'power:n_params' has no compute-optimal split" in err
     assert "tokens_per_param" not in err
+    assert main([*args, "--compute", "1e22", "--law", "chinchilla"]) == 2  # the law first
+    assert "a fit of the 'power:n_params' law, not 'chinchilla'" in capsys.readouterr().err

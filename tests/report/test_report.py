@@ -17,6 +17,7 @@ import bayes_scaling as bs
 from bayes_scaling import _format as fmt
 from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.decision import allocate
+from bayes_scaling.cli.entry import main
 from bayes_scaling.report import Report, build_report
 from bayes_scaling.report.blocks import Content, Num, Section, Table
 from bayes_scaling.report.facts import budget_grid
@@ -304,7 +305,7 @@ def test_report_compares_laws_and_flags_prior_driven_conclusions(fit, frontier_f
     assert ("prior-driven" in trust) == bool(sens.flags["prior_driven"].any())
 
 
-def test_a_law_of_the_compute_frontier_gets_a_page_without_a_split(frontier_fit):
+def test_a_law_in_compute_alone_gets_a_page_without_a_split(frontier_fit):
     budget, target = 1e22, 2.6
     page = build_report(frontier_fit, budget, target=target)
     ids = re.findall(r'<section id="([^"]+)"', page.html)
@@ -315,16 +316,38 @@ def test_a_law_of_the_compute_frontier_gets_a_page_without_a_split(frontier_fit)
     bands = frontier_fit.bands(compute=grid, prob=[0.9], as_xarray=True)
     band = bands.sel(band="predictive", prob=0.9).isel(point=int(np.flatnonzero(grid == budget)[0]))
     assert found["loss-median"] == fmt.loss(band["median"])
-    # the target's numbers are the frontier's: P(reach) at the budget, and the compute needed
+    # P(reach) at the budget two ways: the run losses at C, and the per-draw compute that first
+    # reaches the target (a search along C), which must agree draw by draw up to the search grid
+    reach = bs.answers.targets.compute_to_reach(frontier_fit, target)
     p_reach = bs.answers.targets.prob_reach(frontier_fit, budget, target)
-    assert found["prob-reach-opt"] == fmt.prob(p_reach)
+    assert float((reach <= budget).mean()) == pytest.approx(p_reach, abs=0.002)
+    assert 0.05 < p_reach < 0.95 and found["prob-reach-opt"] == fmt.prob(p_reach)
     table = allocate(frontier_fit, [budget], target=target).set_index("quantity")
     assert "n_params_opt" not in table.index and "loss_opt_discrepancy" in table.index
+    assert "at C" in table.loc["prob_reach_opt", "note"]
     needed = table.loc["compute_needed_p50", "estimate"]
-    assert bs.answers.targets.prob_reach(frontier_fit, needed, target) == pytest.approx(
-        0.5, abs=0.01
-    )
-    assert "exponent of compute" in section_html(page.html, "law")
-    assert "frontier the runs trace" in section_html(page.html, "answer")
-    with pytest.raises(bs.ArgumentError, match="params: law 'power:compute' reads compute alone"):
-        build_report(frontier_fit, budget, params=1e9)
+    assert float((reach <= needed).mean()) == pytest.approx(0.5, abs=0.01)
+    assert "alpha the exponent of compute" in section_html(page.html, "law")
+    assert "split as the table" in section_html(page.html, "answer")
+    assert "local misfit" not in section_html(page.html, "trust")  # none for a law in C alone
+    for kwargs in ({"params": 1e9}, {"tokens_per_param": 20}):
+        (name,) = kwargs
+        with pytest.raises(bs.ArgumentError, match=f"{name}: law 'power:compute' reads compute"):
+            build_report(frontier_fit, budget, **kwargs)
+        with pytest.raises(bs.ArgumentError, match="reads compute alone"):
+            allocate(frontier_fit, [budget], **kwargs)
+    with pytest.raises(bs.ArgumentError, match="tokens_per_param: law 'power:compute'"):
+        bs.answers.targets.compute_to_reach(frontier_fit, target, tokens_per_param=20)
+
+
+def test_cli_refuses_a_split_for_a_law_in_compute_alone_before_any_refit(
+    frontier_fit, tmp_path, no_sampling, capsys
+):
+    saved = tmp_path / "compute_only.nc"
+    frontier_fit.save(saved)
+    out = str(tmp_path / "page.html")
+    args = ["report", str(saved), "--compute", "1e22", "--params", "1e9", "--out", out]
+    assert main([*args, "--prior-sensitivity"]) == 2  # no refit ran (no_sampling)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayes-scaling: error: --params:")
+    assert "reads compute alone" in err and "drop it" in err
