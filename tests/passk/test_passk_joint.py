@@ -125,3 +125,45 @@ def test_poolings_compared_by_loo(joint_pair):
 def test_one_model_is_fitted_alone_whatever_the_pooling(passk_fit):
     # tests/conftest.py: the session's one-model fit, with the default pooling
     assert passk_fit.pooling == "independent" and passk_fit.pool_posterior is None
+
+
+@pytest.mark.parametrize(("m", "c", "sigma"), [(0.0, 0.5, 0.3), (-1.0, 0.0, 1.0)])
+def test_a_one_sided_bound_is_recovered_from_its_posterior(m, c, sigma):
+    """Draws of t ~ N(m, 1) kept with probability Φ((c − t)/σ) (an upper bound), or
+    Φ((t − c)/σ) (a lower bound): :func:`one_sided_term` recovers c and 1/σ in the oriented
+    coordinate from their mean and variance alone."""
+    from scipy.stats import norm
+
+    from bayes_scaling.passk.joint import one_sided_term
+
+    rng = np.random.default_rng(7)
+    t = rng.normal(m, 1.0, 1_000_000)
+    for flip in (1.0, -1.0):
+        kept = t[rng.uniform(size=t.size) < norm.cdf(flip * (c - t) / sigma)]
+        got_flip, got_c, got_precision = one_sided_term(m, kept)
+        assert got_flip == flip
+        assert got_c == pytest.approx(flip * c, abs=0.05)
+        assert got_precision == pytest.approx(1 / sigma, rel=0.08)
+    # nothing one-sided to fit: the draws are the prior's (no shift) or wider than it
+    assert one_sided_term(m, rng.normal(m, 1.0, 100_000)) is None
+    assert one_sided_term(m, rng.normal(m - 1, 1.5, 100_000)) is None
+
+
+def test_a_model_that_solved_nothing_enters_the_law_through_bounds():
+    """The zero-success model's informed direction becomes a one-sided term (kind 1), oriented
+    so that its likelihood falls along it; a Gaussian posterior keeps its Gaussian term."""
+    import xarray as xr
+
+    from bayes_scaling.passk.joint import likelihood_directions
+
+    prior = (("x", 0.0, 1.0), ("y", 0.0, 1.0))
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.0, 1.0, 400_000)
+    x = x[rng.uniform(size=x.size) < 1 - np.exp(-np.exp(-3 * x))]  # falls as x grows
+    y = rng.normal(0.0, 1.0, x.size)
+    post = xr.Dataset({"x": ("draw", x), "y": ("draw", y)})
+    block = likelihood_directions(post, prior, one_sided=True)
+    assert block.shape == (5, 1) and block[-1, 0] == 1.0
+    assert abs(block[0, 0]) > 0.99 and block[0, 0] > 0  # along +x, where the likelihood falls
+    gaussian = likelihood_directions(post, prior)
+    assert gaussian.shape == (5, 1) and gaussian[-1, 0] == 0.0
