@@ -335,6 +335,13 @@ class TargetAnswer:
                     f"No compute reaches {self.target:.4g} nats with probability {fmt.prob(p)}: "
                     f"{fmt.not_reachable(p, self.prob_unreachable)}."
                 )
+            elif self.multiple_of_largest[p] <= SEARCH_MULTIPLES[0] * (1 + 1e-9):
+                out.append(
+                    f"{self.target:.4g} nats is reached with probability {fmt.prob(p)} already "
+                    f"at the smallest compute searched ({fmt.flops(c)} FLOPs, "
+                    f"{fmt.multiple(self.multiple_of_largest[p])} the largest run): the target "
+                    "lies above the law's loss there."
+                )
             else:
                 out.append(
                     f"Reaching {self.target:.4g} nats with probability {fmt.prob(p)} needs about "

@@ -58,16 +58,30 @@ def _discrepancy_text(facts: Facts) -> list:
     ]
     if facts.param_only is not None:
         p_lo, _, p_hi = facts.param_only
-        out.append(
-            sentence(
-                f"At {fmt.flops(facts.compute)} FLOPs it widens the {facts.prob:.0%} predictive "
-                "band from ",
-                Num("param-only-width", fmt.nats(p_hi - p_lo), p_hi - p_lo),
-                " (parameters and run noise only) to ",
-                Num("discrepancy-width", fmt.nats(hi - lo), hi - lo),
-                ".",
+        without = Num("param-only-width", fmt.nats(p_hi - p_lo), p_hi - p_lo)
+        with_it = Num("discrepancy-width", fmt.nats(hi - lo), hi - lo)
+        at = f"At {fmt.flops(facts.compute)} FLOPs"
+        if hi - lo > p_hi - p_lo:
+            out.append(
+                sentence(
+                    f"{at} it widens the {facts.prob:.0%} predictive band from ",
+                    without,
+                    " (parameters and run noise only) to ",
+                    with_it,
+                    ".",
+                )
             )
-        )
+        else:  # the error beyond the runs is zero inside them: the widths differ by draw noise
+            out.append(
+                sentence(
+                    f"{at}, within or just beyond the runs, it adds nothing measurable: the "
+                    f"{facts.prob:.0%} predictive band is ",
+                    without,
+                    " wide without it and ",
+                    with_it,
+                    " with it (the difference is the draws' noise).",
+                )
+            )
     return out
 
 

@@ -10,6 +10,7 @@ import xarray as xr
 from bayes_scaling import _format as fmt
 from bayes_scaling.answers.intervals import central_interval, needed_quantiles
 from bayes_scaling.answers.targets import (
+    SEARCH_MULTIPLES,
     _first_crossing,
     compute_to_reach,
     prob_reach,
@@ -33,6 +34,16 @@ def test_a_target_below_the_whole_posterior_of_e_is_not_reachable(demo_fit):
     table = demo_fit.allocate(largest * 100, target=target).set_index("quantity")
     assert np.isnan(table.loc["compute_needed_p50", "estimate"])
     assert table.loc["compute_needed_p90", "note"] == fmt.not_reachable(0.9, 1.0)
+
+
+def test_a_target_above_every_loss_is_said_to_be_reached_from_the_start(demo_fit):
+    """A target above the law's loss at the smallest compute searched is not given a compute
+    "needed" as if it were a finding: the page says it is reached there already."""
+    answer = target_answer(demo_fit, 100.0, prob=(0.5, 0.9))
+    assert answer.multiple_of_largest == pytest.approx({0.5: 1e-6, 0.9: 1e-6}, rel=1e-9)
+    assert SEARCH_MULTIPLES[0] == 1e-6
+    text = " ".join(answer.sentences())
+    assert "already at the smallest compute searched" in text and "needs about" not in text
 
 
 def test_no_draw_reaches_a_target_at_or_below_its_own_e(demo_fit):

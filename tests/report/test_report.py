@@ -294,6 +294,16 @@ def test_trust_section_names_the_discrepancy_and_the_horizon(fit, report):
     assert "trust horizon" in report.markdown.lower()
 
 
+def test_a_budget_inside_the_runs_gets_no_width_from_the_discrepancy(fit):
+    largest = float(fit.runs["compute"].max())
+    trust = section_html(build_report(fit, largest, tolerance=None).html, "trust")
+    exact = {i: float(v) for i, v, _ in NUM.findall(trust)}  # data-value: unrounded
+    with_it, without = exact["discrepancy-width"], exact["param-only-width"]
+    assert with_it == pytest.approx(without, rel=0.1)  # zero error inside the runs
+    assert ("widens" in trust) == (with_it > without)
+    assert ("adds nothing measurable" in trust) == (with_it <= without)
+
+
 def test_report_compares_laws_and_flags_prior_driven_conclusions(fit, frontier_fit):
     power = frontier_fit
     sens = prior_sensitivity(fit, compute=[BUDGET])
