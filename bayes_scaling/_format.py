@@ -97,6 +97,19 @@ def not_reachable(p: float, q: float) -> str:
     return f"not reachable with probability {prob(p)} (unreachable with probability {prob(q)})"
 
 
+def met_from_start(target: str, p: float, compute: float, times: float) -> str:
+    """The one wording of a target met already at the smallest compute searched: the compute
+    found there is the search's lower end, not a compute the target needs.
+
+    >>> met_from_start("3 nats", 0.5, 1e14, 1e-6)
+    '3 nats is met with probability 50% already at the smallest compute searched (1e+14 FLOPs, 1e-06x the largest run)'
+    """  # noqa: E501
+    return (
+        f"{target} is met with probability {prob(p)} already at the smallest compute searched "
+        f"({flops(compute)} FLOPs, {multiple(times)} the largest run)"
+    )
+
+
 def interval(lower: str, upper: str) -> str:
     """An interval from two formatted ends: ``"2.154 – 2.434"``."""
     return f"{lower} – {upper}"

@@ -320,6 +320,8 @@ def allocation_table(ds: xr.Dataset, prob: float = DEFAULT_PROB) -> pd.DataFrame
                 if np.isfinite(needed)
                 else fmt.not_reachable(p, float(ds["prob_unreachable"]))
             )
+            if answer is not None and answer.met_from_start(p):
+                note += ": the search's lower end, met there already"
             rows.append(_row(np.nan, f"compute_needed_p{round(100 * p)}", needed, prob, note))
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.attrs.update(

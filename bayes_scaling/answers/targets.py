@@ -319,6 +319,12 @@ class TargetAnswer:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def met_from_start(self, p: float) -> bool:
+        """Whether the compute found for probability ``p`` is the search's lower end (the target
+        is met there already: no compute is "needed")."""
+        m = self.multiple_of_largest.get(p)
+        return m is not None and m <= SEARCH_MULTIPLES[0] * (1 + 1e-9)
+
     def sentences(self) -> list[str]:
         """Plain-language statements, never hiding an unreachable target behind a number."""
         out = []
@@ -335,13 +341,9 @@ class TargetAnswer:
                     f"No compute reaches {self.target:.4g} nats with probability {fmt.prob(p)}: "
                     f"{fmt.not_reachable(p, self.prob_unreachable)}."
                 )
-            elif self.multiple_of_largest[p] <= SEARCH_MULTIPLES[0] * (1 + 1e-9):
-                out.append(
-                    f"{self.target:.4g} nats is reached with probability {fmt.prob(p)} already "
-                    f"at the smallest compute searched ({fmt.flops(c)} FLOPs, "
-                    f"{fmt.multiple(self.multiple_of_largest[p])} the largest run): the target "
-                    "lies above the law's loss there."
-                )
+            elif self.met_from_start(p):
+                m = self.multiple_of_largest[p]
+                out.append(fmt.met_from_start(f"{self.target:.4g} nats", p, c, m) + ".")
             else:
                 out.append(
                     f"Reaching {self.target:.4g} nats with probability {fmt.prob(p)} needs about "

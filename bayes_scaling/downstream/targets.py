@@ -111,6 +111,11 @@ class MetricTarget:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def met_from_start(self, p: float) -> bool:
+        """Whether the compute found for probability ``p`` is the search's lower end."""
+        m = self.multiple_of_largest.get(p)
+        return m is not None and m <= SEARCH[0] * (1 + 1e-9)
+
     def sentences(self) -> list[str]:
         """Plain statements; an unreachable target is never hidden behind a number."""
         word = "at least" if self.higher_is_better else "at most"
@@ -125,6 +130,9 @@ class MetricTarget:
                     f"reaches {self.target:.3g} with probability {fmt.prob(p)}: "
                     f"{fmt.not_reachable(p, self.prob_unreachable)}."
                 )
+            elif self.met_from_start(p):
+                m = self.multiple_of_largest[p]
+                out.append(fmt.met_from_start(f"{self.target:.3g}", p, c, m) + ".")
             else:
                 out.append(
                     f"Reaching {self.target:.3g} with probability {fmt.prob(p)} needs about "

@@ -61,7 +61,7 @@ def _discrepancy_text(facts: Facts) -> list:
         without = Num("param-only-width", fmt.nats(p_hi - p_lo), p_hi - p_lo)
         with_it = Num("discrepancy-width", fmt.nats(hi - lo), hi - lo)
         at = f"At {fmt.flops(facts.compute)} FLOPs"
-        if hi - lo > p_hi - p_lo:
+        if hi - lo > 1.01 * (p_hi - p_lo):  # within 1%: the draws' noise
             out.append(
                 sentence(
                     f"{at} it widens the {facts.prob:.0%} predictive band from ",
@@ -74,12 +74,12 @@ def _discrepancy_text(facts: Facts) -> list:
         else:  # the error beyond the runs is zero inside them: the widths differ by draw noise
             out.append(
                 sentence(
-                    f"{at}, within or just beyond the runs, it adds nothing measurable: the "
+                    f"{at} it adds nothing measurable (it is zero inside the runs): the "
                     f"{facts.prob:.0%} predictive band is ",
                     without,
                     " wide without it and ",
                     with_it,
-                    " with it (the difference is the draws' noise).",
+                    " with it (within 1%, the draws' noise).",
                 )
             )
     return out

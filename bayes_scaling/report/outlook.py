@@ -26,10 +26,11 @@ def _needed_row(facts: Facts, p: float) -> tuple:
             "",
         )
     multiple = needed / facts.answer.largest_run_compute
+    at_most = "≤ " if facts.answer.met_from_start(p) else ""  # met at the search's lower end
     return (
         label,
-        Num(f"compute-needed-p{round(100 * p)}", fmt.flops(needed), needed),
-        fmt.multiple(multiple),
+        Num(f"compute-needed-p{round(100 * p)}", at_most + fmt.flops(needed), needed),
+        at_most + fmt.multiple(multiple),
     )
 
 

@@ -44,6 +44,9 @@ def test_a_target_above_every_loss_is_said_to_be_reached_from_the_start(demo_fit
     assert SEARCH_MULTIPLES[0] == 1e-6
     text = " ".join(answer.sentences())
     assert "already at the smallest compute searched" in text and "needs about" not in text
+    largest = float(demo_fit.runs["compute"].max())
+    table = demo_fit.allocate(largest * 10, target=100.0).set_index("quantity")
+    assert "the search's lower end" in table.loc["compute_needed_p90", "note"]
 
 
 def test_no_draw_reaches_a_target_at_or_below_its_own_e(demo_fit):
