@@ -149,9 +149,9 @@ def likelihood_directions(
     """One model's likelihood in its P sampled parameters θ (``prior``'s names: (log_a, log_b,
     unsolvable_logit) for the Beta, :data:`~bayes_scaling.passk.logit.LOGIT_PARAMS` for the
     logit-normal mixture), recovered from its posterior draws in the Gaussian approximation by
-    dividing out the Normal prior: a (P + 2, r) matrix of the informed directions v (P rows), the
+    dividing out the Normal prior: a (P + 3, r) matrix of the informed directions v (P rows), the
     location u along each and its precision λ, so that the likelihood is Σ −λ/2·(u − v·θ)², and
-    a last row of zeros (the term's kind: Gaussian).
+    a last row, the term's kind (0: Gaussian; 1: one-sided, below).
 
     ``one_sided`` (a model that solved nothing, when :data:`ONE_SIDED`): its likelihood only
     bounds each direction from
@@ -198,7 +198,7 @@ log_ndtr = scipy_function("special", "log_ndtr")  # SciPy on first use
 #: Whether a model that solved nothing enters the law through one-sided terms
 #: (:func:`one_sided_term`) instead of Gaussian ones. Off: on the 39 thinned GSM8K models, law
 #: predictions at each left-out model's (N, D) (``benchmarks/passk_law_holdout.py
-#: --one-sided``) had a 9-13% better 90% interval score but a worse median error (0.014 against
+#: --one-sided``) had an 8-13% better 90% interval score but a worse median error (0.014 against
 #: 0.004 at k = 1e3 from 100 samples; 0.017 against 0.010 from 30) and lower coverage (0.79
 #: against 0.82 at 90%, 0.38 against 0.46-0.49 at 50%, from 100 samples).
 ONE_SIDED = False
@@ -245,7 +245,7 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
         block = likelihood_directions(post, pkey, one_sided=ONE_SIDED and solved[m] == 0)
         cols.append(np.vstack([np.full(block.shape[1], m, float), block]))
     data = {"obs": np.hstack(cols)}
-    x, centre, scale = design(info["n_params"], info["n_tokens"])
+    x, centre, scale = design(info["n_params"], info["n_tokens"], terms=DESIGN_TERMS)
     data["design"] = x
     bounds = bool(data["obs"][-1].any())  # one-sided terms: another model, another key
     key = ("passk-law", pkey, len(info), DESIGN_TERMS, bounds)

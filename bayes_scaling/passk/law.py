@@ -301,6 +301,7 @@ def design(n_params, n_tokens, centre=None, scale=None, terms=DESIGN_TERMS):
         "log_d_sq": z[:, 1] ** 2,
         "log_n_log_d": z[:, 0] * z[:, 1],
         "log_n_sq": z[:, 0] ** 2,
+        "log_d_cu": z[:, 1] ** 3,
     }
     return np.column_stack([cols[t] for t in terms]), np.asarray(centre), np.asarray(scale)
 
