@@ -107,8 +107,8 @@ def refuse_split(fit, params=None, tokens_per_param=None) -> None:
         if value is not None:
             raise ArgumentError(
                 name,
-                f"law {fit.law.name!r} reads compute alone, so it cannot assess a split; drop "
-                "it, or fit a law in N and D",
+                f"law {fit.law.name!r} reads compute alone, so a split does not change its "
+                "answer; drop it, or fit a law in N and D",
             )
 
 

@@ -32,6 +32,7 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.answers.allocation import refuse_split
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import distance_beyond, reference_sizes
@@ -95,6 +96,8 @@ def resolve_sizes(
         raise ArgumentError(
             "compute", "give at most two of params, tokens and compute (C = k·N·D fixes the third)"
         )
+    if tokens_per_param is not None and fit.law.reads_compute_only:
+        refuse_split(fit, tokens_per_param=tokens_per_param)  # the law would ignore the split
     if tokens_per_param is not None and list(present) != ["compute"]:
         raise ArgumentError(
             "tokens_per_param",

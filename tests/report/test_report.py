@@ -348,6 +348,8 @@ def test_a_law_in_compute_alone_gets_a_page_without_a_split(frontier_fit):
             allocate(frontier_fit, [budget], **kwargs)
     with pytest.raises(bs.ArgumentError, match="tokens_per_param: law 'power:compute'"):
         bs.answers.targets.compute_to_reach(frontier_fit, target, tokens_per_param=20)
+    with pytest.raises(bs.ArgumentError, match="tokens_per_param: law 'power:compute'"):
+        frontier_fit.bands(compute=[budget], tokens_per_param=20)  # as if split: refused
 
 
 def test_cli_refuses_a_split_for_a_law_in_compute_alone_before_any_refit(
