@@ -157,6 +157,10 @@ def test_targets_and_leaving_chance(dfit):
     out_of_reach = dfit.target(0.999, prob=0.9)
     assert out_of_reach.compute_needed[0.9] is None and out_of_reach.prob_unreachable > 0.1
     assert "not reachable with probability" in " ".join(out_of_reach.sentences())
+    met = dfit.target(0.3, prob=0.9)  # met by every run of the table: at the search's lower end
+    assert met.met_from_start(0.9) and "already at the smallest compute searched" in " ".join(
+        met.sentences()
+    )
     chance = dfit.chance_threshold()
     lo, med, hi = chance.threshold
     assert lo <= med <= hi and med > 0.9  # the simulated task left chance above loss ~1
