@@ -295,9 +295,10 @@ def leave_one_out(
     baselines=True,
     nu: float | None = POPULATION["nu"],
     drift_spread: bool = POPULATION["drift_spread"],
+    **fit_kwargs,
 ) -> pd.DataFrame:
     """Per ladder and direction: prior learned without its family, then its backtest by four
-    methods.
+    methods (``fit_kwargs``, e.g. ``draws``, go to every fit).
 
     ``baselines=False`` runs the learned prior only (the other three methods do not depend on it),
     a list of method names (``"bayes"``, ``"bayes_params"``, ``"huber"``) only those beside it;
@@ -326,6 +327,7 @@ def leave_one_out(
                     direction=direction,
                     seed=seed,
                     discrepancy_prior=value,
+                    **fit_kwargs,
                 )
                 if table is None:
                     break
