@@ -16,7 +16,7 @@ from its (N, D) alone: the population pass@k of a new model there, the law's sca
 error (prediction − truth), over all models and over the models that solved nothing in the
 thinned counts and those that solved something. Writes the summary to ``--csv`` (its rows for the
 settings and terms run are replaced) and prints it. ``--one-sided``: the models that solved
-nothing enter the law through one-sided terms (:data:`bayes_scaling.passk.joint.ONE_SIDED`);
+nothing enter the law through one-sided terms (``fit_law(one_sided=True)``);
 ``--terms``: the law's design terms (:func:`bayes_scaling.passk.law.design`) instead of
 :data:`~bayes_scaling.passk.law.DESIGN_TERMS`.
 
@@ -58,7 +58,6 @@ import numpy as np
 import pandas as pd
 from passk_validation import KS, interval_score, setting  # benchmarks/passk_validation.py
 
-from bayes_scaling.passk import joint
 from bayes_scaling.passk.data import model_table
 from bayes_scaling.passk.decisions import _law_pass
 from bayes_scaling.passk.fit import fit_passk
@@ -70,8 +69,11 @@ CSV = Path(__file__).with_name("passk_law_holdout.csv")
 PROBS = (0.5, 0.9)
 
 
-def held_out(name: str, seed: int) -> pd.DataFrame:
+def held_out(name: str, seed: int, one_sided: bool, terms: tuple) -> pd.DataFrame:
     """One row per (left-out model, k): the law's prediction there, its bands and the truth."""
+    label = ("one-sided" if one_sided else "gaussian") + (
+        "" if terms == DESIGN_TERMS else " " + "+".join(terms)
+    )
     full, thinned, truth_of, _, _ = setting(name, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,6 +99,8 @@ def held_out(name: str, seed: int) -> pd.DataFrame:
                 0.9,
                 True,
                 False,
+                one_sided=one_sided,
+                terms=terms,
             )
         shim = SimpleNamespace(
             law_posterior=law_post,
@@ -113,10 +117,7 @@ def held_out(name: str, seed: int) -> pd.DataFrame:
             draws = _law_pass(shim, [n], [d], k)[:, 0]
             row = dict(
                 setting=name,
-                terms=("one-sided" if joint.ONE_SIDED else "gaussian")
-                + (
-                    "" if joint.DESIGN_TERMS == DESIGN_TERMS else " " + "+".join(joint.DESIGN_TERMS)
-                ),
+                terms=label,
                 model=model,
                 k=k,
                 solved=int(info.loc[i, "correct"]),
@@ -167,10 +168,11 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--terms", nargs="+", default=None, help="the law's design terms")
     args = ap.parse_args(argv)
-    joint.ONE_SIDED = args.one_sided
-    if args.terms:
-        joint.DESIGN_TERMS = tuple(args.terms)
-    table = pd.concat([held_out(name, args.seed) for name in args.settings], ignore_index=True)
+    terms = tuple(args.terms) if args.terms else DESIGN_TERMS
+    table = pd.concat(
+        [held_out(name, args.seed, args.one_sided, terms) for name in args.settings],
+        ignore_index=True,
+    )
     if args.out:
         table.to_csv(args.out, index=False)
     summary = summarise(table)

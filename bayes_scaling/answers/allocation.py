@@ -36,10 +36,11 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling.answers.choices import require_optimum
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
-from bayes_scaling.errors import ArgumentError, BayesScalingError
-from bayes_scaling.laws import ratio_split
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.laws import frontier_loss, ratio_split
 
 RiskMeasure = Callable[[np.ndarray], float]
 
@@ -90,28 +91,6 @@ def _budgets(compute) -> xr.DataArray:
     return xr.DataArray(c, dims="budget", coords={"budget": c})
 
 
-def require_optimum(fit):
-    """Raise unless the fit's law has a compute-optimal split."""
-    if fit.law.optimum is None:
-        raise BayesScalingError(
-            f"law {fit.law.name!r} has no compute-optimal split; allocation (and the report "
-            "built on it) needs a law in N and D alone ('chinchilla', 'kaplan', 'farseer'), or "
-            "a law in compute alone ('power:compute', 'broken:compute') for the loss, targets and "
-            "report without a split; its bands and summary still answer"
-        )
-
-
-def refuse_split(fit, params=None, tokens_per_param=None) -> None:
-    """A law in compute alone (L(C)) takes no split: say so for one that was given."""
-    for name, value in (("params", params), ("tokens_per_param", tokens_per_param)):
-        if value is not None:
-            raise ArgumentError(
-                name,
-                f"law {fit.law.name!r} reads compute alone, so a split does not change its "
-                "answer; drop it, or fit a law in N and D",
-            )
-
-
 def law_loss(fit, n_params, n_tokens, params=None) -> xr.DataArray:
     """L(N, D; θ) for every draw (or for the given parameter set ``params``)."""
     p = params if params is not None else {k: fit.posterior[k] for k in fit.law.params}
@@ -137,7 +116,7 @@ def frontier_draws(fit, compute, seed=None, discrepancy: bool = True):
     """L(C; θ) of a law in compute alone (:attr:`~bayes_scaling.laws.Law.reads_compute_only`)
     at budgets ``compute`` (an xarray or numpy array), with the extrapolation error δ(C) per
     draw as :func:`loss_draws` adds it: no split needed."""
-    loss = fit.law.fn({"compute": compute}, {k: fit.posterior[k] for k in fit.law.params}, np)
+    loss = frontier_loss(fit.law, {k: fit.posterior[k] for k in fit.law.params}, compute)
     sizes = {"n_params": None, "n_tokens": None, "compute": compute}
     return _with_error(fit, loss, sizes, seed, discrepancy)
 

@@ -32,7 +32,7 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
-from bayes_scaling.answers.allocation import refuse_split
+from bayes_scaling.answers.choices import refuse_split
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.discrepancy.record import distance_beyond, reference_sizes

@@ -41,6 +41,7 @@ from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB, SAMPLE_DIMS
 from bayes_scaling.answers import allocation as al
+from bayes_scaling.answers.choices import check_choice, require_optimum
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.answers.targets import prob_reach, target_answer
 from bayes_scaling.laws import frontier_loss
@@ -50,19 +51,6 @@ COLUMNS = ["compute", "quantity", "estimate", "lower", "upper", "note"]
 TARGET_PROBS = (0.5, 0.9)
 #: What ``loss_opt`` is for a law in compute alone.
 FRONTIER_NOTE = "law-only (mean curve) at C, for a run split as the table's runs were, nats"
-
-
-def check_choice(fit, params=None, tokens_per_param=None) -> None:
-    """A split to assess needs a law with a compute-optimal split, and is given one way at most;
-    a law in compute alone (L(C)) takes none. Checked before any answer or refit."""
-    if fit.law.reads_compute_only:
-        al.refuse_split(fit, params, tokens_per_param)
-        return
-    al.require_optimum(fit)
-    if params is not None and tokens_per_param is not None:
-        raise check.ArgumentError(
-            "params", "propose either params (N) or tokens_per_param (D/N), not both"
-        )
 
 
 def _per_budget(values, budgets, note: str) -> xr.DataArray:
@@ -189,7 +177,7 @@ def _frontier(fit, budgets, with_disc: bool) -> xr.Dataset:
 def _split(fit, budgets, k, discrepancy, with_disc, params, tokens_per_param) -> xr.Dataset:
     """The split at each budget: per-draw optimum, single-N choices, and the proposed one's
     regret."""
-    al.require_optimum(fit)
+    require_optimum(fit)
     opt = al.optimal_allocation(fit, budgets, k)
     ds = xr.Dataset(
         {

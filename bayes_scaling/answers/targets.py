@@ -10,8 +10,8 @@ For every draw we solve for the compute at which that draw reaches the target,
 
     C_reach(θ, δ, ε) = min { C : L(N(C), D(C); θ)·exp(δ(C) + ε) ≤ target },
 
-along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio; a law of the
-law in compute alone, L(C), needs no split). Under the law
+along the compute-optimal split N*(C; θ) (or a fixed tokens-per-parameter ratio; a law in
+compute alone, L(C), needs no split). Under the law
 no compute takes the loss below the irreducible loss E, so a target at or below a draw's E is
 unreachable for that draw: C_reach = ∞ when target ≤ E (run noise and the discrepancy describe
 how a run scatters around the law, not a way under its floor), and likewise when
@@ -38,13 +38,8 @@ import xarray as xr
 from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
-from bayes_scaling.answers.allocation import (
-    flops_of,
-    frontier_draws,
-    loss_draws,
-    refuse_split,
-    require_optimum,
-)
+from bayes_scaling.answers.allocation import flops_of, frontier_draws, loss_draws
+from bayes_scaling.answers.choices import check_choice, refuse_split, require_optimum
 from bayes_scaling.answers.intervals import needed_quantiles
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
@@ -168,10 +163,7 @@ def compute_to_reach(
     tokens_per_param, k, seed, discrepancy, _ = _checked(
         fit, tokens_per_param, flops_per_param_token, seed, discrepancy
     )
-    if fit.law.reads_compute_only:
-        refuse_split(fit, tokens_per_param=tokens_per_param)
-    else:
-        require_optimum(fit)
+    check_choice(fit, tokens_per_param=tokens_per_param)
     largest = float(fit.runs["compute"].max())
     factor = np.exp(_noise(fit, seed).values)
     misses, local_at = _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bayes_scaling import inference
 from bayes_scaling._constants import DEFAULT_PROB, DEFAULT_PROBS
-from bayes_scaling.answers.decision import check_choice
+from bayes_scaling.answers.choices import check_choice
 from bayes_scaling.cli import checks
 from bayes_scaling.cli.output import (
     client_of,

@@ -153,7 +153,7 @@ def likelihood_directions(
     location u along each and its precision λ, so that the likelihood is Σ −λ/2·(u − v·θ)², and
     a last row, the term's kind (0: Gaussian; 1: one-sided, below).
 
-    ``one_sided`` (a model that solved nothing, when :data:`ONE_SIDED`): its likelihood only
+    ``one_sided`` (a model that solved nothing, when :func:`fit_law` asks): its likelihood only
     bounds each direction from
     one side (flat where the model is weak enough, falling where it would have solved something),
     which a Gaussian turns into a two-sided pull to a spurious location below the prior's centre.
@@ -196,11 +196,12 @@ def likelihood_directions(
 
 log_ndtr = scipy_function("special", "log_ndtr")  # SciPy on first use
 #: Whether a model that solved nothing enters the law through one-sided terms
-#: (:func:`one_sided_term`) instead of Gaussian ones. Off: on the 39 thinned GSM8K models, law
-#: predictions at each left-out model's (N, D) (``benchmarks/passk_law_holdout.py
-#: --one-sided``) had an 8-13% better 90% interval score but a worse median error (0.014 against
-#: 0.004 at k = 1e3 from 100 samples; 0.017 against 0.010 from 30) and lower coverage (0.79
-#: against 0.82 at 90%, 0.38 against 0.46-0.49 at 50%, from 100 samples).
+#: (:func:`one_sided_term`) instead of Gaussian ones, by default (``fit_law(one_sided=...)``).
+#: Off: on the 39 thinned GSM8K models, law predictions at each left-out model's (N, D)
+#: (``benchmarks/passk_law_holdout.py --one-sided``) had an 8-13% better 90% interval score but
+#: a worse median error (0.014 against 0.004 at k = 1e3 from 100 samples; 0.017 against 0.010
+#: from 30) and lower coverage (0.79 against 0.82 at 90%, 0.38 against 0.46-0.49 at 50%, from
+#: 100 samples).
 ONE_SIDED = False
 #: Bisection steps of :func:`one_sided_term`'s z (on [-30, 30]: to ~1e-16).
 BOUND_STEPS = 60
@@ -238,17 +239,35 @@ def one_sided_term(prior_mean: float, t: np.ndarray):
     return flip, m + z * r, 1.0 / np.sqrt(r**2 - 1)
 
 
-def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue, progress):
+def fit_law(
+    posts,
+    info,
+    pkey,
+    draws,
+    chains,
+    tune,
+    seed,
+    target_accept,
+    rescue,
+    progress,
+    *,
+    one_sided: bool = ONE_SIDED,
+    terms: tuple = DESIGN_TERMS,
+):
+    """The difficulty law over the per-model fits ``posts`` (see :func:`build_law`): the models
+    that solved nothing through one-sided terms when ``one_sided``, the law's design ``terms``
+    (:func:`bayes_scaling.passk.law.design`). Returns (law posterior, attrs, diagnostics, rescue
+    record, seconds)."""
     cols = []
     solved = info["correct"].to_numpy() if "correct" in info else np.ones(len(posts))
     for m, post in enumerate(posts):
-        block = likelihood_directions(post, pkey, one_sided=ONE_SIDED and solved[m] == 0)
+        block = likelihood_directions(post, pkey, one_sided=one_sided and solved[m] == 0)
         cols.append(np.vstack([np.full(block.shape[1], m, float), block]))
     data = {"obs": np.hstack(cols)}
-    x, centre, scale = design(info["n_params"], info["n_tokens"], terms=DESIGN_TERMS)
+    x, centre, scale = design(info["n_params"], info["n_tokens"], terms=terms)
     data["design"] = x
     bounds = bool(data["obs"][-1].any())  # one-sided terms: another model, another key
-    key = ("passk-law", pkey, len(info), DESIGN_TERMS, bounds)
+    key = ("passk-law", pkey, len(info), tuple(terms), bounds)
     first = Attempt("as asked", draws, tune, max(target_accept, 0.95), derived_seed(seed, 97))
 
     def build():
@@ -260,7 +279,7 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
     post, _, diag, record, secs = ladder(sample, first, ["coef", "scatter", "z"], rescue, chains)
     coef = post["coef"].rename({post["coef"].dims[2]: "param", post["coef"].dims[3]: "term"})
     params = [p for p, _, _ in pkey]
-    coef = coef.assign_coords(param=params, term=list(DESIGN_TERMS))
+    coef = coef.assign_coords(param=params, term=list(terms))
     scatter = post["scatter"].rename({post["scatter"].dims[2]: "param"})
     scatter = scatter.assign_coords(param=params)
     z = post["z"].values  # (chain, draw, model, param)
@@ -274,7 +293,7 @@ def fit_law(posts, info, pkey, draws, chains, tune, seed, target_accept, rescue,
         coords={"model": list(info["model"]), "param": params},
     )
     attrs = {
-        "law_terms": list(DESIGN_TERMS),
+        "law_terms": list(terms),
         "law_centre": centre.tolist(),
         "law_scale": scale.tolist(),
     }
