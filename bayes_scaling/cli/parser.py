@@ -70,12 +70,13 @@ def add_column_flags(parser) -> None:
         parser.add_argument(f"--{flag}-col", default=None, help=f"column holding {flag}")
 
 
-def add_law_flag(parser) -> None:
-    """``--law NAME`` (default chinchilla), with the laws' names in its help."""
+def add_law_flag(parser, default: str | None = "chinchilla", said: str = "default") -> None:
+    """``--law NAME`` (default chinchilla), with the laws' names in its help. ``default=None``:
+    the command chooses (``said`` tells how, in the help)."""
     parser.add_argument(
         "--law",
-        default="chinchilla",
-        help="chinchilla (default), kaplan, farseer, power[:n_params|n_tokens|compute], "
+        default=default,
+        help=f"chinchilla ({said}), kaplan, farseer, power[:n_params|n_tokens|compute], "
         "broken[:...], data_constrained[:muennighoff2023], or a registered law",
     )
 

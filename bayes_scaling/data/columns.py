@@ -107,7 +107,7 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
             )
             continue
         if len(where) > 1:
-            problems.append(_repeated(label, where))
+            problems.append(repeated_column(label, where))
             continue
         rival = next((c for c, i in chosen.items() if i == where[0]), None)
         if rival is not None:
@@ -134,7 +134,7 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
         if len(hits) > 1:
             first, second = labels[hits[0]], labels[hits[1]]
             if normalise(first) == normalise(second) and str(first) == str(second):
-                problems.append(_repeated(first, hits))
+                problems.append(repeated_column(first, hits))
             else:
                 problems.append(
                     Problem(
@@ -174,7 +174,8 @@ def _same_values(df: pd.DataFrame, positions: list[int]) -> bool:
     return True
 
 
-def _repeated(label, where: list[int]) -> Problem:
+def repeated_column(label, where: list[int]) -> Problem:
+    """The problem of a column label found at several positions ``where`` (0-based) of a table."""
     return Problem(
         None,
         str(label),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
-from bayes_scaling.data.columns import normalise
+from bayes_scaling.data.columns import normalise, repeated_column
 from bayes_scaling.data.read import read_table
 from bayes_scaling.errors import Problem, RunsError
 
@@ -42,11 +42,6 @@ def _column(table: pd.DataFrame, canon: str) -> str | None:
         if name in found:
             return found[name]
     return None
-
-
-def _shown(value) -> str:
-    """A cell as a user wrote it (``nan``, ``-1e+08``, ``'x'``), not numpy's repr."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
@@ -90,15 +85,16 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
                     )
                 )
             continue
-        if int((table.columns == name).sum()) > 1:
-            problems.append(
-                Problem(None, str(name), "appears more than once; keep one column of that name")
-            )
+        where = np.flatnonzero(table.columns == name).tolist()
+        if len(where) > 1:
+            problems.append(repeated_column(name, where))
             continue
         values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         for row in np.flatnonzero(~(np.isfinite(values) & (values > 0)))[:10]:
             problems.append(
-                Problem(int(row), name, f"{_shown(table[name].iloc[row])} is not a positive number")
+                Problem(
+                    int(row), name, f"{check.shown(table[name].iloc[row])} is not a positive number"
+                )
             )
         columns[canon] = values
     if problems:
@@ -111,8 +107,9 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
                 int(row),
                 names["params"],
                 f"the run's compute {k:g}·N·D overflows a float (N = "
-                f"{_shown(columns['params'][row])}, D = {_shown(columns['tokens'][row])}); give "
-                "its size in parameters and its tokens",
+                f"{check.shown(columns['params'][row])}, D = "
+                f"{check.shown(columns['tokens'][row])}); give its size in parameters and its "
+                "tokens",
             )
         )
     if problems:

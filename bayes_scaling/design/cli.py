@@ -58,8 +58,7 @@ def design_arguments(p) -> None:
     p.add_argument("--compute", type=_number, nargs="+", default=None, help="target budgets")
     p.add_argument("--params", type=_number, nargs="+", default=None, help="target sizes N")
     p.add_argument("--tokens", type=_number, nargs="+", default=None, help="target tokens D")
-    add_law_flag(p)
-    p.set_defaults(law=None)  # chinchilla for a runs table; a saved fit keeps its own law
+    add_law_flag(p, default=None, said="default for a runs table; a saved fit keeps its own")
     p.add_argument("--objective", choices=tuple(OBJECTIVES), default="width")
     p.add_argument("--prob", type=_number, default=DEFAULT_PROB, help="the band's probability")
     p.add_argument("--worlds", type=_whole, default=32, help="fantasy worlds (default 32)")

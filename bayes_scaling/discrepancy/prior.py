@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bayes_scaling import _validate as check
 from bayes_scaling._disk import write_atomic
 from bayes_scaling._lazy import scipy_function
 from bayes_scaling._numeric import grid_quantiles
@@ -149,12 +150,9 @@ class DiscrepancyPrior:
             raise ArgumentError("log_weights", "must have shape (len(drift), len(tau), len(gamma))")
         if self.evidence not in ("shared", "independent"):
             raise ArgumentError("evidence", "must be 'shared' or 'independent'")
-        for name in ("tau", "drift"):  # the evidence interpolates along these grids
-            grid = np.asarray(getattr(self, name), float)
-            if grid.ndim != 1 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any():
-                raise ArgumentError(name, "the grid must be finite and strictly increasing")
-        if (np.asarray(self.tau, float) < 0).any():
-            raise ArgumentError("tau", "the grid of discrepancy sds must not be negative")
+        # the evidence interpolates along these grids; τ is a scale
+        check.increasing(self.tau, "tau", minimum=0.0)
+        check.increasing(self.drift, "drift")
 
     def quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Prior quantiles of τ (marginal over m and γ)."""

@@ -133,7 +133,7 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
             pd.DataFrame([[1e8, 2e8, 1e9]], columns=["params", "params", "tokens"]),
             "5e20",
             ["--compute", "1e22"],
-            "more than once",
+            "appears 2 times (columns 0, 1)",
         ),
         (
             pd.DataFrame({"params": [1e8, 1e200], "tokens": [1e9, 1e200]}),
