@@ -1,4 +1,5 @@
-"""Writing files without losing what was there: atomic replacement of a file or a folder store.
+"""Writing files without losing what was there: atomic replacement of a file or a folder store,
+and a lock between processes.
 
 A save must never leave a half-written file where a good one was: a full disk, a permission
 error, Ctrl-C or a killed process all leave the previous file exactly as it was and no temporary
@@ -9,6 +10,7 @@ HTML) through a temporary file in the destination's folder and renames it over t
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import glob
@@ -16,6 +18,7 @@ import os
 import shutil
 import socket
 import stat
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -209,3 +212,48 @@ def swap_folder(path: Path, write: Callable[[Path], object]) -> None:
         raise
     _remove(old)
     _sync_folder(folder)
+
+
+#: Seconds between two tries of :func:`exclusive`.
+LOCK_PAUSE = 0.05
+
+
+def _pause() -> None:
+    time.sleep(LOCK_PAUSE)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, wait: float):
+    """Held by one process at a time: an exclusive ``flock`` on the file ``path`` (made, mode
+    0600, and left in place; never through a symbolic link). Another process entering waits up
+    to ``wait`` seconds. The kernel releases the lock when its holder ends, however it ends.
+
+    Best effort: without ``fcntl`` (Windows), on a file system without locks, when the file
+    cannot be made, or after ``wait`` seconds, the body runs unlocked, so callers must stay
+    correct without it (the lock only saves repeated work).
+    """
+    try:
+        import fcntl  # POSIX only
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                _pause()
+            except OSError:  # a file system without locks
+                break
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it

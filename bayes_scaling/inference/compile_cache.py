@@ -22,7 +22,9 @@ is used, and how it is written:
   rewrites and numba's compiler do not run.
 * **miss**: nutpie's own pipeline builds the PyTensor functions, our callbacks are compiled and
   the entry is written to a private temporary directory, then renamed into place (atomic: a
-  reader sees a whole entry or none).
+  reader sees a whole entry or none). One process compiles a model at a time: another that
+  misses the same entry meanwhile (a Dask batch's workers, parallel tests, on a cold cache)
+  waits for it and loads what it stored (:func:`bayes_scaling._disk.exclusive`).
 * **safety**: every file's SHA-256 is in the entry's ``meta.json``; a missing, changed, truncated
   or unreadable entry is deleted and rebuilt. Any failure of the cache (unwritable or missing
   directory, corrupt entry, a graph it cannot digest) only costs the compile: the fit goes on
@@ -57,6 +59,7 @@ from pathlib import Path
 import numba
 from nutpie import compile_pymc as _nutpie
 
+from bayes_scaling._disk import exclusive
 from bayes_scaling.errors import CacheWarning
 from bayes_scaling.inference import compile_wrappers, model_digest
 from bayes_scaling.inference.compile_wrappers import _assemble, _callbacks, _disk_cache
@@ -315,6 +318,26 @@ def _compile(model, shared_vars, initial_point):
     return compiled, meta, [logp, expand]
 
 
+#: Seconds a process waits for another one compiling the same model before it compiles the model
+#: itself (a process that dies releases its lock with it).
+LOCK_WAIT = 120.0
+
+
+def _load_entry(model, entry: Path, key: str, shared_vars, initial_point, count):
+    """The entry's compiled model, or None when there is none (a corrupt or foreign one is
+    deleted, to be rebuilt)."""
+    if not os.path.lexists(entry):
+        return None
+    try:
+        compiled = _load(model, entry, key, shared_vars, initial_point)
+    except Exception:  # noqa: BLE001 (corrupt or foreign: delete, rebuild)
+        count("disk_errors")
+        _discard(entry)
+        return None
+    count("disk_hits")
+    return compiled
+
+
 def compile_model(model, stats: dict | None = None):
     """nutpie's compiled model for ``model``, from the disk cache when an entry matches.
 
@@ -335,24 +358,31 @@ def compile_model(model, stats: dict | None = None):
         count("uncacheable")
         return _nutpie.compile_pymc_model(model)
     folder = cache_dir()
-    entry = None if folder is None else folder / key
-    if entry is None:
+    if folder is None:
         count("disk_off")
-    elif os.path.lexists(entry):
-        try:
-            compiled = _load(model, entry, key, shared_vars, initial_point)
-        except Exception:  # noqa: BLE001 (corrupt or foreign: delete, rebuild below)
-            count("disk_errors")
-            _discard(entry)
-        else:
-            count("disk_hits")
+        return _compile_or_stock(model, shared_vars, initial_point, count)[0]
+    entry = folder / key
+    compiled = _load_entry(model, entry, key, shared_vars, initial_point, count)
+    if compiled is not None:
+        return compiled
+    # one process compiles a model at a time; another waits, then loads what it stored
+    with exclusive(folder / f".lock-{key}", LOCK_WAIT):
+        compiled = _load_entry(model, entry, key, shared_vars, initial_point, count)
+        if compiled is not None:
             return compiled
+        compiled, stored = _compile_or_stock(model, shared_vars, initial_point, count)
+        if stored is not None and _store(folder, entry, key, *stored):
+            count("disk_writes")
+    return compiled
+
+
+def _compile_or_stock(model, shared_vars, initial_point, count):
+    """``(compiled, (meta, callbacks))`` from :func:`_compile`, or nutpie's stock compile and
+    None when our path fails."""
     try:
         compiled, meta, callbacks = _compile(model, shared_vars, initial_point)
     except Exception:  # noqa: BLE001
         count("uncacheable")
-        return _nutpie.compile_pymc_model(model)
+        return _nutpie.compile_pymc_model(model), None
     count("disk_misses")
-    if entry is not None and _store(folder, entry, key, meta, callbacks):
-        count("disk_writes")
-    return compiled
+    return compiled, (meta, callbacks)

@@ -1,7 +1,8 @@
 """The compiled-model disk cache (bayes_scaling.inference.compile_cache): a second process loads
 instead of compiling, corrupt entries are rebuilt, an unusable directory only costs time, a
-version change never reuses an entry, and a folder others could write (or a symlinked entry) is
-never loaded from. Counted through STATS, never timed."""
+version change never reuses an entry, a folder others could write (or a symlinked entry) is
+never loaded from, and a model missed by two processes at once is compiled once. Counted through
+STATS, never timed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import nutpie
 import pymc as pm
 import pytest
 
+from bayes_scaling import _disk
 from bayes_scaling.errors import CacheWarning
 from bayes_scaling.inference import compile_cache
 
@@ -81,6 +85,34 @@ def test_second_process_loads_instead_of_compiling(stored):
     assert stats["disk_hits"] == 1
     assert stats["disk_misses"] == 0 and stats["disk_errors"] == 0
     assert stats["compiles"] == 1
+
+
+def test_a_model_another_process_is_compiling_is_waited_for_and_loaded(
+    stored, tmp_path, monkeypatch
+):
+    """On a cold cache, a process that misses an entry another one is compiling waits for that
+    one's lock, then loads what it stored instead of compiling too (a Dask batch's workers).
+    Here the first process is this test, holding the lock while it puts the entry in place; the
+    second is a thread, with its own handle on the lock file, as another process has."""
+    root, _ = stored
+    (source,) = [p for p in (root / "compiled").rglob("*") if (p / "meta.json").is_file()]
+    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "cache"))
+    folder = compile_cache.cache_dir()
+    waiting = threading.Event()
+    monkeypatch.setattr(_disk, "_pause", lambda: (waiting.set(), time.sleep(0.01)))
+    stats = {}
+    with _disk.exclusive(folder / f".lock-{source.name}", wait=1.0):
+        second = threading.Thread(target=compile_cache.compile_model, args=(build(), stats))
+        second.start()
+        assert waiting.wait(30), "the second compile did not wait for the lock"
+        shutil.copytree(source, folder / source.name)  # what the first one stores
+    second.join(60)
+    assert stats == {"disk_hits": 1}
+    # a holder that never lets go only delays the others: after the wait they go on unlocked
+    with _disk.exclusive(tmp_path / "lock", wait=1.0):
+        start = time.monotonic()
+        with _disk.exclusive(tmp_path / "lock", wait=0.2):
+            assert time.monotonic() - start >= 0.2
 
 
 def test_corrupt_entry_is_rebuilt_and_draws_match_uncached(stored, tmp_path, monkeypatch):
