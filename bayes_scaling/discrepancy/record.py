@@ -130,6 +130,8 @@ class Discrepancy:
     drift_on: str = "distance"
     axis_weights: dict = field(default_factory=dict)
     local: LocalMisfit | None = None
+    # the draws of curves() by (shape, seed), read-only: a search calls error() per point
+    _curves: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def learned(self) -> bool:
@@ -213,11 +215,18 @@ class Discrepancy:
         :meth:`error`): ``((m_s, γ_s), (τ_s·η_s, γ_s))`` on (c, d), or, for a record with
         ``drift_on = "distance"``, the one term ``((m_s + τ_s·η_s, γ_s),)`` on d."""
         _no_group(group)
-        drift, tau, gamma = self.draw_scale(draws_shape, seed)
-        eta = np.random.default_rng([int(seed), 11]).standard_normal(draws_shape)
-        if self.drift_on == "compute":
-            return ((drift, gamma), (tau * eta, gamma))
-        return ((drift + tau * eta, gamma),)
+        key = (tuple(np.atleast_1d(draws_shape).tolist()), int(seed))
+        if key not in self._curves:  # the same draws again: once per (shape, seed), kept
+            drift, tau, gamma = self.draw_scale(draws_shape, seed)
+            eta = np.random.default_rng([int(seed), 11]).standard_normal(draws_shape)
+            if self.drift_on == "compute":
+                terms = ((drift, gamma), (tau * eta, gamma))
+            else:
+                terms = ((drift + tau * eta, gamma),)
+            for array in (a for term in terms for a in term):
+                array.flags.writeable = False
+            self._curves[key] = terms
+        return self._curves[key]
 
     def error(self, sizes, *, draws_shape, seed, group=None) -> xr.DataArray:
         """δ(x) = m_s·c(x)^γ_s + τ_s·η_s·d(x)^γ_s (+ g_s(x), the local misfit, when the record
