@@ -232,28 +232,40 @@ def exclusive(path: str | Path, wait: float):
     cannot be made, or after ``wait`` seconds, the body runs unlocked, so callers must stay
     correct without it (the lock only saves repeated work).
     """
+    fd = _lock_file(path)
     try:
-        import fcntl  # POSIX only
-    except ImportError:
-        yield
-        return
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except OSError:
-        yield
-        return
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    break
-                _pause()
-            except OSError:  # a file system without locks
-                break
+        if fd is not None:
+            _acquire(fd, wait)
         yield
     finally:
-        os.close(fd)  # the lock goes with it
+        if fd is not None:
+            os.close(fd)  # the lock goes with it
+
+
+def _lock_file(path) -> int | None:
+    """An open descriptor of the lock file, or None where there can be no lock."""
+    try:
+        import fcntl  # noqa: F401 (POSIX only)
+    except ImportError:
+        return None
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        return None
+
+
+def _acquire(fd: int, wait: float) -> None:
+    """Take the lock on ``fd``; give up after ``wait`` seconds or on a file system without."""
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return
+            _pause()
+        except OSError:  # a file system without locks
+            return

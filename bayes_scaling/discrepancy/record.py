@@ -130,7 +130,7 @@ class Discrepancy:
     drift_on: str = "distance"
     axis_weights: dict = field(default_factory=dict)
     local: LocalMisfit | None = None
-    # the draws of curves() by (shape, seed), read-only: a search calls error() per point
+    # the last draws of curves(), by (shape, seed), read-only: a search calls error() per point
     _curves: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -216,15 +216,16 @@ class Discrepancy:
         ``drift_on = "distance"``, the one term ``((m_s + τ_s·η_s, γ_s),)`` on d."""
         _no_group(group)
         key = (tuple(np.atleast_1d(draws_shape).tolist()), int(seed))
-        if key not in self._curves:  # the same draws again: once per (shape, seed), kept
-            drift, tau, gamma = self.draw_scale(draws_shape, seed)
+        if key not in self._curves:  # the same draws again: made once, the last ones kept
+            drift, tau, gamma = map(np.asarray, self.draw_scale(draws_shape, seed))
             eta = np.random.default_rng([int(seed), 11]).standard_normal(draws_shape)
             if self.drift_on == "compute":
-                terms = ((drift, gamma), (tau * eta, gamma))
+                terms = ((drift, gamma), (np.asarray(tau * eta), gamma))
             else:
-                terms = ((drift + tau * eta, gamma),)
+                terms = ((np.asarray(drift + tau * eta), gamma),)
             for array in (a for term in terms for a in term):
                 array.flags.writeable = False
+            self._curves.clear()
             self._curves[key] = terms
         return self._curves[key]
 

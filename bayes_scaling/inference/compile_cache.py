@@ -323,16 +323,18 @@ def _compile(model, shared_vars, initial_point):
 LOCK_WAIT = 120.0
 
 
-def _load_entry(model, entry: Path, key: str, shared_vars, initial_point, count):
-    """The entry's compiled model, or None when there is none (a corrupt or foreign one is
-    deleted, to be rebuilt)."""
+def _load_entry(model, entry: Path, key: str, shared_vars, initial_point, count, repair: bool):
+    """The entry's compiled model, or None when there is none or it cannot be used. With
+    ``repair`` (under the lock) an unusable entry (corrupt, foreign) is counted and deleted, to
+    be rebuilt; without, it is left for the check under the lock."""
     if not os.path.lexists(entry):
         return None
     try:
         compiled = _load(model, entry, key, shared_vars, initial_point)
-    except Exception:  # noqa: BLE001 (corrupt or foreign: delete, rebuild)
-        count("disk_errors")
-        _discard(entry)
+    except Exception:  # noqa: BLE001 (corrupt or foreign)
+        if repair:
+            count("disk_errors")
+            _discard(entry)
         return None
     count("disk_hits")
     return compiled
@@ -362,17 +364,25 @@ def compile_model(model, stats: dict | None = None):
         count("disk_off")
         return _compile_or_stock(model, shared_vars, initial_point, count)[0]
     entry = folder / key
-    compiled = _load_entry(model, entry, key, shared_vars, initial_point, count)
+    compiled = _load_entry(model, entry, key, shared_vars, initial_point, count, repair=False)
     if compiled is not None:
         return compiled
     # one process compiles a model at a time; another waits, then loads what it stored
     with exclusive(folder / f".lock-{key}", LOCK_WAIT):
-        compiled = _load_entry(model, entry, key, shared_vars, initial_point, count)
+        compiled = _load_entry(model, entry, key, shared_vars, initial_point, count, repair=True)
         if compiled is not None:
             return compiled
-        compiled, stored = _compile_or_stock(model, shared_vars, initial_point, count)
-        if stored is not None and _store(folder, entry, key, *stored):
-            count("disk_writes")
+        try:
+            compiled, meta, callbacks = _compile(model, shared_vars, initial_point)
+        except Exception:  # noqa: BLE001 (nutpie's stock compile below, unlocked: nothing
+            compiled = None  # will be stored, so others need not wait for it)
+        else:
+            count("disk_misses")
+            if _store(folder, entry, key, meta, callbacks):
+                count("disk_writes")
+    if compiled is None:
+        count("uncacheable")
+        compiled = _nutpie.compile_pymc_model(model)
     return compiled
 
 
