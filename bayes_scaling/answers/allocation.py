@@ -247,10 +247,12 @@ def choose_params(
 def _search_objective(fit, compute: float, k: float, measure: RiskMeasure, discrepancy: bool):
     """log N ↦ measure of :func:`loss_draws` at (N, C/(kN)), in plain numpy per evaluation.
 
-    The law's parameters and E are taken out of the posterior once per budget; each call makes
-    one :meth:`~bayes_scaling.discrepancy.protocol.DiscrepancyKind.error` call for its one point
-    (never a batch: the local misfit's joint draw depends on the set of points), so the draws
-    equal :func:`loss_draws` exactly.
+    The law's parameters and E are taken out of the posterior once per budget, and so are the
+    discrepancy's draws: its curves (:meth:`~bayes_scaling.discrepancy.record.Discrepancy.curves`)
+    and the local misfit's normals, held at the one point each call asks for
+    (:meth:`~bayes_scaling.discrepancy.local.LocalMisfit.along`, the marginal that
+    :meth:`~bayes_scaling.discrepancy.record.Discrepancy.error` draws for a single point), so
+    the draws are those of :func:`loss_draws` (to rounding) without its xarray work per call.
     """
     post = fit.posterior
     params = {name: np.asarray(post[name]) for name in fit.law.params}
@@ -258,18 +260,35 @@ def _search_objective(fit, compute: float, k: float, measure: RiskMeasure, discr
     floor = np.asarray(irreducible_loss(fit.law, post))
     shape = (post.sizes["chain"], post.sizes["draw"])
     seed = fit.settings.get("seed", 0)
+    error_at = None if disc is None else _point_error(disc, shape, seed)
 
     def objective(log_n: float) -> float:
         n = np.exp(log_n)
         d = compute / (k * n)
         loss = fit.law.fn({"n_params": n, "n_tokens": d}, params, np)
-        if disc is not None:
-            sizes = {"n_params": n, "n_tokens": d, "compute": k * n * d}
-            error = disc.error(sizes, draws_shape=shape, seed=seed)
-            loss = with_error(loss, np.asarray(error.transpose("chain", "draw")), floor)
+        if error_at is not None:
+            loss = with_error(
+                loss, error_at({"n_params": n, "n_tokens": d, "compute": compute}), floor
+            )
         return measure(np.asarray(loss).ravel())
 
     return objective
+
+
+def _point_error(disc, shape, seed):
+    """sizes of one point ↦ δ there per draw, shape ``shape``: the scaling record's draws in
+    numpy (curves and normals drawn once), another kind's through its ``error``."""
+    if disc.kind != "scaling":
+        return lambda sizes: np.asarray(
+            disc.error(sizes, draws_shape=shape, seed=seed).transpose("chain", "draw")
+        )
+    curve_error, local = disc.curve_error(draws_shape=shape, seed=seed), disc.local
+    if local is None:
+        return curve_error
+    normals = local.normals(shape, seed)
+    return lambda sizes: (
+        curve_error(sizes) + local.along(sizes["n_params"], sizes["n_tokens"], normals)
+    )
 
 
 _GOLDEN = 0.5 * (3.0 - 5.0**0.5)

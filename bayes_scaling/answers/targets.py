@@ -229,7 +229,7 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
     local = None if disc is None else disc.local
     if disc is not None:
         seed = fit.settings.get("seed", 0) if seed is None else seed
-        curves = disc.curves(draws_shape=factor.shape, seed=seed)  # the draws of disc.error
+        curve_error = disc.curve_error(draws_shape=factor.shape, seed=seed)  # disc.error's
         floor = np.asarray(irreducible_loss(fit.law, p))
         normals = None if local is None else local.normals(factor.shape, seed)
 
@@ -257,9 +257,7 @@ def _misses(fit, target, factor, tokens_per_param, k, seed, discrepancy):
                 if "compute" in split
                 else {**split, "compute": k * split["n_params"] * split["n_tokens"]}
             )
-            far = [np.asarray(d) for d in disc.term_distances(sizes)]
-            error = sum(c * d**gr for (c, gr), d in zip(curves, far, strict=True))
-            loss = with_error(loss, error + g, floor)
+            loss = with_error(loss, curve_error(sizes) + g, floor)
         return ~(loss * factor <= target)  # a NaN loss (a draw nowhere finite) misses
 
     def local_at(log_c):

@@ -276,7 +276,11 @@ class LocalMisfit:
         """g_s at one position per draw (plain arrays broadcasting with ``z``, one standard
         normal per draw): mean(x_s) + sd(x_s)·z_s, the marginal of :meth:`error` at each
         position, for root finders that move x per draw (a draw keeps its z along its path)."""
-        n, d, z = np.broadcast_arrays(np.asarray(n_params, float), np.asarray(n_tokens, float), z)
+        n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
+        if n.size == 1 and d.size == 1:  # one position for every draw: the GP at it once
+            mean, var = self._at(positions(n.ravel(), d.ravel()), joint=False)
+            return mean[0] + np.sqrt(var[0] + JITTER * self.gp.s**2) * np.asarray(z, float)
+        n, d, z = np.broadcast_arrays(n, d, z)
         mean, var = self._at(positions(n.ravel(), d.ravel()), joint=False)
         sd = np.sqrt(var + JITTER * self.gp.s**2)
         return (mean + sd * z.ravel()).reshape(z.shape)

@@ -229,6 +229,19 @@ class Discrepancy:
             self._curves[key] = terms
         return self._curves[key]
 
+    def curve_error(self, *, draws_shape, seed):
+        """``sizes ↦ Σ_k c_k·d_k(x)^γ_k`` per draw (shape ``draws_shape``) in plain numpy, the
+        curves drawn once: :meth:`error` without the local misfit, for searches that ask one
+        point at a time (add the misfit with
+        :meth:`~bayes_scaling.discrepancy.local.LocalMisfit.along`)."""
+        curves = self.curves(draws_shape=draws_shape, seed=seed)
+
+        def at(sizes) -> np.ndarray:
+            far = [np.asarray(d) for d in self.term_distances(sizes)]
+            return sum(c * d**g for (c, g), d in zip(curves, far, strict=True))
+
+        return at
+
     def error(self, sizes, *, draws_shape, seed, group=None) -> xr.DataArray:
         """δ(x) = m_s·c(x)^γ_s + τ_s·η_s·d(x)^γ_s (+ g_s(x), the local misfit, when the record
         has one and ``sizes`` gives N and D) on log loss, dims (chain, draw, ...point dims).

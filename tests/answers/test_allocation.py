@@ -147,7 +147,7 @@ def test_frontier_minimum_sits_at_the_bayes_optimum():
 
 def test_search_objective_equals_loss_draws_measure(small_fit):
     """The numpy objective of the N search gives the risk of :func:`loss_draws` at each point."""
-    assert small_fit.discrepancy is not None
+    assert small_fit.discrepancy is not None and small_fit.discrepancy.local is not None
     compute, measure = 1e23, al.quantile(0.9)
     k = al.flops_of(small_fit)
     for discrepancy in (True, False):
