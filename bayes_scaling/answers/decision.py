@@ -236,10 +236,27 @@ def _split(fit, budgets, k, discrepancy, with_disc, params, tokens_per_param) ->
     return ds
 
 
-def _row(compute, quantity, value, prob, note):
-    if isinstance(value, xr.DataArray) and set(SAMPLE_DIMS) <= set(value.dims):
-        ci = central_interval(value, prob)
-        lo, med, hi = (float(ci[v]) for v in ("lower", "median", "upper"))
+def _drawn(value) -> bool:
+    return isinstance(value, xr.DataArray) and set(SAMPLE_DIMS) <= set(value.dims)
+
+
+def _intervals(values: dict, prob) -> dict:
+    """{name: (median, lower, upper)} of the per-draw scalars among ``values``, from one
+    :func:`central_interval` of them stacked (one quantile call for a budget's rows)."""
+    drawn = [name for name, value in values.items() if _drawn(value)]
+    if not drawn:
+        return {}
+    stacked = np.stack([values[name].transpose(*SAMPLE_DIMS).values for name in drawn])
+    ci = central_interval(xr.DataArray(stacked, dims=("quantity", *SAMPLE_DIMS)), prob)
+    return {
+        name: tuple(float(ci[v][j]) for v in ("median", "lower", "upper"))
+        for j, name in enumerate(drawn)
+    }
+
+
+def _row(compute, quantity, value, prob, note, interval=None):
+    if interval is not None or _drawn(value):
+        med, lo, hi = interval or _intervals({quantity: value}, prob)[quantity]
         return dict(compute=compute, quantity=quantity, estimate=med, lower=lo, upper=hi, note=note)
     return dict(
         compute=compute,
@@ -281,15 +298,17 @@ def allocation_table(ds: xr.Dataset, prob: float = DEFAULT_PROB) -> pd.DataFrame
     prob = check.probability(prob, "prob")
     rows = []
     for i, c in enumerate(ds["budget"].values):
-        for name in _PER_BUDGET:
-            if name not in ds:
-                continue
-            var = ds[name]
-            value = var.isel(budget=i) if "budget" in var.dims else var
-            note = var.attrs.get("note", "")
+        values = {
+            name: ds[name].isel(budget=i) if "budget" in ds[name].dims else ds[name]
+            for name in _PER_BUDGET
+            if name in ds
+        }
+        intervals = _intervals(values, prob)
+        for name, value in values.items():
+            note = ds[name].attrs.get("note", "")
             if name == "chosen_n_params":
                 note = f"D = {float(ds['chosen_n_tokens'].isel(budget=i)):.3g} tokens"
-            rows.append(_row(float(c), name, value, prob, note))
+            rows.append(_row(float(c), name, value, prob, note, intervals.get(name)))
     answer = ds.attrs.get("target_answer")
     if "prob_unreachable" in ds:
         rows.append(
