@@ -20,7 +20,7 @@ from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rescue import climb
 from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
 from bayes_scaling.passk.families import derived
-from bayes_scaling.passk.law import DESIGN_TERMS, design
+from bayes_scaling.passk.law import DESIGN_TERMS, design, identified_terms
 from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
 from bayes_scaling.results.diagnostics import MIN_ESS
 
@@ -70,8 +70,9 @@ def joint_design(info: pd.DataFrame, sizes: bool):
     standardised log N and log D when ``sizes``, else a constant (exchangeable models).
     Returns ``(x, terms, centre, scale)``."""
     if sizes:
-        x, centre, scale = design(info["n_params"], info["n_tokens"], terms=JOINT_TERMS)
-        return x, JOINT_TERMS, centre, scale
+        terms = identified_terms(info["n_params"], info["n_tokens"], JOINT_TERMS)
+        x, centre, scale = design(info["n_params"], info["n_tokens"], terms=terms)
+        return x, terms, centre, scale
     return np.ones((len(info), 1)), ("const",), None, None
 
 
@@ -256,14 +257,16 @@ def fit_law(
 ):
     """The difficulty law over the per-model fits ``posts`` (see :func:`build_law`): the models
     that solved nothing through one-sided terms when ``one_sided``, the law's design ``terms``
-    (:func:`bayes_scaling.passk.law.design`). Returns (law posterior, attrs, diagnostics, rescue
-    record, seconds)."""
+    (:func:`bayes_scaling.passk.law.design`) less those the models' sizes do not identify
+    (:func:`~bayes_scaling.passk.law.identified_terms`: two D values, no square in log D).
+    Returns (law posterior, attrs, diagnostics, rescue record, seconds)."""
     cols = []
     solved = info["correct"].to_numpy() if "correct" in info else np.ones(len(posts))
     for m, post in enumerate(posts):
         block = likelihood_directions(post, pkey, one_sided=one_sided and solved[m] == 0)
         cols.append(np.vstack([np.full(block.shape[1], m, float), block]))
     data = {"obs": np.hstack(cols)}
+    terms = identified_terms(info["n_params"], info["n_tokens"], terms)  # what the sizes tell
     x, centre, scale = design(info["n_params"], info["n_tokens"], terms=terms)
     data["design"] = x
     bounds = bool(data["obs"][-1].any())  # one-sided terms: another model, another key

@@ -306,6 +306,20 @@ def design(n_params, n_tokens, centre=None, scale=None, terms=DESIGN_TERMS):
     return np.column_stack([cols[t] for t in terms]), np.asarray(centre), np.asarray(scale)
 
 
+def identified_terms(n_params, n_tokens, terms=DESIGN_TERMS) -> tuple:
+    """The terms of ``terms`` that the models' sizes identify, in order: a term is kept when its
+    column of :func:`design` is not a linear combination of the columns kept before it. Two
+    training lengths D identify no square in log D (it is a line through two points), one size
+    N no term in log N; such a term would be learned from its prior alone and move the law's
+    answers at new sizes for no reason in the data."""
+    x, _, _ = design(n_params, n_tokens, terms=terms)
+    kept: list[int] = []
+    for j in range(len(terms)):
+        if np.linalg.matrix_rank(x[:, [*kept, j]]) == len(kept) + 1:
+            kept.append(j)
+    return tuple(terms[j] for j in kept)
+
+
 def benchmark_pass_at_k(a, b, pi, n, c, k, hard=None):
     """The benchmark's pass@k, the mean over problems of :func:`problems_pass_at_k`, for every k:
     ``a, b, pi`` (and ``hard``'s) of shape (S, 1), ``n, c`` of shape (J,), ``k`` of shape (K,);

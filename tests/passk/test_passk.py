@@ -194,6 +194,18 @@ def _easier_with_size(fit) -> None:
     np.testing.assert_allclose(np.median(got, axis=0), [0.06, 0.21], atol=0.05)
 
 
+def test_the_law_keeps_the_terms_the_sizes_identify():
+    from bayes_scaling.passk.law import DESIGN_TERMS, identified_terms
+
+    three_d = identified_terms([4e8] * 3 + [7e9] * 3, [6e9, 6e10, 3e11] * 2)
+    assert three_d == DESIGN_TERMS
+    assert identified_terms([1e8, 1e8, 1e9, 1e9], [1e10, 1e11] * 2) == (
+        "const", "log_n", "log_d", "log_n_log_d"
+    )  # fmt: skip
+    assert identified_terms([1e8] * 3, [1e10, 1e11, 1e12]) == ("const", "log_d", "log_d_sq")
+    assert identified_terms([1e8, 1e9], [1e10, 1e11]) == ("const", "log_n")  # N, D in step
+
+
 def test_law_across_models_and_decisions(passk_law_fit):
     from bayes_scaling.passk.decisions import decision_table
     from bayes_scaling.passk.logit import LOGIT_PARAMS
@@ -204,6 +216,8 @@ def test_law_across_models_and_decisions(passk_law_fit):
     law = fit.law_posterior
     assert law is not None and set(law["coef"].dims) >= {"param", "term"}
     assert list(law["param"].values) == list(LOGIT_PARAMS) and fit.diagnostics.converged
+    # two training lengths: no square in log D, which only its prior would set
+    assert list(law["term"].values) == ["const", "log_n", "log_d", "log_n_log_d"]
     _easier_with_size(fit)
     ds = fit.size_vs_samples(2e13, tokens_per_sample=100)
     table = decision_table(ds)
