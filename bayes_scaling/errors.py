@@ -30,6 +30,10 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
+#: Said once in a message that names rows: how they are counted (not a file's line numbers).
+ROWS_NOTE = "(rows count from 0: row 0 is the table's first data row)"
+
+
 class RunsError(BayesScalingError, ValueError):
     """A runs table that cannot be used.
 
@@ -42,7 +46,10 @@ class RunsError(BayesScalingError, ValueError):
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems = list(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
+        message = "; ".join(str(p) for p in self.problems)
+        if any(p.row is not None for p in self.problems):
+            message += f" {ROWS_NOTE}"
+        super().__init__(message)
 
     def __reduce__(self):  # across processes (a batch's tasks) with every problem and note
         return (type(self), (self.problems,), self.__dict__)

@@ -134,7 +134,8 @@ def test_console_script_bad_input_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "bayes-scaling: error: row 1, column 'loss': not a number: 'oops'"
+        "bayes-scaling: error: row 1, column 'loss': not a number: 'oops' (rows count from 0: "
+        "row 0 is the table's first data row)"
     )
 
 

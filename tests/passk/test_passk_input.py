@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 from conftest import simulate_counts
 
-from bayes_scaling.errors import ArgumentError, RunsError
+from bayes_scaling.errors import ROWS_NOTE, ArgumentError, RunsError
 from bayes_scaling.passk.data import load_counts
 from bayes_scaling.passk.reference import locate
 from bayes_scaling.passk.sweep import BON_PATH, bon_jailbreaking
@@ -107,7 +107,7 @@ def test_repeats_with_a_model_column_list_a_few_and_count_the_rest():
         load_counts(frame)
     text = str(info.value)
     assert text.startswith("row 10, column 'problem': problem 'q0' of model 'm' appears again")
-    assert text.endswith("give one row per (model, problem) (7 more rows like these)")
+    assert text.endswith(f"give one row per (model, problem) (7 more rows like these) {ROWS_NOTE}")
     assert len(info.value.problems) == 4
 
 
@@ -256,7 +256,7 @@ def test_every_bad_cell_is_counted_and_a_bad_count_is_checked_no_further():
     )  # fmt: skip
     with pytest.raises(RunsError) as info:
         load_counts(frame)
-    assert str(info.value).endswith("... and 8 more problems")  # 12 listed of 20
+    assert str(info.value).endswith(f"... and 8 more problems {ROWS_NOTE}")  # 12 listed of 20
     with pytest.raises(RunsError) as info:
         load_counts(pd.DataFrame({"problem": ["a"], "samples": [10.5], "correct": [29]}))
     assert "not a whole number" in str(info.value) and "correct out of" not in str(info.value)
