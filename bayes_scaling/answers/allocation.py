@@ -36,6 +36,7 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayes_scaling._numeric import minimise_bounded
 from bayes_scaling.answers.choices import require_optimum
 from bayes_scaling.answers.intervals import central_interval
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
@@ -289,75 +290,6 @@ def _point_error(disc, shape, seed):
     return lambda sizes: (
         curve_error(sizes) + local.along(sizes["n_params"], sizes["n_tokens"], normals)
     )
-
-
-_GOLDEN = 0.5 * (3.0 - 5.0**0.5)
-_SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
-
-
-def minimise_bounded(f, a: float, b: float, xtol: float = 1e-5, maxiter: int = 500) -> float:
-    """The x in [a, b] that minimises the scalar function ``f``: Brent's bounded method.
-
-    Brent (1973, ch. 5), the method of ``scipy.optimize.minimize_scalar(method="bounded")``,
-    step for step (the same points, up to the order of floating-point operations: answers equal
-    to about 1e-9), in plain Python: ``scipy.optimize`` alone takes longer to import
-    (0.2–0.3 s) than a whole allocation. Each step is a
-    golden-section step into the larger side of the bracket, a fraction (3 − √5)/2 ≈ 0.382 of
-    it, or the vertex of the parabola through the best point x and the two before it, w and v,
-
-        x̂ = x − ½·[(x − v)²(f(x) − f(w)) − (x − w)²(f(x) − f(v))]
-               / [(x − v)(f(x) − f(w)) − (x − w)(f(x) − f(v))],
-
-    when that lies inside the bracket and moves less than half the step before last; it stops
-    when the bracket is within 2·(√ε·|x| + xtol/3) of x.
-
-    >>> round(minimise_bounded(lambda x: (x - 0.3) ** 2, -2.0, 2.0), 6)
-    0.3
-    """
-    x = w = v = a + _GOLDEN * (b - a)
-    fx = fw = fv = f(x)
-    step = last = 0.0
-    for _ in range(maxiter):
-        middle = 0.5 * (a + b)
-        tol1 = _SQRT_EPS * abs(x) + xtol / 3.0
-        tol2 = 2.0 * tol1
-        if abs(x - middle) <= tol2 - 0.5 * (b - a):
-            break
-        golden = True
-        if abs(last) > tol1:  # try the parabola through x, w, v
-            r = (x - w) * (fx - fv)
-            q = (x - v) * (fx - fw)
-            p = (x - v) * q - (x - w) * r
-            q = 2.0 * (q - r)
-            p = -p if q > 0.0 else p
-            q = abs(q)
-            before, last = last, step
-            if abs(p) < abs(0.5 * q * before) and q * (a - x) < p < q * (b - x):
-                step, golden = p / q, False
-                u = x + step
-                if u - a < tol2 or b - u < tol2:
-                    step = tol1 if middle >= x else -tol1
-        if golden:
-            last = (a - x) if x >= middle else (b - x)
-            step = _GOLDEN * last
-        u = x + (1.0 if step >= 0 else -1.0) * max(abs(step), tol1)
-        fu = f(u)
-        if fu <= fx:
-            if u >= x:
-                a = x
-            else:
-                b = x
-            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
-        else:
-            if u < x:
-                a = u
-            else:
-                b = u
-            if fu <= fw or w == x:
-                v, fv, w, fw = w, fw, u, fu
-            elif fu <= fv or v == x or v == w:
-                v, fv = u, fu
-    return float(x)
 
 
 def frontier(

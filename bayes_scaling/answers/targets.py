@@ -30,26 +30,20 @@ Each answer also says how far it reaches: its compute as a multiple of the large
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import xarray as xr
 
-from bayes_scaling import _format as fmt
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import SAMPLE_DIMS
 from bayes_scaling.answers.allocation import flops_of, frontier_draws, loss_draws
 from bayes_scaling.answers.choices import check_choice, refuse_split, require_optimum
 from bayes_scaling.answers.intervals import needed_quantiles
+from bayes_scaling.answers.target_answer import SEARCH_MULTIPLES, TargetAnswer
 from bayes_scaling.discrepancy.protocol import irreducible_loss, with_error
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import ratio_split
 from bayes_scaling.model.likelihoods import draw_noise
 
-#: Compute searched for C_reach, as multiples of the largest run's compute.
-SEARCH_MULTIPLES = (1e-6, 1e12)
-#: Below this probability of "not reachable" the report does not raise it.
-UNREACHABLE_NOTICE = 0.05
 #: Probabilities at which :func:`target_answer` reports the compute needed, by default.
 TARGET_PROBS = (0.5, 0.9)
 
@@ -293,54 +287,6 @@ def _interpolate(table: dict, log_c) -> np.ndarray:
     lower = np.take_along_axis(log_n, i[..., None], axis=-1)[..., 0]
     upper = np.take_along_axis(log_n, i[..., None] + 1, axis=-1)[..., 0]
     return lower + (pos - i) * (upper - lower)
-
-
-@dataclass(frozen=True)
-class TargetAnswer:
-    """Answers about one target loss."""
-
-    target: float
-    prob_unreachable: float  # q = P(never reached at any compute)
-    prob_irreducible_above: float  # P(E ≥ target), law only
-    compute_needed: dict  # {p: FLOPs or None when not reachable with probability p}
-    multiple_of_largest: dict  # {p: compute_needed / largest run's compute}
-    largest_run_compute: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def met_from_start(self, p: float) -> bool:
-        """Whether the compute found for probability ``p`` is the search's lower end (the target
-        is met there already: no compute is "needed")."""
-        m = self.multiple_of_largest.get(p)
-        return m is not None and m <= SEARCH_MULTIPLES[0] * (1 + 1e-9)
-
-    def sentences(self) -> list[str]:
-        """Plain-language statements, never hiding an unreachable target behind a number."""
-        out = []
-        if self.prob_unreachable >= UNREACHABLE_NOTICE:
-            out.append(
-                f"The target {self.target:.4g} nats is not reachable at any compute with "
-                f"probability {fmt.prob(self.prob_unreachable)} (the irreducible loss E is above "
-                f"it with probability {fmt.prob(self.prob_irreducible_above)}; run noise and the "
-                "law's error keep more draws above it)."
-            )
-        for p, c in self.compute_needed.items():
-            if c is None:
-                out.append(
-                    f"No compute reaches {self.target:.4g} nats with probability {fmt.prob(p)}: "
-                    f"{fmt.not_reachable(p, self.prob_unreachable)}."
-                )
-            elif self.met_from_start(p):
-                m = self.multiple_of_largest[p]
-                out.append(fmt.met_from_start(f"{self.target:.4g} nats", p, c, m) + ".")
-            else:
-                out.append(
-                    f"Reaching {self.target:.4g} nats with probability {fmt.prob(p)} needs about "
-                    f"{fmt.flops(c)} FLOPs, {fmt.multiple(self.multiple_of_largest[p])} the "
-                    "largest run."
-                )
-        return out
 
 
 def target_answer(

@@ -357,12 +357,12 @@ def compile_model(model, stats: dict | None = None):
         initial_point = pymc_initial_point(model)
         key, shared_vars = fingerprint(model, initial_point)
     except Exception:  # noqa: BLE001 (anything we cannot digest is compiled as before)
-        count("uncacheable")
-        return _nutpie.compile_pymc_model(model)
+        return _stock(model, count)
     folder = cache_dir()
     if folder is None:
         count("disk_off")
-        return _compile_or_stock(model, shared_vars, initial_point, count)[0]
+        ours = _ours(model, shared_vars, initial_point, count)
+        return ours[0] if ours is not None else _stock(model, count)
     entry = folder / key
     compiled = _load_entry(model, entry, key, shared_vars, initial_point, count, repair=False)
     if compiled is not None:
@@ -372,27 +372,24 @@ def compile_model(model, stats: dict | None = None):
         compiled = _load_entry(model, entry, key, shared_vars, initial_point, count, repair=True)
         if compiled is not None:
             return compiled
-        try:
-            compiled, meta, callbacks = _compile(model, shared_vars, initial_point)
-        except Exception:  # noqa: BLE001 (nutpie's stock compile below, unlocked: nothing
-            compiled = None  # will be stored, so others need not wait for it)
-        else:
-            count("disk_misses")
-            if _store(folder, entry, key, meta, callbacks):
-                count("disk_writes")
-    if compiled is None:
-        count("uncacheable")
-        compiled = _nutpie.compile_pymc_model(model)
-    return compiled
+        ours = _ours(model, shared_vars, initial_point, count)
+        if ours is not None and _store(folder, entry, key, *ours[1:]):
+            count("disk_writes")
+    # nutpie's stock compile stores nothing: unlocked, so that others need not wait for it
+    return ours[0] if ours is not None else _stock(model, count)
 
 
-def _compile_or_stock(model, shared_vars, initial_point, count):
-    """``(compiled, (meta, callbacks))`` from :func:`_compile`, or nutpie's stock compile and
-    None when our path fails."""
+def _ours(model, shared_vars, initial_point, count):
+    """``(compiled, meta, callbacks)`` of :func:`_compile` (a miss), or None when our path
+    fails."""
     try:
-        compiled, meta, callbacks = _compile(model, shared_vars, initial_point)
-    except Exception:  # noqa: BLE001
-        count("uncacheable")
-        return _nutpie.compile_pymc_model(model), None
+        out = _compile(model, shared_vars, initial_point)
+    except Exception:  # noqa: BLE001 (nutpie's stock compiler then)
+        return None
     count("disk_misses")
-    return compiled, (meta, callbacks)
+    return out
+
+
+def _stock(model, count):
+    count("uncacheable")
+    return _nutpie.compile_pymc_model(model)

@@ -22,9 +22,10 @@ from bayes_scaling._constants import DEFAULT_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE
 from bayes_scaling.answers import allocation as al
 from bayes_scaling.answers.bands import resolve_sizes, warn_below_data
 from bayes_scaling.answers.choices import check_choice
-from bayes_scaling.answers.decision import TARGET_PROBS, allocation_table, decide
+from bayes_scaling.answers.decision import TARGET_PROBS, decide
+from bayes_scaling.answers.decision_table import allocation_table
 from bayes_scaling.answers.horizon import TrustHorizon, trust_horizon
-from bayes_scaling.answers.targets import TargetAnswer
+from bayes_scaling.answers.target_answer import TargetAnswer
 from bayes_scaling.errors import ExtrapolationWarning
 from bayes_scaling.plots import compute_grid
 

@@ -2,7 +2,8 @@
 extrapolates beyond the runs.
 
 A target that is not reachable with a meaningful probability is said to be so, in the words of
-:meth:`bayes_scaling.answers.targets.TargetAnswer.sentences`; no compute number is printed for it.
+:meth:`bayes_scaling.answers.target_answer.TargetAnswer.sentences`; no compute number is
+printed for it.
 """
 
 from __future__ import annotations

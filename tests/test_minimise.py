@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from bayes_scaling.answers.allocation import minimise_bounded
+from bayes_scaling._numeric import minimise_bounded
 
 FUNCTIONS = {
     "parabola": (lambda x: (x - 0.3) ** 2, -2.0, 2.0),
