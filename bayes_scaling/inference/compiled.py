@@ -42,6 +42,12 @@ STATS = {
 }
 #: One sampling at a time per process: a cached model's shared data decide the start point.
 SAMPLING = threading.RLock()
+#: nutpie's mass-matrix adaptation of the scaling-law fits (:mod:`bayes_scaling.inference.nuts`)
+#: and of the pass@k logit-normal mixture: a diagonal plus the leading directions of the draws'
+#: and gradients' covariance, so correlated parameters (a law's E and A; the mixture's centre,
+#: spread and hard component) are sampled along their ridge. :func:`sample_attempt` defaults to
+#: nutpie's diagonal, which samples the hierarchies (the pass@k joint fit and law) better.
+ADAPTATION = "low_rank"
 
 
 def compiled_for(key: Hashable, build: Callable[[], object]) -> tuple:
@@ -84,9 +90,12 @@ def sample_attempt(
     attempt,
     chains: int,
     progress: bool = False,
+    adaptation: str = "diag",
 ):
     """NUTS on the compiled model of ``key`` with ``data``, as one rescue-ladder ``attempt``
     (its draws, tune, seed and target_accept): ``(posterior, sample_stats, seconds)``, Datasets.
+    ``adaptation`` is nutpie's mass-matrix adaptation: ``"diag"`` (nutpie's default) or
+    ``"low_rank"`` (:data:`ADAPTATION`).
     Holds :data:`SAMPLING` (threads in one process take turns)."""
     with SAMPLING:
         start = time.perf_counter()
@@ -99,6 +108,7 @@ def sample_attempt(
             seed=attempt.seed,
             progress_bar=progress,
             target_accept=attempt.target_accept,
+            adaptation=adaptation,
             save_warmup=False,
             return_raw_trace=True,
         )

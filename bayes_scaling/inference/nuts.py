@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._constants import NOISE_PARAMS
-from bayes_scaling.inference.compiled import SAMPLING, draws_to_datasets, with_data
+from bayes_scaling.inference.compiled import ADAPTATION, SAMPLING, draws_to_datasets, with_data
 from bayes_scaling.laws import Law
 from bayes_scaling.model.builder import build_model, centred_name, model_data, structure_key
 from bayes_scaling.model.centred_coordinates import INTERNAL as ANCHOR_INTERNAL
@@ -80,7 +80,7 @@ def sample_posterior(
             chains=chains,
             seed=seed,
             progress_bar=progress,
-            adaptation="low_rank",
+            adaptation=ADAPTATION,
             target_accept=target_accept,
             save_warmup=False,
             return_raw_trace=True,

@@ -24,7 +24,7 @@ from bayes_scaling.discrepancy.evidence import estimate as estimate_discrepancy
 from bayes_scaling.discrepancy.local import applies as local_applies
 from bayes_scaling.discrepancy.local import learn as learn_local_misfit
 from bayes_scaling.discrepancy.prior import resolve_prior
-from bayes_scaling.inference.compiled import STATS
+from bayes_scaling.inference.compiled import ADAPTATION, STATS
 from bayes_scaling.inference.nuts import (
     INTERNAL_CHAINS,
     INTERNAL_DRAWS,
@@ -125,7 +125,7 @@ def sample_checked(
         "seed": seed,
         "target_accept": last.target_accept,
         "likelihood": likelihood,
-        "adaptation": "low_rank",
+        "adaptation": ADAPTATION,
         "parameterisation": "anchored E" if last.anchored else "default",
         "sampling_seconds": outcome.seconds,
         "flops_per_param_token": float(

@@ -38,7 +38,7 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling.errors import ArgumentError
-from bayes_scaling.inference.compiled import sample_attempt
+from bayes_scaling.inference.compiled import ADAPTATION, sample_attempt
 from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.families import derived
@@ -79,6 +79,16 @@ LAW_MIN_MODELS = 6
 #: model at 0.95 (as before) made the full GSM8K fit 1.45x slower for nothing.
 DEFAULT_TARGET_ACCEPT = 0.9
 NO_SUCCESS_TARGET_ACCEPT = {LOGIT_MIXTURE: 0.95}
+#: nutpie's mass-matrix adaptation of each model's fit, by difficulty (the diagonal otherwise).
+#: The logit-normal mixture's six parameters are correlated (the hard component sits e^g body
+#: sds below the centre), and the low-rank adaptation follows that ridge: on four GSM8K models
+#: (Pythia 160M to 6.9B, all 256 samples a problem, 4 × (1000 + 1000), seeds 1-3) it took
+#: 6.5-8.5 leapfrog steps a draw against 8.6-10.2 and gave 1.5-2.6x the smallest bulk ESS
+#: (1,197-2,852 against 788-1,233); the six models of notebook 06 were fitted in 9.6 s against
+#: 16.7-19.5 s (seeds 1, 2), with no rescue against one or two. The Beta's three parameters
+#: gain nothing from it (the same six models: 8.0-10.3 s and 3 rescues against 8.8-14.4 s
+#: and 1), and the hierarchies (the joint fit, the law across models) sample worse with it.
+ADAPTATION_BY_DIFFICULTY = {LOGIT_MIXTURE: ADAPTATION}
 #: The difficulties the law across models is fitted for (a second stage over the per-model fits).
 LAW_DIFFICULTIES = ("beta", LOGIT_MIXTURE)
 
@@ -150,7 +160,8 @@ def fit_passk(
     target_accept : float, optional
         NUTS's target acceptance, for every model. By default 0.9, and 0.95 for a model that
         solves nothing under the logit-normal mixture (:data:`NO_SUCCESS_TARGET_ACCEPT`; the
-        value each model used is in ``settings["rescue"]``).
+        value each model used is in ``settings["rescue"]``). The law across models is sampled
+        at 0.99 or more (:data:`bayes_scaling.passk.joint.LAW_TARGET_ACCEPT`).
     rescue : bool
         Climb the rescue ladder when a gate fails (recorded per model in ``settings``).
     progress : bool, optional
@@ -247,6 +258,7 @@ def fit_passk(
     args = (draws, chains, tune, seed, target_accept, rescue, progress)
     settings = dict(
         sampler="nutpie",
+        adaptation=ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag"),  # the law's: "diag"
         pooling=pooling,
         difficulty=difficulty,
         draws=draws,
@@ -334,6 +346,7 @@ def _fit_each(
     :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once),
     at ``no_success``'s target acceptance (when not None) if it solved nothing."""
     posts, rows, records = [], [], {}
+    adaptation = ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag")
     if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
         prepare, build = logit_data, build_logit
     else:
@@ -352,6 +365,7 @@ def _fit_each(
                 attempt,
                 chains,
                 progress,
+                adaptation,
             )
 
         params = [p for p, _, _ in pkey]

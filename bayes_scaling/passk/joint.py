@@ -32,6 +32,13 @@ PASSK_RUNGS = (LONGER, STEADY, more_draws(times=2))
 JOINT_TERMS = DESIGN_TERMS
 #: What the joint fit's gate watches.
 JOINT_GATE = ["coef", "scatter", "z", "unsolvable_logit"]
+#: The law across models' smallest target acceptance. Its hierarchy (slopes, scatter,
+#: standardised offsets of a handful of models) diverges now and then at 0.95: the law of the
+#: six GSM8K models of notebook 06 climbed the rescue ladder to "target_accept 0.99" in 6 of 8
+#: fits (seeds 1-4, two per-model adaptations), 2.7-6.6 s a law against 0.7-1.0 s for the first
+#: attempt alone. Asked at 0.99 it passed on the first attempt in 3 of 4 seeds and after "more
+#: draws" in the fourth, with no divergence (1.7-4.2 s, 2.5 s on average against 4.3 s).
+LAW_TARGET_ACCEPT = 0.99
 
 
 def ladder(sample, first: Attempt, gate: list[str], rescue: bool, chains: int):
@@ -271,7 +278,9 @@ def fit_law(
     data["design"] = x
     bounds = bool(data["obs"][-1].any())  # one-sided terms: another model, another key
     key = ("passk-law", pkey, len(info), tuple(terms), bounds)
-    first = Attempt("as asked", draws, tune, max(target_accept, 0.95), derived_seed(seed, 97))
+    first = Attempt(
+        "as asked", draws, tune, max(target_accept, LAW_TARGET_ACCEPT), derived_seed(seed, 97)
+    )
 
     def build():
         return build_law(data["obs"], x, pkey, len(info), bounds)

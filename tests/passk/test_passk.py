@@ -133,6 +133,7 @@ def test_thinning_has_the_hypergeometric_mean():
 
 def test_simulated_truth_is_recovered(sim_fit):
     assert sim_fit.converged
+    assert sim_fit.settings["adaptation"] == "diag"  # the Beta's three parameters: diagonal
     s = sim_fit.summary(prob=0.95).set_index("parameter")
     for name in ("a", "b", "pi"):
         assert s.loc[name, "lower"] <= TRUTH[name] <= s.loc[name, "upper"], name
@@ -213,6 +214,7 @@ def test_law_across_models_and_decisions(passk_law_fit):
     # tests/conftest.py: six simulated models (N, D), b falling with log N and log D, 40 problems
     fit = passk_law_fit
     assert fit.settings["difficulty"] == "logit-normal-mixture"  # the default, with the law
+    assert fit.settings["law_rescue"][0]["target_accept"] == 0.99  # the hierarchy's smaller steps
     law = fit.law_posterior
     assert law is not None and set(law["coef"].dims) >= {"param", "term"}
     assert list(law["param"].values) == list(LOGIT_PARAMS) and fit.diagnostics.converged

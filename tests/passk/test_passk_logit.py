@@ -239,9 +239,18 @@ def test_auto_fits_the_logit_mixture_and_covers_the_tail(logit_fit):
     assert (band["upper"] - band["lower"]).max() < 0.5
 
 
-def test_a_model_that_solves_nothing_gets_the_smaller_steps():
+def test_a_model_that_solves_nothing_gets_the_smaller_steps(monkeypatch):
+    import nutpie
+
     from bayes_scaling.passk.fit import fit_passk
 
+    sample, adaptations = nutpie.sample, []
+
+    def watched(*args, **kwargs):  # the real sampler, its adaptation noted
+        adaptations.append(kwargs.get("adaptation"))
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", watched)
     solved, _ = simulate(seed=5)
     none = solved.assign(model="none", correct=0)
     counts = pd.concat([solved.assign(model="some"), none], ignore_index=True)
@@ -250,6 +259,8 @@ def test_a_model_that_solves_nothing_gets_the_smaller_steps():
         fit = fit_passk(counts, seed=1, chains=2, draws=100, tune=100, rescue=False)
     used = {m: fit.settings["rescue"][m][0]["target_accept"] for m in ("some", "none")}
     assert used == {"some": 0.9, "none": 0.95}  # the wall of a model with no success
+    # the mixture's correlated parameters: low-rank mass matrix, for both models, as recorded
+    assert adaptations == ["low_rank", "low_rank"] and fit.settings["adaptation"] == "low_rank"
     assert fit.settings["target_accept"] == 0.9
     assert fit.settings["target_accept_no_success"] == 0.95
     with warnings.catch_warnings():
