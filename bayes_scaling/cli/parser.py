@@ -57,6 +57,15 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def exact_number(text: str) -> int | float:
+    """An integer literal as an exact ``int`` (``12345678901234567`` stays itself; as a float it
+    would be rounded above 2^53), anything else as :func:`number` (``1e4``, ``2.5``)."""
+    try:
+        return int(text)
+    except ValueError:
+        return number(text)
+
+
 def whole(text: str) -> int:
     try:
         return int(text)

@@ -58,7 +58,8 @@ def k_text(k) -> str:
 
 def ks(k, name: str = "k") -> np.ndarray:
     """k values: whole numbers from 1 to :data:`K_LIMIT`, in the order given (ArgumentError
-    naming the bad one)."""
+    naming the bad one), as 64-bit integers: a k above 2^53 keeps its last digits (as a float
+    it would be rounded to an even neighbour)."""
     items = np.atleast_1d(np.asarray(k, dtype=object)).ravel().tolist()
     if not items:
         raise ArgumentError(name, "is empty; give at least one k ≥ 1")
@@ -71,7 +72,7 @@ def ks(k, name: str = "k") -> np.ndarray:
             raise ArgumentError(
                 where, f"is too large: at most {K_LIMIT:.3g} (a 64-bit integer), got {k_text(v)}"
             )
-    return np.array(out, float)
+    return np.array(out, np.int64)
 
 
 def _models(fit: PassKFit, models) -> list[str]:

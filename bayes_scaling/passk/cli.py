@@ -21,7 +21,7 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROBS
 from bayes_scaling.cli.checks import FIT_SUFFIXES, output_path, path_text, sampler
 from bayes_scaling.cli.output import formatted, read_fit, status, write_fit
-from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags
+from bayes_scaling.cli.parser import add_format_flag, add_sampler_flags, exact_number
 from bayes_scaling.cli.parser import number as _number
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.errors import ArgumentError, FitFileError
@@ -70,7 +70,7 @@ def passk_arguments(top) -> None:
     # a repeated --k / --prob / --models adds to the list (argparse's "extend"; its default
     # stays None, since extend would append to a default list)
     b.add_argument(
-        "--k", type=_number, nargs="+", action="extend", required=True,
+        "--k", type=exact_number, nargs="+", action="extend", required=True,
         help="samples a problem (whole numbers ≥ 1), rows in the order given",
     )  # fmt: skip
     b.add_argument(

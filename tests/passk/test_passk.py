@@ -305,6 +305,14 @@ def test_cli_fit_bands_and_exit_codes(sim_fit, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "model,k,prob,lower,median,upper"
     assert [ln.split(",")[1] for ln in lines[1:]] == ["1000", "10"]
+    # a k above 2^53 comes back as given, not rounded to a float's neighbour; 1e4 is a k too
+    huge = "12345678901234567"
+    assert (
+        main(["passk", "bands", str(out), "--k", huge, "1e4", "--prob", "0.9", "--format", "csv"])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(",")[1] for ln in lines[1:]] == [huge, "10000"]
     assert main(["passk", "bands", str(out), "--k", "0"]) == 2
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"problem": [1, 2], "samples": [3, 3], "correct": [1, 4]}).to_csv(bad)
