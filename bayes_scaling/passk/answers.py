@@ -47,7 +47,8 @@ INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
 K_MAX = 1e15
 BISECTIONS = 30
 SEARCH_DRAWS = 1000
-#: Largest k a band takes: the largest float64 below 2^63, so that every k is a 64-bit integer.
+#: Largest k a band takes: a 64-bit integer (k is kept as one), less a margin; also the largest
+#: float64 below 2^63, so that a k given as a float converts exactly.
 K_LIMIT = 2**63 - 1024
 
 
@@ -70,7 +71,7 @@ def ks(k, name: str = "k") -> np.ndarray:
         out.append(check.count(v, where))
         if out[-1] > K_LIMIT:
             raise ArgumentError(
-                where, f"is too large: at most {K_LIMIT:.3g} (a 64-bit integer), got {k_text(v)}"
+                where, f"is too large: at most {K_LIMIT} (about 9.2e18), got {k_text(v)}"
             )
     return np.array(out, np.int64)
 
@@ -234,7 +235,7 @@ def bands(
 
 
 def _log_grid(k_range) -> np.ndarray:
-    vals = ks(k_range, "k_range")
+    vals = ks(k_range, "k_range").astype(float)  # the grid is in floats: distinct there
     if len(vals) != 2 or not vals[1] > vals[0]:
         raise ArgumentError(
             "k_range", f"give (k_low, k_high) with k_high > k_low ≥ 1, got {k_range}"

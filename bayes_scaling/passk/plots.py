@@ -162,7 +162,7 @@ def across_models(fit, k=(100, 1000, 10_000), prob: float = 0.9, models=None):
             xs, med, yerr=[med - lo, hi - med], fmt="none", lw=1, capsize=2, color=colours[j]
         )
         style = "o-" if joined else "o"
-        ax.plot(xs, med, style, ms=4, lw=1.2, color=colours[j], label=f"k = {kk:,.0f}")
+        ax.plot(xs, med, style, ms=4, lw=1.2, color=colours[j], label=f"k = {int(kk):,}")
     if sizes is not None:
         ax.set(xscale="log", xlabel="parameters N")
     else:

@@ -168,6 +168,9 @@ def test_samples_for_and_exponent(sim_fit):
     assert "not reachable" in far["note"].iloc[0]
     exp = sim_fit.exponent(k_range=(1, 1000)).set_index("quantity")
     assert 0 < exp.loc["exponent", "median"] < 1
+    # two whole k one apart above 2^53 are one point of the (float) grid: refused, not NaN
+    with pytest.raises(ArgumentError, match="k_range"):
+        sim_fit.exponent(k_range=(2**53, 2**53 + 1))
 
 
 def test_save_load_round_trip_without_pymc(sim_fit, tmp_path):
