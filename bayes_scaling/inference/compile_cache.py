@@ -257,7 +257,8 @@ def _discard(entry: Path) -> None:
 
 
 def _store(folder: Path, entry: Path, key: str, meta: dict, callbacks) -> bool:
-    """Write the entry under a private name, then rename it into place."""
+    """Write the entry under a private name, then rename it into place. True when this process
+    stored it (False when it could not, or another process stored it first)."""
     tmp = folder / f".tmp-{uuid.uuid4().hex}"
     try:
         tmp.mkdir(mode=0o700)
@@ -270,9 +271,8 @@ def _store(folder: Path, entry: Path, key: str, meta: dict, callbacks) -> bool:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             os.rename(tmp, entry)
-        except OSError:  # another process stored it first
-            if not (entry / "meta.json").exists():
-                raise
+        except OSError:  # another process stored it first (or the rename failed)
+            return False
         return True
     except Exception:  # noqa: BLE001 (a cache that cannot write only costs time)
         return False

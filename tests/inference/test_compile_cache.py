@@ -274,3 +274,16 @@ def test_a_model_with_vector_parameters_is_stored_and_loaded(tmp_path, monkeypat
     kwargs = dict(draws=100, tune=100, chains=1, seed=SEED, progress_bar=False)
     a, b = nutpie.sample(made, **kwargs), nutpie.sample(loaded, **kwargs)
     np.testing.assert_array_equal(a.posterior["mu"].values, b.posterior["mu"].values)
+
+
+def test_an_entry_another_process_stored_first_is_not_counted_as_ours(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    assert compile_cache._store(folder, folder / "k1", "k1", {"format": 1}, []) is True
+    assert json.loads((folder / "k1" / "meta.json").read_text())["key"] == "k1"
+    theirs = folder / "k2"  # stored by another process while this one wrote its own
+    theirs.mkdir()
+    (theirs / "meta.json").write_text("{}")
+    assert compile_cache._store(folder, theirs, "k2", {"format": 1}, []) is False
+    assert (theirs / "meta.json").read_text() == "{}"  # theirs is left as it was
+    assert sorted(p.name for p in folder.iterdir()) == ["k1", "k2"]  # no temporary left
