@@ -110,6 +110,30 @@ def met_from_start(target: str, p: float, compute: float, times: float) -> str:
     )
 
 
+def reach_sentences(target: str, answer, searched: str = "") -> list[str]:
+    """One sentence per probability of a target search (the core's
+    :class:`~bayes_scaling.answers.target_answer.TargetAnswer` or a downstream metric's): the
+    compute needed, the target met from the start (:func:`met_from_start`) or not reachable
+    (:func:`not_reachable`; ``searched`` says how far, e.g. ``" up to 1e+25 FLOPs"``). ``answer``
+    has ``compute_needed`` (probability -> FLOPs or None), ``multiple_of_largest``,
+    ``met_from_start(p)`` and ``prob_unreachable``."""
+    out = []
+    for p, c in answer.compute_needed.items():
+        if c is None:
+            out.append(
+                f"No compute{searched} reaches {target} with probability {prob(p)}: "
+                f"{not_reachable(p, answer.prob_unreachable)}."
+            )
+        elif answer.met_from_start(p):
+            out.append(met_from_start(target, p, c, answer.multiple_of_largest[p]) + ".")
+        else:
+            out.append(
+                f"Reaching {target} with probability {prob(p)} needs about {flops(c)} FLOPs, "
+                f"{multiple(answer.multiple_of_largest[p])} the largest run."
+            )
+    return out
+
+
 def interval(lower: str, upper: str) -> str:
     """An interval from two formatted ends: ``"2.154 – 2.434"``."""
     return f"{lower} – {upper}"

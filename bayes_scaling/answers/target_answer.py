@@ -46,19 +46,4 @@ class TargetAnswer:
                 f"it with probability {fmt.prob(self.prob_irreducible_above)}; run noise and the "
                 "law's error keep more draws above it)."
             )
-        for p, c in self.compute_needed.items():
-            if c is None:
-                out.append(
-                    f"No compute reaches {self.target:.4g} nats with probability {fmt.prob(p)}: "
-                    f"{fmt.not_reachable(p, self.prob_unreachable)}."
-                )
-            elif self.met_from_start(p):
-                m = self.multiple_of_largest[p]
-                out.append(fmt.met_from_start(f"{self.target:.4g} nats", p, c, m) + ".")
-            else:
-                out.append(
-                    f"Reaching {self.target:.4g} nats with probability {fmt.prob(p)} needs about "
-                    f"{fmt.flops(c)} FLOPs, {fmt.multiple(self.multiple_of_largest[p])} the "
-                    "largest run."
-                )
-        return out
+        return out + fmt.reach_sentences(f"{self.target:.4g} nats", self)

@@ -123,23 +123,8 @@ class MetricTarget:
             f"P({self.metric} {word} {self.target:.3g} at {fmt.flops(c)} FLOPs) = {fmt.prob(p)}."
             for c, p in zip(self.compute, self.prob_reach, strict=True)
         ]
-        for p, c in self.compute_needed.items():
-            if c is None:
-                out.append(
-                    f"No compute up to {fmt.flops(SEARCH[1] * self.largest_run_compute)} FLOPs "
-                    f"reaches {self.target:.3g} with probability {fmt.prob(p)}: "
-                    f"{fmt.not_reachable(p, self.prob_unreachable)}."
-                )
-            elif self.met_from_start(p):
-                m = self.multiple_of_largest[p]
-                out.append(fmt.met_from_start(f"{self.target:.3g}", p, c, m) + ".")
-            else:
-                out.append(
-                    f"Reaching {self.target:.3g} with probability {fmt.prob(p)} needs about "
-                    f"{fmt.flops(c)} FLOPs, {fmt.multiple(self.multiple_of_largest[p])} the "
-                    "largest run."
-                )
-        return out
+        searched = f" up to {fmt.flops(SEARCH[1] * self.largest_run_compute)} FLOPs"
+        return out + fmt.reach_sentences(f"{self.target:.3g}", self, searched)
 
 
 def target_answer(

@@ -38,11 +38,16 @@ import xarray as xr
 
 from bayes_scaling import _validate as check
 from bayes_scaling.errors import ArgumentError
-from bayes_scaling.inference.compiled import ADAPTATION, sample_attempt
-from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.families import derived
-from bayes_scaling.passk.joint import LAW_TARGET_ACCEPT, fit_joint, fit_law, ladder
+from bayes_scaling.passk.joint import (
+    ADAPTATION_BY_DIFFICULTY,
+    LAW_TARGET_ACCEPT,
+    fit_each,
+    fit_joint,
+    fit_law,
+    model_row,
+)
 from bayes_scaling.passk.law import (
     AUTO,
     DEFAULT_DIFFICULTY,
@@ -50,13 +55,7 @@ from bayes_scaling.passk.law import (
     LOGIT_MIXTURE,
     difficulty_params,
 )
-from bayes_scaling.passk.model import (
-    build_logit,
-    build_single,
-    compress,
-    logit_data,
-    priors_key,
-)
+from bayes_scaling.passk.model import priors_key
 from bayes_scaling.passk.result import PassKFit, make_tree
 from bayes_scaling.results import diagnostics
 from bayes_scaling.results.diagnostics import Diagnostics
@@ -79,16 +78,6 @@ LAW_MIN_MODELS = 6
 #: model at 0.95 (as before) made the full GSM8K fit 1.45x slower for nothing.
 DEFAULT_TARGET_ACCEPT = 0.9
 NO_SUCCESS_TARGET_ACCEPT = {LOGIT_MIXTURE: 0.95}
-#: nutpie's mass-matrix adaptation of each model's fit, by difficulty (the diagonal otherwise).
-#: The logit-normal mixture's six parameters are correlated (the hard component sits e^g body
-#: sds below the centre), and the low-rank adaptation follows that ridge: on four GSM8K models
-#: (Pythia 160M to 6.9B, all 256 samples a problem, 4 × (1000 + 1000), seeds 1-3) it took
-#: 6.5-8.5 leapfrog steps a draw against 8.6-10.2 and gave 1.5-2.6x the smallest bulk ESS
-#: (1,197-2,852 against 788-1,233); the six models of notebook 06 were fitted in 9.6 s against
-#: 16.7-19.5 s (seeds 1, 2), with no rescue against one or two. The Beta's three parameters
-#: gain nothing from it (the same six models: 8.0-10.3 s and 3 rescues against 8.8-14.4 s
-#: and 1), and the hierarchies (the joint fit, the law across models) sample worse with it.
-ADAPTATION_BY_DIFFICULTY = {LOGIT_MIXTURE: ADAPTATION}
 #: The difficulties the law across models is fitted for (a second stage over the per-model fits).
 LAW_DIFFICULTIES = ("beta", LOGIT_MIXTURE)
 
@@ -276,11 +265,11 @@ def fit_passk(
         posterior, law_post, law_attrs, diag, record, secs = fit_joint(
             counts, info, pkey, sizes, *args
         )
-        rows = [_row(name, diag, record, secs) for name in info["model"]]
+        rows = [model_row(name, diag, record, secs) for name in info["model"]]
         settings.update(rescue={"joint": record}, model_seconds=round(secs, 3))
         group = "law_posterior" if sizes else "pool_posterior"
     else:
-        posts, rows, records = _fit_each(counts, info, pkey, difficulty, no_success, *args)
+        posts, rows, records = fit_each(counts, info, pkey, difficulty, no_success, *args)
         posterior = derived(xr.concat(posts, dim="model").assign_coords(model=list(info["model"])))
         posterior = posterior.transpose("chain", "draw", "model")
         settings.update(rescue=records, model_seconds=round(time.perf_counter() - start, 3))
@@ -322,59 +311,6 @@ def _check_pooling(pooling, law, info, difficulty) -> None:
             f"the difficulty law is fitted for difficulty in {list(LAW_DIFFICULTIES)}; "
             "use law=None or False",
         )
-
-
-def _row(name, diag: Diagnostics, record, secs) -> dict:
-    return dict(
-        model=name,
-        converged=diag.converged,
-        reason=diag.reason(),
-        max_rhat=diag.max_rhat,
-        min_ess_bulk=diag.min_ess_bulk,
-        min_ess_tail=diag.min_ess_tail,
-        divergences=diag.n_divergent,
-        attempts=len(record),
-        seconds=round(secs, 3),
-    )
-
-
-def _fit_each(
-    counts, info, pkey, difficulty, no_success, draws, chains, tune, seed, target_accept, rescue,
-    progress,
-):  # fmt: skip
-    """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, or
-    :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once),
-    at ``no_success``'s target acceptance (when not None) if it solved nothing."""
-    posts, rows, records = [], [], {}
-    adaptation = ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag")
-    if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
-        prepare, build = logit_data, build_logit
-    else:
-        prepare, build = (lambda compressed: {"counts": compressed}), build_single
-    for i, name in enumerate(info["model"]):
-        part = counts[counts["model"] == name]
-        data = prepare(compress(part["samples"], part["correct"]))
-        accept = no_success if no_success and part["correct"].sum() == 0 else target_accept
-        first = Attempt("as asked", draws, tune, accept, derived_seed(seed, 0) + i)
-
-        def sample(attempt, data=data):
-            return sample_attempt(
-                ("passk", pkey),
-                lambda: build(**data, priors=pkey),
-                data,
-                attempt,
-                chains,
-                progress,
-                adaptation,
-            )
-
-        params = [p for p, _, _ in pkey]
-        post, _, diag, record, secs = ladder(sample, first, params, rescue, chains)
-        keep = params + (["log_b_hard"] if "log_b_hard" in post else [])
-        posts.append(post[keep])  # the draws asked, as the gate saw them (ladder)
-        records[name] = record
-        rows.append(_row(name, diag, record, secs))
-    return posts, rows, records
 
 
 def _overall(models: pd.DataFrame, posterior: xr.Dataset, law_diag: Diagnostics | None):

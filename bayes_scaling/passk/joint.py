@@ -1,12 +1,12 @@
-"""Sampling for pass@k: the rescue ladder, the joint fit of every model of a benchmark, and the
-two-stage law across models.
+"""Sampling for pass@k: the rescue ladder, each model on its own, the joint fit of every model of
+a benchmark, and the two-stage law across models.
 
 :func:`fit_joint` samples :func:`bayes_scaling.passk.model.build_joint` (partial pooling of the
 models' difficulty along log N and log D, one unsolvable share) once for all models, gated and
 rescued like every fit; :func:`fit_law` fits the difficulty law to the per-model fits
 (:func:`bayes_scaling.passk.model.build_law`, their likelihoods recovered by
 :func:`likelihood_directions`); :func:`ladder` (which gates the draws kept, :func:`thin`) is
-shared with the per-model fits of :mod:`bayes_scaling.passk.fit`.
+shared with the per-model fits of :func:`fit_each`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,22 @@ import pandas as pd
 import xarray as xr
 
 from bayes_scaling._lazy import scipy_function
-from bayes_scaling.inference.compiled import sample_attempt
+from bayes_scaling.inference.compiled import ADAPTATION, sample_attempt
 from bayes_scaling.inference.rescue import climb
 from bayes_scaling.inference.rungs import LONGER, STEADY, Attempt, derived_seed, more_draws
 from bayes_scaling.passk.families import derived
-from bayes_scaling.passk.law import DESIGN_TERMS, design, identified_terms
-from bayes_scaling.passk.model import JOINT_PARAMS, build_joint, build_law, compress, stack_counts
-from bayes_scaling.results.diagnostics import MIN_ESS
+from bayes_scaling.passk.law import DESIGN_TERMS, LOGIT_MIXTURE, design, identified_terms
+from bayes_scaling.passk.model import (
+    JOINT_PARAMS,
+    build_joint,
+    build_law,
+    build_logit,
+    build_single,
+    compress,
+    logit_data,
+    stack_counts,
+)
+from bayes_scaling.results.diagnostics import MIN_ESS, Diagnostics
 
 #: pass@k's rungs: the shared ladder, with "more draws" allowed twice (a model with almost no
 #: successes mixes slowly in its tail: one doubling left 1 of the 81 GSM8K models at a tail
@@ -30,6 +39,16 @@ from bayes_scaling.results.diagnostics import MIN_ESS
 PASSK_RUNGS = (LONGER, STEADY, more_draws(times=2))
 #: The joint fit's terms in standardised log N and log D (see :func:`joint_design`).
 JOINT_TERMS = DESIGN_TERMS
+#: nutpie's mass-matrix adaptation of each model's fit, by difficulty (the diagonal otherwise).
+#: The logit-normal mixture's six parameters are correlated (the hard component sits e^g body
+#: sds below the centre), and the low-rank adaptation follows that ridge: on four GSM8K models
+#: (Pythia 160M to 6.9B, all 256 samples a problem, 4 × (1000 + 1000), seeds 1-3) it took
+#: 6.5-8.5 leapfrog steps a draw against 8.6-10.2 and gave 1.5-2.6x the smallest bulk ESS
+#: (1,197-2,852 against 788-1,233); the six models of notebook 06 were fitted in 9.6 s against
+#: 16.7-19.5 s (seeds 1, 2), with no rescue against one or two. The Beta's three parameters
+#: gain nothing from it (the same six models: 8.0-10.3 s and 3 rescues against 8.8-14.4 s
+#: and 1), and the hierarchies (the joint fit, the law across models) sample worse with it.
+ADAPTATION_BY_DIFFICULTY = {LOGIT_MIXTURE: ADAPTATION}
 #: What the joint fit's gate watches.
 JOINT_GATE = ["coef", "scatter", "z", "unsolvable_logit"]
 #: The law across models' smallest target acceptance. Its hierarchy (slopes, scatter,
@@ -73,6 +92,60 @@ def thin(post: xr.Dataset, draws: int) -> xr.Dataset:
         return post
     keep = np.linspace(0, n - 1, draws).round().astype(int)
     return post.isel(draw=keep).assign_coords(draw=np.arange(draws))
+
+
+def model_row(name, diag: Diagnostics, record, secs) -> dict:
+    """One model's row of a fit's model table: its gate, attempts and seconds."""
+    return dict(
+        model=name,
+        converged=diag.converged,
+        reason=diag.reason(),
+        max_rhat=diag.max_rhat,
+        min_ess_bulk=diag.min_ess_bulk,
+        min_ess_tail=diag.min_ess_tail,
+        divergences=diag.n_divergent,
+        attempts=len(record),
+        seconds=round(secs, 3),
+    )
+
+
+def fit_each(
+    counts, info, pkey, difficulty, no_success, draws, chains, tune, seed, target_accept, rescue,
+    progress,
+):  # fmt: skip
+    """Each model on its own (:func:`bayes_scaling.passk.model.build_single`, or
+    :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once),
+    at ``no_success``'s target acceptance (when not None) if it solved nothing."""
+    posts, rows, records = [], [], {}
+    adaptation = ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag")
+    if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
+        prepare, build = logit_data, build_logit
+    else:
+        prepare, build = (lambda compressed: {"counts": compressed}), build_single
+    for i, name in enumerate(info["model"]):
+        part = counts[counts["model"] == name]
+        data = prepare(compress(part["samples"], part["correct"]))
+        accept = no_success if no_success and part["correct"].sum() == 0 else target_accept
+        first = Attempt("as asked", draws, tune, accept, derived_seed(seed, 0) + i)
+
+        def sample(attempt, data=data):
+            return sample_attempt(
+                ("passk", pkey),
+                lambda: build(**data, priors=pkey),
+                data,
+                attempt,
+                chains,
+                progress,
+                adaptation,
+            )
+
+        params = [p for p, _, _ in pkey]
+        post, _, diag, record, secs = ladder(sample, first, params, rescue, chains)
+        keep = params + (["log_b_hard"] if "log_b_hard" in post else [])
+        posts.append(post[keep])  # the draws asked, as the gate saw them (ladder)
+        records[name] = record
+        rows.append(model_row(name, diag, record, secs))
+    return posts, rows, records
 
 
 def joint_design(info: pd.DataFrame, sizes: bool):
