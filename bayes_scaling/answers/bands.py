@@ -121,6 +121,14 @@ def resolve_sizes(
     n, d, c = sizes["n_params"], sizes["n_tokens"], sizes["compute"]
     if n is not None and d is not None:
         sizes["compute"] = k * n * d
+        over = np.flatnonzero(~np.isfinite(sizes["compute"].values))
+        if over.size:
+            i = int(over[0])
+            raise ArgumentError(
+                "params",
+                f"point {i}: the compute {k:g}·N·D overflows a float (N = {float(n[i]):.3g}, "
+                f"D = {float(d[i]):.3g}); give sizes whose product is below ~1e307",
+            )
     elif c is not None and n is not None:
         sizes["n_tokens"] = c / (k * n)
     elif c is not None and d is not None:

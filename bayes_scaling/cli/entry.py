@@ -58,6 +58,8 @@ def main(argv=None) -> int:
         code = _run_interruptibly(args)
     if code is None:
         return _interrupted()
+    if code == EXIT_BAD_INPUT:  # the error is the one line; warnings on the way are moot
+        return code
     for w in caught:
         if issubclass(w.category, PRINTED_WARNINGS):
             print(one_line(f"bayes-scaling: warning: {w.message}"), file=sys.stderr)

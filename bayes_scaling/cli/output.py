@@ -28,8 +28,9 @@ def formatted(df: pd.DataFrame, fmt: str, meta: dict, gate_column: bool = False)
         if gate_column and "converged" not in df.columns:
             df = df.assign(converged=bool(meta["converged"]))
         return df.to_csv(index=False)
-    if fmt == "json":
-        return json.dumps({**meta, "rows": json_rows(df)}, indent=1) + "\n"
+    if fmt == "json":  # strict JSON: NaN and ±inf, in the rows or in meta, are null
+        meta = _json_ready(meta)
+        return json.dumps({**meta, "rows": json_rows(df)}, indent=1, allow_nan=False) + "\n"
     head = "converged" if meta["converged"] else f"NOT CONVERGED: {meta['reason']}"
     if df.empty:  # the columns and a word, not pandas' "Empty DataFrame" repr
         return f"# {head}\n{'  '.join(map(str, df.columns))}\n(no rows)\n"
@@ -42,15 +43,25 @@ def json_rows(df: pd.DataFrame) -> list[dict]:
     form: pandas' ``to_json`` keeps 10 digits, which can print a cost sum above its budget);
     NaN and ±inf as null, as pandas writes them."""
 
-    def value(v):
-        v = v.item() if isinstance(v, np.generic) else v
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if v is pd.NA or v is pd.NaT:
-            return None
-        return v.isoformat() if isinstance(v, pd.Timestamp) else v
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in df.to_dict("records")]
 
-    return [{str(k): value(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+def _json_value(v):
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v.isoformat() if isinstance(v, pd.Timestamp) else v
+
+
+def _json_ready(v):
+    """``v`` with every value in its dicts and lists as :func:`json_rows` writes a cell."""
+    if isinstance(v, dict):
+        return {k: _json_ready(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_ready(x) for x in v]
+    return _json_value(v)
 
 
 def save_figure(fig, path, flag: str) -> None:

@@ -39,7 +39,7 @@ from bayes_scaling.cli.parser import whole as _whole
 from bayes_scaling.cli.registry import Command, register
 from bayes_scaling.data import load_runs
 from bayes_scaling.design.candidates import read_pool
-from bayes_scaling.design.objectives import OBJECTIVES
+from bayes_scaling.design.objectives import OBJECTIVES, check_law
 from bayes_scaling.design.result import PICK_COLUMNS
 from bayes_scaling.design.selection import design
 from bayes_scaling.errors import ArgumentError, BayesScalingError, FitFileError
@@ -102,7 +102,9 @@ def check_design(args) -> None:
 
 
 def _check_compute_target(law, args) -> None:
-    """A budget target names a run only through the law's compute-optimal split."""
+    """A budget target names a run only through the law's compute-optimal split; the regret
+    objective needs a law in N and D."""
+    check_law(OBJECTIVES[args.objective](), law, "--objective")
     if args.compute is not None and law.optimum is None and "compute" not in law.inputs:
         raise ArgumentError(
             "--compute",

@@ -226,6 +226,18 @@ def regret() -> Objective:
     )
 
 
+def check_law(objective: Objective, law, flag: str = "objective") -> None:
+    """Refuse an objective the law cannot answer: the regret of the split between N and D
+    (:func:`regret`) needs a law in both (``power:compute`` has no split to regret)."""
+    if objective.needs_compute and not {"n_params", "n_tokens"} <= set(law.inputs):
+        raise ArgumentError(
+            flag,
+            f"{objective.name!r} is the regret of the split between N and D, and law "
+            f"{law.name!r} is in {', '.join(law.inputs)} alone; choose 'width' or 'variance', "
+            "or a law in N and D",
+        )
+
+
 #: Objectives by name; each entry builds one (``width`` takes ``prob``).
 OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "width": width,

@@ -25,6 +25,8 @@ against real refits in ``tests/design/test_design_refit.py``.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 
@@ -32,15 +34,17 @@ from bayes_scaling import _validate as check
 from bayes_scaling._constants import DEFAULT_PROB
 from bayes_scaling.data import load_runs
 from bayes_scaling.design.candidates import already_run, isoflop_grid, read_pool
-from bayes_scaling.design.objectives import Objective, get_objective, weighted_quantiles
+from bayes_scaling.design.objectives import (
+    Objective,
+    check_law,
+    get_objective,
+    weighted_quantiles,
+)
 from bayes_scaling.design.result import BAND_COLUMNS, PICK_COLUMNS, DesignResult
 from bayes_scaling.design.updates import UPDATES, Linear, Reweighting
 from bayes_scaling.design.worlds import Worlds, build_worlds
 from bayes_scaling.errors import ArgumentError
-
-#: Candidates re-scored at a time by the lazy greedy search (Minoux 1978): a candidate's last
-#: score bounds its next one, since a run's expected gain shrinks as the batch grows.
-LAZY_BATCH = 24
+from bayes_scaling.laws import get_law
 
 
 def updater(worlds: Worlds, objective: Objective, update: str, min_ess: float | None):
@@ -68,6 +72,16 @@ def greedy(up, pool: pd.DataFrame, budget: float, *, allowed: np.ndarray | None 
     return (*per_flop, "gain per FLOP")
 
 
+def _affordable(cost: np.ndarray, left: Fraction) -> np.ndarray:
+    """Which costs fit in what is ``left`` of the budget, exactly: a float sum can round a
+    total just above the budget down onto it (1e20 + 1000 + 4000 == 1e20 in floats)."""
+    ok = cost <= float(left)
+    near = np.flatnonzero(np.abs(cost - float(left)) <= 1e-9 * max(float(left), 1.0))
+    for i in near:  # the float comparison may round either way only this close
+        ok[i] = Fraction(float(cost[i])) <= left
+    return ok
+
+
 def _greedy(up, pool, budget, allowed, *, per_flop: bool):
     """One greedy batch: ``(picks rows, initial objective, final state, reference)``."""
     state = up.start()
@@ -76,32 +90,25 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
     initial = current
     cost = pool["cost"].to_numpy(float)
     left = np.ones(len(pool), bool) if allowed is None else allowed.copy()
-    spent, rows = 0.0, []
-    bound = np.full(len(pool), np.inf)  # last score of each candidate: an upper bound (lazy)
+    spent, rows = Fraction(0), []  # exact: the printed costs never sum above the budget
     while True:
-        feasible = np.flatnonzero(left & (spent + cost <= budget))  # the sum printed, exactly
+        feasible = np.flatnonzero(left & _affordable(cost, Fraction(budget) - spent))
         if len(feasible) == 0:
             break
-        order = feasible[np.argsort(-bound[feasible], kind="stable")]
-        best, done = None, 0
-        while done < len(order):
-            size = len(order) if best is None and np.isinf(bound[order[0]]) else LAZY_BATCH
-            batch = order[done : done + size]
-            values, ess, temp = up.score(state, reference, batch)
-            score = (current - values) / (cost[batch] if per_flop else 1.0)
-            bound[batch] = score
-            i = int(np.argmax(score))
-            if best is None or score[i] > best[0]:
-                best = (score[i], int(batch[i]), float(values[i]), ess[i], temp[i])
-            done += len(batch)
-            if done < len(order) and best[0] >= bound[order[done:]].max():
-                break  # no candidate left unevaluated can beat it (gains shrink as B grows)
-        _, j, value, ess_j, temp_j = best
+        # every affordable candidate re-scored at every pick: a lazy search (Minoux 1978) that
+        # re-scores only those whose last score could still win assumes that gains shrink as the
+        # batch grows, and the width of a band is not submodular: on 500 candidates, gains that
+        # grew were missed and the batch ended 2.4% wider (0.1705 against 0.1665), in 1.4 s
+        # against 10.9 s
+        values, ess, temp = up.score(state, reference, feasible)
+        score = (current - values) / (cost[feasible] if per_flop else 1.0)
+        i = int(np.argmax(score))
+        j, value, ess_j, temp_j = int(feasible[i]), float(values[i]), ess[i], temp[i]
         if not current - value > 0:
             break
         state = up.pick(state, j)
         reference = up.worlds.extended(reference, j)
-        spent += cost[j]
+        spent += Fraction(float(cost[j]))
         rows.append(
             {
                 "candidate": int(pool["candidate"].iloc[j]),
@@ -109,7 +116,7 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
                 "tokens": float(pool["tokens"].iloc[j]),
                 "compute": float(pool["compute"].iloc[j]),
                 "cost": float(cost[j]),
-                "cumulative_cost": spent,
+                "cumulative_cost": float(spent),
                 "gain": current - value,
                 "objective": value,
                 "ess": float(ess_j),
@@ -277,12 +284,14 @@ def design(
     if not hasattr(fit, "posterior"):  # a runs table: fit it first
         from bayes_scaling import inference
 
+        check_law(obj, get_law(law))  # before the sampler starts
         fit = inference.fit(
             fit if isinstance(fit, pd.DataFrame) else load_runs(fit),
             law=law,
             seed=seed,
             **fit_kwargs,
         )
+    check_law(obj, fit.law)
     k = fit.settings.get("flops_per_param_token", 6.0)
     if candidates is None:
         if cap is None:

@@ -97,6 +97,16 @@ def test_unique_tokens_are_refused_by_a_law_that_does_not_read_them(small_fit):
         small_fit.bands(params=[1e9], tokens=[2e10], unique_tokens=[1e10])
 
 
+def test_a_point_whose_compute_overflows_is_refused_by_row(small_fit, tmp_path, capsys):
+    # 6·1e160·1e160 is inf: at an infinite distance the band dropped its discrepancy silently
+    with pytest.raises(ArgumentError, match=r"^params: point 1: the compute 6·N·D overflows"):
+        small_fit.bands(params=[1e150, 1e160], tokens=[1e150, 1e160], prob=0.9)
+    path = small_fit.save(tmp_path / "small.nc")
+    assert main(["bands", str(path), "--params", "1e9", "1e160", "--tokens", "1e160"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayes-scaling: error: --params: point 1")
+
+
 def test_the_crossover_line_tells_none_from_too_few():
     from bayes_scaling.cli.compare import _crossing_line
 

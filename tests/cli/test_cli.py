@@ -97,6 +97,34 @@ def test_bands_without_sizes_is_bad_input(fit_file, capsys):
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_json_output_is_strict_json_in_the_rows_and_the_header():
+    # a design whose objective is NaN put "initial": NaN in its header, which strict parsers refuse
+    from bayes_scaling.cli.output import formatted
+
+    table = pd.DataFrame({"a": [1.0, np.nan], "b": [np.inf, 2.0]})
+    meta = {"converged": True, "initial": np.float64("nan"), "more": {"x": [float("-inf"), 1]}}
+    text = formatted(table, "json", meta)
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    doc = json.loads(text, parse_constant=refuse)
+    assert doc["initial"] is None and doc["more"] == {"x": [None, 1]}
+    assert doc["rows"] == [{"a": 1.0, "b": None}, {"a": None, "b": 2.0}]
+
+
+def test_bad_input_is_one_line_even_after_warnings(tmp_path, capsys):
+    # two rows share (N, D) (a warning) and three runs cannot fit five parameters (the error):
+    # the error is the only line, the warning collected on the way is not printed after it
+    runs = tmp_path / "few.csv"
+    pd.DataFrame(
+        {"params": [1e8, 1e8, 4e8], "tokens": [2e9, 2e9, 8e9], "loss": [3.1, 3.0, 2.7]}
+    ).to_csv(runs, index=False)
+    assert main(["fit", str(runs), "--out", str(tmp_path / "f.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:"), err
+
+
 def test_non_converged_fit_exits_3_with_one_line_reason(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     datasets.demo().to_csv(runs, index=False)

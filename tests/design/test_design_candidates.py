@@ -1,5 +1,6 @@
 """The pool: read and checked with row and column, costs, the proposed isoFLOP grid, already-run
-candidates; and the objectives' arithmetic (no sampling here)."""
+candidates; the objectives' arithmetic, and an objective the law cannot answer (no sampling
+here)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayes_scaling as bs
+from bayes_scaling.data import datasets
 from bayes_scaling.design.candidates import already_run, isoflop_grid, read_pool
-from bayes_scaling.design.objectives import get_objective, weighted_quantiles, width
+from bayes_scaling.design.objectives import check_law, get_objective, weighted_quantiles, width
 from bayes_scaling.errors import ArgumentError, RunsError
+from bayes_scaling.laws import get_law
 
 
 def test_pool_costs_order_and_cost_column():
@@ -70,3 +74,13 @@ def test_objective_factories_check_their_arguments():
     with pytest.raises(ArgumentError, match="objective"):
         get_objective("entropy")
     assert get_objective("regret").needs_compute
+
+
+def test_regret_needs_a_law_in_n_and_d_before_any_fit(no_sampling):
+    # a law in compute alone has no split to regret: refused before the table is fitted
+    runs = datasets.demo()
+    pool = pd.DataFrame({"params": [1e8], "tokens": [2e9]})
+    with pytest.raises(ArgumentError, match="regret of the split between N and D"):
+        bs.design(runs, pool, budget=5e20, compute=[1e22], objective="regret", law="power:compute")
+    check_law(get_objective("regret"), get_law("chinchilla"))  # a law in N and D passes
+    check_law(get_objective("width"), get_law("power:compute"))  # and any law for the width

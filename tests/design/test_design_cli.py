@@ -128,6 +128,12 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
             "--objective",
         ),
         (None, "5e20", ["--compute", "1e22", "--law", "nonsense"], "--law"),
+        (
+            None,
+            "5e20",
+            ["--compute", "1e22", "--law", "power:compute", "--objective", "regret"],
+            "--objective: 'regret' is the regret of the split between N and D",
+        ),
         (None, "5e20", ["--compute", "1e22", "--law", "power:n_params"], "no compute-optimal"),
         (
             pd.DataFrame([[1e8, 2e8, 1e9]], columns=["params", "params", "tokens"]),

@@ -171,3 +171,60 @@ def test_the_designs_law_band_at_a_target_is_the_bands_one(demo_fit, pool, targe
     bands = demo_fit.bands(prob=0.9, seed=3, **target).set_index("band").loc["law"]
     assert np.quantile(law, 0.05) == pytest.approx(bands["lower"], rel=1e-9)
     assert np.quantile(law, 0.95) == pytest.approx(bands["upper"], rel=1e-9)
+
+
+class _GrowingGains:
+    """A stand-in update (plumbing, no fit) whose gains are not submodular: the last candidate
+    gains 1 before the first pick and 3 after it, while those that gained most fall to 2."""
+
+    def __init__(self):
+        class Worlds:
+            reference = None
+
+            @staticmethod
+            def extended(reference, j):
+                return reference
+
+        self.worlds = Worlds()
+
+    def start(self):
+        return ()
+
+    def value(self, state, reference):  # the objective before any pick, then after the first
+        return 10.0 if not state else 5.0
+
+    def _gain(self, state, j):
+        if not state:
+            return 5.0 if j == 0 else 4.0 if j <= 24 else 1.5 if j <= 28 else 1.0
+        return 2.0 if 1 <= j <= 24 else 1.5 if j <= 28 else 3.0 if j == 29 else 0.0
+
+    def score(self, state, reference, idx):
+        base = self.value(state, reference)
+        values = np.array([base - self._gain(state, int(j)) for j in idx])
+        return values, np.full(len(idx), 1e3), np.zeros(len(idx))
+
+    def pick(self, state, j):
+        return (*state, j)
+
+
+def test_plumbing_greedy_rescores_every_candidate_at_every_pick():
+    # a search that re-scored only the candidates whose last score could still win would take
+    # one of 1..24 (now 2) second, and miss 29, which grew from 1 to 3
+    from bayes_scaling.design.selection import _greedy
+
+    pool = pd.DataFrame({"candidate": range(30), "params": 1e8, "tokens": 1e9, "cost": 1.0})
+    pool["compute"] = 6e17
+    rows, *_ = _greedy(_GrowingGains(), pool, 2.0, None, per_flop=True)
+    assert [r["candidate"] for r in rows] == [0, 29]
+
+
+def test_the_picks_cost_at_most_the_budget_exactly(demo_fit):
+    # in floats 1e20 + 1000 + 4000 == 1e20: the three would "fit" a budget of 1e20
+    from fractions import Fraction
+
+    pool = pd.DataFrame(
+        {"params": [1e9, 1e8, 3e8], "tokens": [2e10, 2e9, 6e9], "cost": [1e20, 1000.0, 4000.0]}
+    )
+    d = bs.design(demo_fit, pool, budget=1e20, compute=TARGET, seed=1, n_worlds=8)
+    assert len(d.picks) >= 1
+    assert sum(Fraction(c) for c in d.picks["cost"]) <= Fraction(1e20)
