@@ -42,6 +42,7 @@ from bayes_scaling.design.candidates import read_pool
 from bayes_scaling.design.objectives import OBJECTIVES, check_law
 from bayes_scaling.design.result import PICK_COLUMNS
 from bayes_scaling.design.selection import design
+from bayes_scaling.design.worlds import check_candidate_law
 from bayes_scaling.errors import ArgumentError, BayesScalingError, FitFileError
 from bayes_scaling.laws import get_law
 from bayes_scaling.results import ScalingFit
@@ -103,7 +104,9 @@ def check_design(args) -> None:
 
 def _check_compute_target(law, args) -> None:
     """A budget target names a run only through the law's compute-optimal split; the regret
-    objective needs a law in N and D."""
+    objective needs a law in N and D; a candidate gives N and D alone."""
+    # the flag that chose the law: --law, or the saved fit itself
+    check_candidate_law(law, "--law" if args.law is not None else "RUNS")
     check_law(OBJECTIVES[args.objective](), law, "--objective")
     if args.compute is not None and law.optimum is None and "compute" not in law.inputs:
         raise ArgumentError(

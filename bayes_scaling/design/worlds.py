@@ -105,6 +105,17 @@ def _target_sizes(fit, posterior, params, tokens, compute, idx) -> tuple[dict, i
     return out, n_points
 
 
+def check_candidate_law(law, argument: str = "law") -> None:
+    """Refuse a law that reads more than a candidate gives (N and D, so C)."""
+    unknown = [c for c in law.inputs if c not in CANDIDATE_INPUTS]
+    if unknown:
+        raise ArgumentError(
+            argument,
+            f"law {law.name!r} reads {', '.join(unknown)}, which a candidate (params, tokens) "
+            "does not give; design runs for a law in N, D or compute",
+        )
+
+
 def build_worlds(
     fit,
     pool: pd.DataFrame,
@@ -138,13 +149,7 @@ def build_worlds(
         Draw the worlds and tabulate ``loglik`` (the importance-reweighting update needs them).
     """
     law = fit.law
-    unknown = [c for c in law.inputs if c not in CANDIDATE_INPUTS]
-    if unknown:
-        raise ArgumentError(
-            "law",
-            f"law {law.name!r} reads {', '.join(unknown)}, which a candidate (params, tokens) "
-            "does not give; design runs for a law in N, D or compute",
-        )
+    check_candidate_law(law)
     post = fit.posterior
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     total = n_chain * n_draw

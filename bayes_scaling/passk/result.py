@@ -168,7 +168,8 @@ class PassKFit(FitResult):
     def _describe(self) -> str:
         law = " law" if self.law_posterior is not None else ""
         return (
-            f"models={len(self.models)} problems={len(self.counts)} "
+            f"models={len(self.models)} problems={self.counts['problem'].nunique()} "
+            f"counts={len(self.counts)} "
             f"draws={self.diagnostics.n_draws}{law}"
         )
 

@@ -131,6 +131,12 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
         (
             None,
             "5e20",
+            ["--params", "1e9", "--tokens", "1e10", "--law", "data_constrained"],
+            "--law: law 'data_constrained' reads unique_tokens",
+        ),
+        (
+            None,
+            "5e20",
             ["--compute", "1e22", "--law", "power:compute", "--objective", "regret"],
             "--objective: 'regret' is the regret of the split between N and D",
         ),

@@ -221,6 +221,7 @@ def test_law_across_models_and_decisions(passk_law_fit):
     law = fit.law_posterior
     assert law is not None and set(law["coef"].dims) >= {"param", "term"}
     assert list(law["param"].values) == list(LOGIT_PARAMS) and fit.diagnostics.converged
+    assert "models=6 problems=40 counts=240 " in repr(fit)  # problems, not (model, problem)s
     # two training lengths: no square in log D, which only its prior would set
     assert list(law["term"].values) == ["const", "log_n", "log_d", "log_n_log_d"]
     _easier_with_size(fit)
