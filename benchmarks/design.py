@@ -1,14 +1,16 @@
 """Which run next: replay run selection on the corpus ladders against heuristics (issue 3/5).
 
-Run by hand (17 minutes for the stored table, 5 ladders x 3 seeds, on 2 mostly quiet cores;
-47 minutes at load 9 before):
+Run by hand (17 minutes for the stored table, 5 ladders x 3 seeds, on 2 cores; 47 minutes at
+load 9 before):
 
     .venv/bin/python benchmarks/design.py [--data ../shared/data] [--ladders NAME ...]
                                           [--fractions 0.05 0.15 0.3] [--random 3]
                                           [--methods design design_reweight ...]
                                           [--seeds 0 100 200]
 
-(the stored table: ``--seeds 0 100 200``; seeds closer than 10 would share random orders;
+(the stored table: ``--seeds 0 100 200 --methods design``, at 9905f67, where the greedy search
+re-scores every candidate at each pick; ``design_reweight``'s rows, last run with the lazy search,
+are in the table at dc51880; seeds closer than 10 would share random orders;
 ``design_headroom.csv``: ``--random 20 --methods design --seeds 0 --no-speed``, 15 minutes, for
 the headroom below).
 
