@@ -34,14 +34,12 @@ POOL_COLUMNS = {
 SAME_RUN_RTOL = 1e-6
 
 
-def _column(table: pd.DataFrame, canon: str) -> str | None:
+def _columns(table: pd.DataFrame, canon: str) -> list:
+    """The pool's columns that name ``canon`` (:data:`POOL_COLUMNS`), in the aliases' order."""
     found = {}
     for column in table.columns:
         found.setdefault(normalise(column), column)  # the first of equal names wins
-    for name in POOL_COLUMNS[canon]:
-        if name in found:
-            return found[name]
-    return None
+    return [found[name] for name in POOL_COLUMNS[canon] if name in found]
 
 
 def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
@@ -73,7 +71,12 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
         raise RunsError("the candidate pool is empty; give at least one row with params and tokens")
     problems, columns, names = [], {}, {}
     for canon in ("params", "tokens", "cost"):
-        name = names[canon] = _column(table, canon)
+        found = _columns(table, canon)
+        name = names[canon] = found[0] if found else None
+        if len(found) > 1:
+            listed = " and ".join(repr(str(c)) for c in found)
+            problems.append(Problem(None, name, f"{listed} both give {canon}; keep one"))
+            continue
         if name is None:
             if canon != "cost":
                 problems.append(

@@ -76,6 +76,13 @@ def test_objective_factories_check_their_arguments():
     assert get_objective("regret").needs_compute
 
 
+def test_a_pool_with_two_columns_for_one_size_is_refused():
+    # the first alias used to win silently; a runs table refuses the same ambiguity
+    both = pd.DataFrame({"n_params": [1e8], "params": [2e8], "tokens": [1e9]})
+    with pytest.raises(RunsError, match="'params' and 'n_params' both give params; keep one"):
+        read_pool(both)
+
+
 def test_regret_needs_a_law_in_n_and_d_before_any_fit(no_sampling):
     # a law in compute alone has no split to regret: refused before the table is fitted
     runs = datasets.demo()
