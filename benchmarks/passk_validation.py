@@ -435,6 +435,8 @@ def main(argv=None):
         help="override a default Normal prior of ours (repeatable), e.g. unsolvable_logit -6 1",
     )
     args = ap.parse_args(argv)
+    if args.thin_seeds and args.baselines_from:
+        ap.error("--baselines-from holds one seed's baselines; run --thin-seeds without it")
     args.priors = {p: (float(m), float(s)) for p, m, s in args.prior} if args.prior else None
     if args.prior_check:
         prior_check(args.seed, args.difficulties, args.priors)
@@ -448,6 +450,7 @@ def main(argv=None):
         if not args.thin_seeds:
             rows += run_setting(name, args, rng)
         for seed in args.thin_seeds or []:  # a thinning, our fits and the bootstraps per seed
+            # (args.seed is each thinning's; --timing below uses the last)
             args.seed = seed
             got = run_setting(name, args, np.random.default_rng(seed))
             rows += [dict(r, thin_seed=seed) for r in got]

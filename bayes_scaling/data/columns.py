@@ -128,7 +128,7 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
         if not hits:
             continue
         distinct = len({str(labels[i]) for i in hits}) == len(hits)
-        if len(hits) > 1 and distinct and _same_values(df, hits):  # compute = training_flops
+        if len(hits) > 1 and distinct and same_values(df, hits):  # compute = training_flops
             named = [i for i in hits if normalise(labels[i]) == normalise(canon)]
             hits = named[:1] or hits[:1]
         if len(hits) > 1:
@@ -157,7 +157,7 @@ def select_columns(df: pd.DataFrame, column_map: dict) -> pd.DataFrame:
     return out
 
 
-def _same_values(df: pd.DataFrame, positions: list[int]) -> bool:
+def same_values(df: pd.DataFrame, positions: list[int]) -> bool:
     """Whether the columns at ``positions`` hold the same values (numbers equal to 1e-12
     relative, or equal text), so that choosing among them changes nothing."""
     first = df.iloc[:, positions[0]].reset_index(drop=True)

@@ -18,13 +18,13 @@ import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling._constants import FLOPS_PER_PARAM_TOKEN
-from bayes_scaling.data.columns import normalise, repeated_column
+from bayes_scaling.data.columns import normalise, repeated_column, same_values
 from bayes_scaling.data.read import read_table
 from bayes_scaling.errors import Problem, RunsError
 
-#: Names accepted for the pool's columns (first found wins), canonical name first; matched as the
-#: runs table's are, in any case and with spaces or hyphens for underscores
-#: (:func:`bayes_scaling.data.columns.normalise`).
+#: Names accepted for the pool's columns, canonical name first; matched as the runs table's are,
+#: in any case and with spaces or hyphens for underscores
+#: (:func:`bayes_scaling.data.columns.normalise`); two of them for one size must agree.
 POOL_COLUMNS = {
     "params": ("params", "n_params", "n", "model_size", "parameters"),
     "tokens": ("tokens", "n_tokens", "d", "train_tokens"),
@@ -62,8 +62,9 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
     Raises
     ------
     RunsError
-        An empty table, a missing ``params`` / ``tokens`` column, or cells that are not positive
-        finite numbers, each named by row and column.
+        An empty table, a missing ``params`` / ``tokens`` column, two columns that give one size
+        with different values, or cells that are not positive finite numbers, each named by row
+        and column.
     """
     k = check.positive(flops_per_param_token, "flops_per_param_token")
     table = read_table(source)
@@ -73,7 +74,8 @@ def read_pool(source, *, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -
     for canon in ("params", "tokens", "cost"):
         found = _columns(table, canon)
         name = names[canon] = found[0] if found else None
-        if len(found) > 1:
+        at = [int(np.flatnonzero(table.columns == c)[0]) for c in found]
+        if len(found) > 1 and not same_values(table, at):  # equal columns are no choice
             listed = " and ".join(repr(str(c)) for c in found)
             problems.append(Problem(None, name, f"{listed} both give {canon}; keep one"))
             continue

@@ -107,13 +107,13 @@ def _check_compute_target(law, args) -> None:
     objective needs a law in N and D; a candidate gives N and D alone."""
     # the flag that chose the law: --law, or the saved fit itself
     check_candidate_law(law, "--law" if args.law is not None else "RUNS")
-    check_law(OBJECTIVES[args.objective](), law, "--objective")
     if args.compute is not None and law.optimum is None and "compute" not in law.inputs:
         raise ArgumentError(
             "--compute",
             f"law {law.name!r} has no compute-optimal split, so a budget names no run; give "
             "--params N... --tokens D..., or a law in N and D",
         )
+    check_law(OBJECTIVES[args.objective](), law, "--objective")
 
 
 def _current_fit(args):

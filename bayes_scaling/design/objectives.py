@@ -232,7 +232,7 @@ def check_law(objective: Objective, law, flag: str = "objective") -> None:
     if objective.needs_compute and not {"n_params", "n_tokens"} <= set(law.inputs):
         raise ArgumentError(
             flag,
-            f"{objective.name!r} is the regret of the split between N and D, and law "
+            f"{objective.name!r} compares splits of a budget between N and D, and law "
             f"{law.name!r} is in {', '.join(law.inputs)} alone; choose 'width' or 'variance', "
             "or a law in N and D",
         )

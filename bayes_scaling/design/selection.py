@@ -42,7 +42,7 @@ from bayes_scaling.design.objectives import (
 )
 from bayes_scaling.design.result import BAND_COLUMNS, PICK_COLUMNS, DesignResult
 from bayes_scaling.design.updates import UPDATES, Linear, Reweighting
-from bayes_scaling.design.worlds import Worlds, build_worlds
+from bayes_scaling.design.worlds import Worlds, build_worlds, check_candidate_law
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.laws import get_law
 
@@ -92,7 +92,7 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
     left = np.ones(len(pool), bool) if allowed is None else allowed.copy()
     spent, rows = Fraction(0), []  # exact: the printed costs never sum above the budget
     while True:
-        feasible = np.flatnonzero(left & _affordable(cost, Fraction(budget) - spent))
+        feasible = np.flatnonzero(left & _affordable(cost, Fraction(float(budget)) - spent))
         if len(feasible) == 0:
             break
         # every affordable candidate re-scored at every pick: a lazy search (Minoux 1978) that
@@ -102,7 +102,7 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
         # against 10.9 s
         values, ess, temp = up.score(state, reference, feasible)
         score = (current - values) / (cost[feasible] if per_flop else 1.0)
-        i = int(np.argmax(score))
+        i = int(np.argmax(np.nan_to_num(score, nan=-np.inf)))  # a NaN score is no gain, not a stop
         j, value, ess_j, temp_j = int(feasible[i]), float(values[i]), ess[i], temp[i]
         if not current - value > 0:
             break
@@ -126,6 +126,14 @@ def _greedy(up, pool, budget, allowed, *, per_flop: bool):
         current = value
         left[j] = False
     return rows, initial, state, reference
+
+
+def check_objective_target(obj: Objective, compute, params, tokens) -> None:
+    """An objective defined at compute budgets (regret) takes ``compute=`` alone."""
+    if obj.needs_compute and (compute is None or params is not None or tokens is not None):
+        raise ArgumentError(
+            "objective", f"{obj.name!r} is defined at compute budgets; give compute= alone"
+        )
 
 
 def score_candidates(
@@ -157,6 +165,8 @@ def score_candidates(
     >>> score_candidates(fit, pool, compute=[1e22]).sort_values("gain")  # doctest: +SKIP
     """
     obj = get_objective(objective, prob)
+    check_objective_target(obj, compute, params, tokens)
+    check_law(obj, fit.law)
     k = fit.settings.get("flops_per_param_token", 6.0)
     pool = read_pool(candidates, flops_per_param_token=k)
     worlds = build_worlds(
@@ -277,14 +287,12 @@ def design(
     max_draws = check.count(max_draws, "max_draws", minimum=50)
     obj = get_objective(objective, prob)
     prob = check.probability(prob, "prob")
-    if obj.needs_compute and (compute is None or params is not None or tokens is not None):
-        raise ArgumentError(
-            "objective", f"{obj.name!r} is defined at compute budgets; give compute= alone"
-        )
+    check_objective_target(obj, compute, params, tokens)
     if not hasattr(fit, "posterior"):  # a runs table: fit it first
         from bayes_scaling import inference
 
-        check_law(obj, get_law(law))  # before the sampler starts
+        check_candidate_law(get_law(law))  # before the sampler starts
+        check_law(obj, get_law(law))
         fit = inference.fit(
             fit if isinstance(fit, pd.DataFrame) else load_runs(fit),
             law=law,

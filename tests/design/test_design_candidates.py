@@ -77,17 +77,30 @@ def test_objective_factories_check_their_arguments():
 
 
 def test_a_pool_with_two_columns_for_one_size_is_refused():
-    # the first alias used to win silently; a runs table refuses the same ambiguity
+    # the first alias used to win silently; as in a runs table, equal columns are no choice
     both = pd.DataFrame({"n_params": [1e8], "params": [2e8], "tokens": [1e9]})
     with pytest.raises(RunsError, match="'params' and 'n_params' both give params; keep one"):
         read_pool(both)
+    same = read_pool(both.assign(params=[1e8]))
+    assert same["params"].tolist() == [1e8]
 
 
 def test_regret_needs_a_law_in_n_and_d_before_any_fit(no_sampling):
     # a law in compute alone has no split to regret: refused before the table is fitted
     runs = datasets.demo()
     pool = pd.DataFrame({"params": [1e8], "tokens": [2e9]})
-    with pytest.raises(ArgumentError, match="regret of the split between N and D"):
+    with pytest.raises(ArgumentError, match="compares splits of a budget between N and D"):
         bs.design(runs, pool, budget=5e20, compute=[1e22], objective="regret", law="power:compute")
+    with pytest.raises(ArgumentError, match="reads unique_tokens"):  # and more than N and D
+        bs.design(runs, pool, budget=5e20, compute=[1e22], law="data_constrained")
+    from types import SimpleNamespace
+
+    from bayes_scaling.design.selection import score_candidates
+
+    power = SimpleNamespace(law=get_law("power:compute"), settings={})  # only its law is read
+    with pytest.raises(ArgumentError, match="compares splits of a budget"):
+        score_candidates(power, pool, compute=[1e22], objective="regret")
+    with pytest.raises(ArgumentError, match="give compute= alone"):
+        score_candidates(power, pool, params=[1e9], tokens=[1e10], objective="regret")
     check_law(get_objective("regret"), get_law("chinchilla"))  # a law in N and D passes
     check_law(get_objective("width"), get_law("power:compute"))  # and any law for the width

@@ -138,7 +138,7 @@ def test_not_converged_still_answers_with_exit_3(files, capsys):
             None,
             "5e20",
             ["--compute", "1e22", "--law", "power:compute", "--objective", "regret"],
-            "--objective: 'regret' is the regret of the split between N and D",
+            "--objective: 'regret' compares splits of a budget between N and D",
         ),
         (None, "5e20", ["--compute", "1e22", "--law", "power:n_params"], "no compute-optimal"),
         (
