@@ -288,18 +288,19 @@ def design(
     obj = get_objective(objective, prob)
     prob = check.probability(prob, "prob")
     check_objective_target(obj, compute, params, tokens)
-    if not hasattr(fit, "posterior"):  # a runs table: fit it first
+    fitted = hasattr(fit, "posterior")
+    chosen = fit.law if fitted else get_law(law)
+    check_candidate_law(chosen)  # before a runs table's sampler starts
+    check_law(obj, chosen)
+    if not fitted:  # a runs table: fit it first
         from bayes_scaling import inference
 
-        check_candidate_law(get_law(law))  # before the sampler starts
-        check_law(obj, get_law(law))
         fit = inference.fit(
             fit if isinstance(fit, pd.DataFrame) else load_runs(fit),
             law=law,
             seed=seed,
             **fit_kwargs,
         )
-    check_law(obj, fit.law)
     k = fit.settings.get("flops_per_param_token", 6.0)
     if candidates is None:
         if cap is None:

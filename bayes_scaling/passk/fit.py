@@ -41,8 +41,8 @@ from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.families import derived
 from bayes_scaling.passk.joint import (
-    ADAPTATION_BY_DIFFICULTY,
     LAW_TARGET_ACCEPT,
+    adaptation_of,
     fit_each,
     fit_joint,
     fit_law,
@@ -247,7 +247,7 @@ def fit_passk(
     args = (draws, chains, tune, seed, target_accept, rescue, progress)
     settings = dict(
         sampler="nutpie",
-        adaptation=ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag"),  # the models' (law: diag)
+        adaptation=adaptation_of(difficulty),  # the models' (law: diag)
         pooling=pooling,
         difficulty=difficulty,
         draws=draws,

@@ -49,6 +49,13 @@ JOINT_TERMS = DESIGN_TERMS
 #: gain nothing from it (the same six models: 8.0-10.3 s and 3 rescues against 8.8-14.4 s
 #: and 1), and the hierarchies (the joint fit, the law across models) sample worse with it.
 ADAPTATION_BY_DIFFICULTY = {LOGIT_MIXTURE: ADAPTATION}
+
+
+def adaptation_of(difficulty: str) -> str:
+    """The mass-matrix adaptation of each model's fit (:data:`ADAPTATION_BY_DIFFICULTY`)."""
+    return ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag")
+
+
 #: What the joint fit's gate watches.
 JOINT_GATE = ["coef", "scatter", "z", "unsolvable_logit"]
 #: The law across models' smallest target acceptance. Its hierarchy (slopes, scatter,
@@ -117,7 +124,7 @@ def fit_each(
     :func:`~bayes_scaling.passk.model.build_logit` for the logit-normal mixture; compiled once),
     at ``no_success``'s target acceptance (when not None) if it solved nothing."""
     posts, rows, records = [], [], {}
-    adaptation = ADAPTATION_BY_DIFFICULTY.get(difficulty, "diag")
+    adaptation = adaptation_of(difficulty)
     if difficulty == LOGIT_MIXTURE:  # the counts with their quadrature nodes
         prepare, build = logit_data, build_logit
     else:
