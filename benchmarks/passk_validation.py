@@ -24,6 +24,10 @@ Methods:
   and a hard component, a rare unsolvable share; ``--difficulties``), and
   ``ours_independent_logit`` with ``difficulty="logit-normal-mixture"`` (the same in logit p),
   compared with the Beta by PSIS-LOO (printed);
+- ``ours_crossed``: ``pooling="crossed"`` (:mod:`bayes_scaling.passk.crossed`: every model
+  in one fit, each problem's difficulty shared by the models, one normal in logit p and an
+  unsolvable share per model), for the settings of at most
+  :data:`~bayes_scaling.passk.crossed.CROSSED_MAX_CELLS` counts (best-of-N);
 - ``beta_ml``: Schaeffer et al. (2025)'s distributional estimate — a Beta fitted by maximum
   (beta-binomial) likelihood, pass@k = 1 − B(a, b + k)/B(a, b) — with a bootstrap over problems;
 - ``power_law``: −log pass@k = A·k^(−b) fitted by least squares in log-log to the thinned
@@ -48,7 +52,9 @@ replace their old rows, the others are kept.
 bootstraps) and scores them together (``models`` counts models × seeds): one thinning of the
 7 best-of-N models gives 7 outcomes a coverage, so 1.0 and 0.86 are its only values near 90%.
 Stored: ``--settings bon-100 --poolings independent --difficulties logit-normal-mixture
---thin-seeds 1 2 3 4 5 --csv benchmarks/passk_validation_bon_seeds.csv``.
+--thin-seeds 1 2 3 4 5 --csv benchmarks/passk_validation_bon_seeds.csv``; its
+``ours_crossed`` rows by ``--settings bon-100 --poolings crossed --thin-seeds 1 2 3 4 5`` (the
+baselines' rows came out identical).
 
 ``--baselines-from`` takes the baselines' rows from an earlier ``--out`` table of the same seed
 and settings instead of refitting them (the Beta-MLE bootstrap takes most of the run's time).
@@ -82,6 +88,7 @@ from scipy.special import betaln
 
 from bayes_scaling.passk.answers import pass_at_k
 from bayes_scaling.passk.comparison import compare_difficulties, compare_poolings
+from bayes_scaling.passk.crossed import CROSSED_MAX_CELLS
 from bayes_scaling.passk.data import thin_counts
 from bayes_scaling.passk.families import PRIOR_KS, prior_pass_at_k
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
@@ -290,6 +297,8 @@ def baseline_rows(path, name, methods):
 
 
 def method_name(pooling: str, difficulty: str) -> str:
+    if pooling == "crossed":  # its own difficulty
+        return "ours_crossed"
     suffix = {"beta": "", "beta-mixture": "_mixture", "logit-normal-mixture": "_logit"}
     return f"ours_{pooling}" + suffix[difficulty]
 
@@ -322,12 +331,18 @@ def run_setting(name, args, rng):
                if c in thinned]  # fmt: skip
     print(f"{name}: {len(models)} models, at most {ks.max()} samples a problem", flush=True)
     k = np.array(KS)
-    fits = {
-        method_name(p, d): fit_ours(thinned[columns], p, d, args)
+    plans = {
+        method_name(p, d): (p, d)
         for p in args.poolings
         for d in args.difficulties
-        if d == "beta" or p == "independent"  # the mixture is fitted per model
+        if d == "beta" and p != "crossed" or p == "independent"  # the mixtures per model
     }
+    if "crossed" in args.poolings:
+        if len(thinned) <= CROSSED_MAX_CELLS:
+            plans["ours_crossed"] = ("crossed", "auto")
+        else:
+            print(f"  crossed: skipped ({len(thinned)} counts > {CROSSED_MAX_CELLS})")
+    fits = {m: fit_ours(thinned[columns], p, d, args) for m, (p, d) in plans.items()}
     cols = ["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight", "n_high_k"]
     beta = {m: f for m, f in fits.items() if m in ("ours_partial", "ours_independent")}
     if len(beta) > 1:

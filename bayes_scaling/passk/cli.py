@@ -3,7 +3,7 @@
     bayes-scaling passk fit samples.csv --out p.nc [--model-col M] [--problem-col P]
                                         [--samples-col N] [--correct-col C] [--seed S]
                                         [--draws N] [--chains K] [--tune T] [--no-law]
-                                        [--pooling partial|independent]
+                                        [--pooling partial|independent|crossed]
                                         [--difficulty beta|beta-mixture|logit-normal-mixture]
                                         (default: auto)
     bayes-scaling passk bands p.nc --k 1000 10000 [--prob 0.5 0.9] [--kind problems|population]
@@ -51,9 +51,11 @@ def passk_arguments(top) -> None:
     f.add_argument("--no-law", action="store_true", help="skip the law across models")
     f.add_argument(
         "--pooling",
-        choices=("partial", "independent"),
+        choices=("partial", "independent", "crossed"),
         default=None,
-        help="one joint fit of every model (partial) or each on its own (independent, default)",
+        help="one joint fit of every model along N and D (partial), each on its own "
+        "(independent, default), or one fit whose problems' difficulty every model shares "
+        "(crossed)",
     )
     f.add_argument(
         "--difficulty",
@@ -94,6 +96,12 @@ def check_passk(args) -> None:
             value = getattr(args, dest)
             if value is not None and not value.strip():
                 raise ArgumentError(f"--{canon}-col", "is empty; give the name of a column")
+        if args.difficulty is not None and args.pooling == "crossed":
+            raise ArgumentError(
+                "--pooling",
+                "the crossed fit has its own difficulty (a normal in logit p per model); drop "
+                "--difficulty or --pooling crossed",
+            )
         if args.difficulty not in (None, "beta") and args.pooling == "partial":
             raise ArgumentError(
                 "--pooling",

@@ -23,6 +23,10 @@ _DIFFICULTY_TEXT = {
     "logit-normal-mixture": (
         "a mixture of two normal distributions in logit p (a body and a hard component)"
     ),
+    "logit-normal": (
+        "a normal distribution in logit p, fitted with every model at once and a difficulty "
+        "per problem shared by the models"
+    ),
 }
 
 

@@ -114,8 +114,10 @@ class PassKFit(FitResult):
 
     @property
     def parameters(self) -> list[str]:
-        if "logit_mean" in self.posterior:
-            return list(LOGIT_PARAMETERS)
+        if "logit_mean" in self.posterior:  # the mixture's, or the crossed fit's (no hard part)
+            return [p for p in LOGIT_PARAMETERS if p in self.posterior] + [
+                p for p in ("log_loading", "log_sigma_within") if p in self.posterior
+            ]
         hard = [p for p in HARD_PARAMETERS if p in self.posterior]
         return [*PARAMETERS, *hard]
 
@@ -140,14 +142,16 @@ class PassKFit(FitResult):
 
     @property
     def pooling(self) -> str:
-        """``"partial"`` (every model in one fit) or ``"independent"`` (each on its own)."""
+        """``"partial"`` (every model in one fit), ``"crossed"`` (one fit, the problems'
+        difficulty shared) or ``"independent"`` (each on its own)."""
         return self.settings.get("pooling", "independent")
 
     @property
     def pool_posterior(self) -> xr.Dataset | None:
         """The joint fit's pooling (``coef``, ``scatter``, ``z``, ``theta``), with or without
-        sizes; None for independent fits."""
-        if self.pooling != "partial":
+        sizes; the crossed fit's problem effects (``problem_effect`` over ``problem``); None for
+        independent fits."""
+        if self.pooling not in ("partial", "crossed"):
             return None
         for group in ("law_posterior", "pool_posterior"):
             if group in self.idata.children:

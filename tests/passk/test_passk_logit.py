@@ -256,7 +256,9 @@ def test_a_model_that_solves_nothing_gets_the_smaller_steps(monkeypatch):
     counts = pd.concat([solved.assign(model="some"), none], ignore_index=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a short chain: the gate is not what is tested
-        fit = fit_passk(counts, seed=1, chains=2, draws=100, tune=100, rescue=False)
+        fit = fit_passk(
+            counts, seed=1, chains=2, draws=100, tune=100, rescue=False, pooling="independent"
+        )
     used = {m: fit.settings["rescue"][m][0]["target_accept"] for m in ("some", "none")}
     assert used == {"some": 0.9, "none": 0.95}  # the wall of a model with no success
     # the mixture's correlated parameters: low-rank mass matrix, for both models, as recorded
@@ -266,7 +268,7 @@ def test_a_model_that_solves_nothing_gets_the_smaller_steps(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         asked = fit_passk(counts, seed=1, chains=2, draws=100, tune=100, rescue=False,
-                          target_accept=0.8)  # fmt: skip
+                          target_accept=0.8, pooling="independent")  # fmt: skip
     assert {r[0]["target_accept"] for r in asked.settings["rescue"].values()} == {0.8}
 
 

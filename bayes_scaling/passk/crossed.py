@@ -1,0 +1,205 @@
+"""Crossed pooling (``pooling="crossed"``): every model in one fit, the problems' difficulty shared.
+
+When several models answer the same problems, a problem hard for one model tends to be hard for
+the others (best-of-N jailbreaking: rank correlations of the prompts' success rates 0.45–0.83
+between the 7 models). The crossed model says so with a problem effect z_j shared by every
+model, and a cell effect e_jm of its own (a logit-normal item-response model with an
+unsolvable share):
+
+    η_jm = logit p_jm = μ_m + λ_m·z_j + s·e_jm,   z_j, e_jm ~ N(0, 1),
+    c_jm | n_jm ~ Binomial(n_jm, p_jm), except that problem j is never solved by model m with
+    probability π_m (a count of 0 then has probability 1).
+
+Parameters per model (:data:`CROSSED_PARAMS`): ``logit_mean`` = μ_m, ``log_loading`` = log λ_m
+(how much of the problems' shared difficulty the model feels), ``log_sigma_within`` = log s
+(the scatter of a count about that, one for the benchmark; stored for every model) and
+``unsolvable_logit`` = logit π_m. Each model's difficulty
+distribution over the problems is N(μ_m, σ_m²) in logit p with σ_m² = λ_m² + s² (stored as
+``log_sigma``): the logit-normal family of
+:mod:`bayes_scaling.passk.logit` without a hard component, so every answer (bands, exponent,
+samples for a target, the decisions across models) is the one-model closed form at the
+model's (μ_m, σ_m, π_m). What the crossing brings is where those three come from: a model
+whose zeros could be hard or impossible problems, or whose few successes leave σ_m open, is
+told by the other models' counts on the same problems.
+
+Priors (:data:`CROSSED_PRIORS`): μ as the logit-normal mixture's body
+(:data:`~bayes_scaling.passk.logit.LOGIT_PRIORS`, N(−10, 6)); log λ ~ N(log 1.5, 0.7) and
+log s ~ N(log 1.5, 0.6), so that σ sits near the mixture's body (median 2.1); logit π ~
+N(−4, 1.5) (π from 0.1% to 30%, 95%): wider than the one-model fits' N(−6, 1), because here
+the other models tell a hard problem from an impossible one.
+
+One s for the benchmark: with one per model, NUTS met a funnel (bulk ESS 76 from 4 × 1000
+draws for the s of a model whose counts say little about it); the same model in σ_m and the
+problems' share of its variance mixed along a ridge (bulk ESS 161). On best-of-N the fit
+passes the gate after "more draws" (about 65 s on 2 cores).
+
+Measured (``benchmarks/passk_validation.py --settings bon-100 --poolings crossed``, best-of-N
+thinned to 100 attempts a prompt, five thinnings): see the table in
+:func:`bayes_scaling.passk.fit.fit_passk`'s ``pooling``.
+
+The benchmark's pass@k (``kind="problems"``) at the model's (μ_m, σ_m, π_m) conditions each
+problem on the model's own count only, not on the other models' counts of it (their
+information reaches the answer through the model's parameters). In a prototype of this model
+(a scatter s_m per model, μ ~ N(−3, 3); best-of-N, three thinnings) conditioning on the
+problem effects too gave about the same scores: 90% interval score 0.164 against 0.160 at
+k = 1,000, 0.162 against 0.162 at 10,000.
+
+Cost: one latent a (model, problem) count, so the fit grows with the table:
+:data:`CROSSED_MAX_CELLS` bounds it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayes_scaling.errors import ArgumentError
+from bayes_scaling.inference.compiled import sample_attempt
+from bayes_scaling.inference.rungs import Attempt, derived_seed
+from bayes_scaling.passk.joint import ladder
+from bayes_scaling.passk.logit import LOGIT_PRIORS
+
+#: The difficulty a crossed fit records (``settings["difficulty"]``): one normal in logit p and
+#: an unsolvable share per model, the logit-normal family without a hard component.
+LOGIT_NORMAL = "logit-normal"
+#: The crossed model's parameters per model, in order.
+CROSSED_PARAMS = ("logit_mean", "log_loading", "log_sigma_within", "unsolvable_logit")
+#: Their Normal (mu, sigma) priors (module docstring).
+CROSSED_PRIORS = {
+    "logit_mean": LOGIT_PRIORS["logit_mean"],
+    "log_loading": (float(np.log(1.5)), 0.7),
+    "log_sigma_within": (float(np.log(1.5)), 0.6),
+    "unsolvable_logit": (-4.0, 1.5),
+}
+#: Most (model, problem) counts the crossed fit takes: one latent each (best-of-N's 1,113 took
+#: about 20 s on 2 cores; 39 GSM8K models × 1,319 problems would be 51,441).
+CROSSED_MAX_CELLS = 10_000
+#: nutpie's mass-matrix adaptation for the crossed fit.
+CROSSED_ADAPTATION = "diag"
+#: What the gate watches: the models' parameters and the problem effects.
+CROSSED_GATE = [*CROSSED_PARAMS, "problem_effect"]
+
+
+def cells(counts: pd.DataFrame, models) -> dict:
+    """The counts as the model reads them: a (4, R) float matrix of model index, problem index,
+    n and c, one column a count, and the problems in order of first appearance."""
+    index = {m: i for i, m in enumerate(models)}
+    problems, pj = np.unique(counts["problem"].astype(str).to_numpy(), return_inverse=True)
+    data = np.vstack(
+        [
+            counts["model"].map(index).to_numpy(float),
+            pj.astype(float),
+            counts["samples"].to_numpy(float),
+            counts["correct"].to_numpy(float),
+        ]
+    )
+    return {"cells": data, "problems": [str(p) for p in problems]}
+
+
+def check_crossed(counts: pd.DataFrame, info: pd.DataFrame) -> None:
+    """ArgumentError unless the crossed fit can take the table: two or more models, a problem
+    that two of them share, and at most :data:`CROSSED_MAX_CELLS` counts."""
+    if len(info) < 2:
+        raise ArgumentError(
+            "pooling", "'crossed' needs two or more models on the same problems; this table has one"
+        )
+    shared = counts.groupby("problem")["model"].nunique()
+    if not (shared >= 2).any():
+        raise ArgumentError(
+            "pooling",
+            "'crossed' needs problems answered by two or more models; no problem is shared "
+            "(check the problem column)",
+        )
+    if len(counts) > CROSSED_MAX_CELLS:
+        raise ArgumentError(
+            "pooling",
+            f"'crossed' takes at most {CROSSED_MAX_CELLS} (model, problem) counts, one latent "
+            f"each; this table has {len(counts)}: use pooling='independent'",
+        )
+
+
+def crossed_priors(priors) -> tuple:
+    """``(name, mu, sigma)`` per :data:`CROSSED_PARAMS`, ``priors`` overriding the defaults."""
+    merged = {**CROSSED_PRIORS, **(priors or {})}
+    return tuple((p, float(merged[p][0]), float(merged[p][1])) for p in CROSSED_PARAMS)
+
+
+def build_crossed(cells: np.ndarray, priors: tuple, n_models: int, n_problems: int) -> pm.Model:
+    """The crossed model (module docstring) on ``cells`` (:func:`cells`)."""
+    (_, mu0, sd0), (_, ll0, llsd), (_, ls0, lssd), (_, pi0, pisd) = priors
+    with pm.Model() as model:
+        data = pm.Data("cells", cells)
+        m = pt.cast(data[0], "int64")
+        j = pt.cast(data[1], "int64")
+        n, c = data[2], data[3]
+        mu = pm.Normal("logit_mean", mu0, sd0, shape=n_models)
+        loading = pt.exp(pm.Normal("log_loading", ll0, llsd, shape=n_models))
+        within = pt.exp(pm.Normal("log_sigma_within", ls0, lssd))
+        logit_pi = pm.Normal("unsolvable_logit", pi0, pisd, shape=n_models)
+        z = pm.Normal("problem_effect", 0.0, 1.0, shape=n_problems)
+        e = pm.Normal("count_effect", 0.0, 1.0, shape=cells.shape[1])
+        eta = mu[m] + loading[m] * z[j] + within * e
+        solvable = c * -pt.softplus(-eta) + (n - c) * -pt.softplus(eta)
+        log_pi, log_keep = -pt.softplus(-logit_pi[m]), -pt.softplus(logit_pi[m])
+        loglik = pt.switch(
+            pt.eq(c, 0.0), pt.logaddexp(log_pi, log_keep + solvable), log_keep + solvable
+        )
+        pm.Potential("loglik", loglik.sum())
+    return model
+
+
+def fit_crossed(counts, info, priors, draws, chains, tune, seed, target_accept, rescue, progress):
+    """Every model in one NUTS fit of :func:`build_crossed`, gated and rescued.
+
+    Returns ``(posterior, pool, attrs, diagnostics, record, seconds)`` as
+    :func:`bayes_scaling.passk.joint.fit_joint` does: the per-model posterior (dims ``chain,
+    draw, model``: :data:`CROSSED_PARAMS`, ``log_sigma`` and the logit-normal family's ``mu``,
+    ``sigma``, ``pi``), the problem effects (``problem_effect`` over ``problem``) and no attributes.
+    """
+    names = list(info["model"])
+    data = cells(counts, names)
+    pkey = crossed_priors(priors)
+    key = ("passk-crossed", pkey, len(names), len(data["problems"]))
+    first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0))
+
+    def sample(attempt):
+        return sample_attempt(
+            key,
+            lambda: build_crossed(data["cells"], pkey, len(names), len(data["problems"])),
+            {"cells": data["cells"]},
+            attempt,
+            chains,
+            progress,
+            CROSSED_ADAPTATION,
+        )
+
+    post, _, diag, record, secs = ladder(sample, first, CROSSED_GATE, rescue, chains)
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+    shape = post["logit_mean"].shape[:2]
+    per_model = xr.Dataset(
+        {
+            p: (
+                ("chain", "draw", "model"),
+                np.broadcast_to(post[p].values[..., None], (*shape, len(names)))
+                if post[p].ndim == 2
+                else post[p].values,
+            )
+            for p in CROSSED_PARAMS
+        },
+        coords={**coords, "model": names},
+    )
+    sigma = np.hypot(np.exp(per_model["log_loading"]), np.exp(per_model["log_sigma_within"]))
+    per_model = per_model.assign(
+        log_sigma=np.log(sigma),
+        mu=per_model["logit_mean"],
+        sigma=sigma,
+        pi=1 / (1 + np.exp(-per_model["unsolvable_logit"])),
+    )
+    pool = xr.Dataset(
+        {"problem_effect": (("chain", "draw", "problem"), post["problem_effect"].values)},
+        coords={**coords, "problem": data["problems"]},
+    )
+    return per_model, pool, {}, diag, record, secs

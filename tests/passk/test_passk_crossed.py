@@ -1,0 +1,124 @@
+"""pass@k's crossed fit (pooling="crossed"): the problems' difficulty shared by the models."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling.errors import ArgumentError
+
+#: The simulated benchmark: three models on the same 60 problems, 50 samples each, η_jm =
+#: μ_m + λ_m·z_j + s·e_jm, and a share π of problems that model m never solves.
+TRUTH = dict(mu=(-1.0, -3.0, -5.0), loading=(1.5, 1.2, 1.8), within=0.7, pi=0.05)
+PROBLEMS, SAMPLES = 60, 50
+
+
+def crossed_counts(seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=PROBLEMS)
+    rows = []
+    for m, (mu, lam) in enumerate(zip(TRUTH["mu"], TRUTH["loading"], strict=True)):
+        eta = mu + lam * z + TRUTH["within"] * rng.normal(size=PROBLEMS)
+        p = np.where(rng.random(PROBLEMS) < TRUTH["pi"], 0.0, 1 / (1 + np.exp(-eta)))
+        for j in range(PROBLEMS):
+            rows.append((f"m{m}", f"q{j}", SAMPLES, int(rng.binomial(SAMPLES, p[j]))))
+    return pd.DataFrame(rows, columns=["model", "problem", "samples", "correct"])
+
+
+@pytest.fixture(scope="module")
+def crossed_fit():
+    from bayes_scaling.passk.fit import fit_passk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_passk(crossed_counts(), seed=3, chains=4, draws=500, tune=500, pooling="auto")
+
+
+def test_auto_fits_shared_problems_crossed_and_recovers_the_models(crossed_fit):
+    fit = crossed_fit
+    assert fit.pooling == "crossed" and fit.difficulty == "logit-normal"
+    assert fit.converged, fit.diagnostics.reason()
+    assert fit.models == ["m0", "m1", "m2"]
+    post = fit.posterior
+    for m, (mu, lam) in enumerate(zip(TRUTH["mu"], TRUTH["loading"], strict=True)):
+        for name, true in (("mu", mu), ("sigma", np.hypot(lam, TRUTH["within"]))):
+            draws = post[name].isel(model=m).values.ravel()
+            lo, hi = np.quantile(draws, [0.005, 0.995])
+            assert lo < true < hi, (name, m, lo, true, hi)
+    # the models are ordered by difficulty as simulated
+    means = post["mu"].mean(("chain", "draw")).values
+    assert means[0] > means[1] > means[2]
+    assert fit.pool_posterior["problem_effect"].sizes["problem"] == PROBLEMS
+
+
+def test_crossed_answers_rows_in_order_and_survive_a_save(crossed_fit, tmp_path):
+    from bayes_scaling.results.io import load
+
+    fit = crossed_fit
+    bands = fit.bands(k=[1000, 10], models=["m2", "m0"])
+    assert list(bands["model"].unique()) == ["m2", "m0"]
+    assert list(bands[bands["model"] == "m2"]["k"].unique()) == [1000, 10]
+    row = bands[(bands["model"] == "m0") & (bands["k"] == 10)].iloc[0]
+    assert 0 < row["lower"] <= row["median"] <= row["upper"] < 1
+    path = tmp_path / "crossed.nc"
+    fit.save(path)
+    back = load(path)
+    assert back.pooling == "crossed" and back.difficulty == "logit-normal" and back.converged
+    pd.testing.assert_frame_equal(back.bands(k=[1000, 10]), fit.bands(k=[1000, 10]))
+    assert "log_loading" in back.summary()["parameter"].values
+
+
+def test_the_default_pooling_stays_independent():
+    from bayes_scaling.passk.fit import DEFAULT_POOLING
+
+    assert DEFAULT_POOLING == "independent"  # crossed is asked for (see fit_passk's pooling)
+
+
+def test_auto_pooling_picks_crossed_only_for_shared_problems_without_a_law(no_sampling):
+    from bayes_scaling.passk.data import model_table
+    from bayes_scaling.passk.fit import auto_pooling
+
+    counts = crossed_counts()
+    info = model_table(counts)
+    assert auto_pooling(None, "auto", counts, info) == "crossed"
+    assert auto_pooling(None, "logit-normal-mixture", counts, info) == "independent"
+    assert auto_pooling(True, "auto", counts, info) == "independent"
+    apart = counts.assign(problem=counts["model"] + counts["problem"])  # no problem shared
+    assert auto_pooling(None, "auto", apart, model_table(apart)) == "independent"
+    one = counts[counts["model"] == "m0"]
+    assert auto_pooling(None, "auto", one, model_table(one)) == "independent"
+
+
+def test_crossed_refuses_what_it_cannot_fit_before_sampling(no_sampling, monkeypatch):
+    from bayes_scaling.passk import crossed
+    from bayes_scaling.passk.fit import fit_passk
+
+    counts = crossed_counts()
+    with pytest.raises(ArgumentError, match="difficulty"):
+        fit_passk(counts, pooling="crossed", difficulty="beta")
+    with pytest.raises(ArgumentError, match="law"):
+        fit_passk(counts, pooling="crossed", law=True)
+    with pytest.raises(ArgumentError, match="one"):
+        fit_passk(counts[counts["model"] == "m0"], pooling="crossed")
+    apart = counts.assign(problem=counts["model"] + counts["problem"])
+    with pytest.raises(ArgumentError, match="no problem is shared"):
+        fit_passk(apart, pooling="crossed")
+    with pytest.raises(ArgumentError, match="log_a"):
+        fit_passk(counts, pooling="crossed", priors={"log_a": (0.0, 1.0)})
+    monkeypatch.setattr(crossed, "CROSSED_MAX_CELLS", 100)
+    with pytest.raises(ArgumentError, match="at most 100"):
+        fit_passk(counts, pooling="crossed")
+
+
+def test_cli_refuses_a_difficulty_with_the_crossed_pooling(no_sampling, tmp_path, capsys):
+    from bayes_scaling.cli import main
+
+    table = tmp_path / "counts.csv"
+    crossed_counts().to_csv(table, index=False)
+    args = ["passk", "fit", str(table), "--out", str(tmp_path / "f.nc"), "--pooling", "crossed"]
+    assert main([*args, "--difficulty", "beta"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--pooling" in err[0]
