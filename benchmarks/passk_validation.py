@@ -391,13 +391,15 @@ def run_sbc(args):
         (pooling, difficulty)
         for difficulty in args.difficulties
         for pooling in args.poolings
-        if difficulty == "beta" or pooling == "independent"  # the mixture is fitted per model
-    ]
+        if difficulty == "beta" and pooling != "crossed" or pooling == "independent"
+    ]  # the mixtures per model
+    plans += [("crossed", "logit-normal")] if "crossed" in args.poolings else []
     for pooling, difficulty in plans:
         start = time.perf_counter()
         ranks, sims, n_draws = sbc_passk(
             args.sbc, models=models, problems=problems, samples=samples, pooling=pooling,
-            difficulty=difficulty, draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
+            difficulty="beta" if pooling == "crossed" else difficulty,  # crossed: its own
+            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
         )  # fmt: skip
         test = sbc_uniformity(ranks, n_draws)
         print(

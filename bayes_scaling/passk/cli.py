@@ -54,8 +54,9 @@ def passk_arguments(top) -> None:
         choices=("partial", "independent", "crossed"),
         default=None,
         help="one joint fit of every model along N and D (partial), each on its own "
-        "(independent, default), or one fit whose problems' difficulty every model shares "
-        "(crossed)",
+        "(independent), or one fit whose problems' difficulty every model shares (crossed); "
+        "default: crossed for several models on shared problems without the law across "
+        "models, else independent",
     )
     f.add_argument(
         "--difficulty",

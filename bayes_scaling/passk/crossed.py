@@ -6,15 +6,14 @@ between the 7 models). The crossed model says so with a problem effect z_j share
 model, and a cell effect e_jm of its own (a logit-normal item-response model with an
 unsolvable share):
 
-    η_jm = logit p_jm = μ_m + λ_m·z_j + s·e_jm,   z_j, e_jm ~ N(0, 1),
+    η_jm = logit p_jm = μ_m + λ_m·z_j + s_m·e_jm,   z_j, e_jm ~ N(0, 1),
     c_jm | n_jm ~ Binomial(n_jm, p_jm), except that problem j is never solved by model m with
     probability π_m (a count of 0 then has probability 1).
 
 Parameters per model (:data:`CROSSED_PARAMS`): ``logit_mean`` = μ_m, ``log_loading`` = log λ_m
-(how much of the problems' shared difficulty the model feels), ``log_sigma_within`` = log s
-(the scatter of a count about that, one for the benchmark; stored for every model) and
-``unsolvable_logit`` = logit π_m. Each model's difficulty
-distribution over the problems is N(μ_m, σ_m²) in logit p with σ_m² = λ_m² + s² (stored as
+(how much of the problems' shared difficulty the model feels), ``log_sigma_within`` = log s_m
+(the scatter of its counts about that) and ``unsolvable_logit`` = logit π_m. Each model's difficulty
+distribution over the problems is N(μ_m, σ_m²) in logit p with σ_m² = λ_m² + s_m² (stored as
 ``log_sigma``): the logit-normal family of
 :mod:`bayes_scaling.passk.logit` without a hard component, so every answer (bands, exponent,
 samples for a target, the decisions across models) is the one-model closed form at the
@@ -28,10 +27,9 @@ log s ~ N(log 1.5, 0.6), so that σ sits near the mixture's body (median 2.1); l
 N(−4, 1.5) (π from 0.1% to 30%, 95%): wider than the one-model fits' N(−6, 1), because here
 the other models tell a hard problem from an impossible one.
 
-One s for the benchmark: with one per model, NUTS met a funnel (bulk ESS 76 from 4 × 1000
-draws for the s of a model whose counts say little about it); the same model in σ_m and the
-problems' share of its variance mixed along a ridge (bulk ESS 161). On best-of-N the fit
-passes the gate after "more draws" (about 65 s on 2 cores).
+The counts' effects are sampled centred where a count has a success and non-centred where it
+has none (:func:`build_crossed`); the same model in σ_m and the problems' share of its
+variance mixed along a ridge (bulk ESS 161 from 4 × 1000 draws).
 
 Measured (``benchmarks/passk_validation.py --settings bon-100 --poolings crossed``, best-of-N
 thinned to 100 attempts a prompt, five thinnings): see the table in
@@ -85,7 +83,8 @@ CROSSED_GATE = [*CROSSED_PARAMS, "problem_effect"]
 
 def cells(counts: pd.DataFrame, models) -> dict:
     """The counts as the model reads them: a (4, R) float matrix of model index, problem index,
-    n and c, one column a count, and the problems in order of first appearance."""
+    n and c, one column a count, those with a success first (``seen`` of them), and the
+    problems in sorted order."""
     index = {m: i for i, m in enumerate(models)}
     problems, pj = np.unique(counts["problem"].astype(str).to_numpy(), return_inverse=True)
     data = np.vstack(
@@ -96,7 +95,9 @@ def cells(counts: pd.DataFrame, models) -> dict:
             counts["correct"].to_numpy(float),
         ]
     )
-    return {"cells": data, "problems": [str(p) for p in problems]}
+    order = np.argsort(data[3] == 0, kind="stable")  # the counts with a success first
+    seen = int((data[3] > 0).sum())
+    return {"cells": data[:, order], "problems": [str(p) for p in problems], "seen": seen}
 
 
 def check_crossed(counts: pd.DataFrame, info: pd.DataFrame) -> None:
@@ -127,8 +128,18 @@ def crossed_priors(priors) -> tuple:
     return tuple((p, float(merged[p][0]), float(merged[p][1])) for p in CROSSED_PARAMS)
 
 
-def build_crossed(cells: np.ndarray, priors: tuple, n_models: int, n_problems: int) -> pm.Model:
-    """The crossed model (module docstring) on ``cells`` (:func:`cells`)."""
+def build_crossed(
+    cells: np.ndarray, priors: tuple, n_models: int, n_problems: int, seen: int
+) -> pm.Model:
+    """The crossed model (module docstring) on ``cells`` (:func:`cells`: the ``seen`` counts
+    with a success first).
+
+    The counts' own effects are parameterised two ways. A count with a success pins its η
+    down, and its η is sampled as it is (centred: η ~ N(μ_m + λ_m·z_j, s_m²)); a count of zero
+    only bounds η from above, and its η = μ_m + λ_m·z_j + s_m·e with e ~ N(0, 1) (non-centred).
+    Each the other way meets a funnel in s_m (all non-centred: bulk ESS 76 from 4 × 1000 draws
+    for the s_m of a model with many successes).
+    """
     (_, mu0, sd0), (_, ll0, llsd), (_, ls0, lssd), (_, pi0, pisd) = priors
     with pm.Model() as model:
         data = pm.Data("cells", cells)
@@ -137,17 +148,22 @@ def build_crossed(cells: np.ndarray, priors: tuple, n_models: int, n_problems: i
         n, c = data[2], data[3]
         mu = pm.Normal("logit_mean", mu0, sd0, shape=n_models)
         loading = pt.exp(pm.Normal("log_loading", ll0, llsd, shape=n_models))
-        within = pt.exp(pm.Normal("log_sigma_within", ls0, lssd))
+        within = pt.exp(pm.Normal("log_sigma_within", ls0, lssd, shape=n_models))
         logit_pi = pm.Normal("unsolvable_logit", pi0, pisd, shape=n_models)
         z = pm.Normal("problem_effect", 0.0, 1.0, shape=n_problems)
-        e = pm.Normal("count_effect", 0.0, 1.0, shape=cells.shape[1])
-        eta = mu[m] + loading[m] * z[j] + within * e
-        solvable = c * -pt.softplus(-eta) + (n - c) * -pt.softplus(eta)
+        centre = mu[m] + loading[m] * z[j]
         log_pi, log_keep = -pt.softplus(-logit_pi[m]), -pt.softplus(logit_pi[m])
-        loglik = pt.switch(
-            pt.eq(c, 0.0), pt.logaddexp(log_pi, log_keep + solvable), log_keep + solvable
-        )
-        pm.Potential("loglik", loglik.sum())
+        terms = []
+        if seen:
+            eta = pm.Normal("seen_logit", centre[:seen], within[m[:seen]], shape=seen)
+            binom = c[:seen] * -pt.softplus(-eta) + (n[:seen] - c[:seen]) * -pt.softplus(eta)
+            terms.append((log_keep[:seen] + binom).sum())
+        if cells.shape[1] > seen:
+            e = pm.Normal("zero_effect", 0.0, 1.0, shape=cells.shape[1] - seen)
+            eta = centre[seen:] + within[m[seen:]] * e
+            miss = n[seen:] * -pt.softplus(eta)  # log (1 − p)^n
+            terms.append(pt.logaddexp(log_pi[seen:], log_keep[seen:] + miss).sum())
+        pm.Potential("loglik", pt.add(*terms) if len(terms) > 1 else terms[0])
     return model
 
 
@@ -162,13 +178,15 @@ def fit_crossed(counts, info, priors, draws, chains, tune, seed, target_accept, 
     names = list(info["model"])
     data = cells(counts, names)
     pkey = crossed_priors(priors)
-    key = ("passk-crossed", pkey, len(names), len(data["problems"]))
+    key = ("passk-crossed", pkey, len(names), len(data["problems"]), data["seen"])
     first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0))
 
     def sample(attempt):
         return sample_attempt(
             key,
-            lambda: build_crossed(data["cells"], pkey, len(names), len(data["problems"])),
+            lambda: build_crossed(
+                data["cells"], pkey, len(names), len(data["problems"]), data["seen"]
+            ),
             {"cells": data["cells"]},
             attempt,
             chains,
@@ -178,17 +196,8 @@ def fit_crossed(counts, info, priors, draws, chains, tune, seed, target_accept, 
 
     post, _, diag, record, secs = ladder(sample, first, CROSSED_GATE, rescue, chains)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values}
-    shape = post["logit_mean"].shape[:2]
     per_model = xr.Dataset(
-        {
-            p: (
-                ("chain", "draw", "model"),
-                np.broadcast_to(post[p].values[..., None], (*shape, len(names)))
-                if post[p].ndim == 2
-                else post[p].values,
-            )
-            for p in CROSSED_PARAMS
-        },
+        {p: (("chain", "draw", "model"), post[p].values) for p in CROSSED_PARAMS},
         coords={**coords, "model": names},
     )
     sigma = np.hypot(np.exp(per_model["log_loading"]), np.exp(per_model["log_sigma_within"]))

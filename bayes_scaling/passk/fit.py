@@ -6,12 +6,14 @@ Three poolings (``pooling=``, named as the core's pooling modes where they have 
   :func:`bayes_scaling.passk.model.build_joint`): the difficulty varies smoothly with log N and
   log D when every model has them (else the models are exchangeable), each model scatters
   about that law with a learned scale, and one unsolvable share serves the benchmark;
-- ``"independent"`` (default): each model on its own with the one compiled model of
+- ``"independent"``: each model on its own with the one compiled model of
   :func:`bayes_scaling.passk.model.build_single` (the counts swapped in with
   ``compiled.with_data``, so 81 models compile once); with N and D the difficulty law
   (:func:`bayes_scaling.passk.model.build_law`) is fitted in a second stage;
 - ``"crossed"``: every model in one fit, each problem's difficulty shared by the models
-  (:mod:`bayes_scaling.passk.crossed`), for models on the same problems.
+  (:mod:`bayes_scaling.passk.crossed`), for models on the same problems;
+- ``"auto"`` (default): crossed for several models on shared problems without a law across
+  models, else independent (:func:`auto_pooling`).
 
 Three difficulty distributions (``difficulty=``): one Beta per model, a two-component Beta
 mixture with a hard component and a rare unsolvable share
@@ -76,8 +78,7 @@ from bayes_scaling.results.diagnostics import Diagnostics
 #: ``"crossed"``, one model whose problems' difficulty is shared
 #: (:mod:`bayes_scaling.passk.crossed`); ``"auto"`` picks (:func:`auto_pooling`).
 POOLINGS = ("partial", "independent", "crossed")
-AUTO_POOLING = "auto"
-DEFAULT_POOLING = "independent"
+DEFAULT_POOLING = AUTO_POOLING = "auto"
 #: Fewest models (with N and D known, at least two sizes and two token counts) for the law.
 LAW_MIN_MODELS = 6
 #: NUTS's target acceptance when ``target_accept`` is not given: :data:`DEFAULT_TARGET_ACCEPT`,
@@ -168,20 +169,23 @@ def fit_passk(
         Climb the rescue ladder when a gate fails (recorded per model in ``settings``).
     progress : bool, optional
         nutpie's progress bar (default: when stderr is a terminal).
-    pooling : {"independent", "partial", "crossed", "auto"}
+    pooling : {"auto", "independent", "partial", "crossed"}
+        ``"auto"`` (default, :func:`auto_pooling`): ``"crossed"`` when two or more models answer
+        shared problems and no law across models is fitted (no N and D, fewer than
+        :data:`LAW_MIN_MODELS` models, or ``law=False``), else ``"independent"``.
         ``"crossed"``: every model in one fit whose problems' difficulty the models share
         (:mod:`bayes_scaling.passk.crossed`; its own difficulty, one normal in logit p and an
-        unsolvable share per model). ``"auto"`` (:func:`auto_pooling`): ``"crossed"`` when two
-        or more models answer shared problems and no law across models is fitted, else
-        ``"independent"``. On best-of-N jailbreaking thinned to 100 attempts a prompt (five
-        thinnings, 35 model-draws, ``benchmarks/passk_validation_bon_seeds.csv``) the crossed
-        fit removes the per-model mixture's bias (43% / 46% of the medians below the truth at
-        k = 1e3 / 1e4, against 74% / 80%) and halves its median error at 1e4 (0.025 / 0.022
-        against 0.027 / 0.046), with a 90% interval score 0.57× / 0.20× the better baseline's
-        (0.208 / 0.183; the mixture's 0.167 / 0.269); but its 90% bands hold 0.71 / 0.83 of
-        the truths (the mixture's 1.00 / 0.86), its 50% bands 0.49 / 0.43. Not the default:
-        it trades the mixture's too wide 90% band at 1e3 for one too narrow.
-        ``"independent"`` (default): each model on its own, the law (when fitted) in a second
+        unsolvable share per model). Why the default, ``benchmarks/passk_validation.py`` on
+        best-of-N jailbreaking thinned to 100 attempts a prompt (five thinnings, 35
+        model-draws, ``benchmarks/passk_validation_bon_seeds.csv``), at k = 1e3 / 1e4:
+
+        - crossed: (50%, 90%) coverage (0.43, 0.80) / (0.43, 0.86); 90% interval score
+          0.155 / 0.158 (0.42× / 0.17× the better baseline's); median error 0.030 / 0.018;
+          57% / 54% of the medians below the truth;
+        - each model on its own (the logit-normal mixture): (0.51, 1.00) / (0.49, 0.86);
+          0.167 / 0.269; 0.027 / 0.046; 74% / 80% below (a low bias on every thinning).
+
+        ``"independent"``: each model on its own, the law (when fitted) in a second
         stage. ``"partial"``: every model in one fit, their difficulty partially pooled along
         log N and log D (the law, when ``law`` allows it; else exchangeable) with one unsolvable
         share for the benchmark (:func:`bayes_scaling.passk.model.build_joint`), so a model

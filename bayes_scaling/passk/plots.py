@@ -50,7 +50,7 @@ def passk_fan(fit, model=None, k_max: float = 1e5, probs=DEFAULT_PROBS, kind: st
 
 def _log10_density(post, p):
     """``density(i)``: draw i's density of log10 p of the solvable problems at ``p``, for the
-    Beta, the Beta mixture or the logit-normal mixture."""
+    Beta, the Beta mixture, the logit-normal mixture or one normal in logit p."""
     from scipy import stats
 
     def flat(name):
@@ -59,9 +59,10 @@ def _log10_density(post, p):
     if "mu" in post:  # logit-normal: η = logit p, dη/dlog10 p = ln 10 / (1 − p)
         p = np.minimum(p, 1 - 1e-12)  # the axis ends at p = 1, where η = +∞ (no density)
         eta, jac = np.log(p / (1 - p)), np.log(10) / (1 - p)
-        mu, sd, w, mu2, sd2 = (
-            flat(v) for v in ("mu", "sigma", "hard_share", "mu_hard", "sigma_hard")
-        )  # NATURAL without π
+        mu, sd = flat("mu"), flat("sigma")
+        if "hard_share" not in post:  # one normal (the crossed fit)
+            return lambda i: jac * np.exp(log_density(eta, mu[i], sd[i]))
+        w, mu2, sd2 = (flat(v) for v in ("hard_share", "mu_hard", "sigma_hard"))
         with np.errstate(divide="ignore"):
             log_w, log_1mw = np.log(w), np.log1p(-w)
         return lambda i: (

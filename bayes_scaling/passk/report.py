@@ -123,8 +123,16 @@ def borrowing(fit: PassKFit, models=None) -> dict[str, float] | None:
     (its scatter about the law, prior variance 1), the share of it the model's own counts left
     open. A two-stage law: 1 − the ratio of the difficulty's location's posterior variance (log b
     of the Beta, μ of the logit-normal mixture) under the law to that of the model's own fit.
-    None when each model was fitted alone without a law."""
+    A crossed fit: the share λ_m²/(λ_m² + s_m²) of the variance of the model's difficulty over
+    the problems that the problems' shared effect carries (posterior mean), what the other
+    models' counts of the same problems tell about it. None when each model was fitted alone
+    without a law."""
     models = fit.models if models is None else list(models)
+    if fit.pooling == "crossed":
+        post = fit.posterior.sel(model=models)
+        shared = np.exp(2 * post["log_loading"])
+        share = (shared / (shared + np.exp(2 * post["log_sigma_within"]))).mean(("chain", "draw"))
+        return {m: float(v) for m, v in zip(models, share.values, strict=True)}
     pool = fit.pool_posterior
     if pool is not None:
         z = _flat(pool["z"].sel(model=models, param="log_b_over_a")).var(axis=0)
@@ -152,7 +160,12 @@ def _borrow_sentence(fit, models):
         )
     top = sorted(share, key=share.get, reverse=True)[:3]
     said = ", ".join(f"{m} ({share[m]:.0%})" for m in top)
-    if fit.pool_posterior is not None:
+    if fit.pooling == "crossed":
+        how = (
+            "in the crossed fit (the share of the spread of its problems' difficulty that the "
+            "problems share with the other models)"
+        )
+    elif fit.pool_posterior is not None:
         how = "in the joint fit (the share of its scatter about the law its own counts left open)"
     else:
         where = _location(fit.law_posterior)[1]

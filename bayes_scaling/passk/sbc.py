@@ -16,6 +16,9 @@ logit p_j is drawn from its two normals)
 
 Each rank is uniform on {0, ..., L} when the posterior draws are exact; the core's
 :mod:`bayes_scaling.trust.ranks` tests it (chi-square and KS, Bonferroni over the parameters).
+With ``pooling="crossed"`` θ is every model's :data:`~bayes_scaling.passk.crossed.
+CROSSED_PARAMS` (``difficulty`` is ignored) and the problems' effects z_j are drawn once a
+benchmark, shared by its models.
 The prior simulated from is the one the fit uses: with ``pooling="independent"`` the
 per-model Normals of :data:`bayes_scaling.passk.law.DEFAULT_PRIORS`; with ``"partial"`` the
 joint model's (:func:`bayes_scaling.passk.model.build_joint`, exchangeable models: the
@@ -32,6 +35,7 @@ import pandas as pd
 
 from bayes_scaling import _validate as check
 from bayes_scaling.errors import ArgumentError
+from bayes_scaling.passk.crossed import CROSSED_PARAMS, CROSSED_PRIORS
 from bayes_scaling.passk.fit import POOLINGS, fit_passk
 from bayes_scaling.passk.law import (
     DEFAULT_PRIORS,
@@ -54,6 +58,11 @@ def prior_draw(
     docstring): one row per model ``m0, m1, ...``; with the Beta mixture (per model) also its
     (log_a_hard, log_hard_gap, hard_logit), every parameter from its Normal prior."""
     names = [f"m{i}" for i in range(n_models)]
+    if pooling == "crossed":
+        return pd.DataFrame(
+            {p: rng.normal(*CROSSED_PRIORS[p], size=n_models) for p in CROSSED_PARAMS},
+            index=names,
+        )
     if difficulty != "beta":
         return pd.DataFrame(draw_parameters(difficulty, rng, n_models), index=names)
     (mu_a, sd_a), (mu_b, sd_b), (mu_pi, sd_pi) = (DEFAULT_PRIORS[p] for p in PARAMS)
@@ -74,10 +83,18 @@ def simulate_benchmark(theta: pd.DataFrame, problems: int, samples: int, rng) ->
     """Counts of a simulated benchmark: per model (rows of ``theta``) ``problems`` problems with
     p_j = 0 with probability π, else p_j ~ Beta(a, b) (or, with the mixture's columns, from
     Beta(a_hard, b_hard) with probability w; with the logit-normal mixture's columns from it,
-    :func:`bayes_scaling.passk.logit.simulate_rates`), and c_j ~ Binomial(``samples``, p_j)."""
+    :func:`bayes_scaling.passk.logit.simulate_rates`; with the crossed model's columns from its
+    η_jm = μ_m + λ_m·z_j + s_m·e_jm, z_j shared by the models, :mod:`bayes_scaling.passk.
+    crossed`), and c_j ~ Binomial(``samples``, p_j)."""
     parts = []
+    shared = rng.normal(size=problems) if "log_loading" in theta else None
     for name, row in theta.iterrows():
-        if "logit_mean" in row:
+        if shared is not None:
+            eta = row["logit_mean"] + np.exp(row["log_loading"]) * shared
+            eta = eta + np.exp(row["log_sigma_within"]) * rng.normal(size=problems)
+            p = 1 / (1 + np.exp(-eta))
+            p[rng.random(problems) < 1 / (1 + np.exp(-row["unsolvable_logit"]))] = 0.0
+        elif "logit_mean" in row:
             p = simulate_rates(row, problems, rng)
         else:
             a, b = beta_params(row["log_a"], row["log_b"])
@@ -148,9 +165,9 @@ def sbc_passk(
     )
     pooling = check.one_of(pooling, "pooling", POOLINGS)
     difficulty = check.one_of(difficulty, "difficulty", DIFFICULTIES)
-    if difficulty != "beta" and pooling != "independent":
+    if difficulty != "beta" and pooling == "partial":
         raise ArgumentError("pooling", f"the {difficulty} is fitted per model: use 'independent'")
-    params = difficulty_params(difficulty)
+    params = CROSSED_PARAMS if pooling == "crossed" else difficulty_params(difficulty)
     n_draws = chains * -(-draws // thin) - 1
     rng = np.random.default_rng(seed)
     ranks, sims = [], []
@@ -165,7 +182,7 @@ def sbc_passk(
             fit = fit_passk(
                 counts,
                 pooling=pooling,
-                difficulty=difficulty,
+                difficulty="auto" if pooling == "crossed" else difficulty,
                 law=False,
                 draws=draws,
                 chains=chains,

@@ -34,10 +34,10 @@ def crossed_fit():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit_passk(crossed_counts(), seed=3, chains=4, draws=500, tune=500, pooling="auto")
+        return fit_passk(crossed_counts(), seed=3, chains=4, draws=500, tune=500)
 
 
-def test_auto_fits_shared_problems_crossed_and_recovers_the_models(crossed_fit):
+def test_shared_problems_are_fitted_crossed_by_default_and_recover_the_models(crossed_fit):
     fit = crossed_fit
     assert fit.pooling == "crossed" and fit.difficulty == "logit-normal"
     assert fit.converged, fit.diagnostics.reason()
@@ -69,12 +69,6 @@ def test_crossed_answers_rows_in_order_and_survive_a_save(crossed_fit, tmp_path)
     assert back.pooling == "crossed" and back.difficulty == "logit-normal" and back.converged
     pd.testing.assert_frame_equal(back.bands(k=[1000, 10]), fit.bands(k=[1000, 10]))
     assert "log_loading" in back.summary()["parameter"].values
-
-
-def test_the_default_pooling_stays_independent():
-    from bayes_scaling.passk.fit import DEFAULT_POOLING
-
-    assert DEFAULT_POOLING == "independent"  # crossed is asked for (see fit_passk's pooling)
 
 
 def test_auto_pooling_picks_crossed_only_for_shared_problems_without_a_law(no_sampling):
@@ -122,3 +116,30 @@ def test_cli_refuses_a_difficulty_with_the_crossed_pooling(no_sampling, tmp_path
     assert main([*args, "--difficulty", "beta"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--pooling" in err[0]
+
+
+def test_sbc_simulates_the_crossed_prior_with_problems_shared(no_sampling):
+    from bayes_scaling.passk.crossed import CROSSED_PARAMS
+    from bayes_scaling.passk.sbc import prior_draw, simulate_benchmark
+
+    rng = np.random.default_rng(2)
+    theta = prior_draw(4, "crossed", rng)
+    assert list(theta.columns) == list(CROSSED_PARAMS) and len(theta) == 4
+    # a large loading for every model, little scatter: the models agree on which problems
+    theta = theta.assign(logit_mean=-1.0, log_loading=np.log(3.0), log_sigma_within=np.log(0.1))
+    counts = simulate_benchmark(theta.assign(unsolvable_logit=-20.0), 80, 200, rng)
+    wide = counts.pivot(index="problem", columns="model", values="correct")
+    assert wide.corr(method="spearman").min().min() > 0.8
+
+
+def test_a_crossed_fit_has_a_report_that_names_what_the_models_share(crossed_fit, tmp_path):
+    from bayes_scaling.passk.report import borrowing
+
+    share = borrowing(crossed_fit)
+    assert list(share) == ["m0", "m1", "m2"] and all(0 < v < 1 for v in share.values())
+    # simulated: loadings 1.5, 1.2, 1.8 against a scatter of 0.7, so most is shared
+    assert min(share.values()) > 0.5
+    out = tmp_path / "crossed.html"
+    crossed_fit.report(out)
+    page = out.read_text()
+    assert "in the crossed fit" in page and "a difficulty per problem shared" in page
