@@ -58,6 +58,7 @@ from bayes_scaling.errors import ArgumentError
 from bayes_scaling.inference.compiled import sample_attempt
 from bayes_scaling.inference.rungs import Attempt, derived_seed
 from bayes_scaling.passk.joint import ladder
+from bayes_scaling.passk.law import AUTO
 from bayes_scaling.passk.logit import LOGIT_PRIORS
 
 #: The difficulty a crossed fit records (``settings["difficulty"]``): one normal in logit p and
@@ -100,15 +101,20 @@ def cells(counts: pd.DataFrame, models) -> dict:
     return {"cells": data[:, order], "problems": [str(p) for p in problems], "seen": seen}
 
 
-def check_crossed(counts: pd.DataFrame, info: pd.DataFrame) -> None:
-    """ArgumentError unless the crossed fit can take the table: two or more models, a problem
-    that two of them share, and at most :data:`CROSSED_MAX_CELLS` counts."""
+def shares_problems(counts: pd.DataFrame) -> bool:
+    """Whether some problem is answered by two or more models."""
+    return bool((counts.groupby("problem")["model"].nunique() >= 2).any())
+
+
+def check_crossed(counts: pd.DataFrame, info: pd.DataFrame, difficulty: str, law) -> None:
+    """ArgumentError unless the crossed fit can take the table and the arguments: two or more
+    models, a problem that two of them share, at most :data:`CROSSED_MAX_CELLS` counts, no
+    difficulty but its own (``"auto"``) and no law across models (``law=True``)."""
     if len(info) < 2:
         raise ArgumentError(
             "pooling", "'crossed' needs two or more models on the same problems; this table has one"
         )
-    shared = counts.groupby("problem")["model"].nunique()
-    if not (shared >= 2).any():
+    if not shares_problems(counts):
         raise ArgumentError(
             "pooling",
             "'crossed' needs problems answered by two or more models; no problem is shared "
@@ -119,6 +125,16 @@ def check_crossed(counts: pd.DataFrame, info: pd.DataFrame) -> None:
             "pooling",
             f"'crossed' takes at most {CROSSED_MAX_CELLS} (model, problem) counts, one latent "
             f"each; this table has {len(counts)}: use pooling='independent'",
+        )
+    if difficulty not in (AUTO, LOGIT_NORMAL):
+        raise ArgumentError(
+            "difficulty",
+            f"the crossed fit has its own difficulty (one normal in logit p per model); "
+            f"drop difficulty='{difficulty}' or use pooling='independent'",
+        )
+    if law is True:
+        raise ArgumentError(
+            "law", "the crossed fit has no law across models; use law=None or False"
         )
 
 

@@ -49,6 +49,7 @@ from bayes_scaling.passk.crossed import (
     check_crossed,
     crossed_priors,
     fit_crossed,
+    shares_problems,
 )
 from bayes_scaling.passk.data import load_counts, model_table
 from bayes_scaling.passk.families import derived
@@ -258,17 +259,7 @@ def fit_passk(
     if pooling == AUTO_POOLING:
         pooling = auto_pooling(law, difficulty, counts, info)
     if pooling == "crossed":
-        check_crossed(counts, info)
-        if difficulty not in (AUTO, LOGIT_NORMAL):
-            raise ArgumentError(
-                "difficulty",
-                f"the crossed fit has its own difficulty (one normal in logit p per model); "
-                f"drop difficulty='{difficulty}' or use pooling='independent'",
-            )
-        if law is True:
-            raise ArgumentError(
-                "law", "the crossed fit has no law across models; use law=None or False"
-            )
+        check_crossed(counts, info, difficulty, law)
         difficulty, law = LOGIT_NORMAL, False
     elif difficulty == AUTO:
         difficulty = auto_difficulty(law, pooling, info)
@@ -350,8 +341,7 @@ def auto_pooling(law, difficulty: str, counts: pd.DataFrame, info: pd.DataFrame)
         return "independent"
     if len(counts) > CROSSED_MAX_CELLS or law is None and _law_wanted(None, info):
         return "independent"
-    shared = counts.groupby("problem")["model"].nunique()
-    return "crossed" if (shared >= 2).any() else "independent"
+    return "crossed" if shares_problems(counts) else "independent"
 
 
 def auto_difficulty(law, pooling: str, info: pd.DataFrame) -> str:
