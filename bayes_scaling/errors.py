@@ -15,19 +15,30 @@ class BayesScalingError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a runs table: where it is and how to fix it."""
+    """One problem in a runs table: where it is and how to fix it. ``column`` is the canonical
+    name; ``source``, when given and different, the table's own header that was read as it
+    (the message names both: ``column 'tokens' (read as 'n_tokens')``)."""
 
     row: object | None
     column: str | None
     message: str
+    source: str | None = None
 
     def __str__(self) -> str:
         where = []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
-            where.append(f"column {self.column!r}")
+            where.append(column_text(self.column, self.source))
         return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+def column_text(column: str, source=None) -> str:
+    """``column 'n_tokens'``, or ``column 'tokens' (read as 'n_tokens')`` when the table's
+    header ``source`` differs from the canonical name."""
+    if source is None or str(source) == column:
+        return f"column {column!r}"
+    return f"column {str(source)!r} (read as {column!r})"
 
 
 #: Said once in a message that names rows: how they are counted (not a file's line numbers).

@@ -20,7 +20,7 @@ import pandas as pd
 from bayes_scaling import _validate as check
 from bayes_scaling.data.columns import LABELS, NUMERIC
 from bayes_scaling.data.messages import short
-from bayes_scaling.errors import ArgumentError, Problem, RunsWarning
+from bayes_scaling.errors import ArgumentError, Problem, RunsWarning, column_text
 
 #: Values below these look like the wrong unit (millions or billions written as plain numbers).
 UNIT_FLOORS = {"n_params": 1e4, "n_tokens": 1e4, "compute": 1e10}
@@ -100,6 +100,11 @@ def _row_name(table: pd.DataFrame, i: int) -> str:
     return str(i)
 
 
+def _sources(table: pd.DataFrame) -> dict:
+    """Canonical column -> the table's own header it was read from (``select_columns``)."""
+    return table.attrs.get("source_columns", {})
+
+
 def _capped(problems: list[Problem], column: str, total: int) -> list[Problem]:
     if total > MAX_PROBLEMS_PER_COLUMN:
         problems = problems[:MAX_PROBLEMS_PER_COLUMN]
@@ -119,6 +124,7 @@ def check_values(
     """The numeric columns as floats, and every bad cell, bad label and value in the wrong unit."""
     problems: list[Problem] = []
     numeric: dict[str, np.ndarray] = {}
+    sources = _sources(table)
     for col in NUMERIC:
         if col not in table.columns:
             continue
@@ -126,10 +132,15 @@ def check_values(
         found = []
         for i in range(len(table)):
             if i in why:
-                found.append(Problem(_row_name(table, i), col, why[i]))
+                found.append(Problem(_row_name(table, i), col, why[i], sources.get(col)))
             elif not np.isfinite(values[i]):
                 found.append(
-                    Problem(_row_name(table, i), col, f"infinite value {values[i]}; drop the run")
+                    Problem(
+                        _row_name(table, i),
+                        col,
+                        f"infinite value {values[i]}; drop the run",
+                        sources.get(col),
+                    )
                 )
             elif values[i] <= 0:
                 found.append(
@@ -137,6 +148,7 @@ def check_values(
                         _row_name(table, i),
                         col,
                         f"must be > 0, got {values[i]:g}; fix or drop the run",
+                        sources.get(col),
                     )
                 )
         problems += _capped(found, col, len(found))
@@ -149,6 +161,7 @@ def check_values(
                 _row_name(table, i),
                 col,
                 f"{type(v).__name__} {short(v)} is not a name; give one name or number per run",
+                sources.get(col),
             )
             for i, v in enumerate(table[col].to_numpy(dtype=object))
             if not pd.api.types.is_scalar(v) or isinstance(v, bytes)
@@ -169,6 +182,7 @@ def check_values(
                     f"{values[i]:g} looks like the wrong unit (below {floor:g}){more}; if the "
                     f"column is in millions or billions pass scale={{'{col}': 1e6}} "
                     f"(CLI: {CLI_SCALE_FLAGS[col]} 1e6)",
+                    sources.get(col),
                 )
             )
     return numeric, problems
@@ -219,6 +233,7 @@ def check_derived(
                 col,
                 f"is {values[i]:g} {how}{more}; it must be a finite positive number (at least "
                 f"{UNIT_FLOORS.get(col, 0):g} for {col}): check the units of N, D and C",
+                _sources(table).get(col) if col in given else None,
             )
         )
     return problems
@@ -231,8 +246,10 @@ def _unit_hint(ratio: float) -> str:
     return ""
 
 
-def warn_units(runs: pd.DataFrame, k: float) -> None:
-    """A RunsWarning for C far from k·N·D, D far below N, or losses that look like perplexities."""
+def warn_units(runs: pd.DataFrame, k: float, sources: Mapping | None = None) -> None:
+    """A RunsWarning for C far from k·N·D, D far below N, or losses that look like perplexities;
+    ``sources`` (canonical column -> the table's header) names the columns as the table does."""
+    sources = sources or {}
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         ratio = runs["compute"] / (k * runs["n_params"] * runs["n_tokens"])
         per_param = runs["n_tokens"] / runs["n_params"]
@@ -242,7 +259,8 @@ def warn_units(runs: pd.DataFrame, k: float) -> None:
     if len(bad):
         i = int(bad[0])
         warnings.warn(
-            f"row {_row_name(runs, i)}, column 'compute': C = {runs['compute'].iloc[i]:.3g} is "
+            f"row {_row_name(runs, i)}, {column_text('compute', sources.get('compute'))}: "
+            f"C = {runs['compute'].iloc[i]:.3g} is "
             f"{ratio.iloc[i]:.2g}x {k:g}·N·D ({len(bad)} row(s) off by more than "
             f"{C_MISMATCH_FACTOR:g}x); check the units of N, D and C"
             f"{_unit_hint(float(ratio.iloc[i]))}",
@@ -253,7 +271,8 @@ def warn_units(runs: pd.DataFrame, k: float) -> None:
     if len(few):
         i = int(few[0])
         warnings.warn(
-            f"row {_row_name(runs, i)}, column 'n_tokens': D = {runs['n_tokens'].iloc[i]:.3g} "
+            f"row {_row_name(runs, i)}, {column_text('n_tokens', sources.get('n_tokens'))}: "
+            f"D = {runs['n_tokens'].iloc[i]:.3g} "
             f"tokens for N = {runs['n_params'].iloc[i]:.3g} parameters ({len(few)} row(s) with "
             f"D/N below {MIN_TOKENS_PER_PARAM:g}); D is probably in millions or billions: pass "
             "scale={'n_tokens': 1e9} (CLI: --d-scale 1e9)",
@@ -264,7 +283,8 @@ def warn_units(runs: pd.DataFrame, k: float) -> None:
     if len(high):
         i = int(high[0])
         warnings.warn(
-            f"row {_row_name(runs, i)}, column 'loss': {runs['loss'].iloc[i]:.4g} nats is "
+            f"row {_row_name(runs, i)}, {column_text('loss', sources.get('loss'))}: "
+            f"{runs['loss'].iloc[i]:.4g} nats is "
             f"implausibly high ({len(high)} row(s) above {MAX_PLAUSIBLE_LOSS:g}); if the column "
             "holds perplexities give their logarithm",
             RunsWarning,

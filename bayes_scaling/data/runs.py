@@ -201,7 +201,7 @@ def load_runs(
     order = [c for c in CANONICAL if c in out.columns]
     out = out[["run_id"] + [c for c in order if c != "run_id"]]
     out.attrs["run_ids_given"] = "run_id" in table.columns
-    warn_units(out, k)
+    warn_units(out, k, table.attrs.get("source_columns"))
     out.attrs["replicates"] = find_replicates(out)
     out.attrs["flops_per_param_token"] = k
     out.attrs.pop("run_ids_given", None)

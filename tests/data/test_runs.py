@@ -61,10 +61,10 @@ def test_reads_files(tmp_path, suffix):
     ("column", "value", "expected"),
     [
         ("loss", np.nan, "row 2, column 'loss': missing value"),
-        ("tokens", "lots", "row 2, column 'n_tokens': not a number: 'lots'"),
-        ("params", np.inf, "row 2, column 'n_params': infinite value"),
-        ("params", -5.0, "row 2, column 'n_params': must be > 0"),
-        ("tokens", 0.0, "row 2, column 'n_tokens': must be > 0"),
+        ("tokens", "lots", "row 2, column 'tokens' (read as 'n_tokens'): not a number: 'lots'"),
+        ("params", np.inf, "row 2, column 'params' (read as 'n_params'): infinite value"),
+        ("params", -5.0, "row 2, column 'params' (read as 'n_params'): must be > 0"),
+        ("tokens", 0.0, "row 2, column 'tokens' (read as 'n_tokens'): must be > 0"),
         ("loss", 0.0, "row 2, column 'loss': must be > 0"),
     ],
 )
@@ -72,8 +72,11 @@ def test_bad_values_name_row_and_column(column, value, expected):
     df = table()
     df[column] = df[column].astype(object)
     df.loc[2, column] = value
-    with pytest.raises(RunsError, match=expected.replace("(", r"\(")):
+    with pytest.raises(RunsError, match=expected.replace("(", r"\(").replace(")", r"\)")) as err:
         load_runs(df)
+    # the message names the table's own header; ``column`` stays the canonical name
+    canon = {"tokens": "n_tokens", "params": "n_params"}.get(column, column)
+    assert [(p.column, p.source) for p in err.value.problems] == [(canon, column)]
 
 
 def test_every_problem_is_reported_not_only_the_first():
@@ -87,13 +90,17 @@ def test_every_problem_is_reported_not_only_the_first():
 
 def test_compute_negative_is_an_error():
     df = table(flops=[1e19, 1e19, -1, 1e19, 1e19, 1e19]).drop(columns="tokens")
-    with pytest.raises(RunsError, match="row 2, column 'compute': must be > 0"):
+    with pytest.raises(
+        RunsError, match=r"row 2, column 'flops' \(read as 'compute'\): must be > 0"
+    ):
         load_runs(df)
 
 
 def test_wrong_unit_suggests_scale_option():
     df = table(params=[100, 200, 400, 800, 1600, 3200])
-    with pytest.raises(RunsError, match=r"row 0, column 'n_params'.*wrong unit.*scale="):
+    with pytest.raises(
+        RunsError, match=r"row 0, column 'params' \(read as 'n_params'\).*wrong unit.*scale="
+    ):
         load_runs(df)
     runs = load_runs(df, scale={"n_params": 1e6})
     assert runs["n_params"].iloc[0] == 1e8
@@ -258,7 +265,9 @@ def test_cells_that_are_not_numbers(value, expected):
 
 
 def test_boolean_and_list_columns():
-    with pytest.raises(RunsError, match="column 'n_params': not a number: True is a boolean"):
+    with pytest.raises(
+        RunsError, match=r"column 'params' \(read as 'n_params'\): not a number: True is a boolean"
+    ):
         load_runs(table(params=[True] * 6))
     with pytest.raises(RunsError, match="row 0, column 'group': list .* is not a name"):
         load_runs(table(group=[[i] for i in range(6)]))
@@ -284,9 +293,13 @@ def test_derived_compute_that_overflows_is_an_error():
 
 
 def test_unit_mistakes_in_a_usable_table_warn():
-    with pytest.warns(RunsWarning, match=r"column 'compute'.*1e\+06x.*factor near 1e6"):
+    with pytest.warns(
+        RunsWarning, match=r"column 'flops' \(read as 'compute'\).*1e\+06x.*factor near 1e6"
+    ):
         load_runs(table(flops=6e6 * table()["params"] * table()["tokens"]))
-    with pytest.warns(RunsWarning, match=r"row 0, column 'n_tokens'.*D/N below"):
+    with pytest.warns(
+        RunsWarning, match=r"row 0, column 'tokens' \(read as 'n_tokens'\).*D/N below"
+    ):
         load_runs(table(tokens=[2e4] * 6))
     with pytest.warns(RunsWarning, match=r"column 'loss'.*perplexities"):
         load_runs(table(loss=[30.0, 28, 26, 24, 22, 21]))
