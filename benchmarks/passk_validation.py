@@ -384,6 +384,24 @@ def run_setting(name, args, rng):
 SHAPES = {"gsm8k-100": (39, 130, 100), "gsm8k-30": (39, 130, 30), "bon-100": (7, 159, 100)}
 
 
+def sbc_progress(n_sims: int, out: str, start: float):
+    """A callback for ``sbc_passk(on_sim=)``: one line a simulation, and the ranks so far saved
+    to ``<out>.partial.csv`` (when ``out``), so a long run can be read before it ends."""
+    done = []
+
+    def progress(s, rank, sim):
+        done.append(rank)
+        print(
+            f"  sim {s + 1}/{n_sims}: {sim['reason']}, {sim['seconds']:.0f} s "
+            f"({time.perf_counter() - start:.0f} s so far)",
+            flush=True,
+        )
+        if out:
+            pd.DataFrame(done).to_csv(f"{out}.partial.csv", index=False)
+
+    return progress
+
+
 def run_sbc(args):
     """SBC of ours on simulated benchmarks of a setting's shape (printed)."""
     models, problems, samples = SHAPES[args.sbc_shape]
@@ -396,10 +414,12 @@ def run_sbc(args):
     plans += [("crossed", "logit-normal")] if "crossed" in args.poolings else []
     for pooling, difficulty in plans:
         start = time.perf_counter()
+        out = f"{args.sbc_out}.{pooling}.{difficulty}" if args.sbc_out else ""
+        progress = sbc_progress(args.sbc, out, start)
         ranks, sims, n_draws = sbc_passk(
             args.sbc, models=models, problems=problems, samples=samples, pooling=pooling,
             difficulty="beta" if pooling == "crossed" else difficulty,  # crossed: its own
-            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed,
+            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed, on_sim=progress,
         )  # fmt: skip
         test = sbc_uniformity(ranks, n_draws)
         print(
@@ -411,9 +431,8 @@ def run_sbc(args):
             f"); adjusted p < 0.01 for {int((test['p_adjusted'] < 0.01).sum())} of {len(test)}",
             flush=True,
         )
-        if args.sbc_out:
-            out = f"{args.sbc_out}.{pooling}.{difficulty}.csv"
-            ranks.assign(pooling=pooling, difficulty=difficulty).to_csv(out, index=False)
+        if out:
+            ranks.assign(pooling=pooling, difficulty=difficulty).to_csv(f"{out}.csv", index=False)
 
 
 def main(argv=None):

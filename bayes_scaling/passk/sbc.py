@@ -131,6 +131,7 @@ def sbc_passk(
     thin: int = 4,
     rescue: bool = True,
     seed: int = 0,
+    on_sim=None,
 ):
     """SBC of :func:`~bayes_scaling.passk.fit.fit_passk` on ``n_sims`` simulated benchmarks.
 
@@ -144,6 +145,9 @@ def sbc_passk(
         benchmark had any success at all (a table without one is redrawn: ``fit_passk`` refuses
         it, so the SBC is of the prior restricted to benchmarks with a success). Test the ranks
         with :func:`bayes_scaling.trust.ranks.uniformity` (:func:`sbc_uniformity`).
+
+    ``on_sim(s, ranks_row, sim_row)``, when given, is called after each simulation with its
+    index and its two rows (dicts), e.g. to print progress or save partial ranks of a long run.
 
     Examples
     --------
@@ -211,6 +215,8 @@ def sbc_passk(
                 "seconds": fit.settings["model_seconds"],
             }
         )
+        if on_sim is not None:
+            on_sim(s, row, sims[-1])
     return pd.DataFrame(ranks), pd.DataFrame(sims), n_draws
 
 

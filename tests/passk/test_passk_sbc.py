@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayes_scaling.errors import ArgumentError
@@ -38,10 +39,14 @@ def test_sbc_ranks_are_uniform_on_a_small_benchmark():
     # piled at an end), not a fine one
     from bayes_scaling.passk.sbc import sbc_passk, sbc_uniformity
 
+    called = []
     ranks, sims, n_draws = sbc_passk(
-        24, models=2, problems=30, samples=50, draws=200, tune=300, thin=4, rescue=False, seed=3
-    )
+        24, models=2, problems=30, samples=50, draws=200, tune=300, thin=4, rescue=False, seed=3,
+        on_sim=lambda s, rank, sim: called.append((s, rank, sim)),
+    )  # fmt: skip
     assert n_draws == 99 and len(ranks) == 24 and len(sims) == 24
+    assert [s for s, _, _ in called] == list(range(24))  # progress after each simulation
+    assert pd.DataFrame([r for _, r, _ in called]).equals(ranks)
     assert list(ranks.columns) == [
         f"{p}[m{i}]" for i in range(2) for p in ("log_a", "log_b", "unsolvable_logit")
     ]
