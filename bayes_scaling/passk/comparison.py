@@ -1,7 +1,13 @@
 """LOO comparisons of pass@k fits of the same counts: the pointwise marginal log likelihood of
 each problem's count (p_j integrated out), the fit as ArviZ's ``loo`` takes it, and comparisons
-of poolings (independent, partial) and difficulty distributions (Beta, Beta mixture) through
-``arviz_stats.compare``."""
+of poolings (independent, partial, crossed) and difficulty distributions (Beta, Beta mixture,
+logit-normal mixture) through ``arviz_stats.compare``.
+
+For a crossed fit (:mod:`bayes_scaling.passk.crossed`) the pointwise term of model m's count of
+problem j is conditioned on that problem's shared effect z_j, the count's own effect e_jm
+integrated out (:func:`crossed_log_likelihood`): left out, a count is predicted from the other
+models' counts of the same problem too, which is what the crossing claims to gain.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,18 @@ import xarray as xr
 
 from bayes_scaling.errors import ArgumentError
 from bayes_scaling.passk.answers import SAMPLED, difficulty_draws
+from bayes_scaling.passk.logit import log_marginal
 from bayes_scaling.passk.result import PassKFit
 
 
 def log_likelihood(fit: PassKFit) -> xr.DataArray:
     """log P(c_j | n_j, θ_m) per draw and row of the counts table (dims ``chain, draw, row``):
     the marginal likelihood of one problem's count, p_j integrated out
-    (:func:`bayes_scaling.passk.law.log_marginal`), the pointwise terms of LOO."""
+    (:func:`bayes_scaling.passk.law.log_marginal`), the pointwise terms of LOO; for a crossed fit
+    :func:`crossed_log_likelihood`."""
+    pool = fit.pool_posterior
+    if pool is not None and "problem_effect" in pool:
+        return crossed_log_likelihood(fit.posterior, pool, fit.counts)
     post = fit.posterior
     shape = (post.sizes["chain"], post.sizes["draw"])
     out = np.empty((*shape, len(fit.counts)))
@@ -30,6 +41,43 @@ def log_likelihood(fit: PassKFit) -> xr.DataArray:
             post.sel(model=name), flat=lambda da: da.values[..., None]
         )
         out[..., rows] = fam.log_marginal(a, b, pi, n[rows], c[rows], hard=hard)
+    return xr.DataArray(
+        out,
+        dims=("chain", "draw", "row"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+    )
+
+
+def crossed_log_likelihood(post: xr.Dataset, pool: xr.Dataset, counts) -> xr.DataArray:
+    """log P(c_jm | n_jm, θ_m, z_j) per draw and row of a crossed fit's counts (dims ``chain,
+    draw, row``): with η_jm = μ_m + λ_m·z_j + s_m·e_jm, the count's own effect e_jm ~ N(0, 1)
+    integrated out by the logit-normal quadrature (:func:`bayes_scaling.passk.logit.
+    log_marginal` at mean μ_m + λ_m·z_j and sd s_m, with the unsolvable share π_m), the problem
+    effect z_j at its posterior draw."""
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    out = np.empty((*shape, len(counts)))
+    model_of = counts["model"].astype(str).to_numpy()
+    problem_of = counts["problem"].astype(str).to_numpy()
+    n = counts["samples"].to_numpy(float)
+    c = counts["correct"].to_numpy(float)
+    z = pool["problem_effect"]
+    for name in np.unique(model_of):
+        theta = post.sel(model=name)
+        loading = np.exp(theta["log_loading"].values)[..., None]
+        within = np.exp(theta["log_sigma_within"].values)[..., None]
+        pi = theta["pi"].values[..., None]
+        rows = np.flatnonzero(model_of == name)
+        centre = (
+            theta["logit_mean"].values[..., None]
+            + loading
+            * z.sel(problem=xr.DataArray(problem_of[rows], dims="cell"))
+            .transpose("chain", "draw", "cell")
+            .values
+        )
+        for i, r in enumerate(rows):  # each count its own prior mean: one at a time
+            out[..., r] = log_marginal(
+                centre[..., i : i + 1], within, pi, n[r : r + 1], c[r : r + 1]
+            )[..., 0]
     return xr.DataArray(
         out,
         dims=("chain", "draw", "row"),
@@ -87,4 +135,11 @@ def compare_difficulties(fits: dict) -> pd.DataFrame:
     return compare_fits(fits)
 
 
-__all__ = ["compare_difficulties", "compare_fits", "compare_poolings", "log_likelihood", "loo_tree"]
+__all__ = [
+    "compare_difficulties",
+    "compare_fits",
+    "compare_poolings",
+    "crossed_log_likelihood",
+    "log_likelihood",
+    "loo_tree",
+]

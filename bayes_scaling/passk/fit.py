@@ -13,7 +13,9 @@ Three poolings (``pooling=``, named as the core's pooling modes where they have 
 - ``"crossed"``: every model in one fit, each problem's difficulty shared by the models
   (:mod:`bayes_scaling.passk.crossed`), for models on the same problems;
 - ``"auto"`` (default): crossed for several models on shared problems without a law across
-  models, else independent (:func:`auto_pooling`).
+  models, else independent (:func:`auto_pooling`). PSIS-LOO compares poolings
+  (:func:`bayes_scaling.passk.comparison.compare_poolings`, a crossed fit's counts predicted
+  through their problems' effects).
 
 Three difficulty distributions (``difficulty=``): one Beta per model, a two-component Beta
 mixture with a hard component and a rare unsolvable share
