@@ -202,3 +202,21 @@ def test_crossed_loo_conditions_each_count_on_its_problem_effect(crossed_fit):
         )
         elpd[label] = azs.loo(tree).elpd
     assert elpd["crossed"] > elpd["marginal"] + 20, elpd
+
+
+def test_counts_that_only_bound_eta_are_sampled_non_centred(no_sampling):
+    # 0 < c < n pins η down (centred, first); c = 0 and c = n only bound it (non-centred)
+    from bayes_scaling.passk.crossed import cells
+
+    counts = pd.DataFrame(
+        {
+            "model": ["a", "a", "b", "b", "a"],
+            "problem": ["q1", "q2", "q1", "q2", "q3"],
+            "samples": [10, 10, 10, 10, 5],
+            "correct": [0, 10, 3, 5, 5],
+        }
+    )
+    data = cells(counts, ["a", "b"])
+    assert data["pinned"] == 2 and data["problems"] == ["q1", "q2", "q3"]
+    assert data["cells"][3].tolist() == [3, 5, 0, 10, 5]  # pinned first, then in table order
+    assert data["cells"][0].tolist() == [1, 1, 0, 0, 0]
