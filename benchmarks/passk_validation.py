@@ -64,10 +64,11 @@ and settings instead of refitting them (the Beta-MLE bootstrap takes most of the
 
 ``--sbc N`` runs simulation-based calibration instead (:func:`bayes_scaling.passk.sbc.sbc_passk`,
 N simulated benchmarks of a setting's shape: models × problems × samples, 4 chains × 1000
-draws thinned by 8) for each pooling and difficulty (the mixture per model only) and prints the
-uniformity of the ranks. Stored: ``--sbc 20 --sbc-shape bon-100 --poolings independent
---difficulties logit-normal-mixture --sbc-out ranks`` at 12296ba (the default difficulty, its
-normalised quadrature, target_accept and low-rank mass matrix), ranks in
+draws thinned by 8, or ``--sbc-draws 500`` thinned by 4) for each pooling and difficulty (the
+mixture per model only) and prints the uniformity of the ranks. Stored: ``--sbc 20 --sbc-shape
+bon-100 --poolings independent --difficulties logit-normal-mixture --sbc-out ranks`` at
+12296ba (the default difficulty, its normalised quadrature, target_accept and low-rank mass
+matrix), ranks in
 ``passk_sbc_bon100.csv``: 20 simulated benchmarks of 7 models × 159 problems × 100 samples,
 L = 499, in 592 s; every model of 15 of the 20 passed the gate (the others' ranks are kept);
 smallest Bonferroni-adjusted p 0.294 (unsolvable_logit of one model), 0 of 42 parameters below
@@ -427,7 +428,8 @@ def run_sbc(args):
         ranks, sims, n_draws = sbc_passk(
             args.sbc, models=models, problems=problems, samples=samples, pooling=pooling,
             difficulty="beta" if pooling == "crossed" else difficulty,  # crossed: its own
-            draws=1000, chains=4, tune=1000, thin=8, seed=args.seed, on_sim=progress,
+            draws=args.sbc_draws, chains=4, tune=args.sbc_draws, thin=args.sbc_draws // 125,
+            seed=args.seed, on_sim=progress,
         )  # fmt: skip
         test = sbc_uniformity(ranks, n_draws)
         print(
@@ -463,6 +465,10 @@ def main(argv=None):
     )
     ap.add_argument("--sbc", type=int, default=0, help="run SBC with this many simulations")
     ap.add_argument("--sbc-shape", default="bon-100", choices=list(SHAPES))
+    ap.add_argument(
+        "--sbc-draws", type=int, default=1000, choices=(500, 1000),
+        help="draws and tuning steps a chain (thinned to L = 499 ranks either way)",
+    )  # fmt: skip
     ap.add_argument("--sbc-out", default="", help="write the SBC ranks to <this>.<pooling>.csv")
     ap.add_argument("--poolings", nargs="+", default=list(POOLINGS), choices=POOLINGS)
     ap.add_argument(
