@@ -105,7 +105,7 @@ def _sources(table: pd.DataFrame) -> dict:
     return table.attrs.get("source_columns", {})
 
 
-def _capped(problems: list[Problem], column: str, total: int) -> list[Problem]:
+def _capped(problems: list[Problem], column: str, total: int, source=None) -> list[Problem]:
     if total > MAX_PROBLEMS_PER_COLUMN:
         problems = problems[:MAX_PROBLEMS_PER_COLUMN]
         problems.append(
@@ -113,6 +113,7 @@ def _capped(problems: list[Problem], column: str, total: int) -> list[Problem]:
                 None,
                 column,
                 f"and {total - MAX_PROBLEMS_PER_COLUMN} more rows with problems like these",
+                source,
             )
         )
     return problems
@@ -151,7 +152,7 @@ def check_values(
                         sources.get(col),
                     )
                 )
-        problems += _capped(found, col, len(found))
+        problems += _capped(found, col, len(found), sources.get(col))
         numeric[col] = values
     for col in LABELS:
         if col not in table.columns:
@@ -166,7 +167,7 @@ def check_values(
             for i, v in enumerate(table[col].to_numpy(dtype=object))
             if not pd.api.types.is_scalar(v) or isinstance(v, bytes)
         ]
-        problems += _capped(found, col, len(found))
+        problems += _capped(found, col, len(found), sources.get(col))
     for col, floor in UNIT_FLOORS.items():
         if col not in numeric or col in scale:
             continue

@@ -20,6 +20,10 @@ from bayes_scaling.passk.answers import SAMPLED, difficulty_draws
 from bayes_scaling.passk.logit import log_marginal
 from bayes_scaling.passk.result import PassKFit
 
+#: The crossed fit's own sampled parameters per model (beside ``logit_mean`` and
+#: ``unsolvable_logit``), for the LOO's relative efficiency.
+CROSSED = ("log_loading", "log_sigma_within")
+
 
 def log_likelihood(fit: PassKFit) -> xr.DataArray:
     """log P(c_j | n_j, θ_m) per draw and row of the counts table (dims ``chain, draw, row``):
@@ -53,7 +57,8 @@ def crossed_log_likelihood(post: xr.Dataset, pool: xr.Dataset, counts) -> xr.Dat
     draw, row``): with η_jm = μ_m + λ_m·z_j + s_m·e_jm, the count's own effect e_jm ~ N(0, 1)
     integrated out by the logit-normal quadrature (:func:`bayes_scaling.passk.logit.
     log_marginal` at mean μ_m + λ_m·z_j and sd s_m, with the unsolvable share π_m), the problem
-    effect z_j at its posterior draw."""
+    effect z_j at its posterior draw. One quadrature a count, over every draw: the slowest
+    part of a crossed fit's LOO."""
     shape = (post.sizes["chain"], post.sizes["draw"])
     out = np.empty((*shape, len(counts)))
     model_of = counts["model"].astype(str).to_numpy()
@@ -90,7 +95,7 @@ def loo_tree(fit: PassKFit) -> xr.DataTree:
     ``loo`` and ``compare`` take it."""
     return xr.DataTree.from_dict(
         {
-            "posterior": fit.posterior[[v for v in SAMPLED if v in fit.posterior]],
+            "posterior": fit.posterior[[v for v in (*SAMPLED, *CROSSED) if v in fit.posterior]],
             "log_likelihood": xr.Dataset({"counts": log_likelihood(fit)}),
         }
     )

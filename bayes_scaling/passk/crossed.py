@@ -219,7 +219,8 @@ def fit_crossed(counts, info, priors, draws, chains, tune, seed, target_accept, 
     names = list(info["model"])
     data = cells(counts, names)
     pkey = crossed_priors(priors)
-    key = ("passk-crossed", pkey, len(names), len(data["problems"]), data["pinned"])
+    shape = (len(names), len(data["problems"]), data["cells"].shape[1], data["pinned"])
+    key = ("passk-crossed", pkey, *shape)  # a table need not hold every (model, problem)
     first = Attempt("as asked", draws, tune, target_accept, derived_seed(seed, 0))
 
     def sample(attempt):

@@ -285,6 +285,14 @@ def test_many_bad_rows_are_counted_not_all_listed():
     assert len(err.value.problems) == 11 and "and 20 more rows" in str(err.value)
 
 
+def test_the_count_of_more_bad_rows_names_the_tables_header_too():
+    df = pd.concat([table()] * 2, ignore_index=True).astype(object).assign(tokens="x")
+    with pytest.raises(RunsError) as err:
+        load_runs(df)
+    last = str(err.value.problems[-1])
+    assert last == "column 'tokens' (read as 'n_tokens'): and 2 more rows with problems like these"
+
+
 def test_derived_compute_that_overflows_is_an_error():
     with pytest.raises(RunsError, match=r"column 'compute': is inf as derived"):
         load_runs(table(params=[1e300] * 6, tokens=[1e300] * 6))
