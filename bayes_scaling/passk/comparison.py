@@ -21,7 +21,9 @@ from bayes_scaling.passk.logit import log_marginal
 from bayes_scaling.passk.result import PassKFit
 
 #: The crossed fit's own sampled parameters per model (beside ``logit_mean`` and
-#: ``unsolvable_logit``), for the LOO's relative efficiency.
+#: ``unsolvable_logit``), for the LOO's relative efficiency (named here, not imported from
+#: :data:`bayes_scaling.passk.crossed.CROSSED_PARAMS`: that module loads PyMC, a saved fit's
+#: answers do not).
 CROSSED = ("log_loading", "log_sigma_within")
 
 

@@ -178,17 +178,9 @@ def fit_passk(
         :data:`LAW_MIN_MODELS` models, or ``law=False``), else ``"independent"``.
         ``"crossed"``: every model in one fit whose problems' difficulty the models share
         (:mod:`bayes_scaling.passk.crossed`; its own difficulty, one normal in logit p and an
-        unsolvable share per model). Why the default, ``benchmarks/passk_validation.py`` on
-        best-of-N jailbreaking thinned to 100 attempts a prompt (five thinnings, 35
-        model-draws, ``benchmarks/passk_validation_bon_seeds.csv``), at k = 1e3 / 1e4:
-
-        - crossed: (50%, 90%) coverage (0.40, 0.80) / (0.43, 0.86); 90% interval score
-          0.154 / 0.158 (0.42× / 0.17× the better baseline's); median error 0.030 / 0.017;
-          57% / 54% of the medians below the truth (the 90% misses at 1e3: Claude 3.5 Opus
-          on every thinning, :mod:`bayes_scaling.passk.crossed`);
-        - each model on its own (the logit-normal mixture): (0.51, 1.00) / (0.49, 0.86);
-          0.167 / 0.269; 0.027 / 0.046; 74% / 80% below (a low bias on every thinning).
-
+        unsolvable share per model). Why it is the default on shared problems: the
+        validation in :mod:`bayes_scaling.passk.crossed` (best-of-N, against the per-model
+        fit, by coverage, interval score, median error and PSIS-LOO).
         ``"independent"``: each model on its own, the law (when fitted) in a second
         stage. ``"partial"``: every model in one fit, their difficulty partially pooled along
         log N and log D (the law, when ``law`` allows it; else exchangeable) with one unsolvable
